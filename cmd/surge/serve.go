@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/surgefn/surge/internal/platform"
+)
+
+// serverFlags are the flags of up, gateway and runtime.
+type serverFlags struct {
+	opts         platform.Options
+	log          logOptions
+	drainTimeout time.Duration
+}
+
+func addLogFlags(cmd *cobra.Command, f *serverFlags) {
+	cmd.Flags().StringVar(&f.log.Level, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().StringVar(&f.log.Format, "log-format", "text", "log format: text or json")
+	cmd.Flags().DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long Ctrl-C waits for in-flight work to finish")
+}
+
+func addStoreFlags(cmd *cobra.Command, f *serverFlags) {
+	cmd.Flags().StringVar(&f.opts.Store, "store", "buntdb", "order/sign-in/SMS/event store: buntdb or vitess")
+	cmd.Flags().IntVar(&f.opts.Shards, "shards", 8, "number of buntdb shard files (user-ID hash)")
+	cmd.Flags().StringVar(&f.opts.VTGate, "vtgate", "", "vtgate gRPC address when --store vitess")
+}
+
+func addHTTPFlags(cmd *cobra.Command, f *serverFlags) {
+	cmd.Flags().StringVar(&f.opts.HTTPAddr, "http", "127.0.0.1:8080", "gateway listen address")
+	cmd.Flags().BoolVar(&f.opts.AccessLog, "access-log", true, "log every HTTP request")
+	cmd.Flags().Int64Var(&f.opts.BodyLimit, "body-limit", 1<<20, "largest request body in bytes (413 beyond)")
+}
+
+// serve starts the platform, waits for SIGINT/SIGTERM, then drains. A
+// second signal stops at once.
+func serve(f *serverFlags) error {
+	log, out, err := newLogger(f.log)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	f.opts.Logger = log
+	f.opts.AdminToken = os.Getenv("SURGE_ADMIN_TOKEN")
+	if f.opts.Store == "vitess" && f.opts.VTGate == "" {
+		return errors.New("--store vitess needs --vtgate ADDR")
+	}
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	startCtx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-sig:
+			cancel()
+		case <-startCtx.Done():
+		}
+	}()
+	p, err := platform.Start(startCtx, f.opts)
+	if err != nil {
+		cancel()
+		return err
+	}
+	cancel()
+	if p.HTTPURL() != "" && f.opts.AdminToken == "" {
+		fmt.Fprintf(os.Stderr, "surge: gateway on %s, NATS on %s, admin token in %s/admin-token\n",
+			p.HTTPURL(), p.NATSURL(), f.opts.DataDir)
+	}
+	s := <-sig
+	log.Info("signal received; draining (send again to stop at once)", "signal", s.String(), "timeout", f.drainTimeout)
+	ctx, stop := context.WithTimeout(context.Background(), f.drainTimeout)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- p.Stop(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Error("drain incomplete", "err", err)
+			return err
+		}
+		return nil
+	case <-sig:
+		log.Warn("second signal; exiting without finishing the drain")
+		return errors.New("interrupted during drain")
+	}
+}
+
+func newUpCmd(env []string) *cobra.Command {
+	f := &serverFlags{}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run the whole platform in one process (embedded NATS, gateway, runtime, store)",
+		Long: `up runs the single-node, batteries-included platform: an embedded nats-server
+with JetStream (data under --data), the HTTP gateway, a runtime host that runs
+every deployed function, and the embedded buntdb store. Every manifest under
+--manifests is deployed at start (an unchanged one is a no-op).
+
+Ctrl-C drains: HTTP stops taking requests, in-flight calls and stream batches
+finish and are acked, then NATS stops.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			f.opts.Runtime = true
+			return serve(f)
+		},
+	}
+	cmd.Flags().StringVar(&f.opts.DataDir, "data", "./data", "all state: JetStream, store, admin token")
+	addHTTPFlags(cmd, f)
+	cmd.Flags().StringVar(&f.opts.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS client address, for direct publishing")
+	cmd.Flags().StringVar(&f.opts.Manifests, "manifests", "./manifests", "manifests deployed at start (file or directory)")
+	cmd.Flags().StringVar(&f.opts.NATSURL, "nats", "", "use an external NATS cluster instead of the embedded server")
+	addStoreFlags(cmd, f)
+	addLogFlags(cmd, f)
+	return withEnv(cmd, env)
+}
+
+func newGatewayCmd(env []string) *cobra.Command {
+	f := &serverFlags{}
+	cmd := &cobra.Command{
+		Use:   "gateway",
+		Short: "Run only the HTTP gateway against a shared NATS (scale-out)",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if f.opts.NATSURL == "" {
+				return errors.New("--nats URL is required")
+			}
+			return serve(f)
+		},
+	}
+	cmd.Flags().StringVar(&f.opts.DataDir, "data", "./data", "where the admin token is read from or generated into")
+	addHTTPFlags(cmd, f)
+	cmd.Flags().StringVar(&f.opts.NATSURL, "nats", "", "NATS URL(s), comma separated (required)")
+	addLogFlags(cmd, f)
+	return withEnv(cmd, env)
+}
+
+func newRuntimeCmd(env []string) *cobra.Command {
+	f := &serverFlags{}
+	cmd := &cobra.Command{
+		Use:   "runtime",
+		Short: "Run only a runtime host (functions) against a shared NATS (scale-out)",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if f.opts.NATSURL == "" {
+				return errors.New("--nats URL is required")
+			}
+			f.opts.Runtime = true
+			f.opts.HTTPAddr = ""
+			return serve(f)
+		},
+	}
+	cmd.Flags().StringVar(&f.opts.DataDir, "data", "./data", "store data (buntdb)")
+	cmd.Flags().StringVar(&f.opts.NATSURL, "nats", "", "NATS URL(s), comma separated (required)")
+	addStoreFlags(cmd, f)
+	addLogFlags(cmd, f)
+	return withEnv(cmd, env)
+}

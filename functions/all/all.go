@@ -1,0 +1,3 @@
+// Package all imports every built-in function so that each registers its
+// module; cmd/surge imports it for its side effects.
+package all

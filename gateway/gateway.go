@@ -1,0 +1,333 @@
+// Package gateway is surge's HTTP front door: an Echo server that turns
+// requests into NATS requests (sync routes) or JetStream publishes (async
+// routes, 202), serves the admin API, and exposes health and metrics. Routes
+// come from the deployed manifests and change live.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/surgefn/surge/manifests"
+	"github.com/surgefn/surge/runtime"
+)
+
+// DefaultBodyLimit is the largest request body accepted unless configured.
+const DefaultBodyLimit = 1 << 20
+
+// Check is a named readiness probe.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Config is what a gateway needs. NC, JS, Logger and AdminToken are required.
+type Config struct {
+	NC         *nats.Conn
+	JS         jetstream.JetStream
+	Logger     *slog.Logger
+	AdminToken string
+	// Registry and Gatherer serve /metrics; nil uses a private registry.
+	Registry prometheus.Registerer
+	Gatherer prometheus.Gatherer
+	// BodyLimit bounds request bodies (413 beyond); default 1 MiB.
+	BodyLimit int64
+	// Checks are extra /readyz probes (the store, a runtime host).
+	Checks []Check
+	// AccessLog logs one line per request at Info.
+	AccessLog bool
+}
+
+// Validate reports missing required settings.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.NC == nil {
+		errs = append(errs, errors.New("gateway config: NC is required"))
+	}
+	if c.JS == nil {
+		errs = append(errs, errors.New("gateway config: JS is required"))
+	}
+	if c.Logger == nil {
+		errs = append(errs, errors.New("gateway config: Logger is required"))
+	}
+	if len(c.AdminToken) < 16 {
+		errs = append(errs, errors.New("gateway config: AdminToken of at least 16 characters is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Gateway is the HTTP server.
+type Gateway struct {
+	cfg     Config
+	e       *echo.Echo
+	table   atomic.Pointer[Table]
+	reg     *manifests.Registry
+	calls   jetstream.KeyValue
+	metrics *metrics
+	synced  chan struct{}
+
+	mu   sync.Mutex
+	fns  map[string]manifests.Function
+	srv  *http.Server
+	stop context.CancelFunc
+}
+
+// New builds the gateway and binds its buckets; it serves nothing until Serve.
+func New(ctx context.Context, cfg Config) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.BodyLimit == 0 {
+		cfg.BodyLimit = DefaultBodyLimit
+	}
+	if cfg.Registry == nil {
+		r := prometheus.NewRegistry()
+		cfg.Registry, cfg.Gatherer = r, r
+	}
+	if err := runtime.EnsureInfra(ctx, cfg.JS); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	reg, err := manifests.OpenRegistry(ctx, cfg.JS)
+	if err != nil {
+		return nil, err
+	}
+	calls, err := cfg.JS.KeyValue(ctx, runtime.BucketCalls)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: calls bucket: %w", err)
+	}
+	g := &Gateway{cfg: cfg, reg: reg, calls: calls, metrics: newMetrics(cfg.Registry),
+		synced: make(chan struct{}), fns: map[string]manifests.Function{}}
+	empty, _ := Build(nil)
+	g.table.Store(empty)
+	g.e = g.echo()
+	return g, nil
+}
+
+func (g *Gateway) echo() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = newErrorHandler(g.cfg.Logger)
+	e.Use(g.requestID, g.observe)
+	e.GET("/healthz", newHealthHandler())
+	e.GET("/readyz", newReadyHandler(g.readyChecks()))
+	e.GET("/metrics", newMetricsHandler(g.cfg.Gatherer))
+
+	admin := e.Group("/admin", newAuth(g.cfg.AdminToken))
+	admin.GET("/functions", newListHandler(g.reg, g.cfg.JS, g.currentTable))
+	admin.GET("/functions/:name", newGetFunctionHandler(g.reg, g.cfg.JS))
+	admin.PUT("/functions/:name", newPutFunctionHandler(g.reg, g.cfg.BodyLimit, g.conflicts))
+	admin.DELETE("/functions/:name", newDeleteFunctionHandler(g.reg))
+
+	deps := invokeDeps{nc: g.cfg.NC, js: g.cfg.JS, calls: g.calls, table: g.currentTable, bodyLimit: g.cfg.BodyLimit}
+	e.POST("/function/:name", newByNameHandler(deps, false))
+	e.POST("/async-function/:name", newByNameHandler(deps, true))
+	e.GET("/calls/:id", newCallStatusHandler(g.calls))
+	e.Any("/*", newRouteHandler(deps))
+	return e
+}
+
+func (g *Gateway) currentTable() *Table { return g.table.Load() }
+
+func (g *Gateway) readyChecks() []Check {
+	checks := []Check{
+		{Name: "nats", Fn: func(context.Context) error {
+			if s := g.cfg.NC.Status(); s != nats.CONNECTED {
+				return fmt.Errorf("connection %s", s)
+			}
+			return nil
+		}},
+		{Name: "jetstream", Fn: func(ctx context.Context) error {
+			_, err := g.cfg.JS.AccountInfo(ctx)
+			return err
+		}},
+		{Name: "routes", Fn: func(context.Context) error {
+			select {
+			case <-g.synced:
+				return nil
+			default:
+				return errors.New("deployed functions not loaded yet")
+			}
+		}},
+	}
+	return append(checks, g.cfg.Checks...)
+}
+
+// Handler returns the HTTP handler, for tests with httptest.
+func (g *Gateway) Handler() http.Handler { return g.e }
+
+// Synced is closed once the routes of every deployed function are loaded.
+func (g *Gateway) Synced() <-chan struct{} { return g.synced }
+
+// Run keeps the routing table in step with the registry until ctx ends.
+func (g *Gateway) Run(ctx context.Context) error {
+	var once sync.Once
+	return g.reg.Watch(ctx, func(ev manifests.Event) {
+		g.mu.Lock()
+		switch {
+		case ev.Synced:
+		case ev.Function == nil:
+			delete(g.fns, ev.Name)
+		default:
+			g.fns[ev.Name] = *ev.Function
+		}
+		if ev.Initial {
+			g.mu.Unlock()
+			return
+		}
+		fns := make([]manifests.Function, 0, len(g.fns))
+		for _, f := range g.fns {
+			fns = append(fns, f)
+		}
+		g.mu.Unlock()
+		t, errs := Build(fns)
+		for _, err := range errs {
+			g.cfg.Logger.Error("route not installed", "err", err)
+		}
+		g.table.Store(t)
+		if ev.Synced {
+			once.Do(func() { close(g.synced) })
+			g.cfg.Logger.Info("routes loaded", "functions", len(fns), "routes", len(t.Routes()))
+		} else {
+			g.cfg.Logger.Info("routes updated", "function", ev.Name, "removed", ev.Function == nil, "routes", len(t.Routes()))
+		}
+	}, func(key string, err error) {
+		g.cfg.Logger.Error("undecodable manifest in registry", "function", key, "err", err)
+	})
+}
+
+// conflicts reports another deployed function that holds fn's route.
+func (g *Gateway) conflicts(ctx context.Context, fn manifests.Function) error {
+	if fn.Spec.HTTP == nil {
+		return nil
+	}
+	list, err := g.reg.List(ctx)
+	if err != nil {
+		return err
+	}
+	fns := []manifests.Function{fn}
+	for _, d := range list {
+		if d.Function.Metadata.Name != fn.Metadata.Name {
+			fns = append(fns, d.Function)
+		}
+	}
+	mine := compile(fn.Spec.HTTP.Method, fn.Spec.HTTP.Path)
+	for _, d := range fns[1:] {
+		if d.Spec.HTTP == nil {
+			continue
+		}
+		other := compile(d.Spec.HTTP.Method, d.Spec.HTTP.Path)
+		if other.Method == mine.Method && shape(other) == shape(mine) {
+			return fmt.Errorf("route %s %s is already served by function %s", mine.Method, mine.Pattern, d.Metadata.Name)
+		}
+	}
+	return nil
+}
+
+// Serve accepts HTTP on ln until Shutdown.
+func (g *Gateway) Serve(ln net.Listener) error {
+	g.mu.Lock()
+	g.srv = &http.Server{Handler: g.e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(g.cfg.Logger.Handler(), slog.LevelWarn)}
+	srv := g.srv
+	g.mu.Unlock()
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops taking requests and waits for in-flight ones (or ctx).
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	srv := g.srv
+	g.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	return srv.Shutdown(ctx)
+}
+
+// requestID echoes X-Request-Id or makes one, on the response and the context.
+func (g *Gateway) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if id == "" || len(id) > 128 {
+			id = nuid.Next()
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		return next(c)
+	}
+}
+
+// observe records metrics and the access log, and recovers panics in the
+// gateway itself (function panics come back as 500 replies).
+func (g *Gateway) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		start := time.Now()
+		g.metrics.inFlight.Inc()
+		defer func() {
+			if r := recover(); r != nil {
+				err = runtime.Internal(fmt.Errorf("gateway panic: %v", r))
+			}
+			if err != nil {
+				c.Error(err)
+				err = nil
+			}
+			g.metrics.inFlight.Dec()
+			route := c.Get(routeKey)
+			name, _ := route.(string)
+			if name == "" {
+				name = c.Path()
+			}
+			status := c.Response().Status
+			elapsed := time.Since(start)
+			g.metrics.observe(name, status, elapsed)
+			if g.cfg.AccessLog {
+				g.cfg.Logger.LogAttrs(c.Request().Context(), slog.LevelInfo, "http",
+					slog.String("method", c.Request().Method), slog.String("path", c.Request().URL.Path),
+					slog.Int("status", status), slog.Duration("took", elapsed),
+					slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)))
+			}
+		}()
+		return next(c)
+	}
+}
+
+const routeKey = "surge.route"
+
+// readBody reads at most limit bytes, 413 beyond.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(limit)
+		}
+		return nil, runtime.BadRequest("body", "could not read the request body")
+	}
+	return body, nil
+}
+
+func tooLarge(limit int64) *runtime.Error {
+	return &runtime.Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
+		Msg: "request body exceeds the limit of " + strconv.FormatInt(limit, 10) + " bytes"}
+}

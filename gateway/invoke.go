@@ -1,0 +1,175 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/surgefn/surge/runtime"
+)
+
+// requester sends a request and waits for the reply (*nats.Conn).
+type requester interface {
+	RequestMsgWithContext(ctx context.Context, msg *nats.Msg) (*nats.Msg, error)
+}
+
+// publisher publishes to JetStream and waits for the ack (jetstream.JetStream).
+type publisher interface {
+	PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+}
+
+// kvStore is the part of a KV bucket the call handlers use.
+type kvStore interface {
+	Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error)
+	Put(ctx context.Context, key string, value []byte) (uint64, error)
+}
+
+type invokeDeps struct {
+	nc        requester
+	js        publisher
+	calls     kvStore
+	table     func() *Table
+	bodyLimit int64
+}
+
+// newRouteHandler serves the routes of deployed functions.
+func newRouteHandler(d invokeDeps) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		var p Params
+		route, allowed := d.table().Match(r.Method, r.URL.Path, &p)
+		if route == nil {
+			if len(allowed) > 0 {
+				c.Response().Header().Set("Allow", joinComma(allowed))
+				return runtime.Errorf(http.StatusMethodNotAllowed, "method_not_allowed",
+					"%s is not allowed on %s", r.Method, r.URL.Path)
+			}
+			return runtime.Errorf(http.StatusNotFound, "not_found", "no route for %s %s", r.Method, r.URL.Path)
+		}
+		c.Set(routeKey, route.Method+" "+route.Pattern)
+		if route.Async {
+			return invokeAsync(c, d, route.Target, &p)
+		}
+		return invokeSync(c, d, route.Target, &p)
+	}
+}
+
+// newByNameHandler serves POST /function/{name} and /async-function/{name}.
+func newByNameHandler(d invokeDeps, async bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		name := c.Param("name")
+		tg, ok := d.table().Target(name)
+		if !ok {
+			return runtime.Errorf(http.StatusNotFound, "function_not_found", "function %s is not deployed", name)
+		}
+		var p Params
+		if async || tg.Stream {
+			if tg.Publish == "" {
+				return runtime.Errorf(http.StatusBadRequest, "not_invocable",
+					"function %s consumes a wildcard filter; publish to its stream directly", name)
+			}
+			if !async {
+				return runtime.Errorf(http.StatusBadRequest, "stream_function",
+					"function %s is stream-triggered; call it with POST /async-function/%s", name, name)
+			}
+			return invokeAsync(c, d, tg, &p)
+		}
+		return invokeSync(c, d, tg, &p)
+	}
+}
+
+// invokeSync sends the call as a NATS request and relays the reply: 503
+// when nothing serves the subject, 504 after the function's timeout, the
+// function's own error otherwise.
+func invokeSync(c echo.Context, d invokeDeps, tg *Target, p *Params) error {
+	r := c.Request()
+	body, err := readBody(r, d.bodyLimit)
+	if err != nil {
+		return err
+	}
+	msg := buildMsg(tg.Subject, r, c.Response().Header().Get(echo.HeaderXRequestID), p, body)
+	// A little slack so the function's own 504 (with its message) wins.
+	ctx, cancel := context.WithTimeout(r.Context(), tg.Timeout+50*time.Millisecond)
+	defer cancel()
+	resp, err := d.nc.RequestMsgWithContext(ctx, msg)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "no_instances",
+			Msg: "no instance is serving function " + tg.Function, Err: err}
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		return &runtime.Error{Status: http.StatusGatewayTimeout, Code: "timeout",
+			Msg: "function " + tg.Function + " did not answer within " + tg.Timeout.String(), Err: err}
+	case errors.Is(err, context.Canceled):
+		return &runtime.Error{Status: 499, Code: "client_closed", Msg: "client closed the request", Err: err}
+	case err != nil:
+		return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "nats_unavailable",
+			Msg: "the messaging layer is unavailable", Err: err}
+	}
+	if e := runtime.ErrorFromHeaders(resp.Header); e != nil {
+		if ra := resp.Header.Get(runtime.HeaderRetryAfter); ra != "" {
+			c.Response().Header().Set("Retry-After", ra)
+		}
+		return e
+	}
+	writeReply(c.Response(), resp)
+	return nil
+}
+
+var callIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// invokeAsync publishes the call to JetStream, de-duplicated on the
+// Idempotency-Key or a fresh call id, records it as queued, and answers 202
+// with X-Call-Id.
+func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params) error {
+	r := c.Request()
+	body, err := readBody(r, d.bodyLimit)
+	if err != nil {
+		return err
+	}
+	id := r.Header.Get(runtime.HeaderIdempotencyKey)
+	if id == "" {
+		id = nuid.Next()
+	} else if !callIDPattern.MatchString(id) {
+		return runtime.BadRequest("Idempotency-Key", "must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'")
+	}
+	msg := buildMsg(tg.Publish, r, c.Response().Header().Get(echo.HeaderXRequestID), p, body)
+	msg.Header[runtime.HeaderCallID] = []string{id}
+	msg.Header[runtime.HeaderFunction] = []string{tg.Function}
+	msg.Header[runtime.HeaderMsgID] = []string{id}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	ack, err := d.js.PublishMsg(ctx, msg)
+	if err != nil {
+		return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "queue_unavailable",
+			Msg: "the call could not be queued; retry later", Err: err}
+	}
+	if !ack.Duplicate {
+		st := runtime.CallStatus{CallID: id, Function: tg.Function, Status: runtime.CallQueued, UpdatedAt: time.Now().UTC()}
+		if b, err := jsonMarshal(st); err == nil {
+			// Best effort: the runtime overwrites it as soon as it runs.
+			if _, err := d.calls.Get(ctx, id); err != nil {
+				_, _ = d.calls.Put(ctx, id, b)
+			}
+		}
+	}
+	c.Response().Header().Set("X-Call-Id", id)
+	return c.JSON(http.StatusAccepted, map[string]any{"call_id": id, "status": runtime.CallQueued, "function": tg.Function})
+}
+
+func joinComma(ss []string) string {
+	out := ""
+	for i, s := range ss {
+		if i > 0 {
+			out += ", "
+		}
+		out += s
+	}
+	return out
+}

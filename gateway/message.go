@@ -1,0 +1,77 @@
+package gateway
+
+import (
+	"net/http"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/surgefn/surge/runtime"
+)
+
+// forwarded are the HTTP request headers a function sees, besides the
+// method, path, query and path parameters.
+var forwarded = []string{
+	runtime.HeaderContentType,
+	runtime.HeaderIdempotencyKey,
+	runtime.HeaderRequestID,
+	"Accept",
+	"User-Agent",
+	"X-Forwarded-For",
+}
+
+// buildMsg turns an HTTP call into the NATS message a function receives:
+// body as data, request details as headers.
+func buildMsg(subject string, r *http.Request, reqID string, p *Params, body []byte) *nats.Msg {
+	h := make(nats.Header, 8+p.n)
+	h[runtime.HeaderMethod] = []string{r.Method}
+	h[runtime.HeaderPath] = []string{r.URL.Path}
+	if r.URL.RawQuery != "" {
+		h[runtime.HeaderQuery] = []string{r.URL.RawQuery}
+	}
+	p.Each(func(k, v string) { h[runtime.HeaderParamPrefix+k] = []string{v} })
+	for _, k := range forwarded {
+		if v := r.Header.Get(k); v != "" {
+			h[k] = []string{v}
+		}
+	}
+	h[runtime.HeaderRequestID] = []string{reqID}
+	return &nats.Msg{Subject: subject, Header: h, Data: body}
+}
+
+// writeReply copies a function's reply to the HTTP response: the status
+// the function chose (200 by default), its content type (JSON by default)
+// and its headers other than the platform's own.
+func writeReply(w http.ResponseWriter, m *nats.Msg) {
+	status := http.StatusOK
+	hdr := w.Header()
+	ct := "application/json"
+	for k, v := range m.Header {
+		switch {
+		case k == runtime.HeaderStatus:
+			status = parseStatus(v[0])
+		case k == runtime.HeaderContentType:
+			ct = v[0]
+		case len(k) > 6 && (k[:6] == "Surge-" || k[:5] == "Nats-"):
+		case k == runtime.HeaderRequestID:
+		default:
+			hdr[http.CanonicalHeaderKey(k)] = v
+		}
+	}
+	hdr.Set("Content-Type", ct)
+	w.WriteHeader(status)
+	_, _ = w.Write(m.Data)
+}
+
+func parseStatus(s string) int {
+	n := 0
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return http.StatusOK
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n < 200 || n > 599 {
+		return http.StatusOK
+	}
+	return n
+}

@@ -1,0 +1,276 @@
+package gateway
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/surgefn/surge/manifests"
+)
+
+// Target is where calls for one function go.
+type Target struct {
+	Function string
+	// Subject is the request subject (request triggers).
+	Subject string
+	// Publish is the subject an async call is published to: calls.<name>
+	// for request triggers, the literal filter for stream triggers.
+	Publish string
+	// Stream is true for stream-triggered functions: every call is async.
+	Stream  bool
+	Timeout time.Duration
+}
+
+// Route is one HTTP route of a deployed function.
+type Route struct {
+	Method  string
+	Pattern string
+	Async   bool
+	Target  *Target
+
+	segs []string // pattern segments; "" marks a parameter
+	keys []string // parameter names, in order
+}
+
+// Params holds the path parameters of a match without allocating for up
+// to four of them.
+type Params struct {
+	n    int
+	keys [4]string
+	vals [4]string
+	more [][2]string
+}
+
+func (p *Params) add(k, v string) {
+	if p.n < len(p.keys) {
+		p.keys[p.n], p.vals[p.n] = k, v
+	} else {
+		p.more = append(p.more, [2]string{k, v})
+	}
+	p.n++
+}
+
+// Each calls fn for every parameter.
+func (p *Params) Each(fn func(k, v string)) {
+	for i := 0; i < p.n && i < len(p.keys); i++ {
+		fn(p.keys[i], p.vals[i])
+	}
+	for _, kv := range p.more {
+		fn(kv[0], kv[1])
+	}
+}
+
+// Get returns the parameter k ("" when absent).
+func (p *Params) Get(k string) string {
+	v := ""
+	p.Each(func(key, val string) {
+		if key == k {
+			v = val
+		}
+	})
+	return v
+}
+
+// Table is an immutable routing table built from the deployed manifests;
+// the gateway swaps in a new one on every deploy, since Echo cannot remove
+// routes.
+type Table struct {
+	static  map[string]*Route   // "METHOD /path"
+	dynamic map[string][]*Route // by method, most specific first
+	paths   map[string][]string // pattern -> methods, for 405
+	targets map[string]*Target  // by function name
+}
+
+// Build makes the table for fns. A route whose method and path another
+// function already holds is left out and reported; the function itself is
+// still callable by name.
+func Build(fns []manifests.Function) (*Table, []error) {
+	t := &Table{
+		static:  map[string]*Route{},
+		dynamic: map[string][]*Route{},
+		paths:   map[string][]string{},
+		targets: map[string]*Target{},
+	}
+	sorted := append([]manifests.Function(nil), fns...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Metadata.Name < sorted[j].Metadata.Name })
+	owner := map[string]string{}
+	var errs []error
+	for i := range sorted {
+		fn := &sorted[i]
+		tg := targetOf(fn)
+		t.targets[fn.Metadata.Name] = tg
+		if fn.Spec.HTTP == nil {
+			continue
+		}
+		if tg.Stream && tg.Publish == "" {
+			errs = append(errs, fmt.Errorf("function %s: route %s %s needs a literal trigger.filter to publish to",
+				fn.Metadata.Name, fn.Spec.HTTP.Method, fn.Spec.HTTP.Path))
+			continue
+		}
+		r := compile(fn.Spec.HTTP.Method, fn.Spec.HTTP.Path)
+		r.Async = fn.Spec.HTTP.Async || tg.Stream
+		r.Target = tg
+		key := r.Method + " " + shape(r)
+		if prev, dup := owner[key]; dup {
+			errs = append(errs, fmt.Errorf("function %s: route %s %s is already served by %s",
+				fn.Metadata.Name, r.Method, r.Pattern, prev))
+			continue
+		}
+		owner[key] = fn.Metadata.Name
+		t.paths[shape(r)] = append(t.paths[shape(r)], r.Method)
+		if len(r.keys) == 0 {
+			t.static[r.Method+" "+r.Pattern] = r
+			continue
+		}
+		t.dynamic[r.Method] = append(t.dynamic[r.Method], r)
+	}
+	for m := range t.dynamic {
+		rs := t.dynamic[m]
+		// Literal segments beat parameters: /v1/orders/stats before /v1/orders/{id}.
+		sort.SliceStable(rs, func(i, j int) bool { return specificity(rs[i]) > specificity(rs[j]) })
+	}
+	return t, errs
+}
+
+func targetOf(fn *manifests.Function) *Target {
+	tg := &Target{Function: fn.Metadata.Name, Timeout: fn.Spec.Timeout.Std()}
+	if tg.Timeout == 0 {
+		tg.Timeout = manifests.DefaultTimeout
+	}
+	if fn.IsStream() {
+		tg.Stream = true
+		if f := fn.Spec.Trigger.Filter; f != "" && !strings.ContainsAny(f, "*>") {
+			tg.Publish = f
+		}
+		return tg
+	}
+	tg.Subject = fn.Spec.Trigger.Subject
+	tg.Publish = "calls." + fn.Metadata.Name
+	return tg
+}
+
+func compile(method, pattern string) *Route {
+	r := &Route{Method: strings.ToUpper(method), Pattern: pattern}
+	for _, s := range strings.Split(strings.Trim(pattern, "/"), "/") {
+		if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
+			r.keys = append(r.keys, s[1:len(s)-1])
+			r.segs = append(r.segs, "")
+			continue
+		}
+		r.segs = append(r.segs, s)
+	}
+	return r
+}
+
+// shape is the pattern with parameter names erased: /a/{x} and /a/{y}
+// are the same route.
+func shape(r *Route) string {
+	var b strings.Builder
+	for _, s := range r.segs {
+		b.WriteByte('/')
+		if s == "" {
+			b.WriteString("{}")
+		} else {
+			b.WriteString(s)
+		}
+	}
+	return b.String()
+}
+
+func specificity(r *Route) int {
+	n := 0
+	for _, s := range r.segs {
+		if s != "" {
+			n++
+		}
+	}
+	return n*100 + len(r.segs)
+}
+
+// Match finds the route for method and path. When the path exists under
+// other methods only, allowed lists them (for a 405).
+func (t *Table) Match(method, path string, p *Params) (r *Route, allowed []string) {
+	if r := t.static[method+" "+path]; r != nil {
+		return r, nil
+	}
+	for _, r := range t.dynamic[method] {
+		if matchSegs(r, path, p) {
+			return r, nil
+		}
+	}
+	// 405 or 404: is there any route with this path under another method?
+	for m, rs := range t.dynamic {
+		if m == method {
+			continue
+		}
+		for _, r := range rs {
+			var scratch Params
+			if matchSegs(r, path, &scratch) {
+				allowed = append(allowed, m)
+			}
+		}
+	}
+	for k := range t.static {
+		m, pth, _ := strings.Cut(k, " ")
+		if pth == path && m != method {
+			allowed = append(allowed, m)
+		}
+	}
+	sort.Strings(allowed)
+	return nil, allowed
+}
+
+func matchSegs(r *Route, path string, p *Params) bool {
+	*p = Params{}
+	rest := strings.TrimPrefix(path, "/")
+	ki := 0
+	for i, s := range r.segs {
+		var seg string
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			seg, rest = rest[:j], rest[j+1:]
+		} else {
+			seg, rest = rest, ""
+			if i != len(r.segs)-1 {
+				return false
+			}
+		}
+		if s == "" {
+			if seg == "" {
+				return false
+			}
+			p.add(r.keys[ki], seg)
+			ki++
+			continue
+		}
+		if s != seg {
+			return false
+		}
+	}
+	return rest == ""
+}
+
+// Target returns the target of function name.
+func (t *Table) Target(name string) (*Target, bool) {
+	tg, ok := t.targets[name]
+	return tg, ok
+}
+
+// Routes lists every route, for logs and `surge ls`.
+func (t *Table) Routes() []*Route {
+	var out []*Route
+	for _, r := range t.static {
+		out = append(out, r)
+	}
+	for _, rs := range t.dynamic {
+		out = append(out, rs...)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Pattern != out[j].Pattern {
+			return out[i].Pattern < out[j].Pattern
+		}
+		return out[i].Method < out[j].Method
+	})
+	return out
+}
+

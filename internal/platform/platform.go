@@ -1,0 +1,456 @@
+// Package platform assembles a surge process: an embedded nats-server (or a
+// connection to an external NATS), the store, the HTTP gateway and a runtime
+// host, each optional, started and drained in the right order.
+package platform
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/surgefn/surge/gateway"
+	"github.com/surgefn/surge/manifests"
+	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/store"
+	"github.com/surgefn/surge/runtime/store/buntstore"
+)
+
+// Options configure a surge process. The zero value of each field means its
+// default (see the `surge up --help` text for the flags that set them).
+type Options struct {
+	// DataDir holds JetStream, the embedded store and the admin token.
+	DataDir string
+	// HTTPAddr is the gateway listen address; "" runs no gateway.
+	HTTPAddr string
+	// NATSListen is the embedded NATS client address (host:port, port -1 = random).
+	NATSListen string
+	// NATSURL connects to an external NATS instead of embedding one.
+	NATSURL string
+	// Manifests is a file or directory deployed at start ("" for none).
+	Manifests string
+	// Runtime runs a runtime host in this process.
+	Runtime bool
+	// Store selects the backend: "buntdb" (default) or "vitess".
+	Store string
+	// Shards is the number of buntdb shards.
+	Shards int
+	// VTGate is the vtgate address for the vitess store.
+	VTGate string
+	// AdminToken overrides the generated one.
+	AdminToken string
+	// AccessLog logs each HTTP request.
+	AccessLog bool
+	// BodyLimit bounds HTTP request bodies.
+	BodyLimit int64
+	// Clock is injected into functions (tests); nil is the wall clock.
+	Clock runtime.Clock
+	// Logger receives all logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Platform is a running surge process.
+type Platform struct {
+	opts     Options
+	log      *slog.Logger
+	ns       *server.Server
+	gwConn   *nats.Conn
+	rtConn   *nats.Conn
+	store    store.Store
+	gw       *gateway.Gateway
+	host     *runtime.Host
+	ln       net.Listener
+	reg      *prometheus.Registry
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	token    string
+	natsURL  string
+	stopOnce sync.Once
+}
+
+// Start brings the process up and returns once it serves (the gateway is
+// listening, the runtime host has applied every deployed function).
+func Start(ctx context.Context, o Options) (p *Platform, err error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.DataDir == "" {
+		o.DataDir = "./data"
+	}
+	if o.Store == "" {
+		o.Store = "buntdb"
+	}
+	p = &Platform{opts: o, log: o.Logger, reg: prometheus.NewRegistry()}
+	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	defer func() {
+		if err != nil {
+			p.Stop(context.Background())
+		}
+	}()
+	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if err := p.startNATS(); err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+
+	if o.Runtime {
+		if err := p.openStore(); err != nil {
+			return nil, err
+		}
+	}
+	if o.HTTPAddr != "" {
+		if err := p.startGateway(ctx, runCtx); err != nil {
+			return nil, err
+		}
+	}
+	if o.Manifests != "" {
+		if err := p.deployDir(ctx, o.Manifests); err != nil {
+			return nil, err
+		}
+	}
+	if o.Runtime {
+		if err := p.startRuntime(ctx, runCtx); err != nil {
+			return nil, err
+		}
+	}
+	if p.gw != nil {
+		select {
+		case <-p.gw.Synced():
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			if err := p.gw.Serve(p.ln); err != nil {
+				p.log.Error("http server stopped", "err", err)
+			}
+		}()
+		p.log.Info("gateway listening", "addr", "http://"+p.ln.Addr().String())
+	}
+	return p, nil
+}
+
+func (p *Platform) startNATS() error {
+	url := p.opts.NATSURL
+	if url == "" {
+		host, port, err := splitHostPort(p.opts.NATSListen, "127.0.0.1", 4222)
+		if err != nil {
+			return fmt.Errorf("--nats-listen: %w", err)
+		}
+		ns, err := server.NewServer(&server.Options{
+			ServerName: "surge",
+			Host:       host,
+			Port:       port,
+			JetStream:  true,
+			StoreDir:   filepath.Join(p.opts.DataDir, "jetstream"),
+			NoSigs:     true,
+			NoLog:      true,
+			MaxPayload: 8 << 20,
+		})
+		if err != nil {
+			return fmt.Errorf("embedded nats: %w", err)
+		}
+		ns.Start()
+		if !ns.ReadyForConnections(15 * time.Second) {
+			ns.Shutdown()
+			return errors.New("embedded nats did not become ready within 15s (is the port taken?)")
+		}
+		p.ns = ns
+		url = ns.ClientURL()
+		p.log.Info("embedded nats started", "url", url, "jetstream", filepath.Join(p.opts.DataDir, "jetstream"))
+	}
+	p.natsURL = url
+	var err error
+	if p.gwConn, err = p.connect("surge-gateway"); err != nil {
+		return err
+	}
+	if p.rtConn, err = p.connect("surge-runtime"); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (p *Platform) connect(name string) (*nats.Conn, error) {
+	nc, err := nats.Connect(p.natsURL, nats.Name(name), nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				p.log.Warn("nats disconnected", "conn", name, "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { p.log.Info("nats reconnected", "conn", name, "url", nc.ConnectedUrl()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			p.log.Warn("nats async error", "conn", name, "subject", subj, "err", err)
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats %s: %w", p.natsURL, err)
+	}
+	return nc, nil
+}
+
+func (p *Platform) openStore() error {
+	switch p.opts.Store {
+	case "buntdb":
+		s, err := buntstore.Open(filepath.Join(p.opts.DataDir, "store"), p.opts.Shards)
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		p.store = s
+	default:
+		return fmt.Errorf("--store %q: not supported by this build (want buntdb)", p.opts.Store)
+	}
+	return nil
+}
+
+func (p *Platform) startGateway(ctx, runCtx context.Context) error {
+	token, err := p.adminToken()
+	if err != nil {
+		return err
+	}
+	p.token = token
+	js, err := jetstream.New(p.gwConn)
+	if err != nil {
+		return err
+	}
+	checks := []gateway.Check{}
+	if p.store != nil {
+		checks = append(checks, gateway.Check{Name: "store", Fn: p.store.Ping})
+	}
+	if p.opts.Runtime {
+		checks = append(checks, gateway.Check{Name: "runtime", Fn: func(context.Context) error {
+			if p.host == nil {
+				return errors.New("runtime host not started")
+			}
+			select {
+			case <-p.host.Synced():
+				return nil
+			default:
+				return errors.New("runtime host still applying deployed functions")
+			}
+		}})
+	}
+	gw, err := gateway.New(ctx, gateway.Config{NC: p.gwConn, JS: js, Logger: p.log.With("component", "gateway"),
+		AdminToken: token, Registry: p.reg, Gatherer: p.reg, BodyLimit: p.opts.BodyLimit,
+		Checks: checks, AccessLog: p.opts.AccessLog})
+	if err != nil {
+		return err
+	}
+	p.gw = gw
+	ln, err := net.Listen("tcp", p.opts.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("--http %s: %w", p.opts.HTTPAddr, err)
+	}
+	p.ln = ln
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		if err := gw.Run(runCtx); err != nil {
+			p.log.Error("gateway route watch stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+func (p *Platform) startRuntime(ctx, runCtx context.Context) error {
+	js, err := jetstream.New(p.rtConn)
+	if err != nil {
+		return err
+	}
+	host, err := runtime.NewHost(runtime.HostConfig{NC: p.rtConn, JS: js, Store: p.store,
+		Logger: p.log.With("component", "runtime"), Registry: p.reg, Clock: p.opts.Clock})
+	if err != nil {
+		return err
+	}
+	p.host = host
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		if err := host.Run(runCtx); err != nil {
+			p.log.Error("runtime host stopped", "err", err)
+		}
+	}()
+	select {
+	case <-host.Synced():
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(60 * time.Second):
+		return errors.New("runtime host did not apply the deployed functions within 60s")
+	}
+	p.log.Info("runtime host ready", "host", host.ID())
+	return nil
+}
+
+// deployDir deploys every manifest under path; unchanged ones are no-ops.
+func (p *Platform) deployDir(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		p.log.Warn("manifests directory not found; nothing deployed at start", "path", path)
+		return nil
+	}
+	fns, err := manifests.LoadPath(path)
+	if err != nil {
+		return err
+	}
+	js, err := jetstream.New(p.gwConn)
+	if err != nil {
+		return err
+	}
+	if err := runtime.EnsureInfra(ctx, js); err != nil {
+		return err
+	}
+	reg, err := manifests.OpenRegistry(ctx, js)
+	if err != nil {
+		return err
+	}
+	for _, fn := range fns {
+		if fn.Spec.Handler != manifests.HandlerExternal {
+			if _, err := runtime.NewFunction(fn.Spec.Handler, fn.Spec.Config); err != nil {
+				return fmt.Errorf("manifest %s: %w", fn.Metadata.Name, err)
+			}
+		}
+		d, changed, err := reg.Put(ctx, fn)
+		if err != nil {
+			return err
+		}
+		p.log.Info("manifest deployed", "function", fn.Metadata.Name, "revision", fn.Revision(), "seq", d.Seq, "changed", changed)
+	}
+	return nil
+}
+
+func (p *Platform) adminToken() (string, error) {
+	if p.opts.AdminToken != "" {
+		return p.opts.AdminToken, nil
+	}
+	path := filepath.Join(p.opts.DataDir, "admin-token")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		p.log.Info("admin token loaded", "path", path)
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 24)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	tok := hex.EncodeToString(buf)
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	p.log.Info("admin token generated (set SURGE_ADMIN_TOKEN to choose one)", "path", path)
+	return tok, nil
+}
+
+// Stop drains in order: HTTP stops taking requests and finishes in-flight
+// ones, the runtime host drains its functions (stream batches finish and
+// are acked), then NATS connections drain, the store closes, and the
+// embedded server shuts down.
+func (p *Platform) Stop(ctx context.Context) error {
+	var errs []error
+	p.stopOnce.Do(func() {
+		if p.gw != nil {
+			if err := p.gw.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("http drain: %w", err))
+			}
+		}
+		if p.host != nil {
+			if err := p.host.Stop(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("runtime drain: %w", err))
+			}
+		}
+		if p.cancel != nil {
+			p.cancel()
+		}
+		for _, nc := range []*nats.Conn{p.gwConn, p.rtConn} {
+			if nc != nil && !nc.IsClosed() {
+				drainConn(nc)
+			}
+		}
+		p.wg.Wait()
+		if p.store != nil {
+			if err := p.store.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("store close: %w", err))
+			}
+		}
+		if p.ns != nil {
+			p.ns.Shutdown()
+			p.ns.WaitForShutdown()
+		}
+		p.log.Info("stopped")
+	})
+	return errors.Join(errs...)
+}
+
+func drainConn(nc *nats.Conn) {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		nc.Close()
+	}
+}
+
+// HTTPURL is the gateway's base URL ("" without a gateway).
+func (p *Platform) HTTPURL() string {
+	if p.ln == nil {
+		return ""
+	}
+	return "http://" + p.ln.Addr().String()
+}
+
+// NATSURL is the URL of the NATS the process uses.
+func (p *Platform) NATSURL() string { return p.natsURL }
+
+// AdminToken is the gateway's admin token.
+func (p *Platform) AdminToken() string { return p.token }
+
+// Store is the process's store (nil when it has none).
+func (p *Platform) Store() store.Store { return p.store }
+
+// Host is the runtime host (nil when it has none).
+func (p *Platform) Host() *runtime.Host { return p.host }
+
+// NATSServer is the embedded server (nil with an external NATS).
+func (p *Platform) NATSServer() *server.Server { return p.ns }
+
+func splitHostPort(addr, defHost string, defPort int) (string, int, error) {
+	if addr == "" {
+		return defHost, defPort, nil
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	if host == "" {
+		host = defHost
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q: %w", portStr, err)
+	}
+	return host, port, nil
+}

@@ -1,0 +1,135 @@
+// Package manifests defines the surge Function manifest, decodes it strictly
+// from YAML or JSON, validates it, and keeps the deployed set in a JetStream
+// KV bucket that every gateway and runtime host watches.
+//
+// The directory also holds the manifests of the built-in functions, which
+// `surge up --manifests manifests` deploys at start; testdata/ holds the
+// golden cases for the validator and is never deployed.
+package manifests
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// APIVersion is the only apiVersion this release accepts.
+const APIVersion = "surge/v1"
+
+// KindFunction is the only kind this release accepts.
+const KindFunction = "Function"
+
+// HandlerExternal marks a function whose code runs outside surge: the
+// platform adds the route and the subject, any NATS client serves it.
+const HandlerExternal = "external"
+
+// Function is one deployed function: the YAML document a user writes.
+type Function struct {
+	APIVersion string   `json:"apiVersion" yaml:"apiVersion"`
+	Kind       string   `json:"kind" yaml:"kind"`
+	Metadata   Metadata `json:"metadata" yaml:"metadata"`
+	Spec       Spec     `json:"spec" yaml:"spec"`
+}
+
+// Metadata names a function.
+type Metadata struct {
+	Name string `json:"name" yaml:"name"`
+}
+
+// Spec says what runs, what triggers it and how it is exposed.
+type Spec struct {
+	Handler     string          `json:"handler" yaml:"handler"`
+	Trigger     Trigger         `json:"trigger" yaml:"trigger"`
+	Queue       string          `json:"queue,omitempty" yaml:"queue,omitempty"`
+	HTTP        *HTTP           `json:"http,omitempty" yaml:"http,omitempty"`
+	Concurrency int             `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
+	Replicas    int             `json:"replicas" yaml:"replicas"` // 0 means stopped: never omitted
+	Timeout     Duration        `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	Retry       Retry           `json:"retry,omitempty" yaml:"retry,omitempty"`
+	Batch       Batch           `json:"batch,omitempty" yaml:"batch,omitempty"`
+	KV          []KVBucket      `json:"kv,omitempty" yaml:"kv,omitempty"`
+	Config      json.RawMessage `json:"config,omitempty" yaml:"config,omitempty"`
+}
+
+// Trigger is either a request subject (core NATS queue group, request-reply)
+// or a JetStream stream with an optional filter subject (durable consumer).
+type Trigger struct {
+	Subject string `json:"subject,omitempty" yaml:"subject,omitempty"`
+	Stream  string `json:"stream,omitempty" yaml:"stream,omitempty"`
+	Filter  string `json:"filter,omitempty" yaml:"filter,omitempty"`
+}
+
+// HTTP is the optional gateway route of a function.
+type HTTP struct {
+	Method string `json:"method" yaml:"method"`
+	// Path is an absolute path; a segment written {name} is a parameter.
+	Path  string `json:"path" yaml:"path"`
+	Async bool   `json:"async,omitempty" yaml:"async,omitempty"`
+}
+
+// Retry bounds redelivery of stream-triggered messages.
+type Retry struct {
+	MaxDeliver int        `json:"maxDeliver,omitempty" yaml:"maxDeliver,omitempty"`
+	Backoff    []Duration `json:"backoff,omitempty" yaml:"backoff,omitempty"`
+}
+
+// Batch sets how a stream trigger groups messages for its handler.
+type Batch struct {
+	Size int      `json:"size,omitempty" yaml:"size,omitempty"`
+	Wait Duration `json:"wait" yaml:"wait"` // 0 means no wait: never omitted
+}
+
+// KVBucket is a JetStream KV bucket the function uses; the runtime creates
+// it when missing.
+type KVBucket struct {
+	Bucket  string   `json:"bucket" yaml:"bucket"`
+	TTL     Duration `json:"ttl,omitempty" yaml:"ttl,omitempty"`
+	History int      `json:"history,omitempty" yaml:"history,omitempty"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("250ms").
+type Duration time.Duration
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// String formats d as a Go duration string.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON writes d as a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Defaults applied by Normalize to fields left empty.
+const (
+	DefaultConcurrency = 256
+	DefaultReplicas    = 1
+	DefaultTimeout     = 2 * time.Second
+	DefaultMaxDeliver  = 5
+	DefaultBatchSize   = 100
+	DefaultBatchWait   = 5 * time.Millisecond
+)
+
+// IsStream reports whether the function is triggered by a JetStream stream.
+func (f *Function) IsStream() bool { return f.Spec.Trigger.Stream != "" }
+
+// QueueName is the queue group (request triggers) or durable consumer name
+// (stream triggers): spec.queue, or the function name.
+func (f *Function) QueueName() string {
+	if f.Spec.Queue != "" {
+		return f.Spec.Queue
+	}
+	return f.Metadata.Name
+}

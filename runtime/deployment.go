@@ -1,0 +1,189 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/manifests"
+)
+
+// deployment is one revision of one function on one host: its function
+// value, its replicas, and for request triggers the async dispatcher.
+type deployment struct {
+	fn       manifests.Function
+	revision string
+	hostID   string
+	js       jetstream.JetStream
+	log      *slog.Logger
+	metrics  *fnMetrics
+	calls    *callTracker
+
+	value   any
+	handler Handler
+	batch   BatchHandler
+
+	reqs  []*requestInstance
+	loops []*streamLoop
+}
+
+func (d *deployment) instances() int {
+	if d.fn.IsStream() {
+		return len(d.loops)
+	}
+	return len(d.reqs)
+}
+
+func (h *Host) start(ctx context.Context, fn manifests.Function, rev string) (*deployment, error) {
+	name := fn.Metadata.Name
+	d := &deployment{
+		fn:       fn,
+		revision: rev,
+		hostID:   h.cfg.ID,
+		js:       h.cfg.JS,
+		log:      h.cfg.Logger.With("function", name, "revision", rev),
+		metrics:  h.metrics.forFunction(name),
+	}
+	if kv, err := h.cfg.JS.KeyValue(ctx, BucketCalls); err == nil {
+		d.calls = &callTracker{kv: kv, function: name, log: d.log}
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = d.stop(context.Background())
+		}
+	}()
+	if fn.Spec.Handler != manifests.HandlerExternal {
+		v, err := NewFunction(fn.Spec.Handler, fn.Spec.Config)
+		if err != nil {
+			return nil, err
+		}
+		d.value = v
+		d.handler, _ = v.(Handler)
+		d.batch, _ = v.(BatchHandler)
+		buckets, err := ensureBuckets(ctx, h.cfg.JS, &fn)
+		if err != nil {
+			return nil, err
+		}
+		if p, isP := v.(Provisioner); isP {
+			env := &Env{Function: fn, NC: h.cfg.NC, JS: h.cfg.JS, Store: h.cfg.Store,
+				Logger: d.log, Metrics: h.cfg.Registry, Clock: h.cfg.Clock, buckets: buckets}
+			if err := p.Provision(ctx, env); err != nil {
+				return nil, fmt.Errorf("provision %s: %w", name, err)
+			}
+		}
+	}
+	var err error
+	if fn.IsStream() {
+		err = d.startStream(ctx, h)
+	} else {
+		err = d.startRequest(ctx, h)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return d, nil
+}
+
+func (d *deployment) startRequest(ctx context.Context, h *Host) error {
+	fn := &d.fn
+	if d.handler != nil || fn.Spec.Handler == manifests.HandlerExternal {
+		if d.handler != nil {
+			for i := range fn.Spec.Replicas {
+				ri, err := startRequestInstance(h.cfg.NC, d, i)
+				if err != nil {
+					return err
+				}
+				d.reqs = append(d.reqs, ri)
+			}
+		}
+	} else {
+		return fmt.Errorf("%w: handler %q cannot serve a request trigger (no Handle method)", ErrUnknownHandler, fn.Spec.Handler)
+	}
+	// The async dispatcher: calls.<name> queued by POST /async-function/{name}
+	// or an async route, sent on to the subject as requests.
+	cfg := consumerConfig("call-"+fn.Metadata.Name, "calls."+fn.Metadata.Name, fn.Spec.Retry.MaxDeliver,
+		fn.Spec.Concurrency, 1, fn.Spec.Timeout.Std(), fn.Spec.Batch.Wait.Std())
+	cons, err := d.js.CreateOrUpdateConsumer(ctx, StreamCalls, cfg)
+	if err != nil {
+		return fmt.Errorf("async consumer for %s: %w", fn.Metadata.Name, err)
+	}
+	fw := forwarder{nc: h.cfg.NC, subject: fn.Spec.Trigger.Subject, timeout: fn.Spec.Timeout.Std(), concurrency: fn.Spec.Concurrency}
+	l, err := startStreamLoop(ctx, cons, StreamCalls, fw, d, 0)
+	if err != nil {
+		return err
+	}
+	d.loops = append(d.loops, l)
+	return nil
+}
+
+func (d *deployment) startStream(ctx context.Context, h *Host) error {
+	fn := &d.fn
+	if fn.Spec.Handler == manifests.HandlerExternal {
+		// An external stream consumer is the user's process; surge only
+		// makes sure the stream exists.
+		return EnsureStream(ctx, d.js, fn.Spec.Trigger.Stream, streamSubject(fn), defaultMaxAge)
+	}
+	bh := d.batch
+	if bh == nil {
+		if d.handler == nil {
+			return fmt.Errorf("%w: %q", ErrUnknownHandler, fn.Spec.Handler)
+		}
+		bh = handlerBatch{h: d.handler, concurrency: fn.Spec.Concurrency}
+	}
+	if err := EnsureStream(ctx, d.js, fn.Spec.Trigger.Stream, streamSubject(fn), defaultMaxAge); err != nil {
+		return err
+	}
+	cfg := consumerConfig(fn.QueueName(), fn.Spec.Trigger.Filter, fn.Spec.Retry.MaxDeliver,
+		fn.Spec.Concurrency, fn.Spec.Replicas, fn.Spec.Timeout.Std(), fn.Spec.Batch.Wait.Std())
+	cons, err := d.js.CreateOrUpdateConsumer(ctx, fn.Spec.Trigger.Stream, cfg)
+	if err != nil {
+		return fmt.Errorf("consumer %s on %s: %w", cfg.Durable, fn.Spec.Trigger.Stream, err)
+	}
+	for i := range fn.Spec.Replicas {
+		l, err := startStreamLoop(ctx, cons, fn.Spec.Trigger.Stream, bh, d, i)
+		if err != nil {
+			return err
+		}
+		d.loops = append(d.loops, l)
+	}
+	return nil
+}
+
+func streamSubject(fn *manifests.Function) string {
+	if fn.Spec.Trigger.Filter != "" {
+		return fn.Spec.Trigger.Filter
+	}
+	return DefaultStreamSubject(fn.Spec.Trigger.Stream)
+}
+
+// stop drains every replica at once, then lets the function clean up.
+func (d *deployment) stop(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(d.reqs)+len(d.loops))
+	for _, ri := range d.reqs {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- ri.stop(ctx) }()
+	}
+	for _, l := range d.loops {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- l.stop(ctx) }()
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for e := range errs {
+		all = append(all, e)
+	}
+	if c, ok := d.value.(CleanerUpper); ok {
+		if err := c.Cleanup(); err != nil {
+			all = append(all, fmt.Errorf("cleanup %s: %w", d.fn.Metadata.Name, err))
+		}
+	}
+	return errors.Join(all...)
+}

@@ -1,0 +1,74 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/surgefn/surge/manifests"
+	"github.com/surgefn/surge/runtime/store"
+)
+
+// Clock tells the time; tests inject a fake one for days, TTLs and backoff.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// Env is what a function instance gets from the platform.
+type Env struct {
+	Function manifests.Function
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Store    store.Store
+	Logger   *slog.Logger
+	Metrics  prometheus.Registerer
+	Clock    Clock
+
+	buckets map[string]jetstream.KeyValue
+}
+
+// KV returns the bucket declared under spec.kv in the manifest; the host
+// created it when missing.
+func (e *Env) KV(name string) (jetstream.KeyValue, error) {
+	kv, ok := e.buckets[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrNoKVBucket, name)
+	}
+	return kv, nil
+}
+
+// ensureBuckets creates or binds every bucket the manifest declares.
+func ensureBuckets(ctx context.Context, js jetstream.JetStream, fn *manifests.Function) (map[string]jetstream.KeyValue, error) {
+	out := make(map[string]jetstream.KeyValue, len(fn.Spec.KV))
+	for _, b := range fn.Spec.KV {
+		history := b.History
+		if history == 0 {
+			history = 1
+		}
+		kv, err := js.KeyValue(ctx, b.Bucket)
+		if err != nil {
+			kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket:  b.Bucket,
+				TTL:     b.TTL.Std(),
+				History: uint8(history),
+				Storage: jetstream.FileStorage,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("kv bucket %q: %w", b.Bucket, err)
+			}
+		}
+		out[b.Bucket] = kv
+	}
+	return out, nil
+}

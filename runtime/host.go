@@ -1,0 +1,296 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/surgefn/surge/manifests"
+	"github.com/surgefn/surge/runtime/store"
+)
+
+// HostConfig is what a runtime host needs. NC, JS and Logger are required.
+type HostConfig struct {
+	// ID names the host in `surge ls` and in micro metadata; default hostname-nuid.
+	ID       string
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Store    store.Store
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+	Clock    Clock
+	// DrainTimeout bounds how long an old version may take to drain.
+	DrainTimeout time.Duration
+}
+
+// Validate reports missing required settings.
+func (c *HostConfig) Validate() error {
+	var errs []error
+	if c.NC == nil {
+		errs = append(errs, errors.New("host config: NC is required"))
+	}
+	if c.JS == nil {
+		errs = append(errs, errors.New("host config: JS is required"))
+	}
+	if c.Logger == nil {
+		errs = append(errs, errors.New("host config: Logger is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Host runs deployed functions: it watches the functions bucket and
+// reconciles, starting, replacing, scaling and draining instances.
+type Host struct {
+	cfg     HostConfig
+	metrics *Metrics
+
+	applyMu sync.Mutex // serializes reconciliation
+	mu      sync.Mutex // guards deps and failures
+	deps    map[string]*deployment
+	fails   map[string]string
+	drains  sync.WaitGroup
+	synced  chan struct{}
+}
+
+// NewHost validates cfg and returns a host that runs nothing yet.
+func NewHost(cfg HostConfig) (*Host, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ID == "" {
+		hn, _ := os.Hostname()
+		cfg.ID = hn + "-" + nuid.Next()[:8]
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 30 * time.Second
+	}
+	return &Host{
+		cfg:     cfg,
+		metrics: NewMetrics(cfg.Registry),
+		deps:    map[string]*deployment{},
+		fails:   map[string]string{},
+		synced:  make(chan struct{}),
+	}, nil
+}
+
+// ID is the host's name.
+func (h *Host) ID() string { return h.cfg.ID }
+
+// Synced is closed once every function deployed at start has been applied.
+func (h *Host) Synced() <-chan struct{} { return h.synced }
+
+// Run watches the registry and reconciles until ctx ends, publishing a
+// heartbeat with this host's instances every 2 seconds. It does not drain:
+// call Stop for that.
+func (h *Host) Run(ctx context.Context) error {
+	if err := EnsureInfra(ctx, h.cfg.JS); err != nil {
+		return err
+	}
+	reg, err := manifests.OpenRegistry(ctx, h.cfg.JS)
+	if err != nil {
+		return err
+	}
+	go h.heartbeat(ctx)
+	var once sync.Once
+	return reg.Watch(ctx, func(ev manifests.Event) {
+		switch {
+		case ev.Synced:
+			once.Do(func() { close(h.synced) })
+		case ev.Function == nil:
+			h.Remove(ctx, ev.Name)
+		default:
+			if err := h.Apply(ctx, *ev.Function); err != nil {
+				h.cfg.Logger.Error("deploy failed; previous version (if any) keeps serving",
+					"function", ev.Name, "err", err)
+			}
+		}
+	}, func(key string, err error) {
+		h.cfg.Logger.Error("undecodable manifest in registry", "function", key, "err", err)
+	})
+}
+
+// Apply starts fn or replaces the running version of it: unchanged is a
+// no-op; otherwise the new version starts first and the old one drains
+// after; if the new one fails to start the old one keeps serving.
+func (h *Host) Apply(ctx context.Context, fn manifests.Function) error {
+	h.applyMu.Lock()
+	defer h.applyMu.Unlock()
+	name := fn.Metadata.Name
+	rev := fn.Revision()
+	h.mu.Lock()
+	old := h.deps[name]
+	h.mu.Unlock()
+	if old != nil && old.revision == rev {
+		return nil
+	}
+	d, err := h.start(ctx, fn, rev)
+	h.mu.Lock()
+	if err != nil {
+		h.fails[name] = err.Error()
+		h.mu.Unlock()
+		return err
+	}
+	delete(h.fails, name)
+	h.deps[name] = d
+	h.mu.Unlock()
+	h.metrics.Instances.WithLabelValues(name).Set(float64(d.instances()))
+	h.cfg.Logger.Info("function started", "function", name, "revision", rev,
+		"handler", fn.Spec.Handler, "instances", d.instances(), "replaced", old != nil)
+	if old != nil {
+		h.drainLater(old)
+	}
+	return nil
+}
+
+// Remove drains and stops the function name, if it runs here.
+func (h *Host) Remove(ctx context.Context, name string) {
+	h.applyMu.Lock()
+	defer h.applyMu.Unlock()
+	h.mu.Lock()
+	old := h.deps[name]
+	delete(h.deps, name)
+	delete(h.fails, name)
+	h.mu.Unlock()
+	if old == nil {
+		return
+	}
+	h.metrics.Instances.WithLabelValues(name).Set(0)
+	h.cfg.Logger.Info("function removed; draining", "function", name)
+	h.drainLater(old)
+}
+
+func (h *Host) drainLater(d *deployment) {
+	h.drains.Add(1)
+	go func() {
+		defer h.drains.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.DrainTimeout)
+		defer cancel()
+		if err := d.stop(ctx); err != nil {
+			h.cfg.Logger.Warn("drain incomplete", "function", d.fn.Metadata.Name, "revision", d.revision, "err", err)
+		}
+	}()
+}
+
+// Stop drains every function: request subscriptions stop, in-flight calls
+// are answered, stream batches finish and are settled. It returns when all
+// are done or ctx ends.
+func (h *Host) Stop(ctx context.Context) error {
+	h.applyMu.Lock()
+	h.mu.Lock()
+	deps := make([]*deployment, 0, len(h.deps))
+	for _, d := range h.deps {
+		deps = append(deps, d)
+	}
+	h.deps = map[string]*deployment{}
+	h.mu.Unlock()
+	h.applyMu.Unlock()
+	errs := make(chan error, len(deps))
+	for _, d := range deps {
+		go func() { errs <- d.stop(ctx) }()
+	}
+	var all []error
+	for range deps {
+		all = append(all, <-errs)
+	}
+	done := make(chan struct{})
+	go func() { h.drains.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		all = append(all, fmt.Errorf("waiting for old versions to drain: %w", ctx.Err()))
+	}
+	return errors.Join(all...)
+}
+
+// FunctionStatus is one function's state on one host.
+type FunctionStatus struct {
+	Revision  string `json:"revision,omitempty"`
+	Instances int    `json:"instances"`
+	Error     string `json:"error,omitempty"`
+}
+
+// HostStatus is the heartbeat a host writes to the hosts bucket.
+type HostStatus struct {
+	Host      string                    `json:"host"`
+	Functions map[string]FunctionStatus `json:"functions"`
+	At        time.Time                 `json:"at"`
+}
+
+// Status reports what runs on this host.
+func (h *Host) Status() HostStatus {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st := HostStatus{Host: h.cfg.ID, Functions: map[string]FunctionStatus{}, At: time.Now().UTC()}
+	for name, d := range h.deps {
+		st.Functions[name] = FunctionStatus{Revision: d.revision, Instances: d.instances()}
+	}
+	for name, e := range h.fails {
+		fs := st.Functions[name]
+		fs.Error = e
+		st.Functions[name] = fs
+	}
+	return st
+}
+
+func (h *Host) heartbeat(ctx context.Context) {
+	kv, err := h.cfg.JS.KeyValue(ctx, BucketHosts)
+	if err != nil {
+		h.cfg.Logger.Warn("hosts bucket unavailable; surge ls will not count this host", "err", err)
+		return
+	}
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		b, _ := json.Marshal(h.Status())
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, _ = kv.Put(pctx, h.cfg.ID, b)
+		cancel()
+		select {
+		case <-ctx.Done():
+			dctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = kv.Delete(dctx, h.cfg.ID)
+			cancel()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ReadHostStatuses returns the last heartbeat of every live host, sorted.
+func ReadHostStatuses(ctx context.Context, js jetstream.JetStream) ([]HostStatus, error) {
+	kv, err := js.KeyValue(ctx, BucketHosts)
+	if err != nil {
+		return nil, err
+	}
+	lister, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []HostStatus
+	for k := range lister.Keys() {
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		var st HostStatus
+		if json.Unmarshal(e.Value(), &st) == nil {
+			out = append(out, st)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Host < out[j].Host })
+	return out, nil
+}
