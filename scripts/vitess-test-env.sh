@@ -93,8 +93,8 @@ Environment overrides:
   SURGE_VT_START_TIMEOUT  seconds to wait for vtgate (default 180)
   SURGE_VT_NUM_SHARDS     comma list of shard counts, one per keyspace
                           (default: 2 if vschema.json says sharded, else 1)
-  SURGE_VT_REPLICA_COUNT  replica tablets per shard incl. primary (default 1)
-  SURGE_VT_RDONLY_COUNT   rdonly tablets per shard (default 0)
+  SURGE_VT_REPLICA_COUNT  replica tablets per shard incl. primary (default 2)
+  SURGE_VT_RDONLY_COUNT   rdonly tablets per shard (default 1)
   SURGE_VT_EXTRA_ARGS     extra vttestserver flags (word-split)
 EOF
 }
@@ -376,6 +376,12 @@ cmd_start() {
 		log "starting vttestserver (keyspaces=${KEYSPACES} shards=${NUM_SHARDS}) on base port ${base}, data ${data}"
 		# setsid: own process group/session so `stop` can signal the whole tree.
 		# env -i: clean, explicit environment for the unprivileged user.
+		# Keep replica-count>=2 and rdonly-count>=1 (vttestserver's defaults):
+		# vtgate waits --gateway-initial-tablet-timeout (30s) at startup for a
+		# tablet of every type, so with no REPLICA tablet startup takes ~35s
+		# instead of a few seconds, and `@replica` targets would not work.
+		# All tablets of a shard share one database in the single mysqld, so
+		# the extra tablets are cheap.
 		# shellcheck disable=SC2086
 		setsid runuser -u "${VT_USER}" -- env -i \
 			PATH=/usr/sbin:/usr/bin:/sbin:/bin \
@@ -388,8 +394,8 @@ cmd_start() {
 			--grpc-bind-address 127.0.0.1 \
 			--keyspaces "${KEYSPACES}" \
 			--num-shards "${NUM_SHARDS}" \
-			--replica-count "${SURGE_VT_REPLICA_COUNT:-1}" \
-			--rdonly-count "${SURGE_VT_RDONLY_COUNT:-0}" \
+			--replica-count "${SURGE_VT_REPLICA_COUNT:-2}" \
+			--rdonly-count "${SURGE_VT_RDONLY_COUNT:-1}" \
 			--schema-dir "${data}/schema" \
 			--data-dir "${data}/vt" \
 			${SURGE_VT_EXTRA_ARGS:-} \

@@ -1,3 +1,7 @@
 // Package all imports every built-in function so that each registers its
 // module; cmd/surge imports it for its side effects.
 package all
+
+import (
+	_ "github.com/surgefn/surge/functions/echo"
+)

@@ -1,0 +1,186 @@
+// Package testenv starts a real surge platform in-process for tests:
+// embedded nats-server with JetStream on a random loopback port, data in
+// t.TempDir(), the gateway on a random loopback port, all torn down with
+// t.Cleanup.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/internal/platform"
+	"github.com/surgefn/surge/manifests"
+)
+
+// Token is the admin token of every test platform.
+const Token = "test-admin-token-0123456789"
+
+// Env is a running platform plus a client connection.
+type Env struct {
+	P    *platform.Platform
+	URL  string
+	NC   *nats.Conn
+	JS   jetstream.JetStream
+	Opts platform.Options
+	HTTP *http.Client
+}
+
+// Logger returns a logger for tests: quiet unless SURGE_TEST_LOG=1.
+func Logger(t testing.TB) *slog.Logger {
+	if os.Getenv("SURGE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Options returns the options Start uses, for tests that restart a platform.
+func Options(t testing.TB) platform.Options {
+	return platform.Options{
+		DataDir:    t.TempDir(),
+		HTTPAddr:   "127.0.0.1:0",
+		NATSListen: "127.0.0.1:-1",
+		Runtime:    true,
+		Shards:     4,
+		AdminToken: Token,
+		Logger:     Logger(t),
+	}
+}
+
+// Start runs a platform with Options(t) changed by mutate (which may be nil).
+func Start(t testing.TB, mutate func(*platform.Options)) *Env {
+	t.Helper()
+	o := Options(t)
+	if mutate != nil {
+		mutate(&o)
+	}
+	return StartWith(t, o)
+}
+
+// StartWith runs a platform with exactly o.
+func StartWith(t testing.TB, o platform.Options) *Env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := platform.Start(ctx, o)
+	if err != nil {
+		t.Fatalf("start platform: %v", err)
+	}
+	e := &Env{P: p, URL: p.HTTPURL(), Opts: o, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	t.Cleanup(func() { e.Stop(t) })
+	nc, err := nats.Connect(p.NATSURL())
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	e.NC = nc
+	if e.JS, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// Stop drains the platform (idempotent).
+func (e *Env) Stop(t testing.TB) {
+	if e.NC != nil {
+		e.NC.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.P.Stop(ctx); err != nil {
+		t.Errorf("stop platform: %v", err)
+	}
+}
+
+// Response is an HTTP answer, body read.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test on error.
+func (r *Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %q: %v", r.Body, err)
+	}
+}
+
+// ErrorCode returns the error envelope's code ("" when none).
+func (r *Response) ErrorCode() string {
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	_ = json.Unmarshal(r.Body, &e)
+	return e.Error.Code
+}
+
+// Do sends an HTTP request to the gateway; headers are "Key: value" pairs.
+func (e *Env) Do(t testing.TB, method, path string, body []byte, headers ...string) *Response {
+	t.Helper()
+	r, err := e.TryDo(method, path, body, headers...)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// TryDo is Do returning the error, for use from goroutines.
+func (e *Env) TryDo(method, path string, body []byte, headers ...string) (*Response, error) {
+	req, err := http.NewRequest(method, e.URL+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ":")
+		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	resp, err := e.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// Deploy PUTs a YAML manifest through the admin API and fails unless 200.
+func (e *Env) Deploy(t testing.TB, yaml string) {
+	t.Helper()
+	fns, err := manifests.Parse("test.yaml", []byte(yaml))
+	if err != nil || len(fns) != 1 {
+		t.Fatalf("test manifest: %v (%d docs)", err, len(fns))
+	}
+	r := e.Do(t, http.MethodPut, "/admin/functions/"+fns[0].Metadata.Name, []byte(yaml),
+		"Authorization: Bearer "+Token, "Content-Type: application/yaml")
+	if r.Status != http.StatusOK {
+		t.Fatalf("deploy %s: %d %s", fns[0].Metadata.Name, r.Status, r.Body)
+	}
+}
+
+// Eventually polls cond every 10ms until it holds or within passes.
+func Eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("not within %s: %s", within, what)
+}
