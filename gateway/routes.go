@@ -77,7 +77,7 @@ func (p *Params) Get(k string) string {
 // routes.
 type Table struct {
 	static  map[string]*Route   // "METHOD /path"
-	dynamic map[string][]*Route // by method, most specific first
+	dynamic map[dkey][]*Route   // by method and segment count, most specific first
 	paths   map[string][]string // pattern -> methods, for 405
 	targets map[string]*Target  // by function name
 }
@@ -88,7 +88,7 @@ type Table struct {
 func Build(fns []manifests.Function) (*Table, []error) {
 	t := &Table{
 		static:  map[string]*Route{},
-		dynamic: map[string][]*Route{},
+		dynamic: map[dkey][]*Route{},
 		paths:   map[string][]string{},
 		targets: map[string]*Target{},
 	}
@@ -123,9 +123,10 @@ func Build(fns []manifests.Function) (*Table, []error) {
 			t.static[r.Method+" "+r.Pattern] = r
 			continue
 		}
-		t.dynamic[r.Method] = append(t.dynamic[r.Method], r)
+		dk := dynKey(r.Method, len(r.segs))
+		t.dynamic[dk] = append(t.dynamic[dk], r)
 	}
-	for m := range t.dynamic {
+	for m := range t.dynamic { // m is "METHOD/n"
 		rs := t.dynamic[m]
 		// Literal segments beat parameters: /v1/orders/stats before /v1/orders/{id}.
 		sort.SliceStable(rs, func(i, j int) bool { return specificity(rs[i]) > specificity(rs[j]) })
@@ -194,20 +195,26 @@ func (t *Table) Match(method, path string, p *Params) (r *Route, allowed []strin
 	if r := t.static[method+" "+path]; r != nil {
 		return r, nil
 	}
-	for _, r := range t.dynamic[method] {
-		if matchSegs(r, path, p) {
+	var segs [maxSegs]string
+	n, ok := splitPath(path, &segs)
+	if !ok {
+		return nil, nil
+	}
+	for _, r := range t.dynamic[dynKey(method, n)] {
+		if matchSegs(r, segs[:n], p) {
 			return r, nil
 		}
 	}
 	// 405 or 404: is there any route with this path under another method?
-	for m, rs := range t.dynamic {
-		if m == method {
+	for k, rs := range t.dynamic {
+		if k.method == method || k.nsegs != n {
 			continue
 		}
 		for _, r := range rs {
 			var scratch Params
-			if matchSegs(r, path, &scratch) {
-				allowed = append(allowed, m)
+			if matchSegs(r, segs[:n], &scratch) {
+				allowed = append(allowed, k.method)
+				break
 			}
 		}
 	}
@@ -221,33 +228,59 @@ func (t *Table) Match(method, path string, p *Params) (r *Route, allowed []strin
 	return nil, allowed
 }
 
-func matchSegs(r *Route, path string, p *Params) bool {
-	*p = Params{}
+type dkey struct {
+	method string
+	nsegs  int
+}
+
+func dynKey(method string, nsegs int) dkey { return dkey{method, nsegs} }
+
+// maxSegs bounds the path depth a parameter route can have.
+const maxSegs = 16
+
+// splitPath splits path into segments without allocating; ok is false when
+// it is deeper than maxSegs.
+func splitPath(path string, out *[maxSegs]string) (n int, ok bool) {
 	rest := strings.TrimPrefix(path, "/")
-	ki := 0
+	for {
+		if n == maxSegs {
+			return n, false
+		}
+		i := strings.IndexByte(rest, '/')
+		if i < 0 {
+			out[n] = rest
+			return n + 1, true
+		}
+		out[n] = rest[:i]
+		n++
+		rest = rest[i+1:]
+	}
+}
+
+// matchSegs checks the literal segments first, so a miss costs a few
+// string compares, then collects the parameters.
+func matchSegs(r *Route, segs []string, p *Params) bool {
+	if len(segs) != len(r.segs) {
+		return false
+	}
 	for i, s := range r.segs {
-		var seg string
-		if j := strings.IndexByte(rest, '/'); j >= 0 {
-			seg, rest = rest[:j], rest[j+1:]
-		} else {
-			seg, rest = rest, ""
-			if i != len(r.segs)-1 {
-				return false
-			}
+		if s != "" && s != segs[i] {
+			return false
 		}
-		if s == "" {
-			if seg == "" {
-				return false
-			}
-			p.add(r.keys[ki], seg)
-			ki++
-			continue
-		}
-		if s != seg {
+		if s == "" && segs[i] == "" {
 			return false
 		}
 	}
-	return rest == ""
+	p.n = 0
+	p.more = p.more[:0]
+	ki := 0
+	for i, s := range r.segs {
+		if s == "" {
+			p.add(r.keys[ki], segs[i])
+			ki++
+		}
+	}
+	return true
 }
 
 // Target returns the target of function name.

@@ -195,7 +195,7 @@ create_user() {
 # Vitess' config/ dir (mycnf files, init_db.sql) from the module cache.
 vitess_module_dir() {
 	local dir
-	dir="$(cd "${TOOLS_MOD_DIR}" && GOWORK=off GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' vitess.io/vitess 2>/dev/null || true)"
+	dir="$(cd "${TOOLS_MOD_DIR}" && { GOWORK=off GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' vitess.io/vitess 2>/dev/null || true; })"
 	if [[ -z "${dir}" || ! -d "${dir}/config" ]]; then
 		(cd "${TOOLS_MOD_DIR}" && GOWORK=off go mod download vitess.io/vitess) >&2
 		dir="$(cd "${TOOLS_MOD_DIR}" && GOWORK=off GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' vitess.io/vitess)"
@@ -206,13 +206,21 @@ vitess_module_dir() {
 
 # VTROOT layout expected by vttestserver: $VTROOT/bin/{mysqlctl,vtcombo} and
 # $VTROOT/config/{init_db.sql,mycnf/*.cnf}. The config is patched for MariaDB:
-#  1. mycnf/mariadb10.cnf: `plugin-load = rpl_semi_sync_*` names .so plugins
-#     that modern MariaDB (semi-sync built in) does not ship -> mysqld aborts.
-#  2. mycnf/test-suite.cnf: `super-read-only` is a MySQL-8-only variable.
-#  3. init_db.sql: the two `super_read_only` SET statements fail on MariaDB.
-#  +  mycnf/test-suite.cnf: bind mysqld to loopback only.
+#  1. mycnf/test-suite.cnf: `super-read-only` is a MySQL-8-only variable
+#     (mariadbd refuses to start with it).
+#  2. init_db.sql: the two `super_read_only` SET statements fail on MariaDB.
+#  3. mycnf/mariadb10.cnf: `plugin-load = rpl_semi_sync_*=semisync_*.so`
+#     names plugins MariaDB >= 10.3 no longer ships (semi-sync is built in).
+#     NOTE: mysqlctl v0.24 uses the copy of mariadb10.cnf *embedded in its
+#     binary*, so commenting it out on disk has no effect; what actually
+#     removes the (non-fatal, but noisy "Can't open shared library
+#     semisync_master.so") error is the `plugin-load =` reset appended to
+#     test-suite.cnf, which is read from $VTROOT and appended after it.
+#     The on-disk edit is kept so the copy stays self-consistent.
+#  4. mycnf/test-suite.cnf: bind mysqld to 127.0.0.1 only.
 prepare_vtroot() {
-	local stamp="${VT_VERSION} $(tools_stamp) patch-v1"
+	local stamp
+	stamp="${VT_VERSION} $(tools_stamp) patch-v2"
 	if [[ -f "${VTROOT_DIR}/.stamp" && "$(cat "${VTROOT_DIR}/.stamp")" == "${stamp}" ]]; then
 		local b ok=1
 		for b in "${VT_BINARIES[@]}"; do
@@ -239,7 +247,15 @@ prepare_vtroot() {
 		"${tmp}/config/mycnf/mariadb10.cnf"
 	sed -i -E 's/^([[:space:]]*super-read-only[[:space:]]*=.*)$/# \1  # patched out for MariaDB (surge)/' \
 		"${tmp}/config/mycnf/test-suite.cnf"
-	printf '\n# surge: only listen on loopback\nbind-address = 127.0.0.1\n' >>"${tmp}/config/mycnf/test-suite.cnf"
+	cat >>"${tmp}/config/mycnf/test-suite.cnf" <<'EOF'
+
+# --- added by surge scripts/vitess-test-env.sh (MariaDB) ---
+# Reset the plugin-load of the (embedded) mariadb10.cnf: semi-sync is built
+# into MariaDB >= 10.3, the semisync_*.so files do not exist.
+plugin-load =
+# Only listen on loopback.
+bind-address = 127.0.0.1
+EOF
 	sed -i -E '/super_read_only/d' "${tmp}/config/init_db.sql"
 	# Sanity check that the patches applied.
 	! grep -Eq '^[[:space:]]*plugin-load' "${tmp}/config/mycnf/mariadb10.cnf" || die "patch of mariadb10.cnf failed"
@@ -310,14 +326,20 @@ mysql_client() {
 dump_logs() {
 	local state=$1 data=${2:-}
 	{
+		# vttestserver/vtcombo log JSON lines to stderr; on a fatal error cobra
+		# also prints the whole --help, so show the error lines first.
+		echo "----- ${state}/vttestserver.log (ERROR/FATAL lines) -----"
+		grep -E '"level":"(ERROR|FATAL)"|^(F|E)[0-9]{4} |panic:' "${state}/vttestserver.log" 2>/dev/null |
+			tail -n 15 | cut -c1-1500 || true
 		echo "----- ${state}/vttestserver.log (tail) -----"
-		tail -n 60 "${state}/vttestserver.log" 2>/dev/null || true
+		grep -vE '^      --|^  -h, --help|^Flags:|^Usage:|^  vttestserver \[flags\]' "${state}/vttestserver.log" 2>/dev/null |
+			tail -n 40 | cut -c1-1500 || true
 		if [[ -n "${data}" && -d "${data}" ]]; then
 			local f
-			for f in "${data}"/logs/*.ERROR "${data}"/logs/vtcombo.* "${data}"/vt_*/error.log "${data}"/vt_*/*.err; do
+			for f in "${data}"/logs/* "${data}"/vt_*/error.log "${data}"/vt_*/*.err; do
 				[[ -f "${f}" && ! -L "${f}" ]] || continue
 				echo "----- ${f} (tail) -----"
-				tail -n 30 "${f}" || true
+				grep -v 'Aborted connection' "${f}" | tail -n 25 || true
 			done
 		fi
 	} >&2
@@ -355,7 +377,8 @@ cmd_start() {
 	if [[ -f "${state}/pid" ]] && kill -0 "$(cat "${state}/pid")" 2>/dev/null; then
 		die "a cluster is already running for ${state} (pid $(cat "${state}/pid")); run stop first"
 	fi
-	rm -f "${state}/env" "${state}/pid" "${state}/datadir" "${state}/vttestserver.log"
+	rm -f "${state}/env" "${state}/pid" "${state}/datadir" "${state}/baseport" \
+		"${state}"/vttestserver*.log "${state}/vttestserver.json"
 
 	keyspaces_of "${schema_src}"
 
@@ -399,18 +422,23 @@ cmd_start() {
 			--schema-dir "${data}/schema" \
 			--data-dir "${data}/vt" \
 			${SURGE_VT_EXTRA_ARGS:-} \
-			</dev/null >>"${state}/vttestserver.log" 2>&1 &
+			</dev/null >"${state}/vttestserver.json" 2>>"${state}/vttestserver.log" &
 		pid=$!
 		echo "${pid}" >"${state}/pid"
 		echo "${base}" >"${state}/baseport"
 
-		if wait_ready "${pid}" "${base}"; then
+		if wait_ready "${pid}" "${base}" "${state}" "${data}"; then
 			break
 		fi
 		# Lost a race for a port? Retry on a new base port; anything else is fatal.
-		if ! kill -0 "${pid}" 2>/dev/null && grep -qi 'address already in use' "${state}/vttestserver.log" && ((attempt < 3)); then
+		if ((attempt < 3)) && port_collision "${state}" "${data}"; then
 			log "port collision, retrying with another base port"
-			kill_tree "${pid}" "${data}"
+			kill_tree "${pid}" "${data}" || true
+			mv -f "${state}/vttestserver.log" "${state}/vttestserver.attempt${attempt}.log"
+			# mysqlctl init refuses an already initialised tablet dir.
+			rm -rf "${data}/vt"
+			mkdir -p "${data}/vt/logs"
+			chown -R "${VT_USER}:" "${data}/vt"
 			continue
 		fi
 		log "vttestserver did not become ready"
@@ -427,24 +455,39 @@ EOF
 	cat "${state}/env"
 }
 
-# Ready = gRPC port accepts connections AND a real query over the MySQL port
-# works AND every keyspace has serving primaries for all of its shards.
+# Someone grabbed one of our ports between pick_base_port and the bind?
+# (mysqld reports it in its error.log, vtcombo in vttestserver.log)
+port_collision() {
+	local state=$1 data=$2
+	grep -qsi 'address already in use' "${state}/vttestserver.log" "${data}"/vt/vt_*/error.log
+}
+
+# Ready =
+#  1. vttestserver printed its JSON config to stdout: it only does so after
+#     cluster.Setup() returned, i.e. mysqld is up, vtcombo is up AND the
+#     schema/vschema from SCHEMA_DIR were applied (vtcombo's ports open
+#     *before* the schema is loaded, so ports alone are not enough), and
+#  2. the gRPC port accepts connections, and
+#  3. a real query over vtgate's MySQL port works and shows a SERVING primary
+#     for every shard.
 wait_ready() {
-	local pid=$1 base=$2 deadline=$((SECONDS + VT_START_TIMEOUT)) client
+	local pid=$1 base=$2 state=$3 data=$4 deadline=$((SECONDS + VT_START_TIMEOUT)) client
+	local json="${state}/vttestserver.json"
 	client="$(mysql_client)"
 	local expected=0 n
 	for n in ${NUM_SHARDS//,/ }; do expected=$((expected + n)); done
 	while ((SECONDS < deadline)); do
 		kill -0 "${pid}" 2>/dev/null || { log "vttestserver exited early"; return 1; }
-		if tcp_open $((base + 1)) && tcp_open $((base + 3)); then
+		# mysqlctl would otherwise wait 60s for a mysqld that cannot bind.
+		port_collision "${state}" "${data}" && { log "a port is already in use"; return 1; }
+		if grep -q '"vtcombo_mysql_port"' "${json}" 2>/dev/null &&
+			tcp_open $((base + 1)) && tcp_open $((base + 3)); then
 			local out
 			if out="$("${client}" --protocol=TCP -h127.0.0.1 -P$((base + 3)) -uroot \
 				--connect-timeout=5 -N -B -e 'show vitess_tablets' 2>/dev/null)"; then
 				local serving
 				serving="$(awk '$4 == "PRIMARY" && $5 == "SERVING"' <<<"${out}" | wc -l)"
-				if ((serving >= expected)) &&
-					"${client}" --protocol=TCP -h127.0.0.1 -P$((base + 3)) -uroot \
-						--connect-timeout=5 -N -B -e 'show keyspaces' >/dev/null 2>&1; then
+				if ((serving >= expected)); then
 					log "vtgate ready after ${SECONDS}s (${serving} serving primaries)"
 					return 0
 				fi
@@ -528,7 +571,7 @@ cmd_stop() {
 	if [[ -n "${data}" && "$(basename "${data}")" == surge-vt.* && -d "${data}" ]]; then
 		rm -rf "${data}"
 	fi
-	rm -f "${state}/pid" "${state}/datadir" "${state}/env" "${state}/baseport"
+	rm -f "${state}/pid" "${state}/datadir" "${state}/env" "${state}/baseport" "${state}/vttestserver.json"
 	((rc == 0)) && log "stopped"
 	return "${rc}"
 }

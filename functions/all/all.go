@@ -4,4 +4,5 @@ package all
 
 import (
 	_ "github.com/surgefn/surge/functions/echo"
+	_ "github.com/surgefn/surge/functions/signin"
 )

@@ -401,6 +401,10 @@ func (p *Platform) Stop(ctx context.Context) error {
 }
 
 func drainConn(nc *nats.Conn) {
+	if nc.Status() != nats.CONNECTED {
+		nc.Close()
+		return
+	}
 	closed := make(chan struct{})
 	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 	if err := nc.Drain(); err != nil {

@@ -1,74 +1,322 @@
 // Package buntstore is the embedded store backend: buntdb files sharded by
 // user-ID hash, the same sharding idea as the Vitess keyspace.
+//
+// # Sharding
+//
+// A directory holds N shard files (shard-00.db ...) and one stats.db. A user's
+// rows live in shard XXH64(user id as 8 big-endian bytes) mod N; rows keyed by
+// a string (order-id lookups, SMS) live in shard XXH64(key) mod N. XXH64 (seed
+// 0) is a fixed specification, so the mapping never changes; FNV-1a was
+// rejected because its low bits, which mod N keeps, barely depend on the
+// upper bytes, so ids with a common low byte would pile into one shard. Like
+// the Vitess hash vindex it spreads ids evenly; unlike it the placement is a
+// plain modulus, so N is fixed when the directory is created: every shard
+// stores the marker meta:shard = "i/N" and Open refuses a different N
+// (ErrShardCount) rather than silently reading half the data.
+//
+// # Data model
+//
+// User ids are written as uint64 in 20 zero-padded digits (u20 below) so that
+// key order is numeric order and every int64 has one spelling. Timestamps are
+// UnixNano with the sign bit flipped, also 20 digits (ts20), so key order is
+// time order for any int64.
+//
+//	user shard   o:<u20>:<ts20>:<order_id>  order JSON (the row)
+//	user shard   k:<u20>:<order_id>         ts20 (order id -> row key)
+//	id shard     id:<order_id>              u20  (order id -> user)
+//	user shard   s:<u20>:<YYYY-MM-DD>       sign-in JSON
+//	id shard     m:<message_id>             SMS JSON
+//	stats.db     c:<item_id>                Counts JSON
+//	stats.db     seq:<20-digit seq>         "1", expiring after seqTTL
+//
+// The order row is keyed by (user, created_at, order_id), the clustered layout
+// a database would use: ListOrders is one DescendRange over the user's prefix
+// that yields rows already newest first, with no per-row second lookup and no
+// buntdb index (buntdb indexes are not persisted: each would be rebuilt on
+// every Open and maintained on every Set). The k: row answers "does this user
+// have order X" without knowing created_at, which is what makes redelivery
+// idempotent even if a client resends an order with a new timestamp.
+//
+// Orders published straight onto NATS carry client-chosen ids, so the shard
+// cannot be encoded in the id; the id: lookup, placed by hash of the order id,
+// lets GetOrder find the user and keeps order ids unique across users.
+//
+// # Writes
+//
+// Every file uses buntdb.Always: each write transaction is one append and one
+// fsync, so a call that returns nil is durable, and batching many rows per
+// transaction is what makes throughput. PutOrders writes in two rounds, each
+// one transaction per shard touched, run in parallel: first it reserves the
+// order ids in their lookup shards (an id held by another user is skipped),
+// then it inserts the rows whose k: entry is absent. A crash between the rounds
+// leaves a reservation without a row, which GetOrder reports as not found and
+// which the redelivered message completes. A transaction that changes nothing
+// writes and syncs nothing, so redeliveries are cheap.
+//
+// buntdb keeps every key in memory and the files are append-only logs that it
+// rewrites (shrinks) in the background once they double.
 package buntstore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync/atomic"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/tidwall/buntdb"
+
+	"github.com/surgefn/surge/runtime/store"
 )
 
-// DefaultShards is the number of buntdb files when none is configured.
+// DefaultShards is the number of shard files of a new store when none is
+// configured.
 const DefaultShards = 8
 
-// Store is a set of buntdb shards.
+// Errors of this backend besides those of package store.
+var (
+	// ErrShardCount means the directory was created with another number of
+	// shards; its data cannot be read with this one without a migration.
+	ErrShardCount = errors.New("shard count differs from the one the store was created with")
+	// ErrShardMarker means a shard file lacks or has the wrong shard marker:
+	// it was lost, replaced or copied from another store.
+	ErrShardMarker = errors.New("shard file has a missing or foreign shard marker")
+)
+
+const metaKey = "meta:shard"
+
+// Store is a set of buntdb shards plus the event-counter file. It is safe
+// for concurrent use.
 type Store struct {
 	dir    string
 	shards []*buntdb.DB
+	stats  *buntdb.DB
+	closed atomic.Bool
 }
 
-// Open opens (creating) n shard files under dir. Every commit is fsynced
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating) n shard files and stats.db under dir. A n <= 0 means
+// the count the directory was created with, or DefaultShards for a new
+// directory; any other n must match that count. Every commit is fsynced
 // (buntdb.Always), so a write acknowledged by the store survives a crash.
 func Open(dir string, n int) (*Store, error) {
-	if n <= 0 {
-		n = DefaultShards
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("store dir: %w", err)
+		return nil, fmt.Errorf("buntstore: store dir: %w", err)
 	}
 	s := &Store{dir: dir}
-	for i := range n {
-		db, err := buntdb.Open(filepath.Join(dir, fmt.Sprintf("shard-%02d.db", i)))
+	// Shard 0 first: its marker gives the count before any other file is
+	// created under a wrong count.
+	db0, err := openDB(filepath.Join(dir, shardFile(0)))
+	if err != nil {
+		return nil, fmt.Errorf("buntstore: open %s: %w", shardFile(0), err)
+	}
+	s.shards = append(s.shards, db0)
+	_, stored, err := readMarker(db0)
+	if err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("buntstore: read %s: %w", shardFile(0), err)
+	}
+	switch {
+	case stored > 0 && n <= 0:
+		n = stored
+	case stored > 0 && n != stored:
+		_ = s.Close()
+		return nil, fmt.Errorf("buntstore: %s holds %d shards, asked to open %d: %w", dir, stored, n, ErrShardCount)
+	case n <= 0:
+		n = DefaultShards
+	}
+	for i := 1; i < n; i++ {
+		db, err := openDB(filepath.Join(dir, shardFile(i)))
 		if err != nil {
 			_ = s.Close()
-			return nil, fmt.Errorf("open shard %d: %w", i, err)
-		}
-		var cfg buntdb.Config
-		if err := db.ReadConfig(&cfg); err != nil {
-			_ = s.Close()
-			return nil, err
-		}
-		cfg.SyncPolicy = buntdb.Always
-		if err := db.SetConfig(cfg); err != nil {
-			_ = s.Close()
-			return nil, err
+			return nil, fmt.Errorf("buntstore: open %s: %w", shardFile(i), err)
 		}
 		s.shards = append(s.shards, db)
+	}
+	if err := s.checkMarkers(stored > 0); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	if s.stats, err = openDB(filepath.Join(dir, "stats.db")); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("buntstore: open stats.db: %w", err)
 	}
 	return s, nil
 }
 
-// Ping reports whether every shard answers.
-func (s *Store) Ping(ctx context.Context) error {
-	for i, db := range s.shards {
-		if err := db.View(func(tx *buntdb.Tx) error { _, err := tx.Len(); return err }); err != nil {
-			return fmt.Errorf("shard %d: %w", i, err)
+func shardFile(i int) string { return fmt.Sprintf("shard-%02d.db", i) }
+
+func openDB(path string) (*buntdb.DB, error) {
+	db, err := buntdb.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	var cfg buntdb.Config
+	if err := db.ReadConfig(&cfg); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	cfg.SyncPolicy = buntdb.Always
+	if err := db.SetConfig(cfg); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// readMarker returns the shard's "i/N" marker, or n == 0 if it has none.
+func readMarker(db *buntdb.DB) (i, n int, err error) {
+	var v string
+	err = db.View(func(tx *buntdb.Tx) error {
+		v, err = tx.Get(metaKey)
+		return err
+	})
+	if errors.Is(err, buntdb.ErrNotFound) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := fmt.Sscanf(v, "%d/%d", &i, &n); err != nil || n <= 0 {
+		return 0, 0, fmt.Errorf("marker %q: %w", v, ErrShardMarker)
+	}
+	return i, n, nil
+}
+
+// checkMarkers verifies every shard's marker and writes the missing ones.
+// Shard 0's marker is written last, so it existing (initialized) means all
+// were written, and a shard without one is a lost file. Before that, shards
+// may lack markers (a new store, or a crash while creating it) but must not
+// hold data.
+func (s *Store) checkMarkers(initialized bool) error {
+	n := len(s.shards)
+	for i := n - 1; i >= 0; i-- {
+		db := s.shards[i]
+		mi, mn, err := readMarker(db)
+		if err != nil {
+			return fmt.Errorf("buntstore: %s: %w", shardFile(i), err)
+		}
+		if mn != 0 {
+			if mi != i || mn != n {
+				return fmt.Errorf("buntstore: %s is shard %d/%d, want %d/%d: %w", shardFile(i), mi, mn, i, n, ErrShardMarker)
+			}
+			continue
+		}
+		if initialized {
+			return fmt.Errorf("buntstore: %s has no marker but %s does (file lost?): %w", shardFile(i), shardFile(0), ErrShardMarker)
+		}
+		var keys int
+		err = db.Update(func(tx *buntdb.Tx) error {
+			if keys, err = tx.Len(); err != nil || keys > 0 {
+				return err
+			}
+			_, _, err := tx.Set(metaKey, fmt.Sprintf("%d/%d", i, n), nil)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("buntstore: mark %s: %w", shardFile(i), err)
+		}
+		if keys > 0 {
+			return fmt.Errorf("buntstore: %s holds data but %s has no marker (file lost?): %w", shardFile(i), shardFile(0), ErrShardMarker)
 		}
 	}
 	return nil
 }
 
-// Close closes every shard.
+// Shards returns the number of shard files.
+func (s *Store) Shards() int { return len(s.shards) }
+
+// UserShard returns the index of the shard file holding the user's rows.
+func (s *Store) UserShard(userID int64) int { return s.userShard(userID) }
+
+func (s *Store) userShard(userID int64) int {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(userID))
+	return int(xxhash.Sum64(b[:]) % uint64(len(s.shards)))
+}
+
+func (s *Store) keyShard(key string) int {
+	return int(xxhash.Sum64String(key) % uint64(len(s.shards)))
+}
+
+// Ping reports whether every file answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	for i, db := range append(s.shards[:len(s.shards):len(s.shards)], s.stats) {
+		if err := db.View(func(tx *buntdb.Tx) error { _, err := tx.Len(); return err }); err != nil {
+			return s.fail(fmt.Sprintf("ping file %d", i), err)
+		}
+	}
+	return nil
+}
+
+// Close closes every file. Calls after Close return store.ErrClosed; a
+// second Close returns nil.
 func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
 	var errs []error
-	for _, db := range s.shards {
+	for _, db := range append(s.shards[:len(s.shards):len(s.shards)], s.stats) {
+		if db == nil {
+			continue
+		}
 		if err := db.Close(); err != nil && !errors.Is(err, buntdb.ErrDatabaseClosed) {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("buntstore: close: %w", err)
+	}
+	return nil
+}
+
+// check is the entry test of every call.
+func (s *Store) check(ctx context.Context) error {
+	if s.closed.Load() {
+		return fmt.Errorf("buntstore: %w", store.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("buntstore: %w", err)
+	}
+	return nil
+}
+
+// fail wraps err for op, turning buntdb's closed and not-found errors into
+// the store sentinels.
+func (s *Store) fail(op string, err error) error {
+	switch {
+	case errors.Is(err, buntdb.ErrDatabaseClosed):
+		err = store.ErrClosed
+	case errors.Is(err, buntdb.ErrNotFound):
+		err = store.ErrNotFound
+	}
+	return fmt.Errorf("buntstore: %s: %w", op, err)
+}
+
+func isNotFound(err error) bool      { return errors.Is(err, buntdb.ErrNotFound) }
+func isStoreNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// pad20 writes v as 20 zero-padded decimal digits, enough for any uint64.
+func pad20(v uint64) string {
+	var b [20]byte
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return string(b[:])
+}
+
+func userKey(userID int64) string { return pad20(uint64(userID)) }
+
+func parseUserKey(u20 string) (int64, error) {
+	v, err := strconv.ParseUint(u20, 10, 64)
+	return int64(v), err
 }

@@ -1,0 +1,48 @@
+# surge: `make run` starts the platform on the embedded defaults,
+# `make test` runs every test (Vitess included; it sets up what it needs).
+
+GO      ?= go
+BIN     := $(CURDIR)/bin
+SURGE   := $(BIN)/surge
+NATSCLI := $(BIN)/nats
+
+.PHONY: all build run test test-short bench lint tools clean
+
+all: build
+
+## build: build bin/surge
+build:
+	$(GO) build -o $(SURGE) ./cmd/surge
+
+## run: build and run `surge up` with every manifest under manifests/ deployed
+run: build
+	$(SURGE) up --manifests manifests
+
+## tools: build the stock nats CLI (natscli, pinned in tools/go.mod) into bin/nats
+tools: $(NATSCLI)
+$(NATSCLI): tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o $(NATSCLI) github.com/nats-io/natscli/nats
+
+## test: vet, then every test, Vitess integration included (scripts/test.sh starts and stops a 2-shard vttestserver)
+test: build tools
+	$(GO) vet ./...
+	SURGE_NATS_CLI=$(NATSCLI) scripts/test.sh
+
+## test-short: every test except the ones that need Vitess
+test-short: build tools
+	SURGE_NATS_CLI=$(NATSCLI) $(GO) test -count=1 ./...
+
+## bench: the benchmark suite (writes BENCHMARKS.md)
+bench: build
+	scripts/bench.sh
+
+## lint: gofmt and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)
+
+help:
+	@grep -E '^## ' Makefile | sed 's/^## //'

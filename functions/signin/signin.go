@@ -1,0 +1,186 @@
+// Package signin is the daily sign-in function: the cache-then-DB flow. A
+// KV hit answers at once; on a miss the store decides in one transaction on
+// the user's shard (its unique key on user and day makes the first sign-in
+// exactly one record, however many concurrent calls), and the answer is
+// cached in KV for the rest of the day.
+package signin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+	_ "time/tzdata" // the sign-in time zone must load on machines without zoneinfo
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/store"
+)
+
+// Bucket is the KV bucket of today's sign-ins.
+const Bucket = "SIGNIN"
+
+func init() {
+	runtime.Register(runtime.Module{ID: "signin", New: func() any { return new(SignIn) }})
+}
+
+// SignIn is the module. Its config is {"timezone": "Asia/Shanghai"}; the
+// day boundary is midnight in that zone (default UTC).
+type SignIn struct {
+	TimeZone string `json:"timezone"`
+
+	loc   *time.Location
+	kv    jetstream.KeyValue
+	store store.Store
+	clock runtime.Clock
+}
+
+var (
+	_ runtime.Handler     = (*SignIn)(nil)
+	_ runtime.Validator   = (*SignIn)(nil)
+	_ runtime.Provisioner = (*SignIn)(nil)
+)
+
+// Validate loads the time zone.
+func (s *SignIn) Validate() error {
+	if s.TimeZone == "" {
+		s.TimeZone = "UTC"
+	}
+	loc, err := time.LoadLocation(s.TimeZone)
+	if err != nil {
+		return fmt.Errorf("timezone: %w", err)
+	}
+	s.loc = loc
+	return nil
+}
+
+// Provision binds the KV bucket, the store and the clock.
+func (s *SignIn) Provision(_ context.Context, env *runtime.Env) error {
+	if s.loc == nil {
+		if err := s.Validate(); err != nil {
+			return err
+		}
+	}
+	kv, err := env.KV(Bucket)
+	if err != nil {
+		return err
+	}
+	if env.Store == nil {
+		return errors.New("signin needs a store")
+	}
+	s.kv, s.store, s.clock = kv, env.Store, env.Clock
+	return nil
+}
+
+// request is the body of POST /v1/signin.
+type request struct {
+	UserID int64 `json:"user_id"`
+}
+
+// Response is the answer: the day in the configured zone, whether this
+// call was the day's first, and the streak of consecutive days.
+type Response struct {
+	UserID int64  `json:"user_id"`
+	Date   string `json:"date"`
+	First  bool   `json:"first"`
+	Streak int    `json:"streak"`
+}
+
+// decode reads and validates the body.
+func decode(data []byte) (int64, error) {
+	var r request
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return 0, runtime.BadRequest(jsonField(err), "%s", jsonReason(err))
+	}
+	if dec.More() {
+		return 0, runtime.BadRequest("", "body must be one JSON object")
+	}
+	if r.UserID <= 0 {
+		return 0, runtime.BadRequest("user_id", "must be a positive integer")
+	}
+	return r.UserID, nil
+}
+
+// Day returns the calendar day of t in loc and the day before it.
+func Day(t time.Time, loc *time.Location) (day, prev string) {
+	lt := t.In(loc)
+	y, m, d := lt.Date()
+	today := time.Date(y, m, d, 12, 0, 0, 0, loc) // noon: immune to DST shifts
+	return today.Format(time.DateOnly), today.AddDate(0, 0, -1).Format(time.DateOnly)
+}
+
+func cacheKey(day string, user int64) string {
+	return "d." + day + ".u." + strconv.FormatInt(user, 10)
+}
+
+// Handle signs the user in for today.
+func (s *SignIn) Handle(ctx context.Context, req *runtime.Request) error {
+	user, err := decode(req.Data)
+	if err != nil {
+		return err
+	}
+	day, prev := Day(s.clock.Now(), s.loc)
+	key := cacheKey(day, user)
+	if e, err := s.kv.Get(ctx, key); err == nil {
+		var rec store.SignIn
+		if json.Unmarshal(e.Value(), &rec) == nil {
+			return req.RespondJSON(http.StatusOK, Response{UserID: user, Date: day, First: false, Streak: rec.Streak})
+		}
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		// The cache is an optimisation; the store still decides.
+		_ = err
+	}
+	rec, first, err := s.store.SignIn(ctx, user, day, prev, s.clock.Now())
+	if err != nil {
+		return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable",
+			Msg: "sign-in could not be recorded; retry", Err: err}
+	}
+	if b, err := json.Marshal(rec); err == nil {
+		// Create, not Put: concurrent misses race here harmlessly, the
+		// record is the same for all of them.
+		_, _ = s.kv.Create(ctx, key, b)
+	}
+	return req.RespondJSON(http.StatusOK, Response{UserID: user, Date: day, First: first, Streak: rec.Streak})
+}
+
+func jsonField(err error) string {
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		return ute.Field
+	}
+	if f, ok := unknownField(err); ok {
+		return f
+	}
+	return "body"
+}
+
+func jsonReason(err error) string {
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		return "must be " + ute.Type.String()
+	}
+	if _, ok := unknownField(err); ok {
+		return "unknown field"
+	}
+	return "malformed JSON"
+}
+
+// unknownField extracts the name from encoding/json's unknown field error.
+func unknownField(err error) (string, bool) {
+	const p = "json: unknown field "
+	s := err.Error()
+	if len(s) > len(p) && s[:len(p)] == p {
+		f, uerr := strconv.Unquote(s[len(p):])
+		if uerr == nil {
+			return f, true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,117 @@
+// Package sms is the built-in text-message service: sms.send validates a
+// request, applies per-phone rate limits and queues the message on the SMS
+// stream; sms.sender delivers queued messages through a Provider with
+// retries, backoff and dead-lettering; sms.status reports a message's
+// delivery state from the store.
+//
+// The HTTP contract (POST /v1/sms, GET /v1/sms/{message_id}) is fixed by
+// API.md section 3; the manifests are manifests/sms.yaml.
+package sms
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/surgefn/surge/runtime"
+)
+
+func init() {
+	runtime.Register(runtime.Module{ID: "sms.send", New: func() any { return new(Send) }})
+	runtime.Register(runtime.Module{ID: "sms.status", New: func() any { return new(Status) }})
+	runtime.Register(runtime.Module{ID: "sms.sender", New: func() any { return new(Sender) }})
+}
+
+// Stream, subject and bucket names the SMS functions share with their
+// manifests.
+const (
+	// StreamSMS is the stream queued messages wait in.
+	StreamSMS = "SMS"
+	// SubjectSend is the subject sms.send publishes to and sms.sender consumes.
+	SubjectSend = "sms.send"
+	// BucketLimits is the KV bucket holding the per-phone rate-limit state.
+	BucketLimits = "SMS_LIMITS"
+	// streamMaxAge bounds how long an undelivered message is kept.
+	streamMaxAge = 72 * time.Hour
+)
+
+// Message statuses, as GET /v1/sms/{message_id} reports them.
+const (
+	// StatusQueued: accepted, not delivered yet (possibly between retries).
+	StatusQueued = "queued"
+	// StatusSent: the provider accepted the message.
+	StatusSent = "sent"
+	// StatusFailed: the provider refused the message; it is not retried.
+	StatusFailed = "failed"
+	// StatusDead: every attempt failed; the message is in the DLQ.
+	StatusDead = "dead"
+)
+
+// Sentinel errors of the package; wrap with %w, test with errors.Is.
+var (
+	// ErrPermanent marks a delivery failure retrying cannot fix (a 4xx
+	// from the webhook): the message is marked failed and dead-lettered.
+	ErrPermanent = errors.New("permanent delivery failure")
+	// ErrUnknownTemplate means a message names a template not in Templates.
+	ErrUnknownTemplate = errors.New("unknown template")
+	// ErrMissingParam means a template parameter has no value.
+	ErrMissingParam = errors.New("missing template parameter")
+)
+
+// queued is the payload published on sms.send: what the sender needs to
+// deliver the message even if the store lost the record.
+type queued struct {
+	MessageID string            `json:"message_id"`
+	Phone     string            `json:"phone"`
+	Template  string            `json:"template"`
+	Params    map[string]string `json:"params,omitempty"`
+}
+
+// decodeStrict decodes one JSON value into v, refusing unknown fields and
+// trailing data, and turns decoding errors into a 400 naming the field.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return runtime.BadRequest("", "malformed JSON: unexpected data after the object")
+	}
+	return nil
+}
+
+// jsonError maps an encoding/json error to a 400 naming the field.
+func jsonError(err error) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		return runtime.BadRequest(te.Field, "must be a JSON %s, got %s", jsonKind(te.Type.Kind().String()), te.Value)
+	case errors.As(err, &se), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return runtime.BadRequest("", "malformed JSON: %s", err.Error())
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return runtime.BadRequest(strings.Trim(name, `"`), "unknown field")
+	}
+	return runtime.BadRequest("", "invalid JSON: %s", err.Error())
+}
+
+// jsonKind names a Go kind the way a JSON author thinks of it.
+func jsonKind(kind string) string {
+	switch kind {
+	case "string":
+		return "string"
+	case "map", "struct":
+		return "object"
+	case "slice", "array":
+		return "array"
+	case "bool":
+		return "boolean"
+	}
+	return fmt.Sprintf("number (%s)", kind)
+}
