@@ -306,4 +306,3 @@ func (t *Table) Routes() []*Route {
 	})
 	return out
 }
-

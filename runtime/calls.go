@@ -76,6 +76,6 @@ func (c *callTracker) begin(batch []*Msg) {
 	}
 }
 
-func (c *callTracker) succeeded(m *Msg)          { c.put(m, CallSucceeded, m.result, nil) }
+func (c *callTracker) succeeded(m *Msg)         { c.put(m, CallSucceeded, m.result, nil) }
 func (c *callTracker) failed(m *Msg, err error) { c.put(m, CallFailed, nil, err) }
 func (c *callTracker) dead(m *Msg, err error)   { c.put(m, CallDead, nil, err) }

@@ -228,4 +228,3 @@ func retryAfter(d time.Duration) string {
 	}
 	return strconv.Itoa(s)
 }
-

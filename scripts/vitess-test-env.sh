@@ -507,7 +507,7 @@ pids_of_data() {
 	local data=$1 p
 	[[ -n "${data}" ]] || return 0
 	for p in /proc/[0-9]*; do
-		tr '\0' ' ' <"${p}/cmdline" 2>/dev/null | grep -qF -- "${data}" && echo "${p#/proc/}"
+		{ tr '\0' ' ' <"${p}/cmdline"; } 2>/dev/null | grep -qF -- "${data}" && echo "${p#/proc/}"
 	done
 	# mysqld's own pid file.
 	local f

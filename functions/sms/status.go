@@ -40,6 +40,16 @@ type statusResponse struct {
 // Handle serves GET /v1/sms/{message_id}.
 func (s *Status) Handle(ctx context.Context, req *runtime.Request) error {
 	id := req.Param("message_id")
+	if id == "" && len(req.Data) > 0 {
+		// Called over NATS without the gateway: the id may be in the body.
+		var body struct {
+			MessageID string `json:"message_id"`
+		}
+		if err := decodeStrict(req.Data, &body); err != nil {
+			return err
+		}
+		id = body.MessageID
+	}
 	if id == "" || len(id) > 64 {
 		return runtime.Errorf(http.StatusNotFound, "message_not_found", "no message %q", id)
 	}
