@@ -191,37 +191,43 @@ func readMarker(db *buntdb.DB) (i, n int, err error) {
 // checkMarkers verifies every shard's marker and writes the missing ones.
 // Shard 0's marker is written last, so it existing (initialized) means all
 // were written, and a shard without one is a lost file. Before that, shards
-// may lack markers (a new store, or a crash while creating it) but must not
-// hold data.
+// may lack markers (a new store, or a crash while creating one) but none may
+// hold data: data there means shard 0 was lost.
 func (s *Store) checkMarkers(initialized bool) error {
 	n := len(s.shards)
 	for i := n - 1; i >= 0; i-- {
 		db := s.shards[i]
 		mi, mn, err := readMarker(db)
-		if err != nil {
+		switch {
+		case err != nil:
 			return fmt.Errorf("buntstore: %s: %w", shardFile(i), err)
-		}
-		if mn != 0 {
-			if mi != i || mn != n {
-				return fmt.Errorf("buntstore: %s is shard %d/%d, want %d/%d: %w", shardFile(i), mi, mn, i, n, ErrShardMarker)
-			}
+		case mn != 0 && (mi != i || mn != n):
+			return fmt.Errorf("buntstore: %s is shard %d/%d, want %d/%d: %w", shardFile(i), mi, mn, i, n, ErrShardMarker)
+		case initialized && mn == 0:
+			return fmt.Errorf("buntstore: %s has no marker but %s has (file lost?): %w", shardFile(i), shardFile(0), ErrShardMarker)
+		case initialized:
 			continue
 		}
-		if initialized {
-			return fmt.Errorf("buntstore: %s has no marker but %s does (file lost?): %w", shardFile(i), shardFile(0), ErrShardMarker)
-		}
-		var keys int
+		data := 0
 		err = db.Update(func(tx *buntdb.Tx) error {
-			if keys, err = tx.Len(); err != nil || keys > 0 {
+			keys, err := tx.Len()
+			if err != nil {
 				return err
 			}
-			_, _, err := tx.Set(metaKey, fmt.Sprintf("%d/%d", i, n), nil)
+			if mn != 0 {
+				data = keys - 1
+				return nil
+			}
+			if data = keys; data > 0 {
+				return nil
+			}
+			_, _, err = tx.Set(metaKey, fmt.Sprintf("%d/%d", i, n), nil)
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("buntstore: mark %s: %w", shardFile(i), err)
 		}
-		if keys > 0 {
+		if data > 0 {
 			return fmt.Errorf("buntstore: %s holds data but %s has no marker (file lost?): %w", shardFile(i), shardFile(0), ErrShardMarker)
 		}
 	}

@@ -1,0 +1,190 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/store"
+)
+
+// DefaultKVWriters is how many KV writes one batch runs at once.
+const DefaultKVWriters = 32
+
+// maxCAS bounds the compare-and-set retries of one KV mirror write.
+const maxCAS = 8
+
+// Aggregate is the events.aggregate module, triggered by the EVENTS stream
+// on events.track. Per batch it parses every message (an invalid one is
+// rejected, so it lands in the DLQ with the reason), turns each valid one
+// into a store.EventBatch keyed by its stream sequence and applies them
+// all in one store call, which skips sequences applied before: a
+// redelivered message is never counted twice. It then mirrors the fresh
+// totals of every item the batch touched into the ITEM_STATS bucket; a
+// failed KV write is logged, not retried, since the store stays the truth
+// and the next event for the item rewrites its totals.
+type Aggregate struct {
+	// KVWriters is how many KV writes run at once (default 32).
+	KVWriters int `json:"kvWriters"`
+
+	kv    jetstream.KeyValue
+	store store.Store
+	log   *slog.Logger
+}
+
+var (
+	_ runtime.BatchHandler = (*Aggregate)(nil)
+	_ runtime.Provisioner  = (*Aggregate)(nil)
+	_ runtime.Validator    = (*Aggregate)(nil)
+)
+
+// Validate fills the defaults and checks the config.
+func (a *Aggregate) Validate() error {
+	if a.KVWriters == 0 {
+		a.KVWriters = DefaultKVWriters
+	}
+	if a.KVWriters < 1 || a.KVWriters > 1024 {
+		return fmt.Errorf("kvWriters: must be between 1 and 1024, got %d", a.KVWriters)
+	}
+	return nil
+}
+
+// Provision opens the stats bucket and keeps the store.
+func (a *Aggregate) Provision(_ context.Context, env *runtime.Env) error {
+	kv, err := env.KV(BucketStats)
+	if err != nil {
+		return err
+	}
+	return a.setup(kv, env.Store, env.Logger)
+}
+
+// setup wires the dependencies; tests call it with their own.
+func (a *Aggregate) setup(kv jetstream.KeyValue, st store.Store, log *slog.Logger) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	if st == nil {
+		return errors.New("events.aggregate needs a store")
+	}
+	a.kv, a.store, a.log = kv, st, log
+	return nil
+}
+
+// HandleBatch counts the batch's events exactly once and mirrors the totals.
+func (a *Aggregate) HandleBatch(ctx context.Context, batch []*runtime.Msg) error {
+	batches := make([]store.EventBatch, 0, len(batch))
+	touched := map[string]struct{}{}
+	for _, m := range batch {
+		evs, err := Parse(m.Data)
+		if err != nil {
+			m.Reject(err)
+			continue
+		}
+		counts := make(map[string]store.Counts, len(evs))
+		Count(evs, counts)
+		for id := range counts {
+			touched[id] = struct{}{}
+		}
+		batches = append(batches, store.EventBatch{Seq: m.Seq, Items: counts})
+	}
+	if len(batches) == 0 {
+		return nil
+	}
+	applied, err := a.store.ApplyEvents(ctx, batches)
+	if err != nil {
+		return fmt.Errorf("apply %d event batches: %w", len(batches), err)
+	}
+	if applied < len(batches) {
+		a.log.Debug("skipped event batches applied before", "skipped", len(batches)-applied)
+	}
+	a.mirror(ctx, touched)
+	return nil
+}
+
+// mirror writes each touched item's store totals to KV, KVWriters at once.
+// It keeps a quarter of the batch's time in reserve so a slow KV cannot
+// turn a counted batch into a failed (and redelivered) one.
+func (a *Aggregate) mirror(ctx context.Context, items map[string]struct{}) {
+	if a.kv == nil {
+		return
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Until(dl)*3/4)
+		defer cancel()
+	}
+	sem := make(chan struct{}, a.KVWriters)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed []string
+	var firstErr error
+	for id := range items {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := a.mirrorItem(ctx, id); err != nil {
+				mu.Lock()
+				failed = append(failed, id)
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(failed) > 0 {
+		a.log.Warn("item stats not mirrored to KV", "items", len(failed), "example", failed[0], "err", firstErr)
+	}
+}
+
+// mirrorItem writes the item's current totals unless KV already holds
+// totals at least as high: counts only grow, so with concurrent batches
+// (several replicas or hosts) an older total never overwrites a newer one.
+func (a *Aggregate) mirrorItem(ctx context.Context, id string) error {
+	c, err := a.store.ItemStats(ctx, id)
+	if err != nil {
+		return fmt.Errorf("item stats %s: %w", id, err)
+	}
+	val, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	key := StatsKey(id)
+	for range maxCAS {
+		e, err := a.kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			_, err = a.kv.Create(ctx, key, val)
+			if errors.Is(err, jetstream.ErrKeyExists) {
+				continue
+			}
+			return err
+		case err != nil:
+			return err
+		}
+		var have store.Counts
+		if json.Unmarshal(e.Value(), &have) == nil && covers(have, c) {
+			return nil
+		}
+		_, err = a.kv.Update(ctx, key, val, e.Revision())
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+			continue
+		}
+		return err
+	}
+	return fmt.Errorf("mirror %s: too many concurrent writers", key)
+}
+
+// covers reports whether have is at least c in every count.
+func covers(have, c store.Counts) bool {
+	return have.View >= c.View && have.Click >= c.Click && have.Cart >= c.Cart && have.Buy >= c.Buy
+}

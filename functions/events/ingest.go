@@ -1,0 +1,62 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/runtime"
+)
+
+// Ingest is the events.ingest module (POST /v1/events): it validates one
+// event or an array of up to MaxEvents, publishes them as one message (an
+// array) on events.track and answers 202 {"accepted":N} once the stream
+// acknowledged it. An Idempotency-Key header becomes the message's
+// Nats-Msg-Id, so a retried POST within the stream's duplicate window is
+// counted once.
+type Ingest struct {
+	js jetstream.JetStream
+}
+
+var (
+	_ runtime.Handler     = (*Ingest)(nil)
+	_ runtime.Provisioner = (*Ingest)(nil)
+)
+
+// Provision makes sure the EVENTS stream exists.
+func (in *Ingest) Provision(ctx context.Context, env *runtime.Env) error {
+	if err := runtime.EnsureStream(ctx, env.JS, StreamEvents, SubjectTrack, streamMaxAge); err != nil {
+		return err
+	}
+	in.js = env.JS
+	return nil
+}
+
+// ingestResponse is the 202 body.
+type ingestResponse struct {
+	Accepted int `json:"accepted"`
+}
+
+// Handle serves POST /v1/events.
+func (in *Ingest) Handle(ctx context.Context, req *runtime.Request) error {
+	evs, err := Parse(req.Data)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(evs)
+	if err != nil {
+		return runtime.Internal(fmt.Errorf("marshal events: %w", err))
+	}
+	msg := &nats.Msg{Subject: SubjectTrack, Data: b, Header: nats.Header{}}
+	if key := req.Header.Get(runtime.HeaderIdempotencyKey); key != "" {
+		msg.Header.Set(runtime.HeaderMsgID, "events:"+key)
+	}
+	if _, err := in.js.PublishMsg(ctx, msg); err != nil {
+		return runtime.Internal(fmt.Errorf("publish %d events: %w", len(evs), err))
+	}
+	return req.RespondJSON(http.StatusAccepted, ingestResponse{Accepted: len(evs)})
+}

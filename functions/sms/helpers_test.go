@@ -1,0 +1,123 @@
+package sms
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/runtime/store"
+)
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock(t time.Time) *fakeClock { return &fakeClock{now: t} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// startJetStream runs an in-process nats-server with JetStream on a random
+// port and returns a JetStream context on it.
+func startJetStream(t *testing.T) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
+		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+func newBucket(t *testing.T, js jetstream.JetStream, name string) jetstream.KeyValue {
+	t.Helper()
+	kv, err := js.CreateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: name, TTL: 48 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// memStore is the part of store.Store the SMS functions use, in memory.
+// The other methods are left to the nil embedded interface (they panic).
+type memStore struct {
+	store.Store
+	mu      sync.Mutex
+	msgs    map[string]store.SMS
+	updates int
+	failPut error
+}
+
+func newMemStore() *memStore { return &memStore{msgs: map[string]store.SMS{}} }
+
+func (s *memStore) PutSMS(_ context.Context, m store.SMS) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failPut != nil {
+		return false, s.failPut
+	}
+	if _, ok := s.msgs[m.MessageID]; ok {
+		return false, nil
+	}
+	s.msgs[m.MessageID] = m
+	return true, nil
+}
+
+func (s *memStore) UpdateSMS(_ context.Context, m store.SMS) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.msgs[m.MessageID]
+	if !ok {
+		return store.ErrNotFound
+	}
+	old.Status, old.Attempts, old.LastError, old.Text, old.UpdatedAt = m.Status, m.Attempts, m.LastError, m.Text, m.UpdatedAt
+	s.msgs[m.MessageID] = old
+	s.updates++
+	return nil
+}
+
+func (s *memStore) GetSMS(_ context.Context, id string) (store.SMS, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.msgs[id]
+	if !ok {
+		return store.SMS{}, store.ErrNotFound
+	}
+	return m, nil
+}
+
+var errBoom = errors.New("boom")
