@@ -25,6 +25,7 @@ func addLogFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().StringVar(&f.log.Level, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().StringVar(&f.log.Format, "log-format", "text", "log format: text or json")
 	cmd.Flags().DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long Ctrl-C waits for in-flight work to finish")
+	cmd.Flags().StringVar(&f.opts.PprofAddr, "pprof", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
 }
 
 func addStoreFlags(cmd *cobra.Command, f *serverFlags) {

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -58,6 +60,8 @@ type Options struct {
 	AccessLog bool
 	// BodyLimit bounds HTTP request bodies.
 	BodyLimit int64
+	// PprofAddr serves net/http/pprof on its own listener ("" for none).
+	PprofAddr string
 	// Clock is injected into functions (tests); nil is the wall clock.
 	Clock runtime.Clock
 	// Logger receives all logs; nil discards them.
@@ -75,6 +79,7 @@ type Platform struct {
 	gw       *gateway.Gateway
 	host     *runtime.Host
 	ln       net.Listener
+	pprof    *http.Server
 	reg      *prometheus.Registry
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -113,6 +118,11 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 
 	if o.Runtime {
 		if err := p.openStore(); err != nil {
+			return nil, err
+		}
+	}
+	if o.PprofAddr != "" {
+		if err := p.startPprof(o.PprofAddr); err != nil {
 			return nil, err
 		}
 	}
@@ -372,6 +382,9 @@ func (p *Platform) Stop(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("http drain: %w", err))
 			}
 		}
+		if p.pprof != nil {
+			_ = p.pprof.Close()
+		}
 		if p.host != nil {
 			if err := p.host.Stop(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("runtime drain: %w", err))
@@ -416,6 +429,25 @@ func drainConn(nc *nats.Conn) {
 	case <-time.After(10 * time.Second):
 		nc.Close()
 	}
+}
+
+// startPprof serves the Go profiler (CPU, heap, goroutines) for profiling
+// a running platform: go tool pprof http://ADDR/debug/pprof/profile.
+func (p *Platform) startPprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	p.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = p.pprof.Serve(ln) }()
+	p.log.Info("pprof listening", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return nil
 }
 
 // HTTPURL is the gateway's base URL ("" without a gateway).

@@ -1,0 +1,92 @@
+package runtime_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/surgefn/surge/runtime"
+)
+
+// Greeter is a request-triggered function with a config.
+type Greeter struct {
+	Greeting string `json:"greeting"`
+}
+
+// Validate checks the config, at deploy time.
+func (g *Greeter) Validate() error {
+	if g.Greeting == "" {
+		return fmt.Errorf("greeting: required")
+	}
+	return nil
+}
+
+// Handle answers {"message": "<greeting>, <name>"}.
+func (g *Greeter) Handle(_ context.Context, req *runtime.Request) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(req.Data, &in); err != nil || in.Name == "" {
+		return runtime.BadRequest("name", "is required")
+	}
+	return req.RespondJSON(http.StatusOK, map[string]string{"message": g.Greeting + ", " + in.Name})
+}
+
+func Example() {
+	// A function package registers its module from init().
+	runtime.Register(runtime.Module{ID: "example.greeter", New: func() any { return new(Greeter) }})
+
+	// The host builds it from a manifest's handler id and spec.config.
+	fn, err := runtime.NewFunction("example.greeter", json.RawMessage(`{"greeting":"Hello"}`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	req := runtime.NewRequest("fn.greet", []byte(`{"name":"Ada"}`), nil)
+	if err := fn.(runtime.Handler).Handle(context.Background(), req); err != nil {
+		fmt.Println(err)
+		return
+	}
+	status, body, _ := req.Response()
+	fmt.Println(status, string(body))
+
+	// Config is decoded strictly and validated.
+	_, err = runtime.NewFunction("example.greeter", json.RawMessage(`{"greting":"Hi"}`))
+	fmt.Println(err)
+	// Output:
+	// 200 {"message":"Hello, Ada"}
+	// invalid handler config: spec.config: json: unknown field "greting"
+}
+
+// Counter is a stream-triggered function: it gets batches and settles each
+// message: untouched ones are acked, Fail retries, Reject dead-letters.
+type Counter struct{ seen int }
+
+// HandleBatch counts valid messages and rejects empty ones.
+func (c *Counter) HandleBatch(_ context.Context, batch []*runtime.Msg) error {
+	for _, m := range batch {
+		if len(m.Data) == 0 {
+			m.Reject(runtime.BadRequest("body", "empty message"))
+			continue
+		}
+		c.seen++
+	}
+	return nil
+}
+
+func ExampleBatchHandler() {
+	c := &Counter{}
+	batch := []*runtime.Msg{{Data: []byte("a")}, {Data: nil}, {Data: []byte("b")}}
+	_ = c.HandleBatch(context.Background(), batch)
+	fmt.Println(c.seen, batch[1].Settled())
+	// Output: 2 true
+}
+
+func ExampleHandlerFunc() {
+	h := runtime.HandlerFunc(func(context.Context, *runtime.Request) error { panic("bug") })
+	err := h.Handle(context.Background(), runtime.NewRequest("fn.x", nil, nil))
+	e := runtime.AsError(err)
+	fmt.Println(e.Status, e.Code, e.Msg)
+	// Output: 500 panic function panicked
+}

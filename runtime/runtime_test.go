@@ -1,0 +1,122 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+func TestSubjectCovers(t *testing.T) {
+	tests := []struct {
+		pattern, sub string
+		want         bool
+	}{
+		{"orders.>", "orders.submit", true},
+		{"orders.>", "orders", false},
+		{"orders.*", "orders.submit", true},
+		{"orders.*", "orders.submit.x", false},
+		{"orders.submit", "orders.submit", true},
+		{"orders.submit", "orders.other", false},
+		{"orders.*", "orders.>", false},
+		{">", "anything.at.all", true},
+		{"a.*.c", "a.b.c", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pattern+" "+tt.sub, func(t *testing.T) {
+			if got := SubjectCovers(tt.pattern, tt.sub); got != tt.want {
+				t.Errorf("SubjectCovers = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestErrorHeadersRoundTrip(t *testing.T) {
+	tests := []struct {
+		name           string
+		in             *Error
+		wantRetryAfter bool
+	}{
+		{"400", BadRequest("items[0].qty", "must be 1..999"), false},
+		{"429", Errorf(429, "rate_limited", "slow down"), true},
+		{"503", Errorf(503, "overloaded", "busy"), true},
+		{"500 hides cause", Internal(errors.New("db password wrong")), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := nats.Header{}
+			ErrorHeaders(h, tt.in)
+			got := ErrorFromHeaders(h)
+			if got.Status != tt.in.Status || got.Code != tt.in.Code || got.Msg != tt.in.Msg {
+				t.Errorf("round trip = %+v, want %+v", got, tt.in)
+			}
+			if got.Err != nil {
+				t.Error("cause travelled")
+			}
+			if (h.Get(HeaderRetryAfter) != "") != tt.wantRetryAfter {
+				t.Errorf("Retry-After = %q", h.Get(HeaderRetryAfter))
+			}
+		})
+	}
+	if ErrorFromHeaders(nats.Header{}) != nil {
+		t.Error("error from empty headers")
+	}
+	// A foreign micro service's non-HTTP code still surfaces as an error.
+	e := ErrorFromHeaders(nats.Header{HeaderServiceErrorCode: {"42"}, HeaderServiceError: {"odd"}})
+	if e.Status != 500 || e.Msg != "odd" {
+		t.Errorf("foreign code = %+v", e)
+	}
+}
+
+func TestAsError(t *testing.T) {
+	if e := AsError(fmt.Errorf("wrapped: %w", context.DeadlineExceeded)); e.Status != 504 {
+		t.Errorf("deadline = %d", e.Status)
+	}
+	inner := Errorf(422, "mismatch", "x")
+	if e := AsError(fmt.Errorf("ctx: %w", inner)); e != inner {
+		t.Error("wrapped *Error not found")
+	}
+	if e := AsError(errors.New("x")); e.Status != 500 || e.Msg != "internal error" {
+		t.Errorf("plain = %+v", e)
+	}
+}
+
+func TestBackoffDelay(t *testing.T) {
+	l := &streamLoop{backoff: []time.Duration{100 * time.Millisecond, time.Second}}
+	for delivered, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: time.Second, 7: time.Second} {
+		if got := l.delay(delivered); got != want {
+			t.Errorf("delay(%d) = %s, want %s", delivered, got, want)
+		}
+	}
+	l = &streamLoop{}
+	for delivered := 1; delivered <= 10; delivered++ {
+		base := 500 * time.Millisecond << min(delivered-1, 6)
+		got := l.delay(delivered)
+		if got < base/2 || got > base {
+			t.Errorf("default delay(%d) = %s, want within [%s, %s]", delivered, got, base/2, base)
+		}
+	}
+}
+
+func TestConsumerConfig(t *testing.T) {
+	c := consumerConfig("persist", "orders.submit", 5, 1000, 2, 2*time.Second, 10*time.Millisecond)
+	if c.MaxDeliver != 6 {
+		t.Errorf("MaxDeliver = %d, want maxDeliver+1", c.MaxDeliver)
+	}
+	if c.AckWait < 4*time.Second || c.MaxAckPending < 8000 {
+		t.Errorf("AckWait %s MaxAckPending %d", c.AckWait, c.MaxAckPending)
+	}
+	c = consumerConfig("x", "", 1, 1, 1, time.Millisecond, 0)
+	if c.AckWait != 5*time.Second || c.MaxAckPending != 1000 {
+		t.Errorf("floors: AckWait %s MaxAckPending %d", c.AckWait, c.MaxAckPending)
+	}
+}
+
+func TestNewFunctionErrors(t *testing.T) {
+	if _, err := NewFunction("does.not.exist", nil); !errors.Is(err, ErrUnknownHandler) {
+		t.Errorf("unknown = %v", err)
+	}
+}
