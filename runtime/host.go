@@ -61,6 +61,7 @@ type Host struct {
 	fails   map[string]string
 	drains  sync.WaitGroup
 	synced  chan struct{}
+	beat    chan struct{} // asks the heartbeat to publish now
 }
 
 // NewHost validates cfg and returns a host that runs nothing yet.
@@ -70,7 +71,7 @@ func NewHost(cfg HostConfig) (*Host, error) {
 	}
 	if cfg.ID == "" {
 		hn, _ := os.Hostname()
-		cfg.ID = hn + "-" + nuid.Next()[:8]
+		cfg.ID = hn + "-" + nuid.Next()[12:]
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}
@@ -84,6 +85,7 @@ func NewHost(cfg HostConfig) (*Host, error) {
 		deps:    map[string]*deployment{},
 		fails:   map[string]string{},
 		synced:  make(chan struct{}),
+		beat:    make(chan struct{}, 1),
 	}, nil
 }
 
@@ -142,6 +144,7 @@ func (h *Host) Apply(ctx context.Context, fn manifests.Function) error {
 	if err != nil {
 		h.fails[name] = err.Error()
 		h.mu.Unlock()
+		h.changed()
 		return err
 	}
 	delete(h.fails, name)
@@ -153,6 +156,7 @@ func (h *Host) Apply(ctx context.Context, fn manifests.Function) error {
 	if old != nil {
 		h.drainLater(old)
 	}
+	h.changed()
 	return nil
 }
 
@@ -171,6 +175,16 @@ func (h *Host) Remove(ctx context.Context, name string) {
 	h.metrics.Instances.WithLabelValues(name).Set(0)
 	h.cfg.Logger.Info("function removed; draining", "function", name)
 	h.drainLater(old)
+	h.changed()
+}
+
+// changed makes the next heartbeat go out now, so `surge ls` sees a
+// deploy at once.
+func (h *Host) changed() {
+	select {
+	case h.beat <- struct{}{}:
+	default:
+	}
 }
 
 func (h *Host) drainLater(d *deployment) {
@@ -266,6 +280,7 @@ func (h *Host) heartbeat(ctx context.Context) {
 			cancel()
 			return
 		case <-t.C:
+		case <-h.beat:
 		}
 	}
 }

@@ -1,0 +1,51 @@
+package platform_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/surgefn/surge/internal/platform"
+	"github.com/surgefn/surge/internal/testenv"
+)
+
+// TestScaleOutOnExternalNATS runs a gateway+runtime process and a second
+// runtime-only process against one external nats-server: a deploy reaches
+// both hosts, and `surge ls` counts the instances of both.
+func TestScaleOutOnExternalNATS(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	a := testenv.Start(t, func(o *platform.Options) { o.NATSURL = ns.ClientURL(); o.NATSListen = "" })
+	if a.P.NATSServer() != nil {
+		t.Fatal("an embedded server started despite --nats")
+	}
+	b := testenv.Start(t, func(o *platform.Options) { o.NATSURL = ns.ClientURL(); o.HTTPAddr = "" })
+	_ = b
+	a.Deploy(t, echoManifest)
+	var list struct {
+		Functions []struct {
+			Name      string `json:"name"`
+			Instances int    `json:"instances_ready"`
+			Hosts     int    `json:"hosts"`
+		} `json:"functions"`
+		Hosts int `json:"hosts"`
+	}
+	testenv.Eventually(t, 5*time.Second, "echo on both hosts", func() bool {
+		a.Do(t, "GET", "/admin/functions", nil, "Authorization: Bearer "+testenv.Token).JSON(t, &list)
+		return len(list.Functions) == 1 && list.Functions[0].Instances == 2 && list.Functions[0].Hosts == 2
+	})
+	// Requests are spread over both hosts' queue-group members.
+	for range 20 {
+		if r := a.Do(t, "POST", "/v1/echo", []byte(`{}`)); r.Status != 200 {
+			t.Fatalf("echo = %d", r.Status)
+		}
+	}
+}
