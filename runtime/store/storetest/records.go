@@ -89,11 +89,14 @@ func testSignIn(t *testing.T, open func(t *testing.T) store.Store) {
 		firsts := make([]bool, n)
 		errs := make([]error, n)
 		var wg sync.WaitGroup
+		start := make(chan struct{}) // release all at once: the race is the point
 		for i := range n {
 			wg.Go(func() {
+				<-start
 				recs[i], firsts[i], errs[i] = s.SignIn(ctx, user, day(1), day(0), at.Add(time.Duration(i)*time.Millisecond))
 			})
 		}
+		close(start)
 		wg.Wait()
 		winner := -1
 		for i := range n {
