@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -100,6 +101,11 @@ func (d *deployment) startRequest(ctx context.Context, h *Host) error {
 					return err
 				}
 				d.reqs = append(d.reqs, ri)
+			}
+			// A flush round trip: the server has the subscriptions before
+			// the host reports the deployment as running.
+			if err := h.cfg.NC.FlushTimeout(5 * time.Second); err != nil {
+				return fmt.Errorf("flush subscriptions: %w", err)
 			}
 		}
 	} else {

@@ -158,7 +158,8 @@ func (e *Env) TryDo(method, path string, body []byte, headers ...string) (*Respo
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
 
-// Deploy PUTs a YAML manifest through the admin API and fails unless 200.
+// Deploy PUTs a YAML manifest through the admin API, fails unless 200,
+// and waits until the new revision runs on this platform's runtime host.
 func (e *Env) Deploy(t testing.TB, yaml string) {
 	t.Helper()
 	fns, err := manifests.Parse("test.yaml", []byte(yaml))
@@ -170,6 +171,14 @@ func (e *Env) Deploy(t testing.TB, yaml string) {
 	if r.Status != http.StatusOK {
 		t.Fatalf("deploy %s: %d %s", fns[0].Metadata.Name, r.Status, r.Body)
 	}
+	fn := fns[0]
+	if e.P.Host() == nil || fn.Spec.Handler == manifests.HandlerExternal || fn.Spec.Replicas == 0 {
+		return
+	}
+	Eventually(t, 5*time.Second, "deploy of "+fn.Metadata.Name+" applied", func() bool {
+		st, ok := e.P.Host().Status().Functions[fn.Metadata.Name]
+		return ok && st.Revision == fn.Revision()
+	})
 }
 
 // Eventually polls cond every 10ms until it holds or within passes.
