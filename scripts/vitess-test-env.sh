@@ -517,10 +517,25 @@ pids_of_data() {
 	return 0
 }
 
+# "pid ppid pgid comm" for every process, straight from /proc (no procps).
+proc_table() {
+	local f line rest
+	for f in /proc/[0-9]*/stat; do
+		{ read -r line <"${f}"; } 2>/dev/null || continue
+		# Format: pid (comm) state ppid pgrp ...; comm may contain spaces.
+		rest="${line##*) }"
+		local comm="${line#*(}"
+		comm="${comm%) *}"
+		# shellcheck disable=SC2086
+		set -- ${rest}
+		echo "${line%% *} $2 $3 ${comm}"
+	done
+}
+
 pgid_pids() {
 	local pgid=$1
 	[[ -n "${pgid}" ]] || return 0
-	ps -e -o pid=,pgid= 2>/dev/null | awk -v g="${pgid}" '$2 == g { print $1 }'
+	proc_table | awk -v g="${pgid}" '$3 == g { print $1 }'
 }
 
 alive() {
@@ -529,34 +544,37 @@ alive() {
 	return 1
 }
 
-# Kill vttestserver (pid = its process-group/session leader) and everything
-# belonging to the run. SIGTERM first so vttestserver tears down cleanly
-# (vtcombo, then `mysqlctl shutdown`), SIGKILL whatever remains.
+# Stop everything belonging to one run. `pid` is the setsid'd runuser, i.e.
+# the process-group leader; vttestserver is its child.
+#  1. SIGTERM to vttestserver *only*: it tears down vtcombo and then runs
+#     `mysqlctl shutdown` (mysqladmin) for mysqld. Signalling the whole group
+#     instead makes mysqld die under mysqladmin's feet, which then hangs.
+#     (Nor is runuser signalled: it would SIGKILL vttestserver after 2s.)
+#  2. After at most 10s, SIGKILL whatever is left in the process group or
+#     still refers to the data dir (mysqld_safe/mysqld are daemonised by
+#     mysqlctl and survive a crashed vttestserver). The data is thrown away
+#     anyway, so an unclean mysqld shutdown is harmless.
 kill_tree() {
-	local pid=$1 data=$2 pids i
+	local pid=$1 data=$2 pids i vtts
 	if [[ -n "${pid}" ]] && kill -0 "${pid}" 2>/dev/null; then
-		kill -TERM -- "-${pid}" 2>/dev/null || kill -TERM "${pid}" 2>/dev/null || true
-		for ((i = 0; i < 60; i++)); do
-			alive "${pid}" || break
-			sleep 0.5
-		done
+		mapfile -t vtts < <(proc_table | awk -v g="${pid}" '$3 == g && $4 == "vttestserver" { print $1 }')
+		if ((${#vtts[@]} > 0)); then
+			kill -TERM "${vtts[@]}" 2>/dev/null || true
+			for ((i = 0; i < 20; i++)); do
+				alive "${vtts[@]}" || break
+				sleep 0.5
+			done
+		fi
 	fi
 	for ((i = 0; i < 20; i++)); do
 		mapfile -t pids < <({ pgid_pids "${pid}"; pids_of_data "${data}"; } | sort -un)
 		((${#pids[@]} == 0)) && return 0
 		alive "${pids[@]}" || return 0
-		if ((i < 10)); then
-			kill -TERM "${pids[@]}" 2>/dev/null || true
-		else
-			kill -KILL "${pids[@]}" 2>/dev/null || true
-		fi
+		kill -KILL "${pids[@]}" 2>/dev/null || true
 		sleep 0.5
 	done
-	mapfile -t pids < <({ pgid_pids "${pid}"; pids_of_data "${data}"; } | sort -un)
-	if ((${#pids[@]} > 0)) && alive "${pids[@]}"; then
-		log "WARNING: processes still alive: ${pids[*]}"
-		return 1
-	fi
+	log "WARNING: processes still alive: ${pids[*]}"
+	return 1
 }
 
 cmd_stop() {
