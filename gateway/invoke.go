@@ -44,7 +44,9 @@ func newRouteHandler(d invokeDeps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		var p Params
-		route, allowed := d.table().Match(r.Method, r.URL.Path, &p)
+		// Match on the escaped path so an encoded '/' stays inside its
+		// parameter (/v1/items/a%2Fb/stats); parameters are unescaped.
+		route, allowed := d.table().Match(r.Method, r.URL.EscapedPath(), &p)
 		if route == nil {
 			if len(allowed) > 0 {
 				c.Response().Header().Set("Allow", joinComma(allowed))

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -276,7 +277,15 @@ func matchSegs(r *Route, segs []string, p *Params) bool {
 	ki := 0
 	for i, s := range r.segs {
 		if s == "" {
-			p.add(r.keys[ki], segs[i])
+			v := segs[i]
+			if strings.IndexByte(v, '%') >= 0 {
+				u, err := url.PathUnescape(v)
+				if err != nil {
+					return false
+				}
+				v = u
+			}
+			p.add(r.keys[ki], v)
 			ki++
 		}
 	}

@@ -55,6 +55,8 @@ func TestBuildAndMatch(t *testing.T) {
 		{"literal beats param", "GET", "/v1/orders/stats", "order-stats", nil, false, nil},
 		{"param in the middle", "GET", "/v1/users/42/orders", "order-list", map[string]string{"user_id": "42"}, false, nil},
 		{"two segments after param", "GET", "/v1/items/A1/stats", "item-stats", map[string]string{"item_id": "A1"}, false, nil},
+		{"escaped slash stays in the param", "GET", "/v1/items/a%2Fb/stats", "item-stats", map[string]string{"item_id": "a/b"}, false, nil},
+		{"bad escape", "GET", "/v1/items/a%zz/stats", "", nil, false, nil},
 		{"stream route is async", "POST", "/v1/ingest", "ingest", nil, true, nil},
 		{"async route", "POST", "/v1/mail", "mailer", nil, true, nil},
 		{"empty param", "GET", "/v1/orders/", "", nil, false, nil},

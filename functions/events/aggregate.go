@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	goruntime "runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -79,33 +81,64 @@ func (a *Aggregate) setup(kv jetstream.KeyValue, st store.Store, log *slog.Logge
 
 // HandleBatch counts the batch's events exactly once and mirrors the totals.
 func (a *Aggregate) HandleBatch(ctx context.Context, batch []*runtime.Msg) error {
+	counted := countAll(batch)
 	batches := make([]store.EventBatch, 0, len(batch))
 	touched := map[string]struct{}{}
-	for _, m := range batch {
-		evs, err := Parse(m.Data)
-		if err != nil {
-			m.Reject(err)
+	for i, m := range batch {
+		if counted[i].err != nil {
+			m.Reject(counted[i].err)
 			continue
 		}
-		counts := make(map[string]store.Counts, len(evs))
-		Count(evs, counts)
-		for id := range counts {
+		for id := range counted[i].items {
 			touched[id] = struct{}{}
 		}
-		batches = append(batches, store.EventBatch{Seq: m.Seq, Items: counts})
+		batches = append(batches, store.EventBatch{Seq: m.Seq, Items: counted[i].items})
 	}
 	if len(batches) == 0 {
 		return nil
 	}
+	start := time.Now()
 	applied, err := a.store.ApplyEvents(ctx, batches)
 	if err != nil {
 		return fmt.Errorf("apply %d event batches: %w", len(batches), err)
 	}
-	if applied < len(batches) {
-		a.log.Debug("skipped event batches applied before", "skipped", len(batches)-applied)
-	}
+	stored := time.Since(start)
 	a.mirror(ctx, touched)
+	a.log.Debug("events counted", "messages", len(batches), "skipped_as_applied_before", len(batches)-applied,
+		"items", len(touched), "store", stored, "mirror", time.Since(start)-stored)
 	return nil
+}
+
+// counted is one message's per-item counts, or why it is invalid.
+type counted struct {
+	items map[string]store.Counts
+	err   error
+}
+
+// countAll parses and counts every message, on all CPUs: decoding JSON is
+// most of a large batch's cost.
+func countAll(batch []*runtime.Msg) []counted {
+	out := make([]counted, len(batch))
+	workers := min(goruntime.GOMAXPROCS(0), len(batch))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < len(batch); i = int(next.Add(1)) - 1 {
+				evs, err := Parse(batch[i].Data)
+				if err != nil {
+					out[i].err = err
+					continue
+				}
+				out[i].items = make(map[string]store.Counts, len(evs))
+				Count(evs, out[i].items)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // mirror writes each touched item's store totals to KV, KVWriters at once.

@@ -121,27 +121,41 @@ func Parse(data []byte) ([]Event, error) {
 		}
 		return []Event{e}, nil
 	}
-	var raw []json.RawMessage
-	if err := decodeStrict(data, &raw, ""); err != nil {
-		return nil, err
+	// Fast path: one decoding pass. Only when it fails is the body decoded
+	// again element by element, to name the index at fault.
+	var out []Event
+	if err := decodeStrict(data, &out, ""); err != nil {
+		return nil, arrayError(data, err)
 	}
 	switch {
-	case len(raw) == 0:
+	case len(out) == 0:
 		return nil, runtime.BadRequest("", "empty array: want 1 to %d events", MaxEvents)
-	case len(raw) > MaxEvents:
-		return nil, runtime.BadRequest("", "%d events: at most %d per request", len(raw), MaxEvents)
+	case len(out) > MaxEvents:
+		return nil, runtime.BadRequest("", "%d events: at most %d per request", len(out), MaxEvents)
 	}
-	out := make([]Event, len(raw))
-	for i, r := range raw {
-		prefix := "[" + strconv.Itoa(i) + "]"
-		if err := decodeStrict(r, &out[i], prefix); err != nil {
-			return nil, err
-		}
-		if err := out[i].validate(prefix); err != nil {
+	for i := range out {
+		if err := out[i].validate("[" + strconv.Itoa(i) + "]"); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// arrayError finds which element of an array body made decoding fail, and
+// names it ("[3].user_id"); err is the whole-body error, used when the
+// body is not even an array.
+func arrayError(data []byte, err error) error {
+	var raw []json.RawMessage
+	if rerr := decodeStrict(data, &raw, ""); rerr != nil {
+		return rerr
+	}
+	for i, r := range raw {
+		var e Event
+		if eerr := decodeStrict(r, &e, "["+strconv.Itoa(i)+"]"); eerr != nil {
+			return eerr
+		}
+	}
+	return err
 }
 
 // Count folds events into per-item counters by type. Events must be valid.

@@ -50,6 +50,16 @@ type StatsResponse struct {
 // Handle serves GET /v1/items/{item_id}/stats.
 func (s *Stats) Handle(ctx context.Context, req *runtime.Request) error {
 	id := req.Param("item_id")
+	if id == "" && len(req.Data) > 0 {
+		// Called over NATS without the gateway: the id may be in the body.
+		var body struct {
+			ItemID string `json:"item_id"`
+		}
+		if err := decodeStrict(req.Data, &body, ""); err != nil {
+			return err
+		}
+		id = body.ItemID
+	}
 	if err := checkItemID(id); err != nil {
 		return runtime.BadRequest("item_id", "%s", err.Error())
 	}

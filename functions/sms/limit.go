@@ -143,7 +143,9 @@ func (l *limiter) dayLimited(now time.Time) *limited {
 	return &limited{retryAfter: midnight.Sub(now), reason: fmt.Sprintf("at most %d messages per day to this phone", l.perDay)}
 }
 
-// get decodes key into v and returns its revision, 0 when absent.
+// get decodes key into v and returns its revision, 0 when absent. A value
+// that does not decode (never written by this code) counts as what did
+// decode, and the next put overwrites it.
 func (l *limiter) get(ctx context.Context, key string, v any) (uint64, error) {
 	e, err := l.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -152,10 +154,7 @@ func (l *limiter) get(ctx context.Context, key string, v any) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", key, err)
 	}
-	if err := json.Unmarshal(e.Value(), v); err != nil {
-		// A corrupt value is treated as its zero state and overwritten.
-		return e.Revision(), nil
-	}
+	_ = json.Unmarshal(e.Value(), v)
 	return e.Revision(), nil
 }
 

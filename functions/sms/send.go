@@ -115,9 +115,31 @@ func (s *Send) setup(kv jetstream.KeyValue, js jetstream.JetStream, st store.Sto
 
 // sendRequest is the body of POST /v1/sms.
 type sendRequest struct {
-	Phone    string            `json:"phone"`
-	Template string            `json:"template"`
-	Params   map[string]string `json:"params"`
+	Phone    string `json:"phone"`
+	Template string `json:"template"`
+	Params   params `json:"params"`
+}
+
+// params are template parameters; decoding them names the key whose value
+// is not a string (encoding/json would only name "params").
+type params map[string]string
+
+// UnmarshalJSON decodes an object of strings.
+func (p *params) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return runtime.BadRequest("params", "must be an object of strings")
+	}
+	out := make(params, len(raw))
+	for k, v := range raw {
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return runtime.BadRequest("params."+k, "must be a JSON string, got %s", v)
+		}
+		out[k] = s
+	}
+	*p = out
+	return nil
 }
 
 // validate checks the request and returns a 400 naming the field at fault.

@@ -89,7 +89,10 @@ func decodeStrict(data []byte, v any) error {
 func jsonError(err error) error {
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
+	var re *runtime.Error
 	switch {
+	case errors.As(err, &re):
+		return re
 	case errors.As(err, &te):
 		return runtime.BadRequest(te.Field, "must be a JSON %s, got %s", jsonKind(te.Type.Kind().String()), te.Value)
 	case errors.As(err, &se), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):

@@ -1,0 +1,96 @@
+package events
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/runtime/store"
+)
+
+// startJetStream runs an in-process nats-server with JetStream on a random
+// port and returns a JetStream context on it.
+func startJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
+		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+func newBucket(t *testing.T, js jetstream.JetStream) jetstream.KeyValue {
+	t.Helper()
+	kv, err := js.CreateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: BucketStats})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// memStore is the part of store.Store the event functions use, in memory,
+// with the interface's contract: a batch's Seq is applied at most once.
+type memStore struct {
+	store.Store
+	mu       sync.Mutex
+	seqs     map[uint64]bool
+	counts   map[string]store.Counts
+	applyErr error
+	calls    int
+}
+
+func newMemStore() *memStore {
+	return &memStore{seqs: map[uint64]bool{}, counts: map[string]store.Counts{}}
+}
+
+func (s *memStore) ApplyEvents(_ context.Context, bs []store.EventBatch) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	if s.applyErr != nil {
+		return 0, s.applyErr
+	}
+	n := 0
+	for _, b := range bs {
+		if s.seqs[b.Seq] {
+			continue
+		}
+		s.seqs[b.Seq] = true
+		n++
+		for id, c := range b.Items {
+			have := s.counts[id]
+			have.Add(c)
+			s.counts[id] = have
+		}
+	}
+	return n, nil
+}
+
+func (s *memStore) ItemStats(_ context.Context, id string) (store.Counts, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts[id], nil
+}
