@@ -131,11 +131,16 @@ func putBuf(b *[]byte) {
 }
 
 // idGen makes order ids: ULIDs (time-ordered, 26 characters of Crockford
-// base32) with monotonic entropy, so ids made in the same millisecond by
-// this process still sort in the order they were made. It is safe for
-// concurrent use; the lock is held for one increment.
+// base32) with monotonic entropy. It is safe for concurrent use, and the
+// ids of one process strictly increase in the order they are made: under
+// the lock, a timestamp older than the last one is raised to it (two
+// callers may read the clock in one order and get here in the other), and
+// within a millisecond the entropy is incremented rather than redrawn.
 type idGen struct {
-	entropy *ulid.LockedMonotonicReader
+	mu      sync.Mutex
+	lastMs  uint64
+	mono    *ulid.MonotonicEntropy
+	entropy [10]byte // scratch, so the id itself stays on the stack
 }
 
 // chacha is a ChaCha8 stream seeded from crypto/rand: the Reader and the
@@ -146,25 +151,38 @@ type chacha struct {
 	r *rand.Rand
 }
 
+// Read fills p with random bytes.
 func (c chacha) Read(p []byte) (int, error) { return c.c.Read(p) }
-func (c chacha) Int63n(n int64) int64       { return c.r.Int64N(n) }
+
+// Int63n returns a random number in [0, n).
+func (c chacha) Int63n(n int64) int64 { return c.r.Int64N(n) }
 
 func newIDGen() *idGen {
 	var seed [32]byte
 	if _, err := crand.Read(seed[:]); err != nil {
-		// crypto/rand never fails on supported platforms; fall back to
-		// time so ids are still unique enough to work.
+		// crypto/rand does not fail on supported platforms; time keeps ids
+		// apart well enough if it ever does.
 		binary.LittleEndian.PutUint64(seed[:], uint64(time.Now().UnixNano()))
 	}
 	c := rand.NewChaCha8(seed)
-	return &idGen{entropy: &ulid.LockedMonotonicReader{
-		MonotonicReader: ulid.Monotonic(chacha{c: c, r: rand.New(c)}, 0),
-	}}
+	return &idGen{mono: ulid.Monotonic(chacha{c: c, r: rand.New(c)}, 0)}
 }
 
 // next returns a new id for an order created at t.
 func (g *idGen) next(t time.Time) (string, error) {
-	id, err := ulid.New(ulid.Timestamp(t), g.entropy)
+	ms := ulid.Timestamp(t)
+	g.mu.Lock()
+	if ms < g.lastMs {
+		ms = g.lastMs
+	}
+	g.lastMs = ms
+	var id ulid.ULID
+	err := id.SetTime(ms)
+	if err == nil {
+		err = g.mono.MonotonicRead(ms, g.entropy[:])
+		copy(id[6:], g.entropy[:])
+	}
+	g.mu.Unlock()
 	if err != nil {
 		return "", err
 	}

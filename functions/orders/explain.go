@@ -51,7 +51,16 @@ func explainField(name string, raw json.RawMessage) *runtime.Error {
 	case "user_id", "total_cents":
 		var n int64
 		if json.Unmarshal(raw, &n) != nil {
-			return runtime.BadRequest(name, "must be a 64-bit integer, got %s", clip(raw))
+			want := "a 64-bit integer"
+			if name == "user_id" {
+				want = "a positive 64-bit integer"
+			}
+			return runtime.BadRequest(name, "must be %s, got %s", want, clip(raw))
+		}
+	case "page", "size":
+		var n int
+		if json.Unmarshal(raw, &n) != nil {
+			return runtime.BadRequest(name, "must be an integer, got %s", clip(raw))
 		}
 	case "currency", "order_id", "created_at":
 		var s string

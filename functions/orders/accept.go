@@ -1,0 +1,141 @@
+package orders
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/runtime"
+)
+
+// streamMaxAge is how long ORDERS keeps messages when this package creates
+// it: long enough to replay a day of intake into a rebuilt store.
+const streamMaxAge = 72 * time.Hour
+
+// Accept is orders.accept: POST /v1/orders and fn.orders.accept. It answers
+// 202 {"order_id","status":"accepted","total_cents"} only after JetStream
+// acked the order on orders.submit, so an accepted order is never lost;
+// order-persist stores it.
+type Accept struct {
+	js    jetstream.JetStream
+	idem  jetstream.KeyValue
+	clock runtime.Clock
+	log   *slog.Logger
+	ids   *idGen
+	// lease is how long a pending Idempotency-Key record belongs to the
+	// call that wrote it; after that another call may take it over.
+	lease time.Duration
+}
+
+var (
+	_ runtime.Handler     = (*Accept)(nil)
+	_ runtime.Provisioner = (*Accept)(nil)
+)
+
+// Provision makes sure the ORDERS stream captures orders.submit and opens
+// the ORDERS_IDEM bucket.
+func (a *Accept) Provision(ctx context.Context, env *runtime.Env) error {
+	if err := runtime.EnsureStream(ctx, env.JS, Stream, SubjectSubmit, streamMaxAge); err != nil {
+		return err
+	}
+	kv, err := env.KV(BucketIdem)
+	if err != nil {
+		return err
+	}
+	a.js, a.idem, a.clock, a.log = env.JS, kv, env.Clock, env.Logger
+	if a.clock == nil {
+		a.clock = runtime.SystemClock{}
+	}
+	a.ids = newIDGen()
+	a.lease = env.Function.Spec.Timeout.Std()
+	if a.lease <= 0 {
+		a.lease = 2 * time.Second
+	}
+	return nil
+}
+
+// Handle validates the order, publishes it and answers 202.
+func (a *Accept) Handle(ctx context.Context, req *runtime.Request) error {
+	in := getInput()
+	if err := decodeStrict(req.Data, in, acceptFields); err != nil {
+		return err
+	}
+	total, verr := in.validate()
+	if verr != nil {
+		return verr
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	*buf = appendCanonical((*buf)[:0], in, total)
+	putInput(in) // everything needed from it is in buf now
+	if key := req.Header.Get(runtime.HeaderIdempotencyKey); key != "" {
+		return a.handleIdempotent(ctx, req, key, buf, total)
+	}
+	now := a.now()
+	id, err := a.ids.next(now)
+	if err != nil {
+		return runtime.Internal(fmt.Errorf("order id: %w", err))
+	}
+	*buf = appendIdentity(*buf, id, now)
+	if err := a.publish(ctx, id, *buf); err != nil {
+		return unavailable(req, err)
+	}
+	respondAccepted(req, acceptedResponse(id, total))
+	return nil
+}
+
+// now is the creation time of a new order, at the microsecond precision
+// every store backend keeps, so the time in the stream is the stored one.
+func (a *Accept) now() time.Time {
+	return a.clock.Now().UTC().Truncate(time.Microsecond)
+}
+
+// publish makes the order durable on orders.submit, de-duplicated by
+// JetStream on its order_id, and returns once the stream acked it.
+func (a *Accept) publish(ctx context.Context, orderID string, data []byte) error {
+	msg := &nats.Msg{
+		Subject: SubjectSubmit,
+		Header:  nats.Header{runtime.HeaderMsgID: []string{orderID}},
+		Data:    data,
+	}
+	if _, err := a.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("publish order %s: %w", orderID, err)
+	}
+	return nil
+}
+
+// inputPool recycles decoded request bodies and their item arrays.
+var inputPool = sync.Pool{New: func() any { return new(orderInput) }}
+
+func getInput() *orderInput { return inputPool.Get().(*orderInput) }
+
+// putInput clears in, items included: encoding/json decodes into the
+// elements already in a slice's capacity without zeroing them, so a field
+// missing from the next body would otherwise keep this body's value.
+func putInput(in *orderInput) {
+	if cap(in.Items) > MaxItems {
+		return
+	}
+	clear(in.Items[:cap(in.Items)])
+	*in = orderInput{Items: in.Items[:0]}
+	inputPool.Put(in)
+}
+
+func respondAccepted(req *runtime.Request, body []byte) {
+	req.SetStatus(http.StatusAccepted)
+	req.Respond(body)
+}
+
+// unavailable is the answer when the order could not be made durable: the
+// caller should retry (with the same Idempotency-Key, to be safe).
+func unavailable(req *runtime.Request, err error) *runtime.Error {
+	req.SetHeader(runtime.HeaderRetryAfter, "1")
+	return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+		Msg: "the order could not be made durable; retry later", Err: err}
+}

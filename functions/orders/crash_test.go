@@ -1,0 +1,156 @@
+package orders_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/surgefn/surge/internal/platform"
+	"github.com/surgefn/surge/internal/testenv"
+)
+
+// Environment of the runtime host TestCrashRecovery runs as a child process.
+const (
+	envHelper  = "SURGE_ORDERS_CRASH_HELPER"
+	envNATSURL = "SURGE_ORDERS_CRASH_NATS"
+	envDataDir = "SURGE_ORDERS_CRASH_DATA"
+	crashShard = 4
+)
+
+// TestCrashHelperRuntime is not a test: it is the runtime host that
+// TestCrashRecovery starts in a child process and kills with SIGKILL.
+func TestCrashHelperRuntime(t *testing.T) {
+	if os.Getenv(envHelper) != "1" {
+		t.Skip("helper process for TestCrashRecovery")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Never stopped: the parent kills this process.
+	if _, err := platform.Start(ctx, platform.Options{NATSURL: os.Getenv(envNATSURL), DataDir: os.Getenv(envDataDir),
+		Runtime: true, Shards: crashShard, Logger: testenv.Logger(t)}); err != nil {
+		fmt.Println("START FAILED:", err)
+		os.Exit(3)
+	}
+	fmt.Println("READY")
+	time.Sleep(60 * time.Second) // killed long before
+	os.Exit(4)
+}
+
+// TestCrashRecovery: a runtime host dies hard (SIGKILL: no drain, no acks,
+// maybe a torn store write) while it persists 10,000 orders published
+// asynchronously; a new host on the same store and NATS then brings the
+// store to every acked order exactly once.
+func TestCrashRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: waits one ack wait (10s) for redelivery")
+	}
+	// NATS, JetStream and the manifests; no runtime in this process yet.
+	n := testenv.StartWith(t, platform.Options{DataDir: t.TempDir(), NATSListen: "127.0.0.1:-1",
+		Manifests: manifestsDir(t, "orders.yaml"), AdminToken: testenv.Token, Logger: testenv.Logger(t)})
+	rtData := t.TempDir()
+
+	child := exec.Command(os.Args[0], "-test.run=^TestCrashHelperRuntime$", "-test.count=1")
+	child.Env = append(os.Environ(), envHelper+"=1", envNATSURL+"="+n.P.NATSURL(), envDataDir+"="+rtData)
+	child.Stderr = os.Stderr
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if line := sc.Text(); line == "READY" || strings.HasPrefix(line, "START FAILED") {
+				ready <- line
+			}
+		}
+	}()
+	select {
+	case line := <-ready:
+		if line != "READY" {
+			t.Fatalf("child runtime: %s", line)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("child runtime not ready within 20s")
+	}
+
+	// 10,000 orders for 100 users, published asynchronously.
+	const orders, users = 10_000, 100
+	msgs := make([]*nats.Msg, orders)
+	orderIDs := make([]string, orders)
+	for i := range orders {
+		orderIDs[i] = fmt.Sprintf("c-%05d", i)
+		msgs[i] = submitMsg(orderIDs[i], submitBody(orderIDs[i], int64(7000+i%users), i%5+1))
+	}
+	cons, err := n.JS.Consumer(context.Background(), "ORDERS", "order-persist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Kill the child once it has acked some orders, while it works on more.
+	killed := make(chan string, 1)
+	go func() {
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			info, err := cons.Info(context.Background())
+			if err == nil && info.AckFloor.Stream >= 1000 {
+				_ = child.Process.Kill() // SIGKILL
+				killed <- fmt.Sprintf("ack floor %d, %d awaiting ack, %d pending",
+					info.AckFloor.Stream, info.NumAckPending, info.NumPending)
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		_ = child.Process.Kill()
+		killed <- "child killed at the deadline"
+	}()
+	acked, _ := publishAsync(t, n.JS, msgs, orderIDs)
+	t.Logf("%d of %d publishes acked; crash: %s", len(acked), orders, <-killed)
+	_ = child.Wait()
+	info, err := cons.Info(context.Background())
+	if err == nil {
+		t.Logf("after the crash: ack floor %d, %d awaiting ack, %d pending", info.AckFloor.Stream, info.NumAckPending, info.NumPending)
+		if info.NumAckPending == 0 && info.NumPending == 0 {
+			t.Log("note: the child had finished everything before it was killed")
+		}
+	}
+
+	// A new runtime on the same store directory and NATS.
+	restart := time.Now()
+	r := testenv.StartWith(t, platform.Options{NATSURL: n.P.NATSURL(), DataDir: rtData, Runtime: true,
+		Shards: crashShard, Logger: testenv.Logger(t)})
+	waitDrained(t, n.JS, 25*time.Second)
+	t.Logf("recovered in %s (includes the 10s ack wait of messages the dead host held)", time.Since(restart).Round(time.Millisecond))
+
+	want := map[int64][]string{}
+	for _, id := range acked {
+		var i int
+		fmt.Sscanf(id, "c-%d", &i)
+		want[int64(7000+i%users)] = append(want[int64(7000+i%users)], id)
+	}
+	st := r.P.Store()
+	total := 0
+	for u, wantIDs := range want {
+		got := ids(userOrders(t, st, u))
+		total += len(got)
+		slices.Sort(got)
+		slices.Sort(wantIDs)
+		if !slices.Equal(got, wantIDs) {
+			t.Errorf("user %d: stored %d orders %s, want %d %s", u, len(got), short(got), len(wantIDs), short(wantIDs))
+		}
+	}
+	if total != len(acked) {
+		t.Errorf("%d orders stored, want exactly the %d acked", total, len(acked))
+	}
+}

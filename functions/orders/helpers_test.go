@@ -1,0 +1,150 @@
+package orders_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	_ "github.com/surgefn/surge/functions/echo"
+	_ "github.com/surgefn/surge/functions/orders"
+	"github.com/surgefn/surge/internal/platform"
+	"github.com/surgefn/surge/internal/testenv"
+	"github.com/surgefn/surge/runtime/store"
+)
+
+// manifestsDir copies the named manifests of ../../manifests into a
+// temporary directory: the real manifests are tested, without depending on
+// the other built-in functions the directory also holds.
+func manifestsDir(t testing.TB, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join("..", "..", "manifests", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// start runs a platform with the order functions (and echo) deployed.
+func start(t testing.TB) *testenv.Env {
+	t.Helper()
+	dir := manifestsDir(t, "orders.yaml", "echo.yaml")
+	return testenv.Start(t, func(o *platform.Options) { o.Manifests = dir })
+}
+
+// startEdited is start with the text old of orders.yaml replaced by new.
+func startEdited(t testing.TB, old, new string) *testenv.Env {
+	t.Helper()
+	dir := manifestsDir(t, "orders.yaml", "echo.yaml")
+	path := filepath.Join(dir, "orders.yaml")
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), old) {
+		t.Fatalf("orders.yaml lacks %q (%v)", old, err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return testenv.Start(t, func(o *platform.Options) { o.Manifests = dir })
+}
+
+// accepted is the 202 body of POST /v1/orders.
+type accepted struct {
+	OrderID    string `json:"order_id"`
+	Status     string `json:"status"`
+	TotalCents int64  `json:"total_cents"`
+}
+
+// listPage is the body of GET /v1/users/{user_id}/orders.
+type listPage struct {
+	UserID int64         `json:"user_id"`
+	Page   int           `json:"page"`
+	Size   int           `json:"size"`
+	Orders []store.Order `json:"orders"`
+}
+
+func orderBody(user int64, sku string, qty int, price int64) []byte {
+	return fmt.Appendf(nil, `{"user_id":%d,"items":[{"sku":%q,"qty":%d,"price_cents":%d}],"currency":"CNY"}`, user, sku, qty, price)
+}
+
+// submitBody is an orders.submit message (API.md section 4).
+func submitBody(id string, user int64, qty int) []byte {
+	return fmt.Appendf(nil, `{"order_id":%q,"user_id":%d,"items":[{"sku":"S-%d","qty":%d,"price_cents":150}],"currency":"USD"}`, id, user, qty, qty)
+}
+
+// errMessage returns the message of an error envelope.
+func errMessage(t testing.TB, r *testenv.Response) string {
+	t.Helper()
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal(r.Body, &e); err != nil {
+		t.Fatalf("error body %q: %v", r.Body, err)
+	}
+	return e.Error.Message
+}
+
+// postOrder creates an order over HTTP and returns its id.
+func postOrder(t testing.TB, env *testenv.Env, body []byte, headers ...string) accepted {
+	t.Helper()
+	r := env.Do(t, "POST", "/v1/orders", body, headers...)
+	if r.Status != 202 {
+		t.Fatalf("POST /v1/orders = %d %s", r.Status, r.Body)
+	}
+	var a accepted
+	r.JSON(t, &a)
+	return a
+}
+
+// userOrders lists every stored order of a user, newest first.
+func userOrders(t testing.TB, st store.Store, user int64) []store.Order {
+	t.Helper()
+	orders, err := st.ListOrders(context.Background(), user, 0, 1_000_000)
+	if err != nil {
+		t.Fatalf("list orders of %d: %v", user, err)
+	}
+	return orders
+}
+
+// waitDrained waits until order-persist has handled every message of
+// ORDERS (nothing pending, nothing awaiting an ack).
+func waitDrained(t testing.TB, js jetstream.JetStream, within time.Duration) {
+	t.Helper()
+	testenv.Eventually(t, within, "order-persist drained ORDERS", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		c, err := js.Consumer(ctx, "ORDERS", "order-persist")
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	})
+}
+
+// ids returns the order ids of orders, in order.
+func ids(orders []store.Order) []string {
+	out := make([]string, len(orders))
+	for i, o := range orders {
+		out[i] = o.OrderID
+	}
+	return out
+}
+
+func short(ids []string) string {
+	if len(ids) > 6 {
+		return strings.Join(ids[:6], ",") + fmt.Sprintf(",... (%d)", len(ids))
+	}
+	return strings.Join(ids, ",")
+}

@@ -1,0 +1,245 @@
+package orders
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/store"
+)
+
+// hotCache is a user's first page (the newest HotPageSize orders, a JSON
+// array of stored orders) in ORDERS_HOT under "u.<user_id>".
+//
+// Writers (order-persist, after storing) and readers (order-list, on a
+// miss) can race: a writer that read the store before another writer's
+// orders landed must not overwrite the newer page. So every write is a
+// compare-and-set: a writer reads the key's revision, THEN lists the store,
+// then updates on that revision (or creates when absent), and starts over
+// on a conflict. Whoever writes last listed the store after every write
+// that came before, so the page ends up current. Readers only create a
+// missing key or replace a stale marker, never overwrite a page.
+//
+// With buildAll false (cacheRefresh: cached), a writer rebuilds only pages
+// that are cached; for any other user it writes staleMarker instead, which
+// costs no store read. The next reader builds that page. A writer that
+// finds a marker rewrites it: the new revision makes the compare-and-set of
+// a reader that listed the store before this batch's orders fail.
+type hotCache struct {
+	kv       jetstream.KeyValue
+	store    store.Store
+	workers  int
+	buildAll bool
+}
+
+// staleMarker is the value of a key whose page the next reader builds.
+var staleMarker = []byte("stale")
+
+// isPage tells a page (a JSON array) from staleMarker.
+func isPage(v []byte) bool { return len(v) > 0 && v[0] == '[' }
+
+// maxCASAttempts bounds the retries of one key's refresh.
+const maxCASAttempts = 8
+
+// refresh rewrites the first page of each user, at most h.workers at a
+// time; it returns how many failed and the first error.
+func (h *hotCache) refresh(ctx context.Context, users []int64) (failed int, err error) {
+	var (
+		next     atomic.Int64
+		nfail    atomic.Int64
+		firstErr error
+		once     sync.Once
+		wg       sync.WaitGroup
+	)
+	workers := min(h.workers, len(users))
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(users) {
+					return
+				}
+				if err := h.refreshUser(ctx, users[i]); err != nil {
+					// Best effort: a marker makes the next reader rebuild
+					// the page; writing one blindly is always safe.
+					_, _ = h.kv.Put(ctx, hotKey(users[i]), staleMarker)
+					nfail.Add(1)
+					once.Do(func() { firstErr = fmt.Errorf("user %d: %w", users[i], err) })
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return int(nfail.Load()), firstErr
+}
+
+// refreshUser makes the user's cached page match the store (or marks it
+// stale, see hotCache).
+func (h *hotCache) refreshUser(ctx context.Context, userID int64) error {
+	key := hotKey(userID)
+	if !h.buildAll {
+		// Most users have no page cached: one round trip, no store read.
+		_, err := h.kv.Create(ctx, key, staleMarker)
+		if err == nil || !isConflict(err) {
+			return err
+		}
+	}
+	for range maxCASAttempts {
+		e, err := h.kv.Get(ctx, key)
+		switch {
+		case isKeyNotFound(err): // absent (or expired since)
+			value := staleMarker
+			if h.buildAll {
+				if value, err = h.load(ctx, userID); err != nil {
+					return err
+				}
+			}
+			_, err = h.kv.Create(ctx, key, value)
+		case err != nil:
+			return err
+		case !h.buildAll && !isPage(e.Value()):
+			_, err = h.kv.Update(ctx, key, staleMarker, e.Revision())
+		default:
+			page, lerr := h.load(ctx, userID)
+			if lerr != nil {
+				return lerr
+			}
+			if bytes.Equal(e.Value(), page) {
+				return nil // already current (e.g. a redelivered batch)
+			}
+			_, err = h.kv.Update(ctx, key, page, e.Revision())
+		}
+		if err == nil || !isConflict(err) {
+			return err
+		}
+	}
+	return errCacheConflicts
+}
+
+// load reads the user's first page from the store, as cached.
+func (h *hotCache) load(ctx context.Context, userID int64) ([]byte, error) {
+	orders, err := h.store.ListOrders(ctx, userID, 0, HotPageSize)
+	if err != nil {
+		return nil, fmt.Errorf("list orders of user %d: %w", userID, err)
+	}
+	if orders == nil {
+		orders = []store.Order{}
+	}
+	return json.Marshal(orders)
+}
+
+// get returns the user's first page: from the bucket, or when it is
+// missing or stale from the store, then written to the bucket unless a
+// writer changed the key in between. When the bucket fails, the store
+// answers: the cache is an optimization.
+func (h *hotCache) get(ctx context.Context, userID int64) ([]byte, error) {
+	key := hotKey(userID)
+	e, err := h.kv.Get(ctx, key)
+	if err == nil && isPage(e.Value()) {
+		return e.Value(), nil
+	}
+	page, lerr := h.load(ctx, userID)
+	if lerr != nil {
+		return nil, lerr
+	}
+	// Compare-and-set only: a conflict means a writer got there first, and
+	// any other failure leaves the miss to the next read. Either way the
+	// page just read from the store is the right answer.
+	switch {
+	case err == nil:
+		_, _ = h.kv.Update(ctx, key, page, e.Revision())
+	case isKeyNotFound(err):
+		_, _ = h.kv.Create(ctx, key, page)
+	}
+	return page, nil
+}
+
+// l1 is the in-process cache in front of ORDERS_HOT: first pages already
+// split into their orders, kept for a short TTL and bounded in size. It is
+// sharded so concurrent readers rarely share a lock.
+type l1 struct {
+	ttl      time.Duration
+	perShard int
+	clock    runtime.Clock
+	shards   [l1Shards]l1Shard
+}
+
+const l1Shards = 64
+
+type l1Shard struct {
+	mu sync.Mutex
+	m  map[int64]l1Entry
+}
+
+type l1Entry struct {
+	orders  []json.RawMessage
+	expires int64 // clock UnixNano
+}
+
+func newL1(ttl time.Duration, size int, clock runtime.Clock) *l1 {
+	c := &l1{ttl: ttl, perShard: max(1, size/l1Shards), clock: clock}
+	for i := range c.shards {
+		c.shards[i].m = make(map[int64]l1Entry)
+	}
+	return c
+}
+
+func (c *l1) shard(userID int64) *l1Shard {
+	return &c.shards[uint64(userID)%l1Shards]
+}
+
+// get returns the user's cached page while it is fresh.
+func (c *l1) get(userID int64) ([]json.RawMessage, bool) {
+	s := c.shard(userID)
+	now := c.clock.Now().UnixNano()
+	s.mu.Lock()
+	e, ok := s.m[userID]
+	s.mu.Unlock()
+	if !ok || now >= e.expires {
+		return nil, false
+	}
+	return e.orders, true
+}
+
+// put caches a page; a full shard first drops expired entries, then any.
+func (c *l1) put(userID int64, orders []json.RawMessage) {
+	s := c.shard(userID)
+	now := c.clock.Now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[userID]; !ok && len(s.m) >= c.perShard {
+		for k, e := range s.m {
+			if now >= e.expires {
+				delete(s.m, k)
+			}
+		}
+		for k := range s.m {
+			if len(s.m) < c.perShard {
+				break
+			}
+			delete(s.m, k)
+		}
+	}
+	s.m[userID] = l1Entry{orders: orders, expires: now + int64(c.ttl)}
+}
+
+// splitPage splits a cached page into its orders.
+func splitPage(page []byte) ([]json.RawMessage, error) {
+	var orders []json.RawMessage
+	if err := json.Unmarshal(page, &orders); err != nil {
+		return nil, fmt.Errorf("hot cache page: %w", err)
+	}
+	return orders, nil
+}
+
+var errNoStore = errors.New("this function needs a store (run it on a runtime host with --store)")

@@ -1,0 +1,179 @@
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/store"
+)
+
+// Persist is orders.persist, the consumer of orders.submit on the ORDERS
+// stream. Per batch it decodes and validates every message (an invalid one
+// is dead-lettered on dlq.order-persist with the field at fault), writes
+// the valid ones with ONE Store.PutOrders call, and then refreshes the
+// first page of every affected user in ORDERS_HOT.
+//
+// Exactly once: JetStream de-duplicates publishes on Nats-Msg-Id within its
+// window; everything else (a redelivery after a crash, a re-publish under
+// another Nats-Msg-Id) is caught by PutOrders, which skips order_ids it
+// already has, and by the de-duplication inside a batch below. Messages are
+// acked only after PutOrders returned, which is durable on return.
+//
+// created_at: the order's own created_at when present (order-accept always
+// sets it). Otherwise the time the batch is first handled (env.Clock):
+// runtime.Msg carries no stream timestamp. That time is not the same on a
+// redelivery, but the first successful write wins (PutOrders skips an
+// existing order_id), so a stored order never changes.
+type Persist struct {
+	// CacheWorkers bounds the concurrent ORDERS_HOT refreshes of one batch
+	// (default 32).
+	CacheWorkers int `json:"cacheWorkers,omitempty"`
+	// CacheRefresh is "all" (default): every affected user's first page is
+	// rebuilt from the store after each batch; or "cached": only pages in
+	// ORDERS_HOT are rebuilt, the others are marked stale and built by
+	// their next reader, which saves a store read per order for users who
+	// do not look at their orders (see hotCache).
+	CacheRefresh string `json:"cacheRefresh,omitempty"`
+
+	store store.Store
+	clock runtime.Clock
+	log   *slog.Logger
+	hot   *hotCache
+}
+
+// Values of Persist.CacheRefresh.
+const (
+	refreshAll    = "all"
+	refreshCached = "cached"
+)
+
+var (
+	_ runtime.BatchHandler = (*Persist)(nil)
+	_ runtime.Provisioner  = (*Persist)(nil)
+	_ runtime.Validator    = (*Persist)(nil)
+)
+
+// Validate checks the config.
+func (p *Persist) Validate() error {
+	if p.CacheWorkers < 0 || p.CacheWorkers > 1024 {
+		return fmt.Errorf("cacheWorkers: must be 0 (default) to 1024, got %d", p.CacheWorkers)
+	}
+	switch p.CacheRefresh {
+	case "", refreshAll, refreshCached:
+	default:
+		return fmt.Errorf("cacheRefresh: must be %q or %q, got %q", refreshAll, refreshCached, p.CacheRefresh)
+	}
+	return nil
+}
+
+// Provision keeps the store and opens ORDERS_HOT.
+func (p *Persist) Provision(_ context.Context, env *runtime.Env) error {
+	if env.Store == nil {
+		return errNoStore
+	}
+	kv, err := env.KV(BucketHot)
+	if err != nil {
+		return err
+	}
+	workers := p.CacheWorkers
+	if workers == 0 {
+		workers = 32
+	}
+	p.store, p.clock, p.log = env.Store, env.Clock, env.Logger
+	if p.clock == nil {
+		p.clock = runtime.SystemClock{}
+	}
+	p.hot = &hotCache{kv: kv, store: env.Store, workers: workers, buildAll: p.CacheRefresh != refreshCached}
+	return nil
+}
+
+// HandleBatch stores the batch's valid orders; see Persist.
+func (p *Persist) HandleBatch(ctx context.Context, batch []*runtime.Msg) error {
+	orders, users, redelivered := decodeBatch(batch, p.clock.Now)
+	if len(orders) == 0 {
+		return nil
+	}
+	inserted, err := p.store.PutOrders(ctx, orders)
+	if err != nil {
+		return fmt.Errorf("store %d orders: %w", len(orders), err)
+	}
+	// Refresh when something changed, and on any redelivery: a previous
+	// attempt may have stored the orders and died before refreshing.
+	if inserted == 0 && !redelivered {
+		return nil
+	}
+	// The cache gets part of the remaining time, so that a slow refresh
+	// cannot time the batch out and make it be retried.
+	rctx, cancel := context.WithTimeout(ctx, remaining(ctx)/2)
+	defer cancel()
+	if failed, err := p.hot.refresh(rctx, users); err != nil {
+		// The orders are stored, so the batch is acked anyway. A page that
+		// could not be refreshed was marked stale if the bucket still
+		// answered (the next read rebuilds it from the store); otherwise it
+		// is refreshed by the user's next order, or expires.
+		p.log.Warn("hot cache refresh incomplete", "users", len(users), "failed", failed, "err", err)
+	}
+	return nil
+}
+
+// decodeBatch decodes every message, rejecting invalid ones, and returns
+// the orders to store (one per order_id, the first in stream order), the
+// distinct users they belong to, and whether any message is a redelivery.
+func decodeBatch(batch []*runtime.Msg, now func() time.Time) (orders []store.Order, users []int64, redelivered bool) {
+	orders = make([]store.Order, 0, len(batch))
+	seen := make(map[string]struct{}, len(batch))
+	seenUser := make(map[int64]struct{}, len(batch))
+	var batchTime time.Time
+	clock := func() time.Time {
+		if batchTime.IsZero() {
+			batchTime = now()
+		}
+		return batchTime
+	}
+	for _, m := range batch {
+		if m.Delivered > 1 {
+			redelivered = true
+		}
+		o, err := decodeSubmit(m.Data, clock)
+		if err != nil {
+			m.Reject(err)
+			continue
+		}
+		if _, dup := seen[o.OrderID]; dup {
+			continue // the same order twice in one batch: store it once
+		}
+		seen[o.OrderID] = struct{}{}
+		orders = append(orders, o)
+		if _, ok := seenUser[o.UserID]; !ok {
+			seenUser[o.UserID] = struct{}{}
+			users = append(users, o.UserID)
+		}
+	}
+	return orders, users, redelivered
+}
+
+// remaining is the time left before ctx's deadline (a minute without one).
+func remaining(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return time.Until(dl)
+	}
+	return time.Minute
+}
+
+// hotKey is the ORDERS_HOT key of a user's first page.
+func hotKey(userID int64) string {
+	var b [24]byte
+	return string(appendInt(append(b[:0], "u."...), userID))
+}
+
+// errCacheConflicts means a key kept changing under a refresh.
+var errCacheConflicts = errors.New("too many concurrent updates")
+
+// isKeyNotFound reports a missing (or deleted, or expired) KV key.
+func isKeyNotFound(err error) bool { return errors.Is(err, jetstream.ErrKeyNotFound) }

@@ -1,0 +1,310 @@
+package orders
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/internal/platform"
+	"github.com/surgefn/surge/internal/testenv"
+	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/store"
+)
+
+// memStore is a store.Store holding orders in memory (only what the hot
+// cache uses); hook, when set, runs inside ListOrders after the read.
+type memStore struct {
+	store.Store
+	mu     sync.Mutex
+	orders map[int64][]store.Order // newest first
+	hook   func()
+}
+
+func (s *memStore) add(o store.Order) {
+	s.mu.Lock()
+	s.orders[o.UserID] = append([]store.Order{o}, s.orders[o.UserID]...)
+	s.mu.Unlock()
+}
+
+func (s *memStore) ListOrders(_ context.Context, user int64, offset, limit int) ([]store.Order, error) {
+	s.mu.Lock()
+	all := s.orders[user]
+	out := slices.Clone(all[min(offset, len(all)):min(offset+limit, len(all))])
+	hook := s.hook
+	s.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return out, nil
+}
+
+func newBucket(t *testing.T, name string) jetstream.KeyValue {
+	t.Helper()
+	env := testenv.Start(t, func(o *platform.Options) { o.Runtime = false; o.HTTPAddr = "" })
+	kv, err := env.JS.CreateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
+}
+
+func pageIDs(t *testing.T, page []byte) []string {
+	t.Helper()
+	var orders []store.Order
+	if err := json.Unmarshal(page, &orders); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, o := range orders {
+		out = append(out, o.OrderID)
+	}
+	return out
+}
+
+// TestHotCacheStaleWriterLoses: writer A reads the store, then writer B
+// stores a newer order and refreshes; A's stale page must not win.
+func TestHotCacheStaleWriterLoses(t *testing.T) {
+	kv := newBucket(t, "HOT_RACE")
+	st := &memStore{orders: map[int64][]store.Order{}}
+	h := &hotCache{kv: kv, store: st, workers: 4, buildAll: true}
+	st.add(store.Order{OrderID: "x", UserID: 1})
+
+	aListed, bDone := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	st.hook = func() { // only A's first list blocks, after reading [x]
+		once.Do(func() { close(aListed); <-bDone })
+	}
+	errA := make(chan error, 1)
+	go func() { errA <- h.refreshUser(context.Background(), 1) }()
+	<-aListed
+	st.mu.Lock()
+	st.hook = nil
+	st.mu.Unlock()
+	st.add(store.Order{OrderID: "y", UserID: 1})
+	if err := h.refreshUser(context.Background(), 1); err != nil { // B
+		t.Fatal(err)
+	}
+	close(bDone)
+	if err := <-errA; err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(context.Background(), hotKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pageIDs(t, e.Value()); !slices.Equal(got, []string{"y", "x"}) {
+		t.Errorf("cached page = %v, want [y x]: a stale writer overwrote a newer page", got)
+	}
+
+	// A reader filling a miss never overwrites a writer's page.
+	st.add(store.Order{OrderID: "z", UserID: 1})
+	page, err := h.get(context.Background(), 1)
+	if err != nil || !slices.Equal(pageIDs(t, page), []string{"y", "x"}) {
+		t.Errorf("get = %v %v, want the cached [y x]", pageIDs(t, page), err)
+	}
+	page, err = h.get(context.Background(), 2) // miss: from the store, then cached
+	if err != nil || string(page) != "[]" {
+		t.Errorf("get of a user without orders = %s %v", page, err)
+	}
+	if e, err := kv.Get(context.Background(), hotKey(2)); err != nil || string(e.Value()) != "[]" {
+		t.Errorf("miss not filled: %v", err)
+	}
+	// Refreshing many users at once.
+	for u := int64(10); u < 60; u++ {
+		st.add(store.Order{OrderID: "o" + itoa(int(u)), UserID: u})
+	}
+	users := []int64{}
+	for u := int64(10); u < 60; u++ {
+		users = append(users, u)
+	}
+	if failed, err := h.refresh(context.Background(), users); failed != 0 || err != nil {
+		t.Fatalf("refresh: %d failed: %v", failed, err)
+	}
+	for _, u := range users {
+		if e, err := kv.Get(context.Background(), hotKey(u)); err != nil || pageIDs(t, e.Value())[0] != "o"+itoa(int(u)) {
+			t.Errorf("user %d not refreshed: %v", u, err)
+		}
+	}
+}
+
+// TestHotCacheCachedMode: with cacheRefresh: cached, writers rebuild only
+// cached pages and mark the others stale; a reader that built a page from
+// a store read older than a writer's orders cannot install it.
+func TestHotCacheCachedMode(t *testing.T) {
+	kv := newBucket(t, "HOT_CACHED")
+	st := &memStore{orders: map[int64][]store.Order{}}
+	h := &hotCache{kv: kv, store: st, workers: 4}
+	var lists atomic.Int64
+	st.hook = func() { lists.Add(1) }
+	value := func(u int64) string {
+		e, err := kv.Get(context.Background(), hotKey(u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(e.Value())
+	}
+
+	st.add(store.Order{OrderID: "x", UserID: 1})
+	if err := h.refreshUser(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if v := value(1); v != "stale" || lists.Load() != 0 {
+		t.Fatalf("uncached user: value %q after %d store reads, want a marker and none", v, lists.Load())
+	}
+	if page, err := h.get(context.Background(), 1); err != nil || !slices.Equal(pageIDs(t, page), []string{"x"}) {
+		t.Fatalf("get = %s %v", page, err)
+	}
+	if got := pageIDs(t, []byte(value(1))); !slices.Equal(got, []string{"x"}) {
+		t.Fatalf("the reader did not install the page: %v", got)
+	}
+	st.add(store.Order{OrderID: "y", UserID: 1}) // a cached page is rebuilt
+	if err := h.refreshUser(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := pageIDs(t, []byte(value(1))); !slices.Equal(got, []string{"y", "x"}) {
+		t.Fatalf("cached page after a new order = %v", got)
+	}
+
+	// User 2 is stale; a reader lists the store (nothing yet) and stalls;
+	// an order lands and its writer refreshes; the reader's page is stale
+	// and must not be installed.
+	if err := h.refreshUser(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	listed, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	st.mu.Lock()
+	st.hook = func() { once.Do(func() { close(listed); <-release }) }
+	st.mu.Unlock()
+	got := make(chan []byte, 1)
+	go func() { page, _ := h.get(context.Background(), 2); got <- page }()
+	<-listed
+	st.mu.Lock()
+	st.hook = nil
+	st.mu.Unlock()
+	st.add(store.Order{OrderID: "w", UserID: 2})
+	if err := h.refreshUser(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if page := <-got; string(page) != "[]" {
+		t.Errorf("the stalled reader answered %s, want what it read: []", page)
+	}
+	if v := value(2); v != "stale" {
+		t.Errorf("the stalled reader installed %s over the writer's marker", v)
+	}
+	if page, err := h.get(context.Background(), 2); err != nil || !slices.Equal(pageIDs(t, page), []string{"w"}) {
+		t.Errorf("next read = %s %v, want [w]", page, err)
+	}
+}
+
+// newTestAccept wires an Accept to a JetStream without the ORDERS stream.
+func newTestAccept(t *testing.T) (*Accept, jetstream.JetStream) {
+	t.Helper()
+	env := testenv.Start(t, func(o *platform.Options) { o.Runtime = false; o.HTTPAddr = "" })
+	kv, err := env.JS.CreateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: BucketIdem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Accept{js: env.JS, idem: kv, clock: runtime.SystemClock{}, log: slog.New(slog.DiscardHandler),
+		ids: newIDGen(), lease: time.Hour}, env.JS
+}
+
+func call(t *testing.T, a *Accept, body, key string) (int, []byte, error) {
+	t.Helper()
+	req := runtime.NewRequest("fn.orders.accept", []byte(body), nats.Header{runtime.HeaderIdempotencyKey: {key}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := a.Handle(ctx, req)
+	status, data, _ := req.Response()
+	return status, data, err
+}
+
+func record(t *testing.T, a *Accept, key string) idemRecord {
+	t.Helper()
+	e, err := a.idem.Get(context.Background(), idemKey(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec idemRecord
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// TestIdempotencyTakeover: a call that could not publish leaves its
+// order_id behind, and the retry publishes that same order_id.
+func TestIdempotencyTakeover(t *testing.T) {
+	a, js := newTestAccept(t)
+	_, _, err := call(t, a, validBody, "k1")
+	if e := runtime.AsError(err); e == nil || e.Status != http.StatusServiceUnavailable {
+		t.Fatalf("publish without a stream: %v, want 503", err)
+	}
+	failed := record(t, a, "k1")
+	if failed.State != idemFailed || failed.OrderID == "" {
+		t.Fatalf("record after the failure = %+v", failed)
+	}
+	if err := runtime.EnsureStream(context.Background(), js, Stream, SubjectSubmit, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	status, data, err := call(t, a, validBody, "k1")
+	if err != nil || status != http.StatusAccepted {
+		t.Fatalf("retry: %d %v", status, err)
+	}
+	if want := string(acceptedResponse(failed.OrderID, 3998)); string(data) != want {
+		t.Errorf("retry answered %s, want the failed call's order id: %s", data, want)
+	}
+	if rec := record(t, a, "k1"); rec.State != idemDone || string(rec.Response) != string(data) {
+		t.Errorf("record = %+v", rec)
+	}
+
+	// A pending record whose owner died (lease over) is taken over too.
+	dead := idemRecord{BodyHash: failed.BodyHash, State: idemPending, OrderID: "01DEADOWNER0000000000000000"[:26], CreatedAt: time.Now().UnixMicro(), Total: 3998}
+	if _, err := a.idem.Create(context.Background(), idemKey("k2"), mustJSON(dead)); err != nil {
+		t.Fatal(err)
+	}
+	a.lease = 50 * time.Millisecond
+	time.Sleep(60 * time.Millisecond)
+	status, data, err = call(t, a, validBody, "k2")
+	if err != nil || status != http.StatusAccepted || string(data) != string(acceptedResponse(dead.OrderID, 3998)) {
+		t.Errorf("takeover of a dead owner: %d %s %v", status, data, err)
+	}
+	// Within the lease, a live owner is waited for, up to the deadline.
+	a.lease = time.Hour
+	live := dead
+	live.OrderID = "01LIVEOWNER0000000000000000"[:26]
+	if _, err := a.idem.Create(context.Background(), idemKey("k3"), mustJSON(live)); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		live.State, live.Response = idemDone, acceptedResponse(live.OrderID, 3998)
+		_, _ = a.idem.Put(context.Background(), idemKey("k3"), mustJSON(live))
+	}()
+	status, data, err = call(t, a, validBody, "k3")
+	if err != nil || status != http.StatusAccepted || string(data) != string(live.Response) {
+		t.Errorf("waiting for a live owner: %d %s %v", status, data, err)
+	}
+	// An owner that never finishes: 409 with Retry-After before the deadline.
+	if _, err := a.idem.Create(context.Background(), idemKey("k4"), mustJSON(dead)); err != nil {
+		t.Fatal(err)
+	}
+	req := runtime.NewRequest("fn.orders.accept", []byte(validBody), nats.Header{runtime.HeaderIdempotencyKey: {"k4"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = a.Handle(ctx, req)
+	_, _, hdr := req.Response()
+	if e := runtime.AsError(err); e == nil || e.Status != http.StatusConflict || hdr.Get(runtime.HeaderRetryAfter) == "" || ctx.Err() != nil {
+		t.Errorf("stuck owner: %v (deadline passed: %v)", err, ctx.Err())
+	}
+}
