@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -152,6 +153,9 @@ type Msg struct {
 	Stream    string
 	Seq       uint64 // stream sequence
 	Delivered int    // delivery count, 1 on first delivery
+	// Time is when the stream stored the message: the same on every
+	// redelivery, so it is a deterministic "received at".
+	Time time.Time
 
 	failed   error
 	rejected error
@@ -167,6 +171,18 @@ func (m *Msg) Reject(err error) { m.rejected = err }
 
 // SetResult records a result for async call status (GET /calls/{id}).
 func (m *Msg) SetResult(b []byte) { m.result = b }
+
+// Outcome reports how the handler settled the message: "failed",
+// "rejected" or "" (to be acked), with the error given.
+func (m *Msg) Outcome() (string, error) {
+	switch {
+	case m.rejected != nil:
+		return "rejected", m.rejected
+	case m.failed != nil:
+		return "failed", m.failed
+	}
+	return "", nil
+}
 
 // Settled reports whether Fail or Reject was called.
 func (m *Msg) Settled() bool { return m.failed != nil || m.rejected != nil }

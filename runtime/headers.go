@@ -44,6 +44,8 @@ const (
 	HeaderDLQStream = "Surge-Dlq-Stream"
 	// HeaderDLQSeq is the stream sequence of a dead-lettered message.
 	HeaderDLQSeq = "Surge-Dlq-Seq"
+	// HeaderDLQMsgID is the original Nats-Msg-Id of a dead-lettered message.
+	HeaderDLQMsgID = "Surge-Dlq-Msg-Id"
 	// HeaderDLQSubject is the original subject of a dead-lettered message.
 	HeaderDLQSubject = "Surge-Dlq-Subject"
 )

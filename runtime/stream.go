@@ -143,7 +143,7 @@ func (l *streamLoop) handle(raw []jetstream.Msg) {
 			continue
 		}
 		m := &Msg{Subject: rm.Subject(), Data: rm.Data(), Header: rm.Headers(), Stream: md.Stream,
-			Seq: md.Sequence.Stream, Delivered: int(md.NumDelivered)}
+			Seq: md.Sequence.Stream, Delivered: int(md.NumDelivered), Time: md.Timestamp}
 		if m.Header == nil {
 			m.Header = nats.Header{}
 		}
@@ -242,6 +242,11 @@ func (l *streamLoop) deadLetter(rm jetstream.Msg, m *Msg, cause error) {
 	h[HeaderDLQStream] = []string{m.Stream}
 	h[HeaderDLQSeq] = []string{strconv.FormatUint(m.Seq, 10)}
 	h[HeaderDLQSubject] = []string{m.Subject}
+	if id := m.Header.Get(HeaderMsgID); id != "" {
+		// Nats-Msg-Id must change (it de-duplicates the DLQ publish), so
+		// the client's own id travels on in its own header.
+		h[HeaderDLQMsgID] = []string{id}
+	}
 	h[HeaderMsgID] = []string{"dlq:" + m.Stream + ":" + strconv.FormatUint(m.Seq, 10)}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -423,7 +423,7 @@ func TestStreamRetryBackoffAndDeadLetterOnce(t *testing.T) {
 		_, e2 := env.JS.Stream(ctx, "TEST_HEALER")
 		return e1 == nil && e2 == nil
 	})
-	if _, err := env.JS.PublishMsg(ctx, &nats.Msg{Subject: "test.flaky", Data: []byte("doomed"), Header: nats.Header{"X-Trace": {"t1"}}}); err != nil {
+	if _, err := env.JS.PublishMsg(ctx, &nats.Msg{Subject: "test.flaky", Data: []byte("doomed"), Header: nats.Header{"X-Trace": {"t1"}, "Nats-Msg-Id": {"client-id-1"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := env.JS.Publish(ctx, "test.healer", []byte("recovers")); err != nil {
@@ -449,7 +449,7 @@ func TestStreamRetryBackoffAndDeadLetterOnce(t *testing.T) {
 	}
 	if string(m.Data) != "doomed" || m.Header.Get("X-Trace") != "t1" ||
 		m.Header.Get(runtime.HeaderDLQDeliveries) != "3" || m.Header.Get(runtime.HeaderDLQError) != "failing on purpose" ||
-		m.Header.Get(runtime.HeaderDLQStream) != "TEST_FLAKY" || m.Header.Get(runtime.HeaderDLQSubject) != "test.flaky" {
+		m.Header.Get(runtime.HeaderDLQStream) != "TEST_FLAKY" || m.Header.Get(runtime.HeaderDLQMsgID) != "client-id-1" || m.Header.Get(runtime.HeaderDLQSubject) != "test.flaky" {
 		t.Errorf("dead letter = %q %v", m.Data, m.Header)
 	}
 	ds := recorderFor("flaky").deliveries()
