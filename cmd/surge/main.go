@@ -32,6 +32,6 @@ the command line wins over the environment.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newUpCmd(env), newGatewayCmd(env), newRuntimeCmd(env),
-		newDeployCmd(env), newLsCmd(env), newRmCmd(env), newCallCmd(env))
+		newDeployCmd(env), newLsCmd(env), newRmCmd(env), newCallCmd(env), newBenchCmd(env))
 	return root
 }

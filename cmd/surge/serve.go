@@ -32,6 +32,10 @@ func addStoreFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().StringVar(&f.opts.Store, "store", "buntdb", "order/sign-in/SMS/event store: buntdb or vitess")
 	cmd.Flags().IntVar(&f.opts.Shards, "shards", 8, "number of buntdb shard files (user-ID hash)")
 	cmd.Flags().StringVar(&f.opts.VTGate, "vtgate", "", "vtgate gRPC address when --store vitess")
+	cmd.Flags().StringVar(&f.opts.VTGateKeyspace, "vtgate-keyspace", "commerce", "keyspace holding manifests/vitess/commerce when --store vitess")
+	cmd.Flags().IntVar(&f.opts.VTGateMaxOpen, "vtgate-max-open", 64, "most open connections to vtgate (statements in flight)")
+	cmd.Flags().IntVar(&f.opts.VTGateMaxIdle, "vtgate-max-idle", 0, "connections to vtgate kept open while idle (0: as many as --vtgate-max-open)")
+	cmd.Flags().DurationVar(&f.opts.VTGateConnMaxLifetime, "vtgate-conn-max-lifetime", 30*time.Minute, "how long a vtgate connection is reused before it is replaced")
 }
 
 func addHTTPFlags(cmd *cobra.Command, f *serverFlags) {

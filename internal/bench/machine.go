@@ -12,13 +12,14 @@ import (
 
 // Machine describes where a benchmark ran.
 type Machine struct {
-	CPUs     int    `json:"cpus"`
-	CPUModel string `json:"cpu_model"`
-	MemKiB   int64  `json:"mem_kib"`
-	Kernel   string `json:"kernel"`
-	OS       string `json:"os"`
-	// Go and the module versions this binary was built with.
-	Go       string            `json:"go"`
+	CPUs     int    `json:"cpus"`      // logical CPUs
+	CPUModel string `json:"cpu_model"` // from /proc/cpuinfo
+	MemKiB   int64  `json:"mem_kib"`   // MemTotal
+	Kernel   string `json:"kernel"`    // kernel release
+	OS       string `json:"os"`        // GOOS/GOARCH
+	// Go is the Go version this binary was built with.
+	Go string `json:"go"`
+	// Versions are the versions of nats-server, nats.go and echo built in.
 	Versions map[string]string `json:"versions"`
 }
 

@@ -88,7 +88,7 @@ func (g *orderGen) appendOrder(b []byte, orderID string) ([]byte, int64, int64) 
 	return append(b, '}'), user, total
 }
 
-// orderList is one order as GET /v1/users/{id}/orders and GET
+// orderView is one order as GET /v1/users/{id}/orders and GET
 // /v1/orders/{id} show it (the fields verification needs).
 type orderView struct {
 	OrderID    string `json:"order_id"`

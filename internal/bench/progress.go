@@ -16,12 +16,12 @@ func (r *run) progress(ctx context.Context) (stop func()) {
 	if r.o.Progress == nil {
 		return func() {}
 	}
-	max := r.o.Count
-	byTime := max == 0
+	total := r.o.Count
+	byTime := total == 0
 	if byTime {
-		max = (r.o.Warmup + r.o.Duration).Milliseconds()
+		total = (r.o.Warmup + r.o.Duration).Milliseconds()
 	}
-	bar := progressbar.NewOptions64(max,
+	bar := progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(r.o.Progress),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionThrottle(200*time.Millisecond),
@@ -46,17 +46,16 @@ func (r *run) progress(ctx context.Context) (stop func()) {
 			}
 			ok, errs := r.okN.Load(), r.errN.Load()
 			now := time.Now()
-			phase := "warm-up"
-			rate := ""
-			if now.After(r.measureFrom) {
-				phase = "measuring"
-				rate = fmt.Sprintf(", %s/s", FormatRate(float64(ok)/now.Sub(r.measureFrom).Seconds()))
-			}
-			bar.Describe(fmt.Sprintf("%s %s: %d ok, %d errors%s", r.o.Label, phase, ok, errs, rate))
-			if byTime {
-				_ = bar.Set64(min(now.Sub(r.start).Milliseconds(), max))
+			if now.Before(r.measureFrom) {
+				bar.Describe(fmt.Sprintf("%s warm-up: %d ops", r.o.Label, r.warmN.Load()))
 			} else {
-				_ = bar.Set64(min(ok+errs, max))
+				bar.Describe(fmt.Sprintf("%s: %d ok, %d errors, %s/s", r.o.Label, ok, errs,
+					FormatRate(float64(ok)/now.Sub(r.measureFrom).Seconds())))
+			}
+			if byTime {
+				_ = bar.Set64(min(now.Sub(r.start).Milliseconds(), total))
+			} else {
+				_ = bar.Set64(min(ok+errs, total))
 			}
 		}
 	}()

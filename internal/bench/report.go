@@ -30,12 +30,12 @@ const RSSLimitKiB = 512 << 10
 // a baseline's throughput (Base set, ratio >= Min) or absolute (value <=
 // Max). Targets with neither are informational.
 type Target struct {
-	Name   string
-	Label  string
-	Metric string // "throughput", "persisted" or "p99"
-	Base   string
-	Min    float64
-	Max    float64
+	Name   string  // what the report calls it
+	Label  string  // the result it reads
+	Metric string  // "throughput", "persisted" or "p99"
+	Base   string  // the baseline result it is a ratio to ("" for absolute)
+	Min    float64 // least ratio to pass (0 with a Base: informational)
+	Max    float64 // largest absolute value to pass (µs for p99)
 }
 
 // Targets are the issue's goals, in report order.
@@ -61,8 +61,10 @@ const (
 // Evaluation is a target applied to a set of results.
 type Evaluation struct {
 	Target
-	Value, BaseValue, Ratio float64
-	Verdict                 string
+	Value     float64 // the figure
+	BaseValue float64 // the baseline's throughput (0 for absolute targets)
+	Ratio     float64 // Value / BaseValue, NaN when there is none
+	Verdict   string  // Pass, Miss, Info or NA
 }
 
 // Evaluate applies t to the results (by label).
@@ -125,13 +127,14 @@ func FormatRatio(r float64) string {
 
 // Report is everything BENCHMARKS.md is made of.
 type Report struct {
-	Date    time.Time
-	Commit  string
-	Machine Machine
-	Results []*Result
+	Date    time.Time // when it was made
+	Commit  string    // surge commit measured
+	Machine Machine   // where
+	Results []*Result // in table order
 	// PeakRSSKiB is the largest resident set of `surge up` seen during the
-	// bench (0: not measured); RSSSamples says how many samples it rests on.
+	// bench (0: not measured).
 	PeakRSSKiB int64
+	// RSSSamples is how many samples PeakRSSKiB rests on (besides VmHWM).
 	RSSSamples int
 	// Elapsed is how long the whole `make bench` run took (0: unknown).
 	Elapsed time.Duration
@@ -196,7 +199,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range rep.Results {
 		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s/s%s | %s | %s | %s | %s | %s | %s | %s |\n",
-			r.Label, r.Scenario+" "+formatParams(r.Params), formatMode(r), r.Ops, FormatRate(r.Throughput), formatUnit(r),
+			r.Label, strings.TrimSpace(r.Scenario+" "+formatParams(r.Params)), formatMode(r), r.Ops, FormatRate(r.Throughput), formatUnit(r),
 			formatErrors(r), FormatUS(r.Latency.P50), FormatUS(r.Latency.P90), FormatUS(r.Latency.P99),
 			FormatUS(r.Latency.P999), FormatUS(r.Latency.Max), formatVerify(r.Verify))
 	}

@@ -37,14 +37,15 @@ func recordUS(h *hdrhistogram.Histogram, d time.Duration) {
 	_ = h.RecordValue(us) // cannot fail: us is in range
 }
 
-// Latency is a latency distribution in microseconds.
+// Latency is a latency distribution in microseconds: percentiles, the
+// maximum and the mean of an HDR histogram.
 type Latency struct {
-	P50  float64 `json:"p50"`
-	P90  float64 `json:"p90"`
-	P99  float64 `json:"p99"`
-	P999 float64 `json:"p99_9"`
-	Max  float64 `json:"max"`
-	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`   // median
+	P90  float64 `json:"p90"`   // 90th percentile
+	P99  float64 `json:"p99"`   // 99th percentile
+	P999 float64 `json:"p99_9"` // 99.9th percentile
+	Max  float64 `json:"max"`   // slowest operation
+	Mean float64 `json:"mean"`  // arithmetic mean
 }
 
 func latencyOf(h *hdrhistogram.Histogram) Latency {
@@ -76,8 +77,9 @@ type Verification struct {
 	Duplicated int64 `json:"duplicated"`
 	// Unexpected are stored under this run's keys but were never acknowledged.
 	Unexpected int64 `json:"unexpected"`
-	// Sampled items were read back one by one; SampleMismatches differed.
-	Sampled          int `json:"sampled"`
+	// Sampled items were read back one by one.
+	Sampled int `json:"sampled"`
+	// SampleMismatches differed from what was acknowledged (read back or listed).
 	SampleMismatches int `json:"sample_mismatches"`
 	// DrainSeconds is how long the backlog took to drain after the intake ended.
 	DrainSeconds float64 `json:"drain_seconds"`
@@ -90,29 +92,24 @@ type Verification struct {
 
 // Result is the outcome of one Run.
 type Result struct {
-	Label       string            `json:"label"`
-	Scenario    string            `json:"scenario"`
-	Target      string            `json:"target"`
-	Mode        string            `json:"mode"` // "closed" or "open"
-	Concurrency int               `json:"concurrency"`
-	Rate        float64           `json:"rate,omitempty"` // open loop: intended ops/s
-	Params      map[string]string `json:"params,omitempty"`
-	Start       time.Time         `json:"start"`
-	Warmup      float64           `json:"warmup_seconds"`
-	Seconds     float64           `json:"seconds"` // the measured window
-	Ops         int64             `json:"ops"`     // successful measured operations
-	Errors      int64             `json:"errors"`
-	ErrorKinds  map[string]int64  `json:"error_kinds,omitempty"`
-	Throughput  float64           `json:"throughput"` // successful ops/s
-	Unit        string            `json:"unit,omitempty"`
-	UnitRate    float64           `json:"unit_rate,omitempty"` // units/s
-	Latency     Latency           `json:"latency_us"`
-	Verify      *Verification     `json:"verify,omitempty"`
-}
-
-// Failed reports whether the run saw errors or failed its verification.
-func (r *Result) Failed() bool {
-	return r.Errors > 0 || (r.Verify != nil && !r.Verify.Passed)
+	Label       string            `json:"label"`                 // the run's name (Options.Label)
+	Scenario    string            `json:"scenario"`              // Scenario.Name
+	Target      string            `json:"target"`                // what was loaded (URL, subject)
+	Mode        string            `json:"mode"`                  // "closed" or "open"
+	Concurrency int               `json:"concurrency"`           // workers
+	Rate        float64           `json:"rate,omitempty"`        // open loop: intended ops/s
+	Params      map[string]string `json:"params,omitempty"`      // scenario settings (payload size...)
+	Start       time.Time         `json:"start"`                 // warm-up included
+	Warmup      float64           `json:"warmup_seconds"`        // before the measured window
+	Seconds     float64           `json:"seconds"`               // the measured window
+	Ops         int64             `json:"ops"`                   // successful measured operations
+	Errors      int64             `json:"errors"`                // failed measured operations
+	ErrorKinds  map[string]int64  `json:"error_kinds,omitempty"` // errors by kind
+	Throughput  float64           `json:"throughput"`            // successful ops/s
+	Unit        string            `json:"unit,omitempty"`        // Counter scenarios: what an op carries
+	UnitRate    float64           `json:"unit_rate,omitempty"`   // units/s
+	Latency     Latency           `json:"latency_us"`            // of the successful measured operations
+	Verify      *Verification     `json:"verify,omitempty"`      // nil: not verified
 }
 
 // WriteJSON writes r as indented JSON.
@@ -143,7 +140,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 		mode = fmt.Sprintf("open loop at %s ops/s, %d workers", FormatRate(r.Rate), r.Concurrency)
 	}
 	fmt.Fprintf(tw, "scenario\t%s (%s)\n", r.Label, mode)
-	fmt.Fprintf(tw, "target\t%s\n", r.Target)
+	if r.Target != "" {
+		fmt.Fprintf(tw, "target\t%s\n", r.Target)
+	}
 	if len(r.Params) > 0 {
 		fmt.Fprintf(tw, "params\t%s\n", formatParams(r.Params))
 	}
@@ -161,8 +160,12 @@ func (r *Result) WriteTable(w io.Writer) error {
 		if !v.Passed {
 			state = "FAILED"
 		}
-		fmt.Fprintf(tw, "verify\t%s: acked %d, stored %d, lost %d, duplicated %d, unexpected %d, sample %d/%d ok\n",
-			state, v.Acked, v.Stored, v.Lost, v.Duplicated, v.Unexpected, v.Sampled-v.SampleMismatches, v.Sampled)
+		sample := ""
+		if v.Sampled > 0 {
+			sample = fmt.Sprintf(", read back %d/%d ok", v.Sampled-v.SampleMismatches, v.Sampled)
+		}
+		fmt.Fprintf(tw, "verify\t%s: acked %d, stored %d, lost %d, duplicated %d, unexpected %d%s\n",
+			state, v.Acked, v.Stored, v.Lost, v.Duplicated, v.Unexpected, sample)
 		if v.PersistedRate > 0 {
 			fmt.Fprintf(tw, "persisted\t%s/s end to end (backlog drained %.2fs after the intake)\n", FormatRate(v.PersistedRate), v.DrainSeconds)
 		}

@@ -94,12 +94,14 @@ type run struct {
 	end         time.Time // zero in count mode
 	workers     []*worker
 	okN, errN   atomic.Int64 // measured, for the progress bar
+	warmN       atomic.Int64 // warm-up operations, for the progress bar
 	claimed     atomic.Int64 // closed-loop count mode
 }
 
 // Run drives sc with o and returns the result, verified when sc is a
 // Verifier (unless o.NoVerify). An error means the run could not happen at
-// all; failed operations and a failed verification are in the Result.
+// all (or was interrupted); failed operations and a failed or incomplete
+// verification are in the Result.
 func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -108,6 +110,7 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 		o.Label = sc.Name()
 	}
 	if err := sc.Setup(ctx, o.Concurrency); err != nil {
+		_ = sc.Close() // whatever Setup got before it failed
 		return nil, fmt.Errorf("%s: setup: %w", sc.Name(), err)
 	}
 	defer sc.Close()
@@ -137,7 +140,9 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 	if v, ok := sc.(Verifier); ok && !o.NoVerify {
 		ver, err := v.Verify(ctx, res)
 		if err != nil {
-			return res, fmt.Errorf("%s: verify: %w", sc.Name(), err)
+			// Not verifiable (the backlog did not drain, the store did not
+			// answer) is a failed verification, reported with the result.
+			ver = &Verification{Problems: []string{"verification did not complete: " + err.Error()}}
 		}
 		res.Verify = ver
 	}
@@ -164,6 +169,8 @@ func (r *run) closedLoop(ctx context.Context) {
 					done := time.Now()
 					w.record(kind, done.Sub(t0), done)
 					r.count(kind)
+				} else {
+					r.warmN.Add(1)
 				}
 			}
 		}()
@@ -202,6 +209,8 @@ func (r *run) openLoop(ctx context.Context) {
 					done := time.Now()
 					w.record(kind, done.Sub(j.at), done)
 					r.count(kind)
+				} else {
+					r.warmN.Add(1)
 				}
 			}
 		}()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 )
 
 // Scenario is one kind of operation to put load on. Run calls Setup once,
@@ -18,7 +17,7 @@ type Scenario interface {
 	// Do performs one operation and returns "" on success or the kind of
 	// error (see the Kind constants and HTTPKind).
 	Do(ctx context.Context, worker int) string
-	// Close releases what Setup acquired.
+	// Close releases what Setup acquired, also after Setup failed.
 	Close() error
 }
 
@@ -59,9 +58,4 @@ func Scenarios() []string {
 	names := []string{"echo", "signin", "events", "orders-http", "orders-nats", "js-raw"}
 	sort.Strings(names)
 	return names
-}
-
-// errUnknownScenario names the valid ones.
-func errUnknownScenario(name string) error {
-	return fmt.Errorf("unknown scenario %q: want one of %s", name, strings.Join(Scenarios(), ", "))
 }

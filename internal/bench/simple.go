@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 )
 
@@ -19,6 +20,7 @@ func userBase() int64 { return 1_000_000_000_000 + rand.Int64N(1<<50) }
 
 // EchoConfig configures the echo scenario.
 type EchoConfig struct {
+	// HTTP is the target.
 	HTTP HTTPConfig
 	// Path is the route (default /v1/echo); the baseline servers answer on any path.
 	Path string
@@ -32,6 +34,7 @@ type EchoConfig struct {
 type Echo struct {
 	cfg  EchoConfig
 	c    *httpClient
+	u    *url.URL
 	body []byte
 	bufs []bytes.Buffer
 }
@@ -65,15 +68,18 @@ func (*Echo) Name() string { return "echo" }
 
 // Setup implements Scenario.
 func (e *Echo) Setup(_ context.Context, workers int) (err error) {
-	e.c, err = newHTTPClient(e.cfg.HTTP, workers)
+	if e.c, err = newHTTPClient(e.cfg.HTTP, workers); err != nil {
+		return err
+	}
 	e.bufs = make([]bytes.Buffer, workers)
+	e.u, err = e.c.endpoint(e.cfg.Path)
 	return err
 }
 
 // Do implements Scenario.
 func (e *Echo) Do(ctx context.Context, w int) string {
 	buf := &e.bufs[w]
-	if kind := e.c.do(ctx, http.MethodPost, e.cfg.Path, e.body, http.StatusOK, buf); kind != "" {
+	if kind := e.c.send(ctx, http.MethodPost, e.u, e.body, http.StatusOK, buf); kind != "" {
 		return kind
 	}
 	if !bytes.Equal(buf.Bytes(), e.body) {
@@ -90,6 +96,7 @@ func (e *Echo) Close() error {
 
 // SignInConfig configures the signin scenario.
 type SignInConfig struct {
+	// HTTP is the target.
 	HTTP HTTPConfig
 	// Users is the size of the run's random user range.
 	Users int
@@ -101,6 +108,7 @@ type SignInConfig struct {
 type SignIn struct {
 	cfg  SignInConfig
 	c    *httpClient
+	u    *url.URL
 	base int64
 	ws   []simpleWorker
 }
@@ -127,11 +135,14 @@ func (*SignIn) Name() string { return "signin" }
 
 // Setup implements Scenario.
 func (s *SignIn) Setup(_ context.Context, workers int) (err error) {
-	s.c, err = newHTTPClient(s.cfg.HTTP, workers)
+	if s.c, err = newHTTPClient(s.cfg.HTTP, workers); err != nil {
+		return err
+	}
 	s.ws = make([]simpleWorker, workers)
 	for i := range s.ws {
 		s.ws[i].rnd = newRand()
 	}
+	s.u, err = s.c.endpoint("/v1/signin")
 	return err
 }
 
@@ -140,7 +151,7 @@ func (s *SignIn) Do(ctx context.Context, w int) string {
 	ws := &s.ws[w]
 	user := s.base + ws.rnd.Int64N(int64(s.cfg.Users))
 	ws.body = append(strconv.AppendInt(append(ws.body[:0], `{"user_id":`...), user, 10), '}')
-	if kind := s.c.do(ctx, http.MethodPost, "/v1/signin", ws.body, http.StatusOK, &ws.resp); kind != "" {
+	if kind := s.c.send(ctx, http.MethodPost, s.u, ws.body, http.StatusOK, &ws.resp); kind != "" {
 		return kind
 	}
 	// The answer names the user: a cheap check that it is this call's.

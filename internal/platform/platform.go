@@ -4,6 +4,7 @@
 package platform
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -31,6 +32,7 @@ import (
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
 	"github.com/surgefn/surge/runtime/store/buntstore"
+	"github.com/surgefn/surge/runtime/store/vitess"
 )
 
 // Options configure a surge process. The zero value of each field means its
@@ -52,8 +54,16 @@ type Options struct {
 	Store string
 	// Shards is the number of buntdb shards.
 	Shards int
-	// VTGate is the vtgate address for the vitess store.
+	// VTGate is the vtgate gRPC address for the vitess store.
 	VTGate string
+	// VTGateKeyspace is the vitess store's keyspace; "" is "commerce".
+	VTGateKeyspace string
+	// VTGateMaxOpen bounds the vitess store's connections to vtgate; 0 is 64.
+	VTGateMaxOpen int
+	// VTGateMaxIdle is how many of those stay open while idle; 0 is VTGateMaxOpen.
+	VTGateMaxIdle int
+	// VTGateConnMaxLifetime is how long a vtgate connection is reused; 0 is 30m.
+	VTGateConnMaxLifetime time.Duration
 	// AdminToken overrides the generated one.
 	AdminToken string
 	// AccessLog logs each HTTP request.
@@ -229,8 +239,23 @@ func (p *Platform) openStore() error {
 			return fmt.Errorf("store: %w", err)
 		}
 		p.store = s
+	case "vitess":
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s, err := vitess.Open(ctx, vitess.Config{
+			Address:         p.opts.VTGate,
+			Keyspace:        p.opts.VTGateKeyspace,
+			MaxOpenConns:    p.opts.VTGateMaxOpen,
+			MaxIdleConns:    p.opts.VTGateMaxIdle,
+			ConnMaxLifetime: p.opts.VTGateConnMaxLifetime,
+		})
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		p.store = s
+		p.log.Info("vitess store opened", "vtgate", p.opts.VTGate, "keyspace", cmp.Or(p.opts.VTGateKeyspace, vitess.DefaultKeyspace))
 	default:
-		return fmt.Errorf("--store %q: not supported by this build (want buntdb)", p.opts.Store)
+		return fmt.Errorf("--store %q: not supported (want buntdb or vitess)", p.opts.Store)
 	}
 	return nil
 }

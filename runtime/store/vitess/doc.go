@@ -19,6 +19,11 @@
 // What has no user is keyed by the string it is read by (xxhash), or by the
 // stream sequence (hash, which spreads consecutive integers evenly).
 //
+// Every string is stored as bytes (VARBINARY, BLOB; items and SMS params as
+// JSON), so no collation decides which ids are equal and no connection
+// character set rewrites text: the test cluster's tablets talk utf8mb3 to
+// MariaDB and would turn 4-byte characters into '?' in a text column.
+//
 // order_lookup maps an order_id to its user: GetOrder reads it, then the
 // user's shard. It also makes an order_id unique across users: PutOrders
 // first claims every id with INSERT IGNORE into order_lookup, and only the

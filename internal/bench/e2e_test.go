@@ -1,0 +1,118 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	_ "github.com/surgefn/surge/functions/all"
+	"github.com/surgefn/surge/internal/platform"
+	"github.com/surgefn/surge/internal/testenv"
+)
+
+// startPlatform runs a platform with every manifest of the repository
+// deployed, as `make bench` does.
+func startPlatform(t testing.TB) *testenv.Env {
+	t.Helper()
+	files, err := filepath.Glob("../../manifests/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests: %v", err)
+	}
+	dir := t.TempDir()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return testenv.Start(t, func(o *platform.Options) { o.Manifests = dir })
+}
+
+// TestScenarios runs every scenario and baseline for about two seconds at
+// low concurrency against a real platform, and checks the runs are sane and
+// every verification passes. It never looks at speed.
+func TestScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a platform and puts load on it for ~20s")
+	}
+	env := startPlatform(t)
+	natsURL := env.P.NATSURL()
+	web := HTTPConfig{BaseURL: env.URL, Timeout: 5 * time.Second}
+	drain := func(stream, consumer string) *DrainConfig {
+		return &DrainConfig{NATSURL: natsURL, Stream: stream, Consumer: consumer, Timeout: 30 * time.Second}
+	}
+	orders := OrdersConfig{HTTP: web, Users: 20, PayloadItems: 3, Drain: drain("ORDERS", "order-persist"), Sample: 20}
+	js := JSConfig{URL: natsURL, Timeout: 5 * time.Second, Subject: "orders.submit"}
+	baseline := func(kind string) HTTPConfig {
+		b, err := StartBaseline(BaselineConfig{Kind: kind, HTTPAddr: "127.0.0.1:0", NATSURL: natsURL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close(context.Background()) })
+		return HTTPConfig{BaseURL: b.URL(), Timeout: 5 * time.Second}
+	}
+	run := Options{Duration: 1500 * time.Millisecond, Warmup: 500 * time.Millisecond, Concurrency: 4}
+	open := run
+	open.Rate = 200
+
+	tests := []struct {
+		name       string
+		new        func() (Scenario, error)
+		o          Options
+		wantVerify bool
+	}{
+		{"echo", func() (Scenario, error) { return NewEcho(EchoConfig{HTTP: web, PayloadSize: 256}) }, run, false},
+		{"signin", func() (Scenario, error) { return NewSignIn(SignInConfig{HTTP: web, Users: 1000}) }, run, false},
+		{"events", func() (Scenario, error) {
+			return NewEvents(EventsConfig{HTTP: web, Batch: 20, Items: 10, Drain: drain("EVENTS", "events-aggregate")})
+		}, run, true},
+		{"orders-http", func() (Scenario, error) { return NewOrdersHTTP(orders) }, run, true},
+		{"orders-http open loop", func() (Scenario, error) { return NewOrdersHTTP(orders) }, open, true},
+		{"orders-nats", func() (Scenario, error) { return NewOrdersNATS(js, orders) }, run, true},
+		{"js-raw", func() (Scenario, error) {
+			raw := js
+			raw.Subject, raw.RawStream = "bench.raw", "BENCH_RAW"
+			return NewJSRaw(raw, 3)
+		}, run, true},
+		{"baseline echo", func() (Scenario, error) { return NewEcho(EchoConfig{HTTP: baseline(BaselineEcho), PayloadSize: 64}) }, run, false},
+		{"baseline nats-echo", func() (Scenario, error) {
+			return NewEcho(EchoConfig{HTTP: baseline(BaselineNATSEcho), PayloadSize: 64})
+		}, run, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc, err := tt.new()
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Run(context.Background(), sc, tt.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var table bytes.Buffer
+			_ = res.WriteTable(&table)
+			t.Logf("\n%s", table.String())
+			if res.Ops == 0 || res.Errors != 0 || res.Seconds <= 0 || res.Throughput <= 0 || res.Latency.P50 <= 0 {
+				t.Errorf("ops %d errors %d (%v) seconds %.2f: want a clean run", res.Ops, res.Errors, res.ErrorKinds, res.Seconds)
+			}
+			if !tt.wantVerify {
+				return
+			}
+			v := res.Verify
+			switch {
+			case v == nil:
+				t.Fatal("not verified")
+			case !v.Passed || v.Lost != 0 || v.Duplicated != 0 || v.Unexpected != 0 || v.SampleMismatches != 0:
+				t.Errorf("verification failed: %+v", v)
+			case v.Acked < res.Ops || v.Stored != v.Acked:
+				t.Errorf("acked %d (measured ops %d), stored %d", v.Acked, res.Ops, v.Stored)
+			}
+		})
+	}
+}

@@ -1,0 +1,167 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFormat(t *testing.T) {
+	tests := []struct {
+		name, got, want string
+	}{
+		{"us", FormatUS(950), "950µs"},
+		{"ms", FormatUS(1250), "1.25ms"},
+		{"s", FormatUS(2_500_000), "2.50s"},
+		{"rate small", FormatRate(9999.4), "9999"},
+		{"rate k", FormatRate(12_345), "12.3k"},
+		{"rate M", FormatRate(1_250_000), "1.25M"},
+		{"ratio", FormatRatio(0.8249), "0.82x"},
+		{"ratio none", FormatRatio(math.NaN()), "-"},
+		{"ratio inf", FormatRatio(math.Inf(1)), "-"},
+		{"kinds by count", FormatKinds(map[string]int64{"timeout": 1, "http_503": 3, "conn": 1}), "http_503: 3, conn: 1, timeout: 1"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestTargetEvaluate(t *testing.T) {
+	results := map[string]*Result{
+		LabelBaselineNATSEcho: {Label: LabelBaselineNATSEcho, Ops: 1, Throughput: 10_000},
+		LabelBaselineJS:       {Label: LabelBaselineJS, Ops: 1, Throughput: 50_000},
+		LabelEcho:             {Label: LabelEcho, Ops: 1, Throughput: 8_000},
+		LabelOrdersHTTP:       {Label: LabelOrdersHTTP, Ops: 1, Throughput: 4_999},
+		LabelOrdersHTTPOpen:   {Label: LabelOrdersHTTPOpen, Ops: 1, Latency: Latency{P99: 4_000}},
+		LabelOrdersNATS: {Label: LabelOrdersNATS, Ops: 1, Throughput: 40_000,
+			Verify: &Verification{Passed: true, PersistedRate: 19_000}},
+		LabelSignIn: {Label: LabelSignIn, Ops: 1, Throughput: 5_000},
+	}
+	tests := []struct {
+		target      Target
+		wantVerdict string
+		wantRatio   float64
+	}{
+		{Target{Label: LabelEcho, Metric: "throughput", Base: LabelBaselineNATSEcho, Min: 0.8}, Pass, 0.8},
+		{Target{Label: LabelOrdersHTTP, Metric: "throughput", Base: LabelBaselineNATSEcho, Min: 0.5}, Miss, 0.4999},
+		{Target{Label: LabelOrdersHTTPOpen, Metric: "p99", Max: 5000}, Pass, math.NaN()},
+		{Target{Label: LabelOrdersHTTPOpen, Metric: "p99", Max: 3000}, Miss, math.NaN()},
+		{Target{Label: LabelOrdersNATS, Metric: "throughput", Base: LabelBaselineJS, Min: 0.7}, Pass, 0.8},
+		{Target{Label: LabelOrdersNATS, Metric: "persisted", Base: LabelBaselineJS, Min: 0.4}, Miss, 0.38},
+		{Target{Label: LabelSignIn, Metric: "throughput", Base: LabelBaselineNATSEcho}, Info, 0.5},
+		{Target{Label: LabelEvents, Metric: "throughput", Base: LabelBaselineNATSEcho}, NA, math.NaN()},
+		{Target{Label: LabelEcho, Metric: "throughput", Base: LabelBaselineEcho, Min: 0.8}, NA, math.NaN()},
+	}
+	for _, tt := range tests {
+		ev := tt.target.Evaluate(results)
+		if ev.Verdict != tt.wantVerdict {
+			t.Errorf("%s %s vs %q: verdict %s, want %s", tt.target.Label, tt.target.Metric, tt.target.Base, ev.Verdict, tt.wantVerdict)
+		}
+		if math.IsNaN(tt.wantRatio) != math.IsNaN(ev.Ratio) || (!math.IsNaN(ev.Ratio) && math.Abs(ev.Ratio-tt.wantRatio) > 1e-9) {
+			t.Errorf("%s %s: ratio %g, want %g", tt.target.Label, tt.target.Metric, ev.Ratio, tt.wantRatio)
+		}
+	}
+}
+
+func TestReportMarkdown(t *testing.T) {
+	dir := t.TempDir()
+	write := func(r *Result) string {
+		path := filepath.Join(dir, r.Label+".json")
+		var b bytes.Buffer
+		if err := r.WriteJSON(&b); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	files := []string{
+		write(&Result{Label: LabelBaselineNATSEcho, Scenario: "echo", Mode: "closed", Concurrency: 64, Ops: 100_000, Throughput: 20_000}),
+		write(&Result{Label: LabelEcho, Scenario: "echo", Mode: "closed", Concurrency: 64, Ops: 90_000, Throughput: 17_000,
+			Latency: Latency{P50: 900, P99: 4200}}),
+		write(&Result{Label: LabelOrdersNATS, Scenario: "orders-nats", Mode: "closed", Concurrency: 256, Ops: 9, Throughput: 9,
+			Errors: 2, ErrorKinds: map[string]int64{"timeout": 2},
+			Verify: &Verification{Passed: false, Acked: 9, Lost: 1}}),
+	}
+	samples := filepath.Join(dir, "rss")
+	if err := os.WriteFile(samples, []byte("1000\n300000\n2000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := BuildReport(ReportOptions{Results: files, Commit: "abc123", RSSSamples: samples})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.PeakRSSKiB != 300000 || rep.RSSSamples != 3 || len(rep.Results) != 3 {
+		t.Fatalf("report %+v", rep)
+	}
+	rep.Date = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	var b bytes.Buffer
+	if err := rep.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, want := range []string{
+		"2025-06-01 12:00 UTC",
+		"| surge | abc123 |",
+		"| echo through the gateway | 17.0k/s | baseline-nats-echo 20.0k/s | 0.85x | >= 0.8x | PASS |",
+		"| orders-http accepted (202, durable) | - |",
+		"| orders-nats verified in the store | 9 acked: 1 lost, 0 duplicated, 0 unexpected | | | 0 lost, 0 duplicated | MISS |",
+		"| 293 MiB | | | < 512 MiB | PASS |",
+		"| echo | echo | closed, c=64 | 90000 | 17.0k/s | 0 | 900µs |",
+		"2 (timeout: 2)",
+		"FAILED: 9 acked, 1 lost, 0 dup",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestResultJSONRoundTrip(t *testing.T) {
+	r := &Result{Label: "x", Scenario: "echo", Ops: 3, Latency: Latency{P999: 12}, Verify: &Verification{Passed: true}}
+	var b bytes.Buffer
+	if err := r.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	var back Result
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Label != "x" || back.Ops != 3 || back.Latency.P999 != 12 || back.Verify == nil || !back.Verify.Passed {
+		t.Errorf("round trip: %+v", back)
+	}
+	var table bytes.Buffer
+	if err := r.WriteTable(&table); err != nil || !strings.Contains(table.String(), "PASSED") {
+		t.Errorf("table %q, %v", table.String(), err)
+	}
+}
+
+func TestParseAccepted(t *testing.T) {
+	tests := []struct {
+		body      string
+		wantID    string
+		wantTotal int64
+		wantOK    bool
+	}{
+		{`{"order_id":"01ABC","status":"accepted","total_cents":3998}`, "01ABC", 3998, true},
+		{`{"total_cents": 12, "status": "accepted", "order_id": "X1"}`, "X1", 12, true},
+		{`{"order_id":"01ABC","status":"rejected","total_cents":3998}`, "", 0, false},
+		{`{"order_id":"","status":"accepted","total_cents":1}`, "", 0, false},
+		{`{"error":{"code":"bad_request"}}`, "", 0, false},
+		{`not json`, "", 0, false},
+	}
+	for _, tt := range tests {
+		id, total, ok := parseAccepted([]byte(tt.body))
+		if id != tt.wantID || total != tt.wantTotal || ok != tt.wantOK {
+			t.Errorf("parseAccepted(%s) = %q %d %v, want %q %d %v", tt.body, id, total, ok, tt.wantID, tt.wantTotal, tt.wantOK)
+		}
+	}
+}

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# make bench: starts `surge up` on the embedded defaults (loopback, random
+# free ports, a temporary data dir, every manifest under manifests/),
+# measures the three baselines and the surge scenarios with the same load
+# generator (`surge bench`), samples the RSS of `surge up` throughout, and
+# writes BENCHMARKS.md. Bounded: every run has a timeout; the whole script
+# takes about 4 minutes after the build.
+#
+# Knobs (environment): BENCH_DURATION (10s), BENCH_WARMUP (2s),
+# BENCH_KEEP=1 keeps the temporary directory (results, logs),
+# BENCH_PPROF=127.0.0.1:6060 serves net/http/pprof from `surge up` there and
+# saves an 8-second CPU profile of it during each surge run (implies
+# BENCH_KEEP; read them with `go tool pprof -top bin/surge FILE`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+started=$(date +%s)
+duration=${BENCH_DURATION:-10s}
+warmup=${BENCH_WARMUP:-2s}
+pprof=${BENCH_PPROF:-}
+surge=bin/surge
+
+# The platform runs on its defaults: no SURGE_* setting of the caller's
+# shell may change it (or the bench flags).
+while read -r v; do unset "$v"; done < <(env | sed -n 's/^\(SURGE_[A-Za-z0-9_]*\)=.*/\1/p')
+if [[ -n "$pprof" ]]; then
+	BENCH_KEEP=1
+fi
+
+for tool in curl awk timeout; do
+	command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
+done
+go build -o "$surge" ./cmd/surge
+
+work=$(mktemp -d /tmp/surge-bench.XXXXXX)
+results="$work/results"
+mkdir -p "$results"
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	if [[ -n "${BENCH_KEEP:-}" ]]; then
+		echo "bench: results and logs kept in $work" >&2
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+# wait_for FILE PATTERN PID: until FILE has a line matching PATTERN, or
+# the process PID exits (then fail with its log).
+wait_for() {
+	for _ in $(seq 1 900); do
+		if grep -q "$2" "$1" 2>/dev/null; then
+			return 0
+		fi
+		if ! kill -0 "$3" 2>/dev/null; then
+			log "process $3 exited; its output:"
+			cat "$1" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	log "timed out waiting for $2 in $1"
+	return 1
+}
+
+# 1. surge up. It prints its gateway and NATS addresses on stderr when it
+# generated the admin token, which it does: SURGE_ADMIN_TOKEN is unset.
+up_flags=(--data "$work/data" --http 127.0.0.1:0 --nats-listen 127.0.0.1:-1
+	--manifests manifests --access-log=false --log-level warn --drain-timeout 5s)
+if [[ -n "$pprof" ]]; then
+	up_flags+=(--pprof "$pprof")
+fi
+"$surge" up "${up_flags[@]}" 2>"$work/up.log" &
+up_pid=$!
+pids+=("$up_pid")
+wait_for "$work/up.log" '^surge: gateway on' "$up_pid"
+line=$(grep '^surge: gateway on' "$work/up.log")
+gateway=$(sed -E 's/^surge: gateway on ([^,]+), .*/\1/' <<<"$line")
+nats=$(sed -E 's/.*NATS on ([^,]+), .*/\1/' <<<"$line")
+for _ in $(seq 1 300); do
+	curl -fsS "$gateway/readyz" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+curl -fsS "$gateway/readyz" >/dev/null
+log "surge up (pid $up_pid): gateway $gateway, NATS $nats"
+
+# RSS of surge up, twice a second, for the whole bench.
+(
+	while kill -0 "$up_pid" 2>/dev/null; do
+		awk '/^VmRSS:/ { print $2 }' "/proc/$up_pid/status" 2>/dev/null || true
+		sleep 0.5
+	done
+) >"$work/rss" &
+pids+=("$!")
+
+# 2. The two baseline servers, on free ports; each prints its URL first.
+start_baseline() { # KIND -> sets baseline_url, baseline_pid
+	"$surge" bench serve-baseline --kind "$1" --http 127.0.0.1:0 --nats "$nats" >"$work/baseline-$1.out" 2>&1 &
+	baseline_pid=$!
+	pids+=("$baseline_pid")
+	wait_for "$work/baseline-$1.out" '^http://' "$baseline_pid"
+	baseline_url=$(head -1 "$work/baseline-$1.out")
+}
+start_baseline echo
+url_a=$baseline_url pid_a=$baseline_pid
+start_baseline nats-echo
+url_b=$baseline_url pid_b=$baseline_pid
+
+# 3. The runs. A failed run (or verification) is recorded and the bench
+# goes on; the script fails at the end.
+failed=()
+files=()
+run() { # LABEL LIMIT SCENARIO [FLAGS...]: LIMIT bounds the whole run, verification included
+	local label=$1 limit=$2
+	shift 2
+	log "run $label: surge bench $*"
+	if [[ -n "$pprof" && "$label" != baseline-* ]]; then
+		(sleep 2 && curl -fsS -o "$work/cpu-$label.pprof" "http://$pprof/debug/pprof/profile?seconds=8") &
+	fi
+	if timeout "$limit" "$surge" bench "$@" --label "$label" -d "$duration" --warmup "$warmup" \
+		--out "$results/$label.json"; then
+		:
+	else
+		failed+=("$label")
+	fi
+	[[ -s "$results/$label.json" ]] && files+=("$results/$label.json")
+	wait_jobs
+	return 0
+}
+# wait_jobs waits for a profile being taken (not for the long-lived
+# background processes, which are in pids).
+wait_jobs() {
+	local j
+	for j in $(jobs -p); do
+		if [[ " ${pids[*]} " != *" $j "* ]]; then
+			wait "$j" 2>/dev/null || true
+		fi
+	done
+}
+throughput() { sed -n 's/^  "throughput": \([0-9.]*\).*/\1/p' "$results/$1.json" 2>/dev/null || true; }
+
+run baseline-echo 60 echo --gateway "$url_a" -c 64
+run baseline-nats-echo 60 echo --gateway "$url_b" -c 64
+run baseline-js 60 js-raw --nats "$nats" -c 256
+kill "$pid_a" "$pid_b" 2>/dev/null || true
+
+run echo 60 echo --gateway "$gateway" -c 64
+run orders-http 150 orders-http --gateway "$gateway" --nats "$nats" -c 64 --verify-timeout 90s
+half=$(awk -v t="$(throughput orders-http)" 'BEGIN { r = t / 2; if (r < 100) r = 100; printf "%d", r }')
+run orders-http-open 150 orders-http --gateway "$gateway" --nats "$nats" -c 128 --rate "$half" --verify-timeout 90s
+# The closed-loop intake outruns the store: the backlog it leaves is what
+# the end-to-end rate measures, so verification may wait minutes.
+run orders-nats 300 orders-nats --gateway "$gateway" --nats "$nats" -c 256 --verify-timeout 240s
+run signin 60 signin --gateway "$gateway" -c 64
+run events 150 events --gateway "$gateway" --nats "$nats" -c 32 --batch 100 --verify-timeout 90s
+
+# 4. The report, while surge up still runs (its VmHWM is the peak RSS).
+if ((${#files[@]} == 0)); then
+	log "no run produced a result"
+	exit 1
+fi
+commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
+"$surge" bench report "${files[@]}" --out BENCHMARKS.md --commit "$commit" \
+	--rss-samples "$work/rss" --pid "$up_pid" --started "$started"
+log "wrote BENCHMARKS.md in $(($(date +%s) - started))s"
+sed -n '/^## Targets/,/^## Results/p' BENCHMARKS.md | grep '^|' >&2
+if ((${#failed[@]} > 0)); then
+	log "failed runs: ${failed[*]}"
+	exit 1
+fi
