@@ -15,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 started=$(date +%s)
+loadavg=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null | tr ' ' ',' | sed 's/,/, /g' || true)
 duration=${BENCH_DURATION:-10s}
 warmup=${BENCH_WARMUP:-2s}
 pprof=${BENCH_PPROF:-}
@@ -94,10 +95,11 @@ done
 curl -fsS "$gateway/readyz" >/dev/null
 log "surge up (pid $up_pid): gateway $gateway, NATS $nats"
 
-# RSS of surge up, twice a second, for the whole bench.
+# RSS of surge up, twice a second, for the whole bench: "UNIX_MILLIS KIB".
 (
 	while kill -0 "$up_pid" 2>/dev/null; do
-		awk '/^VmRSS:/ { print $2 }' "/proc/$up_pid/status" 2>/dev/null || true
+		kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$up_pid/status" 2>/dev/null || true)
+		[[ -n "$kib" ]] && echo "$(date +%s%3N) $kib"
 		sleep 0.5
 	done
 ) >"$work/rss" &
@@ -134,6 +136,7 @@ run() { # LABEL LIMIT SCENARIO [FLAGS...]: LIMIT bounds the whole run, verificat
 		failed+=("$label")
 	fi
 	[[ -s "$results/$label.json" ]] && files+=("$results/$label.json")
+	log "surge up after $label: $(grep -E '^Vm(RSS|HWM)' "/proc/$up_pid/status" 2>/dev/null | tr -s ' \t\n' ' ')"
 	wait_jobs
 	return 0
 }
@@ -171,7 +174,7 @@ if ((${#files[@]} == 0)); then
 fi
 commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
 "$surge" bench report "${files[@]}" --out BENCHMARKS.md --commit "$commit" \
-	--rss-samples "$work/rss" --pid "$up_pid" --started "$started"
+	--rss-samples "$work/rss" --pid "$up_pid" --started "$started" --loadavg "$loadavg"
 log "wrote BENCHMARKS.md in $(($(date +%s) - started))s"
 sed -n '/^## Targets/,/^## Results/p' BENCHMARKS.md | grep '^|' >&2
 if ((${#failed[@]} > 0)); then

@@ -360,5 +360,6 @@ func newBenchReportCmd(env []string) *cobra.Command {
 	cmd.Flags().StringVar(&o.RSSSamples, "rss-samples", "", "file of VmRSS samples of `surge up`, one KiB figure per line")
 	cmd.Flags().IntVar(&o.PID, "pid", 0, "`surge up` process whose peak RSS (VmHWM) to include")
 	cmd.Flags().Int64Var(&o.StartedUnix, "started", 0, "Unix time the bench run started (for its total duration)")
+	cmd.Flags().StringVar(&o.LoadAvg, "loadavg", "", "the machine's load average when the bench started")
 	return withEnv(cmd, env)
 }

@@ -136,8 +136,12 @@ type Report struct {
 	PeakRSSKiB int64
 	// RSSSamples is how many samples PeakRSSKiB rests on (besides VmHWM).
 	RSSSamples int
+	rss        []rssSample
 	// Elapsed is how long the whole `make bench` run took (0: unknown).
 	Elapsed time.Duration
+	// LoadAvg is the machine's load average when the bench started ("":
+	// unknown): other work on a shared machine skews every figure.
+	LoadAvg string
 }
 
 // WriteMarkdown writes the report as BENCHMARKS.md.
@@ -163,6 +167,9 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "| surge | %s |\n", orDash(rep.Commit))
 	if rep.Elapsed > 0 {
 		fmt.Fprintf(&b, "| bench run | %s in total |\n", rep.Elapsed.Round(time.Second))
+	}
+	if rep.LoadAvg != "" {
+		fmt.Fprintf(&b, "| load average before the run | %s (1, 5, 15 min; the cores are shared with whatever else runs) |\n", rep.LoadAvg)
 	}
 
 	fmt.Fprintf(&b, "\n## Targets\n\nEach surge figure as a ratio to its baseline's throughput, measured in the same run:\n")
@@ -194,19 +201,27 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 
 	fmt.Fprintf(&b, "\n## Results\n\nThroughput counts successful operations per second of the measured window (after warm-up).\n")
 	fmt.Fprintf(&b, "Latency is from the HDR histogram of every measured operation; for open-loop runs it is measured from each request's\n")
-	fmt.Fprintf(&b, "intended send time, so queueing in the load generator counts too.\n\n")
-	fmt.Fprintf(&b, "| run | target | mode | ok ops | throughput | errors | p50 | p90 | p99 | p99.9 | max | verified |\n")
-	fmt.Fprintf(&b, "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|\n")
+	fmt.Fprintf(&b, "intended send time, so queueing in the load generator counts too. surge RSS is the largest resident set of\n")
+	fmt.Fprintf(&b, "`surge up` sampled during the run, its verification included.\n\n")
+	fmt.Fprintf(&b, "| run | target | mode | ok ops | throughput | errors | p50 | p90 | p99 | p99.9 | max | verified | surge RSS |\n")
+	fmt.Fprintf(&b, "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|\n")
 	for _, r := range rep.Results {
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s/s%s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s/s%s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.Label, strings.TrimSpace(r.Scenario+" "+formatParams(r.Params)), formatMode(r), r.Ops, FormatRate(r.Throughput), formatUnit(r),
 			formatErrors(r), FormatUS(r.Latency.P50), FormatUS(r.Latency.P90), FormatUS(r.Latency.P99),
-			FormatUS(r.Latency.P999), FormatUS(r.Latency.Max), formatVerify(r.Verify))
+			FormatUS(r.Latency.P999), FormatUS(r.Latency.Max), formatVerify(r.Verify), formatMiB(rep.peakDuring(r)))
 	}
-	fmt.Fprintf(&b, "\nReproduce with `make bench` (about 5 minutes). Run single scenarios against any deployment with\n")
+	fmt.Fprintf(&b, "\nReproduce with `make bench` (a few minutes). Run single scenarios against any deployment with\n")
 	fmt.Fprintf(&b, "`surge bench SCENARIO --help`.\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func formatMiB(kib int64) string {
+	if kib == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f MiB", float64(kib)/1024)
 }
 
 func orDash(s string) string {
@@ -288,12 +303,14 @@ type ReportOptions struct {
 	PID int
 	// StartedUnix is when the bench run started (0: unknown).
 	StartedUnix int64
+	// LoadAvg is the load average when it started, as /proc/loadavg says it.
+	LoadAvg string
 }
 
 // BuildReport reads the results and the memory samples and describes the
 // machine.
 func BuildReport(o ReportOptions) (*Report, error) {
-	rep := &Report{Date: time.Now(), Commit: o.Commit, Machine: ReadMachine()}
+	rep := &Report{Date: time.Now(), Commit: o.Commit, Machine: ReadMachine(), LoadAvg: o.LoadAvg}
 	for _, path := range o.Results {
 		r, err := ReadResult(path)
 		if err != nil {
@@ -302,17 +319,14 @@ func BuildReport(o ReportOptions) (*Report, error) {
 		rep.Results = append(rep.Results, r)
 	}
 	if o.RSSSamples != "" {
-		b, err := os.ReadFile(o.RSSSamples)
+		samples, err := readRSSSamples(o.RSSSamples)
 		if err != nil {
-			return nil, fmt.Errorf("--rss-samples: %w", err)
+			return nil, err
 		}
-		for _, line := range strings.Fields(string(b)) {
-			n, err := strconv.ParseInt(line, 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("--rss-samples %s: %q: %w", o.RSSSamples, line, err)
-			}
-			rep.RSSSamples++
-			rep.PeakRSSKiB = max(rep.PeakRSSKiB, n)
+		rep.rss = samples
+		rep.RSSSamples = len(samples)
+		for _, s := range samples {
+			rep.PeakRSSKiB = max(rep.PeakRSSKiB, s.kib)
 		}
 	}
 	if o.PID > 0 {
@@ -326,4 +340,53 @@ func BuildReport(o ReportOptions) (*Report, error) {
 		rep.Elapsed = time.Since(time.Unix(o.StartedUnix, 0))
 	}
 	return rep, nil
+}
+
+// rssSample is one reading of the platform's resident set.
+type rssSample struct {
+	at  time.Time // zero when the file has no times
+	kib int64
+}
+
+// readRSSSamples reads lines of "KIB" or "UNIX_MILLIS KIB".
+func readRSSSamples(path string) ([]rssSample, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--rss-samples: %w", err)
+	}
+	var out []rssSample
+	for i, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		var s rssSample
+		if len(f) > 2 {
+			return nil, fmt.Errorf("--rss-samples %s:%d: want KIB or UNIX_MILLIS KIB, got %q", path, i+1, line)
+		}
+		if len(f) == 2 {
+			ms, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("--rss-samples %s:%d: %w", path, i+1, err)
+			}
+			s.at = time.UnixMilli(ms)
+		}
+		if s.kib, err = strconv.ParseInt(f[len(f)-1], 10, 64); err != nil {
+			return nil, fmt.Errorf("--rss-samples %s:%d: %w", path, i+1, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// peakDuring is the largest timed sample within r's run, verification
+// included (0 when none).
+func (rep *Report) peakDuring(r *Result) int64 {
+	var peak int64
+	for _, s := range rep.rss {
+		if !s.at.IsZero() && !s.at.Before(r.Start) && !s.at.After(r.End) {
+			peak = max(peak, s.kib)
+		}
+	}
+	return peak
 }

@@ -86,20 +86,20 @@ func TestReportMarkdown(t *testing.T) {
 	files := []string{
 		write(&Result{Label: LabelBaselineNATSEcho, Scenario: "echo", Mode: "closed", Concurrency: 64, Ops: 100_000, Throughput: 20_000}),
 		write(&Result{Label: LabelEcho, Scenario: "echo", Mode: "closed", Concurrency: 64, Ops: 90_000, Throughput: 17_000,
-			Latency: Latency{P50: 900, P99: 4200}}),
+			Latency: Latency{P50: 900, P99: 4200}, Start: time.UnixMilli(1000), End: time.UnixMilli(3000)}),
 		write(&Result{Label: LabelOrdersNATS, Scenario: "orders-nats", Mode: "closed", Concurrency: 256, Ops: 9, Throughput: 9,
 			Errors: 2, ErrorKinds: map[string]int64{"timeout": 2},
 			Verify: &Verification{Passed: false, Acked: 9, Lost: 1}}),
 	}
 	samples := filepath.Join(dir, "rss")
-	if err := os.WriteFile(samples, []byte("1000\n300000\n2000\n"), 0o644); err != nil {
+	if err := os.WriteFile(samples, []byte("500 1000\n2000 300000\n4000 400000\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := BuildReport(ReportOptions{Results: files, Commit: "abc123", RSSSamples: samples})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.PeakRSSKiB != 300000 || rep.RSSSamples != 3 || len(rep.Results) != 3 {
+	if rep.PeakRSSKiB != 400000 || rep.RSSSamples != 3 || len(rep.Results) != 3 {
 		t.Fatalf("report %+v", rep)
 	}
 	rep.Date = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -114,7 +114,8 @@ func TestReportMarkdown(t *testing.T) {
 		"| echo through the gateway | 17.0k/s | baseline-nats-echo 20.0k/s | 0.85x | >= 0.8x | PASS |",
 		"| orders-http accepted (202, durable) | - |",
 		"| orders-nats verified in the store | 9 acked: 1 lost, 0 duplicated, 0 unexpected | | | 0 lost, 0 duplicated | MISS |",
-		"| 293 MiB | | | < 512 MiB | PASS |",
+		"| 391 MiB | | | < 512 MiB | PASS |",
+		"| 293 MiB |\n", // echo's run: only the sample inside it
 		"| echo | echo | closed, c=64 | 90000 | 17.0k/s | 0 | 900µs |",
 		"2 (timeout: 2)",
 		"FAILED: 9 acked, 1 lost, 0 dup",
@@ -162,6 +163,40 @@ func TestParseAccepted(t *testing.T) {
 		id, total, ok := parseAccepted([]byte(tt.body))
 		if id != tt.wantID || total != tt.wantTotal || ok != tt.wantOK {
 			t.Errorf("parseAccepted(%s) = %q %d %v, want %q %d %v", tt.body, id, total, ok, tt.wantID, tt.wantTotal, tt.wantOK)
+		}
+	}
+}
+
+func TestReadRSSSamples(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, text string
+		want       []int64
+		wantErr    bool
+	}{
+		{"bare KiB", "100\n200\n\n", []int64{100, 200}, false},
+		{"timed", "1700000000000 100\n1700000000500 300\n", []int64{100, 300}, false},
+		{"junk", "12 a\n", nil, true},
+		{"too many fields", "1 2 3\n", nil, true},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_"))
+		if err := os.WriteFile(path, []byte(tt.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := readRSSSamples(path)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%s: err %v", tt.name, err)
+			continue
+		}
+		if len(got) != len(tt.want) {
+			t.Errorf("%s: %d samples, want %d", tt.name, len(got), len(tt.want))
+			continue
+		}
+		for i := range got {
+			if got[i].kib != tt.want[i] {
+				t.Errorf("%s: sample %d = %d, want %d", tt.name, i, got[i].kib, tt.want[i])
+			}
 		}
 	}
 }

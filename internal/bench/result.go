@@ -110,6 +110,7 @@ type Result struct {
 	UnitRate    float64           `json:"unit_rate,omitempty"`   // units/s
 	Latency     Latency           `json:"latency_us"`            // of the successful measured operations
 	Verify      *Verification     `json:"verify,omitempty"`      // nil: not verified
+	End         time.Time         `json:"end"`                   // verification included
 }
 
 // WriteJSON writes r as indented JSON.

@@ -146,6 +146,7 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 		}
 		res.Verify = ver
 	}
+	res.End = time.Now()
 	return res, nil
 }
 

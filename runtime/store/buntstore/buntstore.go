@@ -95,7 +95,9 @@ type Store struct {
 	dir    string
 	shards []*buntdb.DB
 	stats  *buntdb.DB
-	closed atomic.Bool
+	// commits group single-record writes per shard (see committer).
+	commits []*committer
+	closed  atomic.Bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -145,6 +147,9 @@ func Open(dir string, n int) (*Store, error) {
 	if s.stats, err = openDB(filepath.Join(dir, "stats.db")); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("buntstore: open stats.db: %w", err)
+	}
+	for _, db := range s.shards {
+		s.commits = append(s.commits, newCommitter(db))
 	}
 	return s, nil
 }
@@ -268,6 +273,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
+	}
+	for _, c := range s.commits {
+		c.close()
 	}
 	var errs []error
 	for _, db := range append(s.shards[:len(s.shards):len(s.shards)], s.stats) {

@@ -15,9 +15,10 @@ func signInKey(u20, day string) string { return "s:" + u20 + ":" + day }
 func smsKey(id string) string          { return "m:" + id }
 
 // SignIn records the user's sign-in for day unless one exists, and returns
-// the record and whether this call created it. The check and the insert are
-// one write transaction on the user's shard, and buntdb runs one writer at a
-// time per file, so concurrent calls create exactly one record.
+// the record and whether this call created it. The check and the insert run
+// inside one write transaction on the user's shard (shared with other
+// writes by group commit), and buntdb runs one writer at a time per file,
+// so concurrent calls create exactly one record.
 func (s *Store) SignIn(ctx context.Context, userID int64, day, prevDay string, at time.Time) (store.SignIn, bool, error) {
 	var rec store.SignIn
 	if err := s.check(ctx); err != nil {
@@ -34,7 +35,7 @@ func (s *Store) SignIn(ctx context.Context, userID int64, day, prevDay string, a
 	u20 := userKey(userID)
 	key := signInKey(u20, day)
 	first := false
-	err := s.shards[s.userShard(userID)].Update(func(tx *buntdb.Tx) error {
+	err := s.commits[s.userShard(userID)].do(ctx, func(tx *buntdb.Tx) error {
 		if v, err := tx.Get(key); err == nil {
 			return json.Unmarshal([]byte(v), &rec) // created since our read
 		} else if !isNotFound(err) {
@@ -102,7 +103,7 @@ func (s *Store) PutSMS(ctx context.Context, m store.SMS) (bool, error) {
 	}
 	created := false
 	key := smsKey(m.MessageID)
-	err = s.shards[s.keyShard(m.MessageID)].Update(func(tx *buntdb.Tx) error {
+	err = s.commits[s.keyShard(m.MessageID)].do(ctx, func(tx *buntdb.Tx) error {
 		if _, err := tx.Get(key); err == nil {
 			return nil
 		} else if !isNotFound(err) {
@@ -128,7 +129,7 @@ func (s *Store) UpdateSMS(ctx context.Context, m store.SMS) error {
 		return err
 	}
 	key := smsKey(m.MessageID)
-	err := s.shards[s.keyShard(m.MessageID)].Update(func(tx *buntdb.Tx) error {
+	err := s.commits[s.keyShard(m.MessageID)].do(ctx, func(tx *buntdb.Tx) error {
 		v, err := tx.Get(key)
 		if err != nil {
 			return err
