@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/surgefn/surge/runtime"
@@ -33,11 +35,54 @@ import (
 // costs no store read. The next reader builds that page. A writer that
 // finds a marker rewrites it: the new revision makes the compare-and-set of
 // a reader that listed the store before this batch's orders fail.
+//
+// The fast path (buildAll, with js set) does the same compare-and-set in
+// one pipelined round trip per batch: the expected revision of each key is
+// the one this process last wrote (revs), known before the store is read;
+// every page is published asynchronously with
+// Nats-Expected-Last-Subject-Sequence, and only the keys whose revision
+// turned out stale (another writer, a reader's fill, an expiry) take the
+// slow path above.
 type hotCache struct {
 	kv       jetstream.KeyValue
 	store    store.Store
 	workers  int
 	buildAll bool
+
+	js     jetstream.JetStream // nil: no fast path
+	bucket string
+	revs   revCache
+}
+
+// rawLister is implemented by stores that can list orders as stored JSON
+// (buntstore): pages are then built without decoding and re-encoding.
+type rawLister interface {
+	ListOrdersJSON(ctx context.Context, userID int64, offset, limit int) ([]json.RawMessage, error)
+}
+
+// revCache remembers the ORDERS_HOT revision this process last wrote per
+// user. A wrong entry only costs a conflict and the slow path.
+type revCache struct {
+	mu sync.Mutex
+	m  map[int64]uint64
+}
+
+// maxRevs bounds revCache; past it the cache starts over.
+const maxRevs = 200_000
+
+func (c *revCache) get(user int64) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[user]
+}
+
+func (c *revCache) set(user int64, rev uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxRevs {
+		c.m = make(map[int64]uint64, 1024)
+	}
+	c.m[user] = rev
 }
 
 // staleMarker is the value of a key whose page the next reader builds.
@@ -52,6 +97,11 @@ const maxCASAttempts = 8
 // refresh rewrites the first page of each user, at most h.workers at a
 // time; it returns how many failed and the first error.
 func (h *hotCache) refresh(ctx context.Context, users []int64) (failed int, err error) {
+	if h.buildAll && h.js != nil {
+		if users, err = h.refreshFast(ctx, users); err != nil || len(users) == 0 {
+			return len(users), err
+		}
+	}
 	var (
 		next     atomic.Int64
 		nfail    atomic.Int64
@@ -83,6 +133,43 @@ func (h *hotCache) refresh(ctx context.Context, users []int64) (failed int, err 
 	return int(nfail.Load()), firstErr
 }
 
+// refreshFast writes every user's page in one pipelined round trip and
+// returns the users whose expected revision was wrong, for the slow path.
+func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, error) {
+	type pending struct {
+		user int64
+		fut  jetstream.PubAckFuture
+	}
+	inflight := make([]pending, 0, len(users))
+	var retry []int64
+	for _, u := range users {
+		rev := h.revs.get(u)
+		page, err := h.load(ctx, u)
+		if err != nil {
+			return users, err
+		}
+		m := &nats.Msg{Subject: "$KV." + h.bucket + "." + hotKey(u), Data: page,
+			Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(rev, 10)}}}
+		fut, err := h.js.PublishMsgAsync(m)
+		if err != nil {
+			retry = append(retry, u)
+			continue
+		}
+		inflight = append(inflight, pending{u, fut})
+	}
+	for _, p := range inflight {
+		select {
+		case ack := <-p.fut.Ok():
+			h.revs.set(p.user, ack.Sequence)
+		case <-p.fut.Err():
+			retry = append(retry, p.user)
+		case <-ctx.Done():
+			return users, ctx.Err()
+		}
+	}
+	return retry, nil
+}
+
 // refreshUser makes the user's cached page match the store (or marks it
 // stale, see hotCache).
 func (h *hotCache) refreshUser(ctx context.Context, userID int64) error {
@@ -104,7 +191,10 @@ func (h *hotCache) refreshUser(ctx context.Context, userID int64) error {
 					return err
 				}
 			}
-			_, err = h.kv.Create(ctx, key, value)
+			var rev uint64
+			if rev, err = h.kv.Create(ctx, key, value); err == nil && h.buildAll {
+				h.revs.set(userID, rev)
+			}
 		case err != nil:
 			return err
 		case !h.buildAll && !isPage(e.Value()):
@@ -115,9 +205,13 @@ func (h *hotCache) refreshUser(ctx context.Context, userID int64) error {
 				return lerr
 			}
 			if bytes.Equal(e.Value(), page) {
+				h.revs.set(userID, e.Revision())
 				return nil // already current (e.g. a redelivered batch)
 			}
-			_, err = h.kv.Update(ctx, key, page, e.Revision())
+			var rev uint64
+			if rev, err = h.kv.Update(ctx, key, page, e.Revision()); err == nil {
+				h.revs.set(userID, rev)
+			}
 		}
 		if err == nil || !isConflict(err) {
 			return err
@@ -128,6 +222,25 @@ func (h *hotCache) refreshUser(ctx context.Context, userID int64) error {
 
 // load reads the user's first page from the store, as cached.
 func (h *hotCache) load(ctx context.Context, userID int64) ([]byte, error) {
+	if rl, ok := h.store.(rawLister); ok {
+		rows, err := rl.ListOrdersJSON(ctx, userID, 0, HotPageSize)
+		if err != nil {
+			return nil, fmt.Errorf("list orders of user %d: %w", userID, err)
+		}
+		n := 2
+		for _, r := range rows {
+			n += len(r) + 1
+		}
+		page := make([]byte, 0, n)
+		page = append(page, '[')
+		for i, r := range rows {
+			if i > 0 {
+				page = append(page, ',')
+			}
+			page = append(page, r...)
+		}
+		return append(page, ']'), nil
+	}
 	orders, err := h.store.ListOrders(ctx, userID, 0, HotPageSize)
 	if err != nil {
 		return nil, fmt.Errorf("list orders of user %d: %w", userID, err)

@@ -26,10 +26,10 @@ import (
 // acked only after PutOrders returned, which is durable on return.
 //
 // created_at: the order's own created_at when present (order-accept always
-// sets it). Otherwise the time the batch is first handled (env.Clock):
-// runtime.Msg carries no stream timestamp. That time is not the same on a
-// redelivery, but the first successful write wins (PutOrders skips an
-// existing order_id), so a stored order never changes.
+// sets it). Otherwise the time the stream stored the message (runtime.Msg
+// Time), which is the same on every redelivery; without one (tests calling
+// HandleBatch directly) the time the batch is handled. Either way the first
+// successful write wins (PutOrders skips an existing order_id).
 type Persist struct {
 	// CacheWorkers bounds the concurrent ORDERS_HOT refreshes of one batch
 	// (default 32).
@@ -89,7 +89,8 @@ func (p *Persist) Provision(_ context.Context, env *runtime.Env) error {
 	if p.clock == nil {
 		p.clock = runtime.SystemClock{}
 	}
-	p.hot = &hotCache{kv: kv, store: env.Store, workers: workers, buildAll: p.CacheRefresh != refreshCached}
+	p.hot = &hotCache{kv: kv, store: env.Store, workers: workers, buildAll: p.CacheRefresh != refreshCached,
+		js: env.JS, bucket: BucketHot}
 	return nil
 }
 
@@ -140,7 +141,13 @@ func decodeBatch(batch []*runtime.Msg, now func() time.Time) (orders []store.Ord
 		if m.Delivered > 1 {
 			redelivered = true
 		}
-		o, err := decodeSubmit(m.Data, clock)
+		at := clock
+		if !m.Time.IsZero() {
+			// The stream's timestamp: the same on every redelivery.
+			t := m.Time
+			at = func() time.Time { return t }
+		}
+		o, err := decodeSubmit(m.Data, at)
 		if err != nil {
 			m.Reject(err)
 			continue
