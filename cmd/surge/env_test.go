@@ -49,3 +49,28 @@ func TestApplyEnv(t *testing.T) {
 		t.Errorf("envName = %s", got)
 	}
 }
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{"384MiB", 384 << 20, false},
+		{"1GiB", 1 << 30, false},
+		{"512 MB", 512 << 20, false},
+		{"1000", 1000, false},
+		{"0", 0, false},
+		{"-1MiB", 0, true},
+		{"lots", 0, true},
+		{"1.5GiB", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseSize(tt.in)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("parseSize(%q) = %d, %v; want %d, err %v", tt.in, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}

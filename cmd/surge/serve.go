@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +22,7 @@ type serverFlags struct {
 	opts         platform.Options
 	log          logOptions
 	drainTimeout time.Duration
+	memoryLimit  string
 }
 
 func addLogFlags(cmd *cobra.Command, f *serverFlags) {
@@ -26,6 +30,7 @@ func addLogFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().StringVar(&f.log.Format, "log-format", "text", "log format: text or json")
 	cmd.Flags().DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long Ctrl-C waits for in-flight work to finish")
 	cmd.Flags().StringVar(&f.opts.PprofAddr, "pprof", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
+	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "384MiB", "soft Go heap limit (GC works harder near it; 0 = none; GOMEMLIMIT wins if set)")
 }
 
 func addStoreFlags(cmd *cobra.Command, f *serverFlags) {
@@ -52,6 +57,15 @@ func serve(f *serverFlags) error {
 		return err
 	}
 	defer out.Close()
+	if os.Getenv("GOMEMLIMIT") == "" {
+		limit, err := parseSize(f.memoryLimit)
+		if err != nil {
+			return fmt.Errorf("--memory-limit: %w", err)
+		}
+		if limit > 0 {
+			debug.SetMemoryLimit(limit)
+		}
+	}
 	f.opts.Logger = log
 	f.opts.AdminToken = os.Getenv("SURGE_ADMIN_TOKEN")
 	if f.opts.Store == "vitess" && f.opts.VTGate == "" {
@@ -165,4 +179,25 @@ func newRuntimeCmd(env []string) *cobra.Command {
 	addStoreFlags(cmd, f)
 	addLogFlags(cmd, f)
 	return withEnv(cmd, env)
+}
+
+// parseSize reads a byte count: a number with an optional KiB, MiB or GiB
+// suffix (or KB, MB, GB as the same powers of two).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size like 384MiB", s)
+	}
+	return n * mult, nil
 }
