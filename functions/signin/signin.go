@@ -16,6 +16,7 @@ import (
 	"time"
 	_ "time/tzdata" // the sign-in time zone must load on machines without zoneinfo
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/surgefn/surge/runtime"
@@ -36,6 +37,7 @@ type SignIn struct {
 
 	loc   *time.Location
 	kv    jetstream.KeyValue
+	js    jetstream.JetStream
 	store store.Store
 	clock runtime.Clock
 }
@@ -73,7 +75,7 @@ func (s *SignIn) Provision(_ context.Context, env *runtime.Env) error {
 	if env.Store == nil {
 		return errors.New("signin needs a store")
 	}
-	s.kv, s.store, s.clock = kv, env.Store, env.Clock
+	s.kv, s.js, s.store, s.clock = kv, env.JS, env.Store, env.Clock
 	return nil
 }
 
@@ -143,9 +145,12 @@ func (s *SignIn) Handle(ctx context.Context, req *runtime.Request) error {
 			Msg: "sign-in could not be recorded; retry", Err: err}
 	}
 	if b, err := json.Marshal(rec); err == nil {
-		// Create, not Put: concurrent misses race here harmlessly, the
-		// record is the same for all of them.
-		_, _ = s.kv.Create(ctx, key, b)
+		// Fill the cache without waiting for the ack: the store already
+		// decided, and a lost fill only costs the next call a store read.
+		// Expected last sequence 0 makes it a create: concurrent misses
+		// race here harmlessly, the record is the same for all of them.
+		_, _ = s.js.PublishMsgAsync(&nats.Msg{Subject: "$KV." + Bucket + "." + key, Data: b,
+			Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{"0"}}})
 	}
 	return req.RespondJSON(http.StatusOK, Response{UserID: user, Date: day, First: first, Streak: rec.Streak})
 }
