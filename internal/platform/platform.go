@@ -112,9 +112,10 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 	}
 	p = &Platform{opts: o, log: o.Logger, reg: prometheus.NewRegistry()}
 	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	started := p // `return nil, err` clears p before the deferred cleanup runs
 	defer func() {
 		if err != nil {
-			p.Stop(context.Background())
+			_ = started.Stop(context.Background())
 		}
 	}()
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {

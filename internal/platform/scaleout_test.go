@@ -1,6 +1,8 @@
 package platform_test
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,5 +49,22 @@ func TestScaleOutOnExternalNATS(t *testing.T) {
 		if r := a.Do(t, "POST", "/v1/echo", []byte(`{}`)); r.Status != 200 {
 			t.Fatalf("echo = %d", r.Status)
 		}
+	}
+}
+
+// TestStartFailureIsAnError: a platform that cannot start returns the
+// error (and cleans up what it started) instead of panicking.
+func TestStartFailureIsAnError(t *testing.T) {
+	o := testenv.Options(t)
+	o.Store = "nosuch"
+	_, err := platform.Start(context.Background(), o)
+	if err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Fatalf("Start = %v, want an error naming the store", err)
+	}
+	// The port it bound is free again: a second start on it works.
+	o.Store = "buntdb"
+	env := testenv.StartWith(t, o)
+	if r := env.Do(t, "GET", "/healthz", nil); r.Status != 200 {
+		t.Errorf("healthz = %d", r.Status)
 	}
 }

@@ -1,18 +1,18 @@
 -- The commerce keyspace: surge's store on Vitess (runtime/store/vitess).
--- Sharded; vschema.json routes each table, and the comment above each table
+-- Sharded: vschema.json routes each table, and the comment above each table
 -- here says why it has that vindex. Apply both files to a keyspace:
 --
 --   vtctldclient ApplySchema  --sql-file    schema.sql    commerce
 --   vtctldclient ApplyVSchema --vschema-file vschema.json commerce
 --
--- Every table has a unique key on its natural key, so every write is an
+-- Every table has a unique key on its natural key, so every insert is an
 -- INSERT IGNORE that a redelivered stream message turns into a no-op.
 --
 -- Every string column is binary (VARBINARY, BLOB): the store keeps strings
 -- as bytes, like the buntdb keys and values, and never lets MySQL compare
 -- or convert them. A character set would do harm twice. Keys: a case- and
--- pad-insensitive collation (the server default may be utf8mb3_general_ci;
--- it is on the test cluster) would make "A1" and "a1 " one order while the
+-- pad-insensitive collation (the server default may be utf8mb3_general_ci,
+-- as it is on the test cluster) would make "A1" and "a1 " one order while the
 -- vindexes hash their bytes to different shards. Values: text is converted
 -- through the tablet's connection character set, and the test cluster's
 -- tablets talk utf8mb3 to MariaDB, which turns every 4-byte character
@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS orders (
 -- vindex: with INSERT IGNORE, vtgate v0.24 verifies every row of a batch
 -- with its own query (a 500-order batch took ~180 ms) and inserts the
 -- lookup rows sorted by keyspace id, so inside one batch the winner of a
--- contested id would not be the first order; see runtime/store/vitess.
+-- contested id would not be the first order (see runtime/store/vitess).
 CREATE TABLE IF NOT EXISTS order_lookup (
   order_id VARBINARY(64) NOT NULL,
   user_id  BIGINT        NOT NULL,
@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS sms (
 -- item_id (a string of up to 64 characters, 256 bytes). Each stream
 -- message's contribution to an item is its own row, keyed (item_id, seq),
 -- so applying a redelivered message is a no-op (INSERT IGNORE) without a
--- read-modify-write or a cross-shard transaction; ItemStats sums one item's
+-- read-modify-write or a cross-shard transaction. ItemStats sums one item's
 -- rows on its one shard.
 CREATE TABLE IF NOT EXISTS item_event_counts (
   item_id VARBINARY(256)  NOT NULL,

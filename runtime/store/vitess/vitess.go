@@ -70,7 +70,7 @@ func (c Config) Validate() error {
 	if c.Address == "" {
 		errs = append(errs, errors.New("address: required (vtgate gRPC host:port)"))
 	}
-	if strings.ContainsAny(c.Keyspace, ":@/ ") {
+	if strings.ContainsAny(c.Keyspace, ":@/` ") {
 		errs = append(errs, fmt.Errorf("keyspace: %q is not a keyspace name", c.Keyspace))
 	}
 	if c.MaxOpenConns < 0 {

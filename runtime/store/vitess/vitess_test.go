@@ -51,6 +51,7 @@ func TestConfigValidate(t *testing.T) {
 		{"everything", Config{Address: "vtgate:15991", Keyspace: "shop", MaxOpenConns: 8, MaxIdleConns: 2, ConnMaxLifetime: time.Minute}, ""},
 		{"no address", Config{}, "address: required"},
 		{"target instead of keyspace", Config{Address: "a:1", Keyspace: "commerce:-80"}, "not a keyspace name"},
+		{"quote in keyspace", Config{Address: "a:1", Keyspace: "a`b"}, "not a keyspace name"},
 		{"negative max open", Config{Address: "a:1", MaxOpenConns: -1}, "max open conns"},
 		{"negative max idle", Config{Address: "a:1", MaxIdleConns: -1}, "max idle conns"},
 		{"negative lifetime", Config{Address: "a:1", ConnMaxLifetime: -time.Second}, "conn max lifetime"},
@@ -117,5 +118,40 @@ func TestFourByteText(t *testing.T) {
 	}
 	if got, err := s.ItemStats(ctx, item); err != nil || got.View != 2 {
 		t.Errorf("ItemStats = %+v, %v; want 2 views", got, err)
+	}
+}
+
+// TestUpdateSMSKeepsUpdatedAt: an update without updated_at keeps the
+// stored one; one with it sets it. An unchanged update is not "not found".
+func TestUpdateSMSKeepsUpdatedAt(t *testing.T) {
+	s := openT(t)
+	ctx := context.Background()
+	at := time.Date(2025, 6, 18, 20, 0, 0, 123000, time.UTC)
+	m := store.SMS{MessageID: "m-upd-" + strconv.FormatInt(time.Now().UnixNano(), 36), Phone: "+8613800138000",
+		Template: "verify", Status: "queued", CreatedAt: at, UpdatedAt: at}
+	if _, err := s.PutSMS(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		updatedAt   time.Time
+		wantUpdated time.Time
+	}{
+		{"without updated_at", time.Time{}, at},
+		{"same values again", time.Time{}, at},
+		{"with updated_at", at.Add(time.Minute), at.Add(time.Minute)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			upd := m
+			upd.Status, upd.Attempts, upd.UpdatedAt = "sent", 1, tt.updatedAt
+			if err := s.UpdateSMS(ctx, upd); err != nil {
+				t.Fatalf("UpdateSMS: %v", err)
+			}
+			got, err := s.GetSMS(ctx, m.MessageID)
+			if err != nil || got.Status != "sent" || !got.UpdatedAt.Equal(tt.wantUpdated) {
+				t.Errorf("GetSMS = status %q updated_at %v, %v; want sent, %v", got.Status, got.UpdatedAt, err, tt.wantUpdated)
+			}
+		})
 	}
 }
