@@ -2,12 +2,9 @@ package events_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,36 +21,9 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
-// manifestDir copies echo.yaml and events.yaml into a temporary directory
-// (the other manifests may belong to functions not deployable yet),
-// applying edit to each events function first.
+// manifestDir holds echo.yaml and events.yaml, edit applied to each function.
 func manifestDir(t *testing.T, edit func(fn *manifests.Function)) string {
-	t.Helper()
-	dir := t.TempDir()
-	echo, err := os.ReadFile("../../manifests/echo.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "echo.yaml"), echo, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	fns, err := manifests.LoadPath("../../manifests/events.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, fn := range fns {
-		if edit != nil {
-			edit(&fn)
-		}
-		b, err := json.Marshal(fn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, fn.Metadata.Name+".json"), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return testenv.ManifestsDir(t, edit, "echo.yaml", "events.yaml")
 }
 
 type stats struct {

@@ -19,22 +19,9 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
-// manifestsDir copies the named manifests of ../../manifests into a
-// temporary directory: the real manifests are tested, without depending on
-// the other built-in functions the directory also holds.
+// manifestsDir holds the named manifests of the repository, unchanged.
 func manifestsDir(t testing.TB, names ...string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join("..", "..", "manifests", n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return testenv.ManifestsDir(t, nil, names...)
 }
 
 // start runs a platform with the order functions (and echo) deployed.
@@ -47,9 +34,9 @@ func start(t testing.TB) *testenv.Env {
 // startEdited is start with the text old of orders.yaml replaced by new.
 func startEdited(t testing.TB, old, new string) *testenv.Env {
 	t.Helper()
-	dir := manifestsDir(t, "orders.yaml", "echo.yaml")
+	dir := manifestsDir(t, "echo.yaml")
 	path := filepath.Join(dir, "orders.yaml")
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(filepath.Join(testenv.RepoManifests(), "orders.yaml"))
 	if err != nil || !strings.Contains(string(b), old) {
 		t.Fatalf("orders.yaml lacks %q (%v)", old, err)
 	}

@@ -2,9 +2,8 @@ package signin_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	_ "github.com/surgefn/surge/functions/signin"
 	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/internal/testenv"
+	"github.com/surgefn/surge/manifests"
 )
 
 type answer struct {
@@ -22,17 +22,11 @@ type answer struct {
 }
 
 func start(t *testing.T, clock *testenv.Clock, tz string) *testenv.Env {
-	dir := t.TempDir()
-	b, err := os.ReadFile("../../manifests/signin.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tz != "" {
-		b = []byte(string(b[:len(b)-len("UTC\n")]) + tz + "\n")
-	}
-	if err := os.WriteFile(filepath.Join(dir, "signin.yaml"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := testenv.ManifestsDir(t, func(fn *manifests.Function) {
+		if tz != "" {
+			fn.Spec.Config = json.RawMessage(`{"timezone":"` + tz + `"}`)
+		}
+	}, "signin.yaml")
 	return testenv.Start(t, func(o *platform.Options) { o.Manifests = dir; o.Clock = clock })
 }
 
@@ -56,11 +50,11 @@ func TestSignInFlow(t *testing.T) {
 	if a := signIn(t, env, 42); a.First || a.Streak != 1 {
 		t.Errorf("second call = %+v", a)
 	}
-	clock.Advance(24 * time.Hour)
+	clock.Add(24 * time.Hour)
 	if a := signIn(t, env, 42); !a.First || a.Streak != 2 || a.Date != "2026-05-02" {
 		t.Errorf("next day = %+v", a)
 	}
-	clock.Advance(48 * time.Hour) // skips 05-03
+	clock.Add(48 * time.Hour) // skips 05-03
 	if a := signIn(t, env, 42); !a.First || a.Streak != 1 {
 		t.Errorf("after a gap = %+v", a)
 	}

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -25,48 +23,9 @@ import (
 	"github.com/surgefn/surge/runtime"
 )
 
-// manifestDir copies echo.yaml and sms.yaml into a temporary directory (the
-// other manifests may belong to functions not deployable yet), applying
-// edit to each sms function first.
+// manifestDir holds echo.yaml and sms.yaml, edit applied to each function.
 func manifestDir(t *testing.T, edit func(fn *manifests.Function)) string {
-	t.Helper()
-	dir := t.TempDir()
-	echo, err := os.ReadFile("../../manifests/echo.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "echo.yaml"), echo, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	fns, err := manifests.LoadPath("../../manifests/sms.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, fn := range fns {
-		if edit != nil {
-			edit(&fn)
-		}
-		b, err := json.Marshal(fn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, fn.Metadata.Name+".json"), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+	return testenv.ManifestsDir(t, edit, "echo.yaml", "sms.yaml")
 }
 
 type status struct {
@@ -108,7 +67,7 @@ func waitStatus(t *testing.T, env *testenv.Env, id, want string, within time.Dur
 
 func TestE2ESendStatusAndRateLimit(t *testing.T) {
 	start := time.Now()
-	clk := &clock{now: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}
+	clk := testenv.NewClock(time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC))
 	env := testenv.Start(t, func(o *platform.Options) { o.Manifests = manifestDir(t, nil); o.Clock = clk })
 
 	id := send(t, env, "+8613800138000")

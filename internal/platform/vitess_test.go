@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -27,29 +26,12 @@ func vtgateAddr(t *testing.T) string {
 	return addr
 }
 
-// builtinManifests copies the named manifests of ../../manifests into a
-// temporary directory.
-func builtinManifests(t *testing.T, names ...string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join("..", "..", "manifests", n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 // TestVitessOrderFlow runs the order flow on --store vitess: POST
 // /v1/orders answers 202, order-persist writes the order to the keyspace,
 // and GET /v1/orders/{id} and GET /v1/users/{id}/orders read it back.
 func TestVitessOrderFlow(t *testing.T) {
 	addr := vtgateAddr(t)
-	dir := builtinManifests(t, "orders.yaml", "echo.yaml")
+	dir := testenv.ManifestsDir(t, nil, "orders.yaml", "echo.yaml")
 	env := testenv.Start(t, func(o *platform.Options) {
 		o.Manifests = dir
 		o.Store = "vitess"

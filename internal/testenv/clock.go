@@ -22,8 +22,8 @@ func (c *Clock) Now() time.Time {
 	return c.now
 }
 
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
+// Add moves the clock forward by d.
+func (c *Clock) Add(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
