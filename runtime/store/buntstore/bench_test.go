@@ -5,30 +5,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/surgefn/surge/runtime/store"
+	"github.com/surgefn/surge/runtime/store/storetest"
 )
-
-// benchOrders makes n orders of users drawn from a pool of users, so a big
-// batch spans every shard and a batch of one touches one user shard.
-func benchOrders(rnd *rand.Rand, prefix string, n, users int, at time.Time) []store.Order {
-	orders := make([]store.Order, n)
-	for i := range orders {
-		orders[i] = store.Order{
-			OrderID:    prefix + strconv.Itoa(i),
-			UserID:     1 + rnd.Int64N(int64(users)),
-			Items:      []store.Item{{SKU: "sku-1001", Qty: 1, PriceCents: 1999}, {SKU: "sku-2002", Qty: 2, PriceCents: 500}},
-			TotalCents: 2999,
-			Currency:   "CNY",
-			Status:     "created",
-			CreatedAt:  at.Add(time.Duration(i) * time.Microsecond),
-		}
-	}
-	return orders
-}
 
 // BenchmarkPutOrders measures PutOrders of fresh orders, one op being one
 // batch; orders/s is the figure to compare. The store is replaced (timer
@@ -56,7 +38,7 @@ func BenchmarkPutOrders(b *testing.B) {
 				if s, err = Open(dir, DefaultShards); err != nil {
 					b.Fatal(err)
 				}
-				orders, next = benchOrders(rnd, fmt.Sprintf("bench-%d-", round), window, 10_000, time.Now()), 0
+				orders, next = storetest.BenchOrders(rnd, fmt.Sprintf("bench-%d-", round), window, 10_000, time.Now()), 0
 			}
 			fresh()
 			b.Cleanup(func() { _ = s.Close() })
@@ -85,8 +67,8 @@ func benchStore(b *testing.B) (*Store, []store.Order) {
 	b.Helper()
 	s := openT(b, b.TempDir(), DefaultShards)
 	rnd := rand.New(rand.NewPCG(3, 4))
-	orders := benchOrders(rnd, "bench-", 10_000, 1_000, time.Now())
-	mine := benchOrders(rnd, "mine-", 100, 1, time.Now())
+	orders := storetest.BenchOrders(rnd, "bench-", 10_000, 1_000, time.Now())
+	mine := storetest.BenchOrders(rnd, "mine-", 100, 1, time.Now())
 	for i := range mine {
 		mine[i].UserID = 424242
 	}

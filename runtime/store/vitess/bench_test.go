@@ -8,27 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/surgefn/surge/runtime/store"
+	"github.com/surgefn/surge/runtime/store/storetest"
 )
-
-// benchOrders makes n orders of users drawn from a pool of users, like the
-// buntstore benchmark, so a big batch spans both shards and a batch of one
-// touches one user.
-func benchOrders(rnd *rand.Rand, prefix string, n, users int, at time.Time) []store.Order {
-	orders := make([]store.Order, n)
-	for i := range orders {
-		orders[i] = store.Order{
-			OrderID:    prefix + strconv.Itoa(i),
-			UserID:     1 + rnd.Int64N(int64(users)),
-			Items:      []store.Item{{SKU: "sku-1001", Qty: 1, PriceCents: 1999}, {SKU: "sku-2002", Qty: 2, PriceCents: 500}},
-			TotalCents: 2999,
-			Currency:   "CNY",
-			Status:     "created",
-			CreatedAt:  at.Add(time.Duration(i) * time.Microsecond),
-		}
-	}
-	return orders
-}
 
 // BenchmarkPutOrders measures PutOrders of fresh orders through vtgate, one
 // op being one batch, one batch at a time; orders/s is the figure to
@@ -46,7 +27,7 @@ func BenchmarkPutOrders(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				b.StopTimer() // memory stays bounded for any b.N
-				batch := benchOrders(rnd, fmt.Sprintf("bench-%s-%d-%d-", run, invocation, i), size, 10_000, time.Now())
+				batch := storetest.BenchOrders(rnd, fmt.Sprintf("bench-%s-%d-%d-", run, invocation, i), size, 10_000, time.Now())
 				b.StartTimer()
 				n, err := s.PutOrders(ctx, batch)
 				if err != nil || n != size {
