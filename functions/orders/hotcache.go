@@ -52,6 +52,79 @@ type hotCache struct {
 	js     jetstream.JetStream // nil: no fast path
 	bucket string
 	revs   revCache
+
+	rounds refreshRounds
+}
+
+// refreshRounds is group commit for refreshes: every replica of
+// order-persist in this process hands its users to one refresher, which
+// runs a round at a time over the union of what is waiting. Users shared
+// by concurrent batches are refreshed once, and replicas of one process
+// never race each other's compare-and-set. A batch waits for a round that
+// started after it asked, so the round's store reads see its orders.
+type refreshRounds struct {
+	mu      sync.Mutex
+	pending map[int64]struct{}
+	waiters []chan roundResult
+	running bool
+}
+
+type roundResult struct {
+	failed int
+	err    error
+}
+
+// refreshGrouped refreshes users in the next round and waits for it.
+func (h *hotCache) refreshGrouped(ctx context.Context, users []int64) (int, error) {
+	ch := make(chan roundResult, 1)
+	r := &h.rounds
+	r.mu.Lock()
+	if r.pending == nil {
+		r.pending = make(map[int64]struct{}, len(users))
+	}
+	for _, u := range users {
+		r.pending[u] = struct{}{}
+	}
+	r.waiters = append(r.waiters, ch)
+	if !r.running {
+		r.running = true
+		go h.runRounds()
+	}
+	r.mu.Unlock()
+	select {
+	case res := <-ch:
+		return res.failed, res.err
+	case <-ctx.Done():
+		return len(users), ctx.Err()
+	}
+}
+
+// roundTimeout bounds one refresh round.
+const roundTimeout = 10 * time.Second
+
+func (h *hotCache) runRounds() {
+	r := &h.rounds
+	for {
+		r.mu.Lock()
+		if len(r.waiters) == 0 {
+			r.running = false
+			r.mu.Unlock()
+			return
+		}
+		users := make([]int64, 0, len(r.pending))
+		for u := range r.pending {
+			users = append(users, u)
+		}
+		waiters := r.waiters
+		r.pending, r.waiters = nil, nil
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
+		failed, err := h.refresh(ctx, users)
+		cancel()
+		for _, w := range waiters {
+			w <- roundResult{failed, err}
+		}
+	}
 }
 
 // rawLister is implemented by stores that can list orders as stored JSON

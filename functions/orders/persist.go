@@ -100,7 +100,9 @@ func (p *Persist) HandleBatch(ctx context.Context, batch []*runtime.Msg) error {
 	if len(orders) == 0 {
 		return nil
 	}
+	start := time.Now()
 	inserted, err := p.store.PutOrders(ctx, orders)
+	stored := time.Since(start)
 	if err != nil {
 		return fmt.Errorf("store %d orders: %w", len(orders), err)
 	}
@@ -113,7 +115,11 @@ func (p *Persist) HandleBatch(ctx context.Context, batch []*runtime.Msg) error {
 	// cannot time the batch out and make it be retried.
 	rctx, cancel := context.WithTimeout(ctx, remaining(ctx)/2)
 	defer cancel()
-	if failed, err := p.hot.refresh(rctx, users); err != nil {
+	defer func() {
+		p.log.Debug("batch persisted", "orders", len(orders), "inserted", inserted, "users", len(users),
+			"store", stored, "cache", time.Since(start)-stored)
+	}()
+	if failed, err := p.hot.refreshGrouped(rctx, users); err != nil {
 		// The orders are stored, so the batch is acked anyway. A page that
 		// could not be refreshed was marked stale if the bucket still
 		// answered (the next read rebuilds it from the store); otherwise it
