@@ -45,11 +45,11 @@ func (h *Host) start(ctx context.Context, fn manifests.Function, rev string) (*d
 		fn:       fn,
 		revision: rev,
 		hostID:   h.cfg.ID,
-		js:       h.cfg.JS,
+		js:       h.cfg.StreamJS,
 		log:      h.cfg.Logger.With("function", name, "revision", rev),
 		metrics:  h.metrics.forFunction(name),
 	}
-	if kv, err := h.cfg.JS.KeyValue(ctx, BucketCalls); err == nil {
+	if kv, err := h.cfg.StreamJS.KeyValue(ctx, BucketCalls); err == nil {
 		d.calls = &callTracker{kv: kv, function: name, log: d.log}
 	}
 	ok := false
@@ -71,7 +71,11 @@ func (h *Host) start(ctx context.Context, fn manifests.Function, rev string) (*d
 			return nil, err
 		}
 		if p, isP := v.(Provisioner); isP {
-			env := &Env{Function: fn, NC: h.cfg.NC, JS: h.cfg.JS, Store: h.cfg.Store,
+			nc, js := h.cfg.NC, h.cfg.JS
+			if fn.IsStream() {
+				nc, js = h.cfg.StreamNC, h.cfg.StreamJS
+			}
+			env := &Env{Function: fn, NC: nc, JS: js, Store: h.cfg.Store,
 				Logger: d.log, Metrics: h.cfg.Registry, Clock: h.cfg.Clock, buckets: buckets}
 			if err := p.Provision(ctx, env); err != nil {
 				return nil, fmt.Errorf("provision %s: %w", name, err)

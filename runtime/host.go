@@ -26,6 +26,12 @@ type HostConfig struct {
 	ID       string
 	NC       *nats.Conn
 	JS       jetstream.JetStream
+	// StreamNC and StreamJS, when set, carry everything of stream-triggered
+	// functions and async calls: their pulls, acks, dead letters and the
+	// NATS use of their handlers. A pull batch or a burst of acks then never
+	// queues ahead of request-reply traffic on NC. Default: NC and JS.
+	StreamNC *nats.Conn
+	StreamJS jetstream.JetStream
 	Store    store.Store
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
@@ -75,6 +81,9 @@ func NewHost(cfg HostConfig) (*Host, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}
+	}
+	if cfg.StreamNC == nil || cfg.StreamJS == nil {
+		cfg.StreamNC, cfg.StreamJS = cfg.NC, cfg.JS
 	}
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 30 * time.Second

@@ -85,6 +85,7 @@ type Platform struct {
 	ns       *server.Server
 	gwConn   *nats.Conn
 	rtConn   *nats.Conn
+	stConn   *nats.Conn
 	store    store.Store
 	gw       *gateway.Gateway
 	host     *runtime.Host
@@ -207,6 +208,9 @@ func (p *Platform) startNATS() error {
 	if p.rtConn, err = p.connect("surge-runtime"); err != nil {
 		return err
 	}
+	if p.stConn, err = p.connect("surge-runtime-streams"); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -315,7 +319,11 @@ func (p *Platform) startRuntime(ctx, runCtx context.Context) error {
 	if err != nil {
 		return err
 	}
-	host, err := runtime.NewHost(runtime.HostConfig{NC: p.rtConn, JS: js, Store: p.store,
+	sjs, err := jetstream.New(p.stConn)
+	if err != nil {
+		return err
+	}
+	host, err := runtime.NewHost(runtime.HostConfig{NC: p.rtConn, JS: js, StreamNC: p.stConn, StreamJS: sjs, Store: p.store,
 		Logger: p.log.With("component", "runtime"), Registry: p.reg, Clock: p.opts.Clock})
 	if err != nil {
 		return err
@@ -419,7 +427,7 @@ func (p *Platform) Stop(ctx context.Context) error {
 		if p.cancel != nil {
 			p.cancel()
 		}
-		for _, nc := range []*nats.Conn{p.gwConn, p.rtConn} {
+		for _, nc := range []*nats.Conn{p.gwConn, p.rtConn, p.stConn} {
 			if nc != nil && !nc.IsClosed() {
 				drainConn(nc)
 			}
