@@ -127,10 +127,11 @@ func (h *hotCache) runRounds() {
 	}
 }
 
-// rawLister is implemented by stores that can list orders as stored JSON
-// (buntstore): pages are then built without decoding and re-encoding.
-type rawLister interface {
-	ListOrdersJSON(ctx context.Context, userID int64, offset, limit int) ([]json.RawMessage, error)
+// pageAppender is implemented by stores that can append a user's newest
+// orders as stored JSON (buntstore): pages are then built without decoding
+// and re-encoding.
+type pageAppender interface {
+	AppendOrdersPage(ctx context.Context, userID int64, limit int, dst []byte) ([]byte, error)
 }
 
 // revCache remembers the ORDERS_HOT revision this process last wrote per
@@ -139,6 +140,9 @@ type revCache struct {
 	mu sync.Mutex
 	m  map[int64]uint64
 }
+
+// maxRefreshInFlight bounds the unacknowledged page writes of a round.
+const maxRefreshInFlight = 64
 
 // maxRevs bounds revCache; past it the cache starts over.
 const maxRevs = 200_000
@@ -215,7 +219,28 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, err
 	}
 	inflight := make([]pending, 0, len(users))
 	var retry []int64
+	settle := func(p pending) error {
+		select {
+		case ack := <-p.fut.Ok():
+			h.revs.set(p.user, ack.Sequence)
+		case <-p.fut.Err():
+			retry = append(retry, p.user)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return nil
+	}
+	done := 0
 	for _, u := range users {
+		// Pace the burst: at most maxRefreshInFlight unacked pages, so a
+		// round does not queue ahead of the order publishes it shares the
+		// server with.
+		for len(inflight)-done >= maxRefreshInFlight {
+			if err := settle(inflight[done]); err != nil {
+				return users, err
+			}
+			done++
+		}
 		rev := h.revs.get(u)
 		page, err := h.load(ctx, u)
 		if err != nil {
@@ -230,14 +255,9 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, err
 		}
 		inflight = append(inflight, pending{u, fut})
 	}
-	for _, p := range inflight {
-		select {
-		case ack := <-p.fut.Ok():
-			h.revs.set(p.user, ack.Sequence)
-		case <-p.fut.Err():
-			retry = append(retry, p.user)
-		case <-ctx.Done():
-			return users, ctx.Err()
+	for _, p := range inflight[done:] {
+		if err := settle(p); err != nil {
+			return users, err
 		}
 	}
 	return retry, nil
@@ -295,24 +315,12 @@ func (h *hotCache) refreshUser(ctx context.Context, userID int64) error {
 
 // load reads the user's first page from the store, as cached.
 func (h *hotCache) load(ctx context.Context, userID int64) ([]byte, error) {
-	if rl, ok := h.store.(rawLister); ok {
-		rows, err := rl.ListOrdersJSON(ctx, userID, 0, HotPageSize)
+	if pa, ok := h.store.(pageAppender); ok {
+		page, err := pa.AppendOrdersPage(ctx, userID, HotPageSize, make([]byte, 0, 4096))
 		if err != nil {
 			return nil, fmt.Errorf("list orders of user %d: %w", userID, err)
 		}
-		n := 2
-		for _, r := range rows {
-			n += len(r) + 1
-		}
-		page := make([]byte, 0, n)
-		page = append(page, '[')
-		for i, r := range rows {
-			if i > 0 {
-				page = append(page, ',')
-			}
-			page = append(page, r...)
-		}
-		return append(page, ']'), nil
+		return page, nil
 	}
 	orders, err := h.store.ListOrders(ctx, userID, 0, HotPageSize)
 	if err != nil {
