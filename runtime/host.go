@@ -23,9 +23,9 @@ import (
 // HostConfig is what a runtime host needs. NC, JS and Logger are required.
 type HostConfig struct {
 	// ID names the host in `surge ls` and in micro metadata; default hostname-nuid.
-	ID       string
-	NC       *nats.Conn
-	JS       jetstream.JetStream
+	ID string
+	NC *nats.Conn
+	JS jetstream.JetStream
 	// StreamNC and StreamJS, when set, carry everything of stream-triggered
 	// functions and async calls: their pulls, acks, dead letters and the
 	// NATS use of their handlers. A pull batch or a burst of acks then never
