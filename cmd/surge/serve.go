@@ -30,7 +30,7 @@ func addLogFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().StringVar(&f.log.Format, "log-format", "text", "log format: text or json")
 	cmd.Flags().DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long Ctrl-C waits for in-flight work to finish")
 	cmd.Flags().StringVar(&f.opts.PprofAddr, "pprof", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
-	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "384MiB", "soft Go heap limit (GC works harder near it; 0 = none; GOMEMLIMIT wins if set)")
+	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "448MiB", "soft Go heap limit (GC works harder near it; 0 = none; GOMEMLIMIT wins if set)")
 }
 
 func addStoreFlags(cmd *cobra.Command, f *serverFlags) {
