@@ -216,6 +216,7 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, err
 	type pending struct {
 		user int64
 		fut  jetstream.PubAckFuture
+		buf  *[]byte
 	}
 	inflight := make([]pending, 0, len(users))
 	var retry []int64
@@ -226,8 +227,10 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, err
 		case <-p.fut.Err():
 			retry = append(retry, p.user)
 		case <-ctx.Done():
-			return ctx.Err()
+			return ctx.Err() // the buffer may still be held for a retry: not reused
 		}
+		// The publish is settled, nothing holds the page any more.
+		pagePool.Put(p.buf)
 		return nil
 	}
 	done := 0
@@ -242,10 +245,12 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, err
 			done++
 		}
 		rev := h.revs.get(u)
-		page, err := h.load(ctx, u)
+		buf := pagePool.Get().(*[]byte)
+		page, err := h.loadInto(ctx, u, (*buf)[:0])
 		if err != nil {
 			return users, err
 		}
+		*buf = page
 		m := &nats.Msg{Subject: "$KV." + h.bucket + "." + hotKey(u), Data: page,
 			Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(rev, 10)}}}
 		fut, err := h.js.PublishMsgAsync(m)
@@ -253,7 +258,7 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, err
 			retry = append(retry, u)
 			continue
 		}
-		inflight = append(inflight, pending{u, fut})
+		inflight = append(inflight, pending{u, fut, buf})
 	}
 	for _, p := range inflight[done:] {
 		if err := settle(p); err != nil {
@@ -315,8 +320,16 @@ func (h *hotCache) refreshUser(ctx context.Context, userID int64) error {
 
 // load reads the user's first page from the store, as cached.
 func (h *hotCache) load(ctx context.Context, userID int64) ([]byte, error) {
+	return h.loadInto(ctx, userID, nil)
+}
+
+// pagePool recycles the page buffers of refresh rounds.
+var pagePool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// loadInto is load appending the page to dst.
+func (h *hotCache) loadInto(ctx context.Context, userID int64, dst []byte) ([]byte, error) {
 	if pa, ok := h.store.(pageAppender); ok {
-		page, err := pa.AppendOrdersPage(ctx, userID, HotPageSize, make([]byte, 0, 4096))
+		page, err := pa.AppendOrdersPage(ctx, userID, HotPageSize, dst)
 		if err != nil {
 			return nil, fmt.Errorf("list orders of user %d: %w", userID, err)
 		}
