@@ -39,6 +39,22 @@ type Aggregate struct {
 	kv    jetstream.KeyValue
 	store store.Store
 	log   *slog.Logger
+	// epoch tells instances of the EVENTS stream apart (see seqKey).
+	epoch uint64
+}
+
+// seqBits is how many low bits of an applied-batch key hold the stream
+// sequence; the bits above hold the stream's epoch.
+const seqBits = 40
+
+// seqKey is the key a message's counts are applied under: its stream
+// sequence, with the low 24 bits of the stream's creation time (seconds)
+// above bit 40. A stream that is deleted and created again restarts its
+// sequences at 1; without the epoch its new messages would be skipped as
+// "applied before". Sequences past 2^40 (a trillion messages) would need
+// a wider key.
+func (a *Aggregate) seqKey(seq uint64) uint64 {
+	return a.epoch<<seqBits | seq&(1<<seqBits-1)
 }
 
 var (
@@ -59,11 +75,19 @@ func (a *Aggregate) Validate() error {
 }
 
 // Provision opens the stats bucket and keeps the store.
-func (a *Aggregate) Provision(_ context.Context, env *runtime.Env) error {
+func (a *Aggregate) Provision(ctx context.Context, env *runtime.Env) error {
 	kv, err := env.KV(BucketStats)
 	if err != nil {
 		return err
 	}
+	if err := runtime.EnsureStream(ctx, env.JS, StreamEvents, SubjectTrack, streamMaxAge); err != nil {
+		return err
+	}
+	st, err := env.JS.Stream(ctx, StreamEvents)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", StreamEvents, err)
+	}
+	a.epoch = uint64(st.CachedInfo().Created.Unix()) & (1<<(64-seqBits) - 1)
 	return a.setup(kv, env.Store, env.Logger)
 }
 
@@ -92,7 +116,7 @@ func (a *Aggregate) HandleBatch(ctx context.Context, batch []*runtime.Msg) error
 		for id := range counted[i].items {
 			touched[id] = struct{}{}
 		}
-		batches = append(batches, store.EventBatch{Seq: m.Seq, Items: counted[i].items})
+		batches = append(batches, store.EventBatch{Seq: a.seqKey(m.Seq), Items: counted[i].items})
 	}
 	if len(batches) == 0 {
 		return nil

@@ -213,3 +213,20 @@ func TestIngestAndStats(t *testing.T) {
 		}
 	}
 }
+
+// TestSeqKeyEpoch: the same sequence of two instances of the stream (one
+// deleted and created again) gets two keys, so the second is not skipped as
+// applied; within one instance the key is stable.
+func TestSeqKeyEpoch(t *testing.T) {
+	first := &Aggregate{epoch: 1_700_000_000 & (1<<(64-seqBits) - 1)}
+	again := &Aggregate{epoch: 1_700_000_123 & (1<<(64-seqBits) - 1)}
+	if first.seqKey(7) == again.seqKey(7) {
+		t.Error("a recreated stream reuses the applied-batch keys")
+	}
+	if first.seqKey(7) != first.seqKey(7) || first.seqKey(7) == first.seqKey(8) {
+		t.Error("keys are not stable and distinct within one stream")
+	}
+	if (&Aggregate{}).seqKey(42) != 42 {
+		t.Error("epoch 0 must keep the sequence as is")
+	}
+}
