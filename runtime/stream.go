@@ -134,6 +134,7 @@ func (l *streamLoop) run() {
 func (l *streamLoop) handle(raw []jetstream.Msg) {
 	start := time.Now()
 	msgs := make([]*Msg, 0, len(raw))
+	kept := make([]jetstream.Msg, 0, len(raw)) // kept[i] is msgs[i]'s JetStream message
 	live := make([]*Msg, 0, len(raw))
 	for _, rm := range raw {
 		md, err := rm.Metadata()
@@ -142,6 +143,7 @@ func (l *streamLoop) handle(raw []jetstream.Msg) {
 			_ = rm.Term()
 			continue
 		}
+		kept = append(kept, rm)
 		m := &Msg{Subject: rm.Subject(), Data: rm.Data(), Header: rm.Headers(), Stream: md.Stream,
 			Seq: md.Sequence.Stream, Delivered: int(md.NumDelivered), Time: md.Timestamp}
 		if m.Header == nil {
@@ -180,7 +182,7 @@ func (l *streamLoop) handle(raw []jetstream.Msg) {
 		l.log.Warn("batch failed", "size", len(live), "code", e.Code, "err", herr)
 	}
 	for i, m := range msgs {
-		l.settle(raw[i], m, herr)
+		l.settle(kept[i], m, herr)
 	}
 }
 
