@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,16 +139,7 @@ func TestCrashRecovery(t *testing.T) {
 		want[int64(7000+i%users)] = append(want[int64(7000+i%users)], id)
 	}
 	st := r.P.Store()
-	total := 0
-	for u, wantIDs := range want {
-		got := ids(userOrders(t, st, u))
-		total += len(got)
-		slices.Sort(got)
-		slices.Sort(wantIDs)
-		if !slices.Equal(got, wantIDs) {
-			t.Errorf("user %d: stored %d orders %s, want %d %s", u, len(got), short(got), len(wantIDs), short(wantIDs))
-		}
-	}
+	total := assertStoredExactly(t, st, want)
 	if total != len(acked) {
 		t.Errorf("%d orders stored, want exactly the %d acked", total, len(acked))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,4 +135,21 @@ func short(ids []string) string {
 		return strings.Join(ids[:6], ",") + fmt.Sprintf(",... (%d)", len(ids))
 	}
 	return strings.Join(ids, ",")
+}
+
+// assertStoredExactly fails unless the store holds exactly want's orders
+// per user, and returns how many it holds in all.
+func assertStoredExactly(t *testing.T, st store.Store, want map[int64][]string) int {
+	t.Helper()
+	total := 0
+	for u, wantIDs := range want {
+		got := ids(userOrders(t, st, u))
+		total += len(got)
+		slices.Sort(got)
+		slices.Sort(wantIDs)
+		if !slices.Equal(got, wantIDs) {
+			t.Errorf("user %d: stored %d orders %s, want %d %s", u, len(got), short(got), len(wantIDs), short(wantIDs))
+		}
+	}
+	return total
 }

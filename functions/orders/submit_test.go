@@ -148,16 +148,7 @@ func TestDirectSubmit(t *testing.T) {
 		t.Fatalf("%d distinct acked orders, want %d", len(seen), unique)
 	}
 	st := env.P.Store()
-	total := 0
-	for u, wantIDs := range want {
-		got := ids(userOrders(t, st, u))
-		total += len(got)
-		slices.Sort(got)
-		slices.Sort(wantIDs)
-		if !slices.Equal(got, wantIDs) {
-			t.Errorf("user %d: stored %d orders %s, want %d %s", u, len(got), short(got), len(wantIDs), short(wantIDs))
-		}
-	}
+	total := assertStoredExactly(t, st, want)
 	if total != unique {
 		t.Errorf("%d orders stored, want %d", total, unique)
 	}
