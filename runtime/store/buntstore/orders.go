@@ -32,7 +32,10 @@ func lookupKey(id string) string           { return "id:" + id }
 // PutOrders stores orders, skipping any whose order_id is already stored
 // (for this or another user), and returns how many were new. It writes one
 // transaction per shard touched in each of its two rounds (see the package
-// comment), shards in parallel; all are durable when it returns nil.
+// comment), shards in parallel, through each shard's group committer; all
+// are durable when it returns nil. A failed call may leave part of its
+// writes (a shard's transaction is shared with other writers); the retry
+// completes them, since every step is idempotent.
 func (s *Store) PutOrders(ctx context.Context, orders []store.Order) (int, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
@@ -58,8 +61,8 @@ func (s *Store) PutOrders(ctx context.Context, orders []store.Order) (int, error
 	// indexes of its own shard.
 	keep := make([]bool, len(rows))
 	byID := s.group(len(rows), func(i int) int { return s.keyShard(rows[i].id) })
-	err := s.parallel(byID, func(db *buntdb.DB, idx []int) (int, error) {
-		return 0, db.Update(func(tx *buntdb.Tx) error {
+	err := s.parallel(byID, func(sh int, idx []int) (int, error) {
+		return 0, s.commits[sh].do(ctx, func(tx *buntdb.Tx) error {
 			for _, i := range idx {
 				k := lookupKey(rows[i].id)
 				u, err := tx.Get(k)
@@ -95,9 +98,9 @@ func (s *Store) PutOrders(ctx context.Context, orders []store.Order) (int, error
 		return s.userShard(o.UserID)
 	})
 	var inserted int
-	err = s.parallel(byUser, func(db *buntdb.DB, idx []int) (int, error) {
+	err = s.parallel(byUser, func(sh int, idx []int) (int, error) {
 		n := 0
-		err := db.Update(func(tx *buntdb.Tx) error {
+		err := s.commits[sh].do(ctx, func(tx *buntdb.Tx) error {
 			for _, i := range idx {
 				r := &rows[i]
 				ref := refKey(r.u20, r.id)
@@ -140,9 +143,11 @@ func (s *Store) group(n int, shardOf func(i int) int) [][]int {
 }
 
 // parallel runs fn on every shard with work, in its own goroutine when more
-// than one shard has work, so their fsyncs overlap. The counts fn returns are
-// summed into total (if non-nil); the first error is returned.
-func (s *Store) parallel(groups [][]int, fn func(db *buntdb.DB, idx []int) (int, error), total *int) error {
+// than one shard has work, so their fsyncs overlap. fn writes through the
+// shard's group committer, so the writes of concurrent batches to one shard
+// share a transaction and its fsync. The counts fn returns are summed into
+// total (if non-nil); the first error is returned.
+func (s *Store) parallel(groups [][]int, fn func(shard int, idx []int) (int, error), total *int) error {
 	var busy []int
 	for sh, idx := range groups {
 		if len(idx) > 0 {
@@ -150,7 +155,7 @@ func (s *Store) parallel(groups [][]int, fn func(db *buntdb.DB, idx []int) (int,
 		}
 	}
 	if len(busy) == 1 {
-		n, err := fn(s.shards[busy[0]], groups[busy[0]])
+		n, err := fn(busy[0], groups[busy[0]])
 		if total != nil {
 			*total += n
 		}
@@ -160,7 +165,7 @@ func (s *Store) parallel(groups [][]int, fn func(db *buntdb.DB, idx []int) (int,
 	errs := make([]error, len(busy))
 	var wg sync.WaitGroup
 	for j, sh := range busy {
-		wg.Go(func() { counts[j], errs[j] = fn(s.shards[sh], groups[sh]) })
+		wg.Go(func() { counts[j], errs[j] = fn(sh, groups[sh]) })
 	}
 	wg.Wait()
 	for j := range busy {
