@@ -501,6 +501,9 @@ func (p *Platform) AdminToken() string { return p.token }
 // Store is the process's store (nil when it has none).
 func (p *Platform) Store() store.Store { return p.store }
 
+// Gateway is the HTTP gateway (nil when it has none).
+func (p *Platform) Gateway() *gateway.Gateway { return p.gw }
+
 // Host is the runtime host (nil when it has none).
 func (p *Platform) Host() *runtime.Host { return p.host }
 

@@ -172,6 +172,11 @@ func (e *Env) Deploy(t testing.TB, yaml string) {
 		t.Fatalf("deploy %s: %d %s", fns[0].Metadata.Name, r.Status, r.Body)
 	}
 	fn := fns[0]
+	if gw := e.P.Gateway(); gw != nil {
+		Eventually(t, 5*time.Second, "route of "+fn.Metadata.Name+" installed", func() bool {
+			return gw.Serves(fn.Metadata.Name, fn.Revision())
+		})
+	}
 	if e.P.Host() == nil || fn.Spec.Handler == manifests.HandlerExternal || fn.Spec.Replicas == 0 {
 		return
 	}
