@@ -83,7 +83,7 @@ func info(d manifests.Deployed, hosts []runtime.HostStatus) FunctionInfo {
 }
 
 // newListHandler serves GET /admin/functions.
-func newListHandler(reg functionStore, js jetstream.JetStream, _ func() *Table) echo.HandlerFunc {
+func newListHandler(reg functionStore, js jetstream.JetStream) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
 		list, err := reg.List(ctx)

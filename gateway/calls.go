@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -10,8 +9,6 @@ import (
 
 	"github.com/surgefn/surge/runtime"
 )
-
-var jsonMarshal = json.Marshal
 
 // newCallStatusHandler serves GET /calls/{id}: the status and result of an
 // async call.

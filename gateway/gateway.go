@@ -81,10 +81,9 @@ type Gateway struct {
 	metrics *metrics
 	synced  chan struct{}
 
-	mu   sync.Mutex
-	fns  map[string]manifests.Function
-	srv  *http.Server
-	stop context.CancelFunc
+	mu  sync.Mutex
+	fns map[string]manifests.Function
+	srv *http.Server
 }
 
 // New builds the gateway and binds its buckets; it serves nothing until Serve.
@@ -128,7 +127,7 @@ func (g *Gateway) echo() *echo.Echo {
 	e.GET("/metrics", newMetricsHandler(g.cfg.Gatherer))
 
 	admin := e.Group("/admin", newAuth(g.cfg.AdminToken))
-	admin.GET("/functions", newListHandler(g.reg, g.cfg.JS, g.currentTable))
+	admin.GET("/functions", newListHandler(g.reg, g.cfg.JS))
 	admin.GET("/functions/:name", newGetFunctionHandler(g.reg, g.cfg.JS))
 	admin.PUT("/functions/:name", newPutFunctionHandler(g.reg, g.cfg.BodyLimit, g.conflicts))
 	admin.DELETE("/functions/:name", newDeleteFunctionHandler(g.reg))

@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -49,7 +51,7 @@ func newRouteHandler(d invokeDeps) echo.HandlerFunc {
 		route, allowed := d.table().Match(r.Method, r.URL.EscapedPath(), &p)
 		if route == nil {
 			if len(allowed) > 0 {
-				c.Response().Header().Set("Allow", joinComma(allowed))
+				c.Response().Header().Set("Allow", strings.Join(allowed, ", "))
 				return runtime.Errorf(http.StatusMethodNotAllowed, "method_not_allowed",
 					"%s is not allowed on %s", r.Method, r.URL.Path)
 			}
@@ -154,7 +156,7 @@ func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params) error {
 	}
 	if !ack.Duplicate {
 		st := runtime.CallStatus{CallID: id, Function: tg.Function, Status: runtime.CallQueued, UpdatedAt: time.Now().UTC()}
-		if b, err := jsonMarshal(st); err == nil {
+		if b, err := json.Marshal(st); err == nil {
 			// Best effort: the runtime overwrites it as soon as it runs.
 			if _, err := d.calls.Get(ctx, id); err != nil {
 				_, _ = d.calls.Put(ctx, id, b)
@@ -163,15 +165,4 @@ func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params) error {
 	}
 	c.Response().Header().Set("X-Call-Id", id)
 	return c.JSON(http.StatusAccepted, map[string]any{"call_id": id, "status": runtime.CallQueued, "function": tg.Function})
-}
-
-func joinComma(ss []string) string {
-	out := ""
-	for i, s := range ss {
-		if i > 0 {
-			out += ", "
-		}
-		out += s
-	}
-	return out
 }

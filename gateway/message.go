@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/nats-io/nats.go"
 
@@ -48,7 +49,9 @@ func writeReply(w http.ResponseWriter, m *nats.Msg) {
 	for k, v := range m.Header {
 		switch {
 		case k == runtime.HeaderStatus:
-			status = parseStatus(v[0])
+			if n, err := strconv.Atoi(v[0]); err == nil && n >= 200 && n <= 599 {
+				status = n
+			}
 		case k == runtime.HeaderContentType:
 			ct = v[0]
 		case len(k) > 6 && (k[:6] == "Surge-" || k[:5] == "Nats-"):
@@ -60,18 +63,4 @@ func writeReply(w http.ResponseWriter, m *nats.Msg) {
 	hdr.Set("Content-Type", ct)
 	w.WriteHeader(status)
 	_, _ = w.Write(m.Data)
-}
-
-func parseStatus(s string) int {
-	n := 0
-	for _, c := range []byte(s) {
-		if c < '0' || c > '9' {
-			return http.StatusOK
-		}
-		n = n*10 + int(c-'0')
-	}
-	if n < 200 || n > 599 {
-		return http.StatusOK
-	}
-	return n
 }

@@ -172,17 +172,5 @@ func (m *Msg) Reject(err error) { m.rejected = err }
 // SetResult records a result for async call status (GET /calls/{id}).
 func (m *Msg) SetResult(b []byte) { m.result = b }
 
-// Outcome reports how the handler settled the message: "failed",
-// "rejected" or "" (to be acked), with the error given.
-func (m *Msg) Outcome() (string, error) {
-	switch {
-	case m.rejected != nil:
-		return "rejected", m.rejected
-	case m.failed != nil:
-		return "failed", m.failed
-	}
-	return "", nil
-}
-
 // Settled reports whether Fail or Reject was called.
 func (m *Msg) Settled() bool { return m.failed != nil || m.rejected != nil }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -218,13 +217,4 @@ func (ri *requestInstance) stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("drain %s: %w", ri.name, ctx.Err())
 	}
-}
-
-// retryAfter formats d as a Retry-After value in whole seconds, at least 1.
-func retryAfter(d time.Duration) string {
-	s := int((d + time.Second - 1) / time.Second)
-	if s < 1 {
-		s = 1
-	}
-	return strconv.Itoa(s)
 }

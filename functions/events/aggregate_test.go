@@ -223,8 +223,11 @@ func TestSeqKeyEpoch(t *testing.T) {
 	if first.seqKey(7) == again.seqKey(7) {
 		t.Error("a recreated stream reuses the applied-batch keys")
 	}
-	if first.seqKey(7) != first.seqKey(7) || first.seqKey(7) == first.seqKey(8) {
-		t.Error("keys are not stable and distinct within one stream")
+	if got := first.seqKey(7); got != 1_700_000_000&(1<<(64-seqBits)-1)<<seqBits|7 {
+		t.Errorf("seqKey(7) = %#x: epoch not above bit %d", got, seqBits)
+	}
+	if first.seqKey(7) == first.seqKey(8) {
+		t.Error("two sequences of one stream share a key")
 	}
 	if (&Aggregate{}).seqKey(42) != 42 {
 		t.Error("epoch 0 must keep the sequence as is")
