@@ -299,30 +299,39 @@ type handlerBatch struct {
 }
 
 func (hb handlerBatch) HandleBatch(ctx context.Context, batch []*Msg) error {
-	sem := make(chan struct{}, hb.concurrency)
+	ForEach(batch, hb.concurrency, func(m *Msg) {
+		req := NewRequest(m.Subject, m.Data, m.Header)
+		err := HandlerFunc(hb.h.Handle).Handle(ctx, req)
+		if err != nil {
+			e := AsError(err)
+			if e.Status >= 400 && e.Status < 500 && e.Status != 408 && e.Status != 429 {
+				m.Reject(e)
+			} else {
+				m.Fail(e)
+			}
+			return
+		}
+		_, data, _ := req.Response()
+		m.SetResult(data)
+	})
+	return nil
+}
+
+// ForEach calls fn for every message of a batch on its own goroutine, at
+// most concurrency at once, and returns when all calls have: for batch
+// handlers whose messages are independent (deliveries, calls).
+func ForEach(batch []*Msg, concurrency int, fn func(m *Msg)) {
+	sem := make(chan struct{}, max(concurrency, 1))
 	var wg sync.WaitGroup
 	for _, m := range batch {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			req := NewRequest(m.Subject, m.Data, m.Header)
-			err := HandlerFunc(hb.h.Handle).Handle(ctx, req)
-			if err != nil {
-				e := AsError(err)
-				if e.Status >= 400 && e.Status < 500 && e.Status != 408 && e.Status != 429 {
-					m.Reject(e)
-				} else {
-					m.Fail(e)
-				}
-				return
-			}
-			_, data, _ := req.Response()
-			m.SetResult(data)
+			fn(m)
 		}()
 	}
 	wg.Wait()
-	return nil
 }
 
 // forwarder is the async dispatcher of a request-triggered function: each

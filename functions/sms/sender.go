@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/surgefn/surge/manifests"
@@ -116,17 +115,7 @@ func (s *Sender) setup(st store.Store, clock runtime.Clock, log *slog.Logger, ma
 
 // HandleBatch delivers each message of the batch, at most concurrency at once.
 func (s *Sender) HandleBatch(ctx context.Context, batch []*runtime.Msg) error {
-	sem := make(chan struct{}, s.concurrency)
-	var wg sync.WaitGroup
-	for _, m := range batch {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			s.deliver(ctx, m)
-		}()
-	}
-	wg.Wait()
+	runtime.ForEach(batch, s.concurrency, func(m *runtime.Msg) { s.deliver(ctx, m) })
 	return nil
 }
 
