@@ -131,10 +131,8 @@ func newPutFunctionHandler(reg functionStore, limit int64, conflicts func(contex
 		if fn.Metadata.Name != name {
 			return runtime.BadRequest("metadata.name", "%q does not match the URL's %q", fn.Metadata.Name, name)
 		}
-		if fn.Spec.Handler != manifests.HandlerExternal {
-			if _, err := runtime.NewFunction(fn.Spec.Handler, fn.Spec.Config); err != nil {
-				return &runtime.Error{Status: http.StatusBadRequest, Code: "invalid_manifest", Msg: "spec.handler: " + err.Error()}
-			}
+		if err := runtime.CheckHandler(&fn); err != nil {
+			return &runtime.Error{Status: http.StatusBadRequest, Code: "invalid_manifest", Msg: "spec.handler: " + err.Error()}
 		}
 		ctx := c.Request().Context()
 		if err := conflicts(ctx, fn); err != nil {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/surgefn/surge/manifests"
 )
 
 // Module is a built-in function: an id manifests refer to in spec.handler,
@@ -100,4 +102,15 @@ func NewFunction(id string, config json.RawMessage) (any, error) {
 		return nil, fmt.Errorf("%w: module %q implements neither Handler nor BatchHandler", ErrUnknownHandler, id)
 	}
 	return v, nil
+}
+
+// CheckHandler tells whether a runtime host could run fn: its handler is
+// registered (or "external") and its spec.config decodes and validates.
+// Deploys check it before a manifest lands in the registry.
+func CheckHandler(fn *manifests.Function) error {
+	if fn.Spec.Handler == manifests.HandlerExternal {
+		return nil
+	}
+	_, err := NewFunction(fn.Spec.Handler, fn.Spec.Config)
+	return err
 }

@@ -369,10 +369,8 @@ func (p *Platform) deployDir(ctx context.Context, path string) error {
 		return err
 	}
 	for _, fn := range fns {
-		if fn.Spec.Handler != manifests.HandlerExternal {
-			if _, err := runtime.NewFunction(fn.Spec.Handler, fn.Spec.Config); err != nil {
-				return fmt.Errorf("manifest %s: %w", fn.Metadata.Name, err)
-			}
+		if err := runtime.CheckHandler(&fn); err != nil {
+			return fmt.Errorf("manifest %s: %w", fn.Metadata.Name, err)
 		}
 		d, changed, err := reg.Put(ctx, fn)
 		if err != nil {
