@@ -30,7 +30,7 @@ type publisher interface {
 // kvStore is the part of a KV bucket the call handlers use.
 type kvStore interface {
 	Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error)
-	Put(ctx context.Context, key string, value []byte) (uint64, error)
+	Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error)
 }
 
 type invokeDeps struct {
@@ -157,12 +157,18 @@ func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params) error {
 	if !ack.Duplicate {
 		st := runtime.CallStatus{CallID: id, Function: tg.Function, Status: runtime.CallQueued, UpdatedAt: time.Now().UTC()}
 		if b, err := json.Marshal(st); err == nil {
-			// Best effort: the runtime overwrites it as soon as it runs.
-			if _, err := d.calls.Get(ctx, id); err != nil {
-				_, _ = d.calls.Put(ctx, id, b)
-			}
+			// Best effort, one round trip: Create never overwrites a status
+			// the runtime already wrote.
+			_, _ = d.calls.Create(ctx, id, b)
 		}
 	}
 	c.Response().Header().Set("X-Call-Id", id)
-	return c.JSON(http.StatusAccepted, map[string]any{"call_id": id, "status": runtime.CallQueued, "function": tg.Function})
+	return c.JSON(http.StatusAccepted, queuedResponse{CallID: id, Status: runtime.CallQueued, Function: tg.Function})
+}
+
+// queuedResponse is the 202 body of an async call.
+type queuedResponse struct {
+	CallID   string `json:"call_id"`
+	Status   string `json:"status"`
+	Function string `json:"function"`
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/surgefn/surge/internal/testenv"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
 )
@@ -184,7 +185,8 @@ func TestIngestAndStats(t *testing.T) {
 	if _, err := kv.Put(ctx, StatsKey("A1"), mirrored); err != nil {
 		t.Fatal(err)
 	}
-	stats := &Stats{kv: kv, store: st, log: discard()}
+	clock := testenv.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	stats := &Stats{kv: kv, store: st, log: discard(), l1: runtime.NewCache[string, store.Counts](statsL1TTL, 100, clock)}
 	for _, tt := range []struct {
 		item       string
 		wantStatus int
@@ -211,6 +213,27 @@ func TestIngestAndStats(t *testing.T) {
 		if _, body, _ := req.Response(); string(body) != tt.want {
 			t.Errorf("stats %q = %s, want %s", tt.item, body, tt.want)
 		}
+	}
+	// L1: a newer KV total shows up once the cached one is past its TTL.
+	newer, _ := json.Marshal(store.Counts{View: 5, Buy: 1})
+	if _, err := kv.Put(ctx, StatsKey("A1"), newer); err != nil {
+		t.Fatal(err)
+	}
+	read := func() string {
+		req := runtime.NewRequest("fn.items.stats", nil, nil)
+		req.Header.Set(runtime.HeaderParamPrefix+"item_id", "A1")
+		if err := stats.Handle(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		_, body, _ := req.Response()
+		return string(body)
+	}
+	if got := read(); got != `{"item_id":"A1","view":1,"click":0,"cart":0,"buy":1}` {
+		t.Errorf("within the L1 TTL = %s, want the cached total", got)
+	}
+	clock.Add(statsL1TTL)
+	if got := read(); got != `{"item_id":"A1","view":5,"click":0,"cart":0,"buy":1}` {
+		t.Errorf("after the L1 TTL = %s, want the newer KV total", got)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -21,7 +22,16 @@ type Stats struct {
 	kv    jetstream.KeyValue
 	store store.Store
 	log   *slog.Logger
+	// l1 answers the hottest items (a flash sale's product page) without a
+	// KV read; its TTL is a small part of the 2 s the stats may lag.
+	l1 *runtime.Cache[string, store.Counts]
 }
+
+// statsL1TTL and statsL1Size bound the in-process stats cache.
+const (
+	statsL1TTL  = 250 * time.Millisecond
+	statsL1Size = 10_000
+)
 
 var (
 	_ runtime.Handler     = (*Stats)(nil)
@@ -38,6 +48,7 @@ func (s *Stats) Provision(_ context.Context, env *runtime.Env) error {
 		return errors.New("events.stats needs a store")
 	}
 	s.kv, s.store, s.log = kv, env.Store, env.Logger
+	s.l1 = runtime.NewCache[string, store.Counts](statsL1TTL, statsL1Size, env.Clock)
 	return nil
 }
 
@@ -70,9 +81,16 @@ func (s *Stats) Handle(ctx context.Context, req *runtime.Request) error {
 	return req.RespondJSON(http.StatusOK, StatsResponse{ItemID: id, Counts: c})
 }
 
-// lookup reads the KV mirror, falling back to the store.
-func (s *Stats) lookup(ctx context.Context, id string) (store.Counts, error) {
-	var c store.Counts
+// lookup reads L1, then the KV mirror, falling back to the store.
+func (s *Stats) lookup(ctx context.Context, id string) (c store.Counts, err error) {
+	if c, ok := s.l1.Get(id); ok {
+		return c, nil
+	}
+	defer func() {
+		if err == nil {
+			s.l1.Put(id, c)
+		}
+	}()
 	e, err := s.kv.Get(ctx, StatsKey(id))
 	switch {
 	case err == nil:

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
-
-	"github.com/surgefn/surge/runtime"
 )
 
 func TestAppendString(t *testing.T) {
@@ -131,51 +129,5 @@ func TestIDGenMonotonicAndUnique(t *testing.T) {
 			}
 			prev = id
 		}
-	}
-}
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-var _ runtime.Clock = (*fakeClock)(nil)
-
-func TestL1(t *testing.T) {
-	clock := &fakeClock{t: fixedNow}
-	c := newL1(time.Second, 2*l1Shards, clock)
-	page := []json.RawMessage{json.RawMessage(`{"order_id":"a"}`)}
-	if _, ok := c.get(1); ok {
-		t.Fatal("hit on an empty cache")
-	}
-	c.put(1, page)
-	if got, ok := c.get(1); !ok || string(got[0]) != `{"order_id":"a"}` {
-		t.Fatalf("get = %v %v", got, ok)
-	}
-	clock.Add(999 * time.Millisecond)
-	if _, ok := c.get(1); !ok {
-		t.Error("expired before its TTL")
-	}
-	clock.Add(time.Millisecond)
-	if _, ok := c.get(1); ok {
-		t.Error("served after its TTL")
-	}
-	// Bounded: users mapping to one shard evict each other beyond perShard.
-	for u := int64(0); u < 10*l1Shards; u += l1Shards {
-		c.put(u, page)
-	}
-	if n := len(c.shard(0).m); n > 2 {
-		t.Errorf("shard holds %d entries, bound is 2", n)
-	}
-	if _, ok := c.get(9 * l1Shards); !ok {
-		t.Error("the entry just put was evicted")
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
 )
 
@@ -369,75 +368,6 @@ func (h *hotCache) get(ctx context.Context, userID int64) ([]byte, error) {
 		_, _ = h.kv.Create(ctx, key, page)
 	}
 	return page, nil
-}
-
-// l1 is the in-process cache in front of ORDERS_HOT: first pages already
-// split into their orders, kept for a short TTL and bounded in size. It is
-// sharded so concurrent readers rarely share a lock.
-type l1 struct {
-	ttl      time.Duration
-	perShard int
-	clock    runtime.Clock
-	shards   [l1Shards]l1Shard
-}
-
-const l1Shards = 64
-
-type l1Shard struct {
-	mu sync.Mutex
-	m  map[int64]l1Entry
-}
-
-type l1Entry struct {
-	orders  []json.RawMessage
-	expires int64 // clock UnixNano
-}
-
-func newL1(ttl time.Duration, size int, clock runtime.Clock) *l1 {
-	c := &l1{ttl: ttl, perShard: max(1, size/l1Shards), clock: clock}
-	for i := range c.shards {
-		c.shards[i].m = make(map[int64]l1Entry)
-	}
-	return c
-}
-
-func (c *l1) shard(userID int64) *l1Shard {
-	return &c.shards[uint64(userID)%l1Shards]
-}
-
-// get returns the user's cached page while it is fresh.
-func (c *l1) get(userID int64) ([]json.RawMessage, bool) {
-	s := c.shard(userID)
-	now := c.clock.Now().UnixNano()
-	s.mu.Lock()
-	e, ok := s.m[userID]
-	s.mu.Unlock()
-	if !ok || now >= e.expires {
-		return nil, false
-	}
-	return e.orders, true
-}
-
-// put caches a page; a full shard first drops expired entries, then any.
-func (c *l1) put(userID int64, orders []json.RawMessage) {
-	s := c.shard(userID)
-	now := c.clock.Now().UnixNano()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[userID]; !ok && len(s.m) >= c.perShard {
-		for k, e := range s.m {
-			if now >= e.expires {
-				delete(s.m, k)
-			}
-		}
-		for k := range s.m {
-			if len(s.m) < c.perShard {
-				break
-			}
-			delete(s.m, k)
-		}
-	}
-	s.m[userID] = l1Entry{orders: orders, expires: now + int64(c.ttl)}
 }
 
 // splitPage splits a cached page into its orders.

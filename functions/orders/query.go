@@ -101,7 +101,7 @@ type List struct {
 
 	store store.Store
 	hot   *hotCache
-	l1    *l1
+	l1    *runtime.Cache[int64, []json.RawMessage] // first pages, split into orders
 }
 
 var (
@@ -143,7 +143,7 @@ func (l *List) Provision(_ context.Context, env *runtime.Env) error {
 	}
 	l.store = env.Store
 	l.hot = &hotCache{kv: kv, store: env.Store}
-	l.l1 = newL1(ttl, size, clock)
+	l.l1 = runtime.NewCache[int64, []json.RawMessage](ttl, size, clock)
 	return nil
 }
 
@@ -190,7 +190,7 @@ func (l *List) Handle(ctx context.Context, req *runtime.Request) error {
 // firstPage returns the user's newest HotPageSize orders as JSON: from L1,
 // else from ORDERS_HOT (filled from the store on a miss).
 func (l *List) firstPage(ctx context.Context, userID int64) ([]json.RawMessage, error) {
-	if orders, ok := l.l1.get(userID); ok {
+	if orders, ok := l.l1.Get(userID); ok {
 		return orders, nil
 	}
 	page, err := l.hot.get(ctx, userID)
@@ -201,7 +201,7 @@ func (l *List) firstPage(ctx context.Context, userID int64) ([]json.RawMessage, 
 	if err != nil {
 		return nil, err
 	}
-	l.l1.put(userID, orders)
+	l.l1.Put(userID, orders)
 	return orders, nil
 }
 

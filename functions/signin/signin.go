@@ -35,7 +35,11 @@ func init() {
 type SignIn struct {
 	TimeZone string `json:"timezone"`
 
-	loc   *time.Location
+	loc *time.Location
+	// today remembers streaks of records already made: a day's record
+	// never changes once created, so a repeat call of the same day is
+	// answered without a KV read.
+	today *runtime.Cache[dayKey, int]
 	kv    jetstream.KeyValue
 	js    jetstream.JetStream
 	store store.Store
@@ -76,6 +80,7 @@ func (s *SignIn) Provision(_ context.Context, env *runtime.Env) error {
 		return errors.New("signin needs a store")
 	}
 	s.kv, s.js, s.store, s.clock = kv, env.JS, env.Store, env.Clock
+	s.today = runtime.NewCache[dayKey, int](time.Hour, 100_000, env.Clock)
 	return nil
 }
 
@@ -118,6 +123,12 @@ func Day(t time.Time, loc *time.Location) (day, prev string) {
 	return today.Format(time.DateOnly), today.AddDate(0, 0, -1).Format(time.DateOnly)
 }
 
+// dayKey identifies one user's record of one day in the L1.
+type dayKey struct {
+	user int64
+	day  string
+}
+
 func cacheKey(day string, user int64) string {
 	return "d." + day + ".u." + strconv.FormatInt(user, 10)
 }
@@ -129,21 +140,24 @@ func (s *SignIn) Handle(ctx context.Context, req *runtime.Request) error {
 		return err
 	}
 	day, prev := Day(s.clock.Now(), s.loc)
+	if streak, ok := s.today.Get(dayKey{user, day}); ok {
+		return req.RespondJSON(http.StatusOK, Response{UserID: user, Date: day, First: false, Streak: streak})
+	}
 	key := cacheKey(day, user)
 	if e, err := s.kv.Get(ctx, key); err == nil {
 		var rec store.SignIn
 		if json.Unmarshal(e.Value(), &rec) == nil {
+			s.today.Put(dayKey{user, day}, rec.Streak)
 			return req.RespondJSON(http.StatusOK, Response{UserID: user, Date: day, First: false, Streak: rec.Streak})
 		}
-	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
-		// The cache is an optimisation; the store still decides.
-		_ = err
 	}
+	// A miss, or a KV error: the cache is an optimisation, the store decides.
 	rec, first, err := s.store.SignIn(ctx, user, day, prev, s.clock.Now())
 	if err != nil {
 		return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable",
 			Msg: "sign-in could not be recorded; retry", Err: err}
 	}
+	s.today.Put(dayKey{user, day}, rec.Streak)
 	if b, err := json.Marshal(rec); err == nil {
 		// Fill the cache without waiting for the ack: the store already
 		// decided, and a lost fill only costs the next call a store read.

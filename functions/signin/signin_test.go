@@ -1,8 +1,12 @@
 package signin
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/surgefn/surge/internal/testenv"
+	"github.com/surgefn/surge/runtime"
 )
 
 func TestDecode(t *testing.T) {
@@ -88,5 +92,22 @@ func TestValidateTimeZone(t *testing.T) {
 	s := &SignIn{}
 	if err := s.Validate(); err != nil || s.loc != time.UTC {
 		t.Errorf("default zone: %v %v", err, s.loc)
+	}
+}
+
+// TestRepeatAnsweredFromL1: once a day's record is known, a repeat call is
+// answered from the in-process cache; this SignIn has no KV bucket and no
+// store, so reaching either would panic.
+func TestRepeatAnsweredFromL1(t *testing.T) {
+	now := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	clock := testenv.NewClock(now)
+	s := &SignIn{loc: time.UTC, clock: clock, today: runtime.NewCache[dayKey, int](time.Hour, 100, clock)}
+	s.today.Put(dayKey{31, "2026-05-01"}, 4)
+	req := runtime.NewRequest("fn.signin", []byte(`{"user_id":31}`), nil)
+	if err := s.Handle(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if _, body, _ := req.Response(); string(body) != `{"user_id":31,"date":"2026-05-01","first":false,"streak":4}` {
+		t.Errorf("answer = %s", body)
 	}
 }

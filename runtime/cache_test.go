@@ -1,0 +1,63 @@
+package runtime
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+type stepClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *stepClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *stepClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func TestCache(t *testing.T) {
+	clock := &stepClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := NewCache[int64, string](time.Second, 2*cacheShards, clock)
+	if _, ok := c.Get(1); ok {
+		t.Fatal("hit on an empty cache")
+	}
+	c.Put(1, "a")
+	if got, ok := c.Get(1); !ok || got != "a" {
+		t.Fatalf("Get = %q %v", got, ok)
+	}
+	clock.add(999 * time.Millisecond)
+	if _, ok := c.Get(1); !ok {
+		t.Error("expired before its TTL")
+	}
+	clock.add(time.Millisecond)
+	if _, ok := c.Get(1); ok {
+		t.Error("served after its TTL")
+	}
+	// Bounded: however many keys go in, no shard holds more than perShard.
+	for k := range int64(100 * cacheShards) {
+		c.Put(k, "x")
+	}
+	for i := range c.shards {
+		if n := len(c.shards[i].m); n > c.perShard {
+			t.Fatalf("shard %d holds %d entries, bound %d", i, n, c.perShard)
+		}
+	}
+}
+
+func TestCacheConcurrent(t *testing.T) {
+	c := NewCache[string, int](time.Minute, 1000, nil)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 1000 {
+				k := string(rune('a' + (g+i)%26))
+				c.Put(k, i)
+				c.Get(k)
+			}
+		})
+	}
+	wg.Wait()
+}
