@@ -20,24 +20,6 @@ func TestOrderFlow(t *testing.T) {
 	testOrderFlow(t, start(t))
 }
 
-// TestOrderFlowCachedRefresh is the flow with cacheRefresh: cached, plus a
-// user whose page was never read: it is built on the first read.
-func TestOrderFlowCachedRefresh(t *testing.T) {
-	env := startEdited(t, "cacheRefresh: all", "cacheRefresh: cached")
-	testOrderFlow(t, env)
-	var want []string
-	for i := range 3 {
-		want = append([]string{postOrder(t, env, orderBody(1009, fmt.Sprintf("C%d", i), 1, 1)).OrderID}, want...)
-	}
-	waitDrained(t, env.JS, 5*time.Second)
-	r := env.Do(t, "GET", "/v1/users/1009/orders", nil)
-	var p listPage
-	r.JSON(t, &p)
-	if !slices.Equal(ids(p.Orders), want) {
-		t.Errorf("page 1 of an unread user = %v, want %v", ids(p.Orders), want)
-	}
-}
-
 func testOrderFlow(t *testing.T, env *testenv.Env) {
 	const user = 1001
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -29,21 +27,6 @@ func manifestsDir(t testing.TB, names ...string) string {
 func start(t testing.TB) *testenv.Env {
 	t.Helper()
 	dir := manifestsDir(t, "orders.yaml", "echo.yaml")
-	return testenv.Start(t, func(o *platform.Options) { o.Manifests = dir })
-}
-
-// startEdited is start with the text old of orders.yaml replaced by new.
-func startEdited(t testing.TB, old, new string) *testenv.Env {
-	t.Helper()
-	dir := manifestsDir(t, "echo.yaml")
-	path := filepath.Join(dir, "orders.yaml")
-	b, err := os.ReadFile(filepath.Join(testenv.RepoManifests(), "orders.yaml"))
-	if err != nil || !strings.Contains(string(b), old) {
-		t.Fatalf("orders.yaml lacks %q (%v)", old, err)
-	}
-	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	return testenv.Start(t, func(o *platform.Options) { o.Manifests = dir })
 }
 

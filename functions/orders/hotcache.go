@@ -29,13 +29,10 @@ import (
 // that came before, so the page ends up current. Readers only create a
 // missing key or replace a stale marker, never overwrite a page.
 //
-// With buildAll false (cacheRefresh: cached), a writer rebuilds only pages
-// that are cached; for any other user it writes staleMarker instead, which
-// costs no store read. The next reader builds that page. A writer that
-// finds a marker rewrites it: the new revision makes the compare-and-set of
-// a reader that listed the store before this batch's orders fail.
+// A writer that cannot refresh a page writes staleMarker: the next reader
+// builds that page from the store.
 //
-// The fast path (buildAll, with js set) does the same compare-and-set in
+// The fast path (with js set) does the same compare-and-set in
 // one pipelined round trip per batch: the expected revision of each key is
 // the one this process last wrote (revs), known before the store is read;
 // every page is published asynchronously with
@@ -43,10 +40,9 @@ import (
 // turned out stale (another writer, a reader's fill, an expiry) take the
 // slow path above.
 type hotCache struct {
-	kv       jetstream.KeyValue
-	store    store.Store
-	workers  int
-	buildAll bool
+	kv      jetstream.KeyValue
+	store   store.Store
+	workers int
 
 	js     jetstream.JetStream // nil: no fast path
 	bucket string
@@ -173,7 +169,7 @@ const maxCASAttempts = 8
 // refresh rewrites the first page of each user, at most h.workers at a
 // time; it returns how many failed and the first error.
 func (h *hotCache) refresh(ctx context.Context, users []int64) (failed int, err error) {
-	if h.buildAll && h.js != nil {
+	if h.js != nil {
 		if users, err = h.refreshFast(ctx, users); err != nil || len(users) == 0 {
 			return len(users), err
 		}
@@ -267,35 +263,23 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, err
 	return retry, nil
 }
 
-// refreshUser makes the user's cached page match the store (or marks it
-// stale, see hotCache).
+// refreshUser makes the user's cached page match the store (see hotCache).
 func (h *hotCache) refreshUser(ctx context.Context, userID int64) error {
 	key := hotKey(userID)
-	if !h.buildAll {
-		// Most users have no page cached: one round trip, no store read.
-		_, err := h.kv.Create(ctx, key, staleMarker)
-		if err == nil || !isConflict(err) {
-			return err
-		}
-	}
 	for range maxCASAttempts {
 		e, err := h.kv.Get(ctx, key)
 		switch {
 		case isKeyNotFound(err): // absent (or expired since)
-			value := staleMarker
-			if h.buildAll {
-				if value, err = h.load(ctx, userID); err != nil {
-					return err
-				}
+			page, lerr := h.load(ctx, userID)
+			if lerr != nil {
+				return lerr
 			}
 			var rev uint64
-			if rev, err = h.kv.Create(ctx, key, value); err == nil && h.buildAll {
+			if rev, err = h.kv.Create(ctx, key, page); err == nil {
 				h.revs.set(userID, rev)
 			}
 		case err != nil:
 			return err
-		case !h.buildAll && !isPage(e.Value()):
-			_, err = h.kv.Update(ctx, key, staleMarker, e.Revision())
 		default:
 			page, lerr := h.load(ctx, userID)
 			if lerr != nil {

@@ -34,24 +34,12 @@ type Persist struct {
 	// CacheWorkers bounds the concurrent ORDERS_HOT refreshes of one batch
 	// (default 32).
 	CacheWorkers int `json:"cacheWorkers,omitempty"`
-	// CacheRefresh is "all" (default): every affected user's first page is
-	// rebuilt from the store after each batch; or "cached": only pages in
-	// ORDERS_HOT are rebuilt, the others are marked stale and built by
-	// their next reader, which saves a store read per order for users who
-	// do not look at their orders (see hotCache).
-	CacheRefresh string `json:"cacheRefresh,omitempty"`
 
 	store store.Store
 	clock runtime.Clock
 	log   *slog.Logger
 	hot   *hotCache
 }
-
-// Values of Persist.CacheRefresh.
-const (
-	refreshAll    = "all"
-	refreshCached = "cached"
-)
 
 var (
 	_ runtime.BatchHandler = (*Persist)(nil)
@@ -63,11 +51,6 @@ var (
 func (p *Persist) Validate() error {
 	if p.CacheWorkers < 0 || p.CacheWorkers > 1024 {
 		return fmt.Errorf("cacheWorkers: must be 0 (default) to 1024, got %d", p.CacheWorkers)
-	}
-	switch p.CacheRefresh {
-	case "", refreshAll, refreshCached:
-	default:
-		return fmt.Errorf("cacheRefresh: must be %q or %q, got %q", refreshAll, refreshCached, p.CacheRefresh)
 	}
 	return nil
 }
@@ -89,8 +72,7 @@ func (p *Persist) Provision(_ context.Context, env *runtime.Env) error {
 	if p.clock == nil {
 		p.clock = runtime.SystemClock{}
 	}
-	p.hot = &hotCache{kv: kv, store: env.Store, workers: workers, buildAll: p.CacheRefresh != refreshCached,
-		js: env.JS, bucket: BucketHot}
+	p.hot = &hotCache{kv: kv, store: env.Store, workers: workers, js: env.JS, bucket: BucketHot}
 	return nil
 }
 

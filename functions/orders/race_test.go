@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,7 +74,7 @@ func pageIDs(t *testing.T, page []byte) []string {
 func TestHotCacheStaleWriterLoses(t *testing.T) {
 	kv := newBucket(t, "HOT_RACE")
 	st := &memStore{orders: map[int64][]store.Order{}}
-	h := &hotCache{kv: kv, store: st, workers: 4, buildAll: true}
+	h := &hotCache{kv: kv, store: st, workers: 4}
 	st.add(store.Order{OrderID: "x", UserID: 1})
 
 	aListed, bDone := make(chan struct{}), make(chan struct{})
@@ -133,77 +132,6 @@ func TestHotCacheStaleWriterLoses(t *testing.T) {
 		if e, err := kv.Get(context.Background(), hotKey(u)); err != nil || pageIDs(t, e.Value())[0] != "o"+itoa(int(u)) {
 			t.Errorf("user %d not refreshed: %v", u, err)
 		}
-	}
-}
-
-// TestHotCacheCachedMode: with cacheRefresh: cached, writers rebuild only
-// cached pages and mark the others stale; a reader that built a page from
-// a store read older than a writer's orders cannot install it.
-func TestHotCacheCachedMode(t *testing.T) {
-	kv := newBucket(t, "HOT_CACHED")
-	st := &memStore{orders: map[int64][]store.Order{}}
-	h := &hotCache{kv: kv, store: st, workers: 4}
-	var lists atomic.Int64
-	st.hook = func() { lists.Add(1) }
-	value := func(u int64) string {
-		e, err := kv.Get(context.Background(), hotKey(u))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(e.Value())
-	}
-
-	st.add(store.Order{OrderID: "x", UserID: 1})
-	if err := h.refreshUser(context.Background(), 1); err != nil {
-		t.Fatal(err)
-	}
-	if v := value(1); v != "stale" || lists.Load() != 0 {
-		t.Fatalf("uncached user: value %q after %d store reads, want a marker and none", v, lists.Load())
-	}
-	if page, err := h.get(context.Background(), 1); err != nil || !slices.Equal(pageIDs(t, page), []string{"x"}) {
-		t.Fatalf("get = %s %v", page, err)
-	}
-	if got := pageIDs(t, []byte(value(1))); !slices.Equal(got, []string{"x"}) {
-		t.Fatalf("the reader did not install the page: %v", got)
-	}
-	st.add(store.Order{OrderID: "y", UserID: 1}) // a cached page is rebuilt
-	if err := h.refreshUser(context.Background(), 1); err != nil {
-		t.Fatal(err)
-	}
-	if got := pageIDs(t, []byte(value(1))); !slices.Equal(got, []string{"y", "x"}) {
-		t.Fatalf("cached page after a new order = %v", got)
-	}
-
-	// User 2 is stale; a reader lists the store (nothing yet) and stalls;
-	// an order lands and its writer refreshes; the reader's page is stale
-	// and must not be installed.
-	if err := h.refreshUser(context.Background(), 2); err != nil {
-		t.Fatal(err)
-	}
-	listed, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	st.mu.Lock()
-	st.hook = func() { once.Do(func() { close(listed); <-release }) }
-	st.mu.Unlock()
-	got := make(chan []byte, 1)
-	go func() { page, _ := h.get(context.Background(), 2); got <- page }()
-	<-listed
-	st.mu.Lock()
-	st.hook = nil
-	st.mu.Unlock()
-	st.add(store.Order{OrderID: "w", UserID: 2})
-	if err := h.refreshUser(context.Background(), 2); err != nil {
-		t.Fatal(err)
-	}
-	close(release)
-	if page := <-got; string(page) != "[]" {
-		t.Errorf("the stalled reader answered %s, want what it read: []", page)
-	}
-	if v := value(2); v != "stale" {
-		t.Errorf("the stalled reader installed %s over the writer's marker", v)
-	}
-	if page, err := h.get(context.Background(), 2); err != nil || !slices.Equal(pageIDs(t, page), []string{"w"}) {
-		t.Errorf("next read = %s %v, want [w]", page, err)
 	}
 }
 
