@@ -37,7 +37,7 @@ func kvCounts(t *testing.T, a *Aggregate, item string) (store.Counts, bool) {
 }
 
 func TestAggregateCountsOncePerSeq(t *testing.T) {
-	js := startJetStream(t)
+	_, js := testenv.JetStream(t)
 	st := newMemStore()
 	var a Aggregate
 	if err := a.setup(newBucket(t, js), st, discard()); err != nil {
@@ -95,7 +95,7 @@ func TestAggregateStoreFailureFailsBatch(t *testing.T) {
 }
 
 func TestAggregateMirrorNeverGoesBackwards(t *testing.T) {
-	js := startJetStream(t)
+	_, js := testenv.JetStream(t)
 	st := newMemStore()
 	var a Aggregate
 	if err := a.setup(newBucket(t, js), st, discard()); err != nil {
@@ -136,7 +136,7 @@ func TestAggregateMirrorNeverGoesBackwards(t *testing.T) {
 }
 
 func TestIngestAndStats(t *testing.T) {
-	js := startJetStream(t)
+	_, js := testenv.JetStream(t)
 	ctx := context.Background()
 	if err := runtime.EnsureStream(ctx, js, StreamEvents, SubjectTrack, time.Hour); err != nil {
 		t.Fatal(err)

@@ -8,14 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/surgefn/surge/internal/testenv"
 	"github.com/surgefn/surge/runtime/store"
 )
-
-func startJetStream(t *testing.T) jetstream.JetStream {
-	_, js := testenv.JetStream(t)
-	return js
-}
 
 func newBucket(t *testing.T, js jetstream.JetStream) jetstream.KeyValue {
 	t.Helper()

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/surgefn/surge/internal/testenv"
@@ -19,8 +18,6 @@ import (
 type fakeClock = testenv.Clock
 
 func newFakeClock(t time.Time) *fakeClock { return testenv.NewClock(t) }
-
-func startJetStream(t *testing.T) (*nats.Conn, jetstream.JetStream) { return testenv.JetStream(t) }
 
 func newBucket(t *testing.T, js jetstream.JetStream, name string) jetstream.KeyValue {
 	t.Helper()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/surgefn/surge/internal/testenv"
 	"github.com/surgefn/surge/runtime"
 )
 
@@ -26,7 +27,7 @@ type sendFixture struct {
 
 func newSendFixture(t *testing.T, cfg Send, start time.Time) *sendFixture {
 	t.Helper()
-	_, js := startJetStream(t)
+	_, js := testenv.JetStream(t)
 	ctx := context.Background()
 	if err := runtime.EnsureStream(ctx, js, StreamSMS, SubjectSend, time.Hour); err != nil {
 		t.Fatal(err)
