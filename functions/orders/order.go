@@ -198,8 +198,11 @@ func validOrderID(id string) bool {
 // order to store. now is used as created_at when the message has none.
 func decodeSubmit(data []byte, now func() time.Time) (store.Order, *runtime.Error) {
 	var in submitInput
-	if err := decodeStrict(data, &in, submitFields); err != nil {
-		return store.Order{}, err
+	if !decodeCanonical(data, &in) {
+		in = submitInput{}
+		if err := decodeStrict(data, &in, submitFields); err != nil {
+			return store.Order{}, err
+		}
 	}
 	if in.OrderID == "" {
 		return store.Order{}, runtime.BadRequest("order_id", "required")

@@ -1,6 +1,7 @@
 package orders
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 	"time"
@@ -118,5 +119,36 @@ func TestDecodeBatch(t *testing.T) {
 func TestHotKey(t *testing.T) {
 	if got := hotKey(9223372036854775807); got != "u.9223372036854775807" {
 		t.Errorf("hotKey = %q", got)
+	}
+}
+
+func TestPageCodec(t *testing.T) {
+	page := []byte(`[{"order_id":"01A","user_id":7,"items":[{"sku":"a","qty":1,"price_cents":5}]},` +
+		`{"order_id":"01B","user_id":7,"items":[{"sku":"a","qty":1,"price_cents":5}]}]`)
+	v := encodePage([]byte("kept:"), page)
+	if !bytes.HasPrefix(v, []byte("kept:")) || v[5] != pageS2 {
+		t.Fatalf("encodePage did not append after dst: %q", v[:6])
+	}
+	v = v[5:]
+	if len(v) >= len(page) {
+		t.Errorf("encoded page is %d bytes, the JSON %d: not compressed", len(v), len(page))
+	}
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want []byte
+	}{
+		{"s2", v, page},
+		{"plain JSON", page, page},
+		{"empty page", encodePage(nil, []byte("[]")), []byte("[]")},
+		{"stale marker", staleMarker, nil},
+		{"empty", nil, nil},
+		{"corrupt s2", append([]byte{pageS2}, 0xff, 0xff, 0xff), nil},
+		{"s2 of something else", encodePage(nil, []byte(`{"a":1}`)), nil},
+	} {
+		got, ok := decodePage(tc.in)
+		if ok != (tc.want != nil) || !bytes.Equal(got, tc.want) {
+			t.Errorf("%s: decodePage = %q, %v; want %q", tc.name, got, ok, tc.want)
+		}
 	}
 }

@@ -56,6 +56,16 @@ func newBucket(t *testing.T, name string) jetstream.KeyValue {
 	return kv
 }
 
+// cachedPage is the page (JSON array) of an ORDERS_HOT value.
+func cachedPage(t *testing.T, v []byte) []byte {
+	t.Helper()
+	page, ok := decodePage(v)
+	if !ok {
+		t.Fatalf("ORDERS_HOT value %q is not a page", v)
+	}
+	return page
+}
+
 func pageIDs(t *testing.T, page []byte) []string {
 	t.Helper()
 	var orders []store.Order
@@ -100,7 +110,7 @@ func TestHotCacheStaleWriterLoses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := pageIDs(t, e.Value()); !slices.Equal(got, []string{"y", "x"}) {
+	if got := pageIDs(t, cachedPage(t, e.Value())); !slices.Equal(got, []string{"y", "x"}) {
 		t.Errorf("cached page = %v, want [y x]: a stale writer overwrote a newer page", got)
 	}
 
@@ -114,7 +124,7 @@ func TestHotCacheStaleWriterLoses(t *testing.T) {
 	if err != nil || string(page) != "[]" {
 		t.Errorf("get of a user without orders = %s %v", page, err)
 	}
-	if e, err := kv.Get(context.Background(), hotKey(2)); err != nil || string(e.Value()) != "[]" {
+	if e, err := kv.Get(context.Background(), hotKey(2)); err != nil || string(cachedPage(t, e.Value())) != "[]" {
 		t.Errorf("miss not filled: %v", err)
 	}
 	// Refreshing many users at once.
@@ -129,7 +139,7 @@ func TestHotCacheStaleWriterLoses(t *testing.T) {
 		t.Fatalf("refresh: %d failed: %v", failed, err)
 	}
 	for _, u := range users {
-		if e, err := kv.Get(context.Background(), hotKey(u)); err != nil || pageIDs(t, e.Value())[0] != "o"+itoa(int(u)) {
+		if e, err := kv.Get(context.Background(), hotKey(u)); err != nil || pageIDs(t, cachedPage(t, e.Value()))[0] != "o"+itoa(int(u)) {
 			t.Errorf("user %d not refreshed: %v", u, err)
 		}
 	}

@@ -1,0 +1,103 @@
+package orders
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// canonicalSeeds are orders.submit messages as order-accept writes them.
+func canonicalSeeds() [][]byte {
+	at := time.Date(2026, 11, 21, 14, 5, 6, 123456000, time.UTC)
+	inputs := []orderInput{
+		{UserID: 42, Currency: "CNY", Items: []item{{SKU: "SKU-1", Qty: 2, PriceCents: 1999}}},
+		{UserID: 1<<63 - 1, Currency: "USD", Items: []item{{SKU: "a", Qty: 999, PriceCents: 0}, {SKU: "茶-☕", Qty: 1, PriceCents: 1<<62 - 1}}},
+		{UserID: 7, Currency: "EUR", Items: []item{{SKU: `quote"back\slash`, Qty: 1, PriceCents: 5}}}, // escaped: not canonical
+		{UserID: 7, Currency: "EUR", Items: []item{{SKU: "tab\there", Qty: 1, PriceCents: 5}}},
+		{UserID: 7, Currency: "EUR", Items: []item{{SKU: "line\u2028sep", Qty: 1, PriceCents: 5}}},
+	}
+	var out [][]byte
+	for _, in := range inputs {
+		total, _ := in.validate()
+		b := appendCanonical(nil, &in, total)
+		out = append(out, appendIdentity(b, "01JD0000000000000000000000", at))
+	}
+	return out
+}
+
+func TestDecodeCanonicalTakesAcceptOutput(t *testing.T) {
+	seeds := canonicalSeeds()
+	for i, msg := range seeds[:2] {
+		var in submitInput
+		if !decodeCanonical(msg, &in) {
+			t.Fatalf("seed %d: the fast path refused order-accept's own output: %s", i, msg)
+		}
+		if in.OrderID != "01JD0000000000000000000000" || in.CreatedAt != "2026-11-21T14:05:06.123456Z" || in.TotalCents == nil {
+			t.Errorf("seed %d: decoded %+v", i, in)
+		}
+	}
+	var in submitInput
+	if !decodeCanonical(seeds[1], &in) || in.UserID != 1<<63-1 || in.Items[1].SKU != "茶-☕" || in.Items[1].PriceCents != 1<<62-1 {
+		t.Errorf("seed 1 decoded %+v", in)
+	}
+	// Strings with escapes are left to encoding/json.
+	for i, msg := range seeds[2:] {
+		if decodeCanonical(msg, &in) {
+			t.Errorf("seed %d: escaped string taken by the fast path: %s", i+2, msg)
+		}
+	}
+}
+
+func TestDecodeCanonicalRefuses(t *testing.T) {
+	good := string(canonicalSeeds()[0])
+	for _, tc := range []struct{ name, msg string }{
+		{"space after the object", good + " "},
+		{"space inside", strings.Replace(good, `"qty":2`, `"qty": 2`, 1)},
+		{"fraction", strings.Replace(good, `"qty":2`, `"qty":2.0`, 1)},
+		{"exponent", strings.Replace(good, `"price_cents":1999`, `"price_cents":1e3`, 1)},
+		{"leading zero", strings.Replace(good, `"qty":2`, `"qty":02`, 1)},
+		{"int64 overflow", strings.Replace(good, `"user_id":42`, `"user_id":9223372036854775808`, 1)},
+		{"20 digits", strings.Replace(good, `"user_id":42`, `"user_id":10000000000000000000`, 1)},
+		{"upper-case key", strings.Replace(good, `"user_id"`, `"USER_ID"`, 1)},
+		{"fields reordered", strings.Replace(good, `{"user_id":42,"items"`, `{"items"`, 1)},
+		{"extra field", strings.Replace(good, `}`+"\x00", ``, 1)[:len(good)-1] + `,"x":1}`},
+		{"no items", strings.Replace(good, `{"sku":"SKU-1","qty":2,"price_cents":1999}`, ``, 1)},
+		{"invalid UTF-8", strings.Replace(good, `SKU-1`, "SKU-\xff", 1)},
+		{"null", strings.Replace(good, `"currency":"CNY"`, `"currency":null`, 1)},
+		{"truncated", good[:len(good)-2]},
+		{"empty", ""},
+	} {
+		var in submitInput
+		if decodeCanonical([]byte(tc.msg), &in) {
+			t.Errorf("%s: taken by the fast path: %s", tc.name, tc.msg)
+		}
+	}
+	var in submitInput
+	neg := strings.Replace(good, `"price_cents":1999`, `"price_cents":-9223372036854775808`, 1)
+	if !decodeCanonical([]byte(neg), &in) || in.Items[0].PriceCents != -1<<63 {
+		t.Errorf("minimum int64 = %+v", in.Items)
+	}
+}
+
+// FuzzDecodeCanonical: whatever the fast path accepts, decodeStrict
+// accepts too, with the same result.
+func FuzzDecodeCanonical(f *testing.F) {
+	for _, s := range canonicalSeeds() {
+		f.Add(s)
+	}
+	f.Add([]byte(`{"user_id":-0,"items":[{"sku":"x","qty":-1,"price_cents":0}],"currency":"","total_cents":0,"order_id":"","created_at":""}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast submitInput
+		if !decodeCanonical(data, &fast) {
+			return
+		}
+		var strict submitInput
+		if err := decodeStrict(data, &strict, submitFields); err != nil {
+			t.Fatalf("fast path took %q, decodeStrict refused it: %v", data, err)
+		}
+		if !reflect.DeepEqual(fast, strict) {
+			t.Fatalf("%q: fast path %+v, decodeStrict %+v", data, fast, strict)
+		}
+	})
+}
