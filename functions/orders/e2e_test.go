@@ -79,6 +79,9 @@ func TestOrderPages(t *testing.T) {
 	}
 	st := env.P.Store()
 	testenv.Eventually(t, 3*time.Second, "25 orders stored", func() bool { return len(userOrders(t, st, user)) == 25 })
+	// Every batch acked: its page refresh round is done (a round may trail
+	// the store by the persist config's cacheInterval).
+	waitDrained(t, env.JS, 3*time.Second)
 	newest := slices.Clone(created)
 	slices.Reverse(newest)
 	if got := ids(userOrders(t, st, user)); !slices.Equal(got, newest) {

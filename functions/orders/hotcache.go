@@ -58,11 +58,18 @@ type hotCache struct {
 // by concurrent batches are refreshed once, and replicas of one process
 // never race each other's compare-and-set. A batch waits for a round that
 // started after it asked, so the round's store reads see its orders.
+//
+// Rounds start at least interval apart: under load, the batches stored
+// meanwhile share one round and a user who ordered several times in it
+// gets one page write; when idle, a round starts at once.
 type refreshRounds struct {
-	mu      sync.Mutex
-	pending map[int64]struct{}
-	waiters []chan roundResult
-	running bool
+	interval time.Duration
+
+	mu        sync.Mutex
+	pending   map[int64]struct{}
+	waiters   []chan roundResult
+	running   bool
+	lastStart time.Time
 }
 
 type roundResult struct {
@@ -102,11 +109,17 @@ func (h *hotCache) runRounds() {
 	r := &h.rounds
 	for {
 		r.mu.Lock()
+		if wait := r.interval - time.Since(r.lastStart); wait > 0 && len(r.waiters) > 0 {
+			r.mu.Unlock()
+			time.Sleep(wait) // let more batches join this round
+			r.mu.Lock()
+		}
 		if len(r.waiters) == 0 {
 			r.running = false
 			r.mu.Unlock()
 			return
 		}
+		r.lastStart = time.Now()
 		users := make([]int64, 0, len(r.pending))
 		for u := range r.pending {
 			users = append(users, u)

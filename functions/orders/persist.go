@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
 )
@@ -34,6 +35,13 @@ type Persist struct {
 	// CacheWorkers bounds the concurrent ORDERS_HOT refreshes of one batch
 	// (default 32).
 	CacheWorkers int `json:"cacheWorkers,omitempty"`
+	// CacheInterval is the least time between the starts of two ORDERS_HOT
+	// refresh rounds (default 100ms; "0s" for none). The batches stored
+	// meanwhile share the next round, so a user's page is written once per
+	// round however many of their orders it covers. A page then trails the
+	// store by up to this much (plus the round), and each batch's ack waits
+	// up to this much longer.
+	CacheInterval *manifests.Duration `json:"cacheInterval,omitempty"`
 
 	store store.Store
 	clock runtime.Clock
@@ -51,6 +59,9 @@ var (
 func (p *Persist) Validate() error {
 	if p.CacheWorkers < 0 || p.CacheWorkers > 1024 {
 		return fmt.Errorf("cacheWorkers: must be 0 (default) to 1024, got %d", p.CacheWorkers)
+	}
+	if d := p.CacheInterval; d != nil && (d.Std() < 0 || d.Std() > 10*time.Second) {
+		return fmt.Errorf("cacheInterval: must be 0s to 10s, got %s", d.Std())
 	}
 	return nil
 }
@@ -73,8 +84,17 @@ func (p *Persist) Provision(_ context.Context, env *runtime.Env) error {
 		p.clock = runtime.SystemClock{}
 	}
 	p.hot = &hotCache{kv: kv, store: env.Store, workers: workers, js: env.JS, bucket: BucketHot}
+	p.hot.rounds.interval = defaultCacheInterval
+	if p.CacheInterval != nil {
+		p.hot.rounds.interval = p.CacheInterval.Std()
+	}
 	return nil
 }
+
+// defaultCacheInterval is Persist.CacheInterval when the config has none:
+// measured with surge bench (1000 users), 100ms took orders-http from 5.0k
+// to 5.8-6.9k/s over no interval.
+const defaultCacheInterval = 100 * time.Millisecond
 
 // HandleBatch stores the batch's valid orders; see Persist.
 func (p *Persist) HandleBatch(ctx context.Context, batch []*runtime.Msg) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -26,6 +27,7 @@ type memStore struct {
 	mu     sync.Mutex
 	orders map[int64][]store.Order // newest first
 	hook   func()
+	lists  map[int64]int // ListOrders calls per user
 }
 
 func (s *memStore) add(o store.Order) {
@@ -38,6 +40,9 @@ func (s *memStore) ListOrders(_ context.Context, user int64, offset, limit int) 
 	s.mu.Lock()
 	all := s.orders[user]
 	out := slices.Clone(all[min(offset, len(all)):min(offset+limit, len(all))])
+	if s.lists != nil {
+		s.lists[user]++
+	}
 	hook := s.hook
 	s.mu.Unlock()
 	if hook != nil {
@@ -244,5 +249,48 @@ func TestIdempotencyTakeover(t *testing.T) {
 	_, _, hdr := req.Response()
 	if e := runtime.AsError(err); e == nil || e.Status != http.StatusConflict || hdr.Get(runtime.HeaderRetryAfter) == "" || ctx.Err() != nil {
 		t.Errorf("stuck owner: %v (deadline passed: %v)", err, ctx.Err())
+	}
+}
+
+// TestRefreshRoundsInterval: rounds start at least the interval apart, and
+// the batches that ask meanwhile share the next round, so a user in
+// several of them has their page built once.
+func TestRefreshRoundsInterval(t *testing.T) {
+	kv := newBucket(t, "HOT_ROUNDS")
+	st := &memStore{orders: map[int64][]store.Order{}, lists: map[int64]int{}}
+	h := &hotCache{kv: kv, store: st, workers: 4}
+	const interval = 300 * time.Millisecond
+	h.rounds.interval = interval
+	ctx := context.Background()
+	st.add(store.Order{OrderID: "a", UserID: 1})
+	first := time.Now()
+	if failed, err := h.refreshGrouped(ctx, []int64{1}); failed != 0 || err != nil {
+		t.Fatalf("first round: %d failed: %v", failed, err)
+	}
+	st.add(store.Order{OrderID: "b", UserID: 2})
+	st.add(store.Order{OrderID: "c", UserID: 3})
+	var wg sync.WaitGroup
+	for _, users := range [][]int64{{2}, {2, 3}, {3, 2}} {
+		wg.Go(func() {
+			if failed, err := h.refreshGrouped(ctx, users); failed != 0 || err != nil {
+				t.Errorf("refresh %v: %d failed: %v", users, failed, err)
+			}
+		})
+	}
+	wg.Wait()
+	if took := time.Since(first); took < interval {
+		t.Errorf("second round done %v after the first started; want at least the interval %v", took, interval)
+	}
+	st.mu.Lock()
+	lists := maps.Clone(st.lists)
+	st.mu.Unlock()
+	if lists[1] != 1 || lists[2] != 1 || lists[3] != 1 {
+		t.Errorf("store reads per user = %v, want one each: the three batches did not share a round", lists)
+	}
+	for u, want := range map[int64]string{1: "a", 2: "b", 3: "c"} {
+		e, err := kv.Get(ctx, hotKey(u))
+		if err != nil || !slices.Equal(pageIDs(t, cachedPage(t, e.Value())), []string{want}) {
+			t.Errorf("user %d page: %v", u, err)
+		}
 	}
 }
