@@ -63,7 +63,7 @@ func (a *Accept) Provision(ctx context.Context, env *runtime.Env) error {
 // Handle validates the order, publishes it and answers 202.
 func (a *Accept) Handle(ctx context.Context, req *runtime.Request) error {
 	in := getInput()
-	if err := decodeStrict(req.Data, in, acceptFields); err != nil {
+	if err := decodeInput(req.Data, in); err != nil {
 		return err
 	}
 	total, verr := in.validate()
@@ -110,6 +110,16 @@ func (a *Accept) publish(ctx context.Context, orderID string, data []byte) error
 	return nil
 }
 
+// decodeInput decodes a POST /v1/orders body into in: the compact form on
+// the fast path (decodeCanonicalInput), anything else strictly.
+func decodeInput(data []byte, in *orderInput) *runtime.Error {
+	if decodeCanonicalInput(data, in) {
+		return nil
+	}
+	in.reset()
+	return decodeStrict(data, in, acceptFields)
+}
+
 // inputPool recycles decoded request bodies and their item arrays.
 var inputPool = sync.Pool{New: func() any { return new(orderInput) }}
 
@@ -122,9 +132,14 @@ func putInput(in *orderInput) {
 	if cap(in.Items) > MaxItems {
 		return
 	}
+	in.reset()
+	inputPool.Put(in)
+}
+
+// reset zeroes in, keeping the capacity of its items.
+func (in *orderInput) reset() {
 	clear(in.Items[:cap(in.Items)])
 	*in = orderInput{Items: in.Items[:0]}
-	inputPool.Put(in)
 }
 
 func respondAccepted(req *runtime.Request, body []byte) {

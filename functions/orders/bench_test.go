@@ -16,7 +16,7 @@ func BenchmarkAcceptValidateEncode(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
 		in := getInput()
-		if err := decodeStrict(body, in, acceptFields); err != nil {
+		if err := decodeInput(body, in); err != nil {
 			b.Fatal(err)
 		}
 		total, err := in.validate()
@@ -44,7 +44,7 @@ func BenchmarkAcceptValidateEncode5Items(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		in := getInput()
-		if err := decodeStrict(body, in, acceptFields); err != nil {
+		if err := decodeInput(body, in); err != nil {
 			b.Fatal(err)
 		}
 		total, _ := in.validate()

@@ -74,6 +74,14 @@ func TestDecodeCanonicalRefuses(t *testing.T) {
 		}
 	}
 	var in submitInput
+	for _, msg := range []string{
+		strings.Replace(good, `,"total_cents":3998,"order_id":"01JD0000000000000000000000"`, `,"order_id":"01JD0000000000000000000000","total_cents":3998`, 1),
+		strings.Replace(good, `,"order_id"`, `,"order_id":"x","order_id"`, 1),
+	} {
+		if decodeCanonical([]byte(msg), &in) {
+			t.Errorf("optional fields out of order or twice, taken by the fast path: %s", msg)
+		}
+	}
 	neg := strings.Replace(good, `"price_cents":1999`, `"price_cents":-9223372036854775808`, 1)
 	if !decodeCanonical([]byte(neg), &in) || in.Items[0].PriceCents != -1<<63 {
 		t.Errorf("minimum int64 = %+v", in.Items)
@@ -98,6 +106,48 @@ func FuzzDecodeCanonical(f *testing.F) {
 		}
 		if !reflect.DeepEqual(fast, strict) {
 			t.Fatalf("%q: fast path %+v, decodeStrict %+v", data, fast, strict)
+		}
+	})
+}
+
+// TestDecodeCanonicalOptionalFields: a direct publish without total_cents
+// or created_at, and a POST /v1/orders body, as API.md writes them.
+func TestDecodeCanonicalOptionalFields(t *testing.T) {
+	var in submitInput
+	msg := `{"user_id":1,"items":[{"sku":"A1","qty":2,"price_cents":1999}],"currency":"CNY","order_id":"client-42"}`
+	if !decodeCanonical([]byte(msg), &in) || in.OrderID != "client-42" || in.TotalCents != nil || in.CreatedAt != "" {
+		t.Errorf("direct publish: %+v", in)
+	}
+	body := `{"user_id":1,"items":[{"sku":"A1","qty":2,"price_cents":1999}],"currency":"CNY"}`
+	var oi orderInput
+	if !decodeCanonicalInput([]byte(body), &oi) || oi.UserID != 1 || len(oi.Items) != 1 || oi.Items[0] != (item{"A1", 2, 1999}) || oi.Currency != "CNY" {
+		t.Errorf("API.md body: %+v", oi)
+	}
+	if decodeCanonicalInput([]byte(msg), &oi) {
+		t.Error("a body with order_id taken by the POST /v1/orders fast path")
+	}
+}
+
+// FuzzDecodeCanonicalInput: the POST /v1/orders fast path agrees with
+// decodeStrict, also when decoding into a recycled input.
+func FuzzDecodeCanonicalInput(f *testing.F) {
+	f.Add([]byte(`{"user_id":1,"items":[{"sku":"A1","qty":2,"price_cents":1999}],"currency":"CNY"}`))
+	f.Add([]byte(`{"user_id":1,"items":[{"sku":"A1","qty":2,"price_cents":1999},{"sku":"B","qty":1,"price_cents":0}],"currency":"USD"}`))
+	f.Add([]byte(`{"user_id":1,"items":[{"sku":"A1","qty":2,"price_cents":1999}],"currency":"CNY","x":1}`))
+	recycled := getInput()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// A pooled input that held a longer order before.
+		recycled.Items = append(recycled.Items[:0], item{"old", 9, 9}, item{"old2", 8, 8}, item{"old3", 7, 7})
+		recycled.reset()
+		if !decodeCanonicalInput(data, recycled) {
+			return
+		}
+		var strict orderInput
+		if err := decodeStrict(data, &strict, acceptFields); err != nil {
+			t.Fatalf("fast path took %q, decodeStrict refused it: %v", data, err)
+		}
+		if !reflect.DeepEqual(*recycled, strict) {
+			t.Fatalf("%q: fast path %+v, decodeStrict %+v", data, *recycled, strict)
 		}
 	})
 }

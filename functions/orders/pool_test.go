@@ -34,9 +34,11 @@ func referenceDecode(data []byte) (orderInput, int64, string) {
 	return in, total, ""
 }
 
+// pooledDecode is what order-accept does: decodeInput (the compact fast
+// path, else decodeStrict) into a pooled input.
 func pooledDecode(data []byte) (orderInput, int64, string) {
 	in := getInput()
-	if err := decodeStrict(data, in, acceptFields); err != nil {
+	if err := decodeInput(data, in); err != nil {
 		return orderInput{}, 0, "error"
 	}
 	total, err := in.validate()
