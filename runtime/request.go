@@ -33,11 +33,6 @@ type requestInstance struct {
 	idle     *sync.Cond
 	lastCall atomic.Int64
 
-	// work hands a call to an idle worker; quit ends the idle ones.
-	work     chan call
-	quit     chan struct{}
-	quitOnce sync.Once
-
 	errors  atomic.Int64
 	served  atomic.Int64
 	totalNs atomic.Int64
@@ -64,8 +59,6 @@ func startRequestInstance(nc *nats.Conn, d *deployment, idx int) (*requestInstan
 		timeout: fn.Spec.Timeout.Std(),
 		log:     d.log.With("instance", idx),
 		m:       d.metrics,
-		work:    make(chan call),
-		quit:    make(chan struct{}),
 	}
 	ri.idle = sync.NewCond(&ri.mu)
 	svc, err := micro.AddService(nc, micro.Config{
@@ -110,22 +103,9 @@ func (ri *requestInstance) stats() callStats {
 		Concurrency: cap(ri.sem), AverageLatency: avg.String()}
 }
 
-// call is one request handed to a worker.
-type call struct {
-	reply string
-	req   *Request
-}
-
-// workerIdle is how long a worker waits for its next call before exiting.
-const workerIdle = 10 * time.Second
-
 // dispatch runs on the subscription's goroutine: it takes a concurrency slot
 // (waiting at most half the timeout, then answering 503 with Retry-After)
-// and hands the call to an idle worker, or starts one. Workers stay for
-// workerIdle after a call, so under load calls reuse goroutines whose
-// stacks have already grown (a goroutine per call spent about 2% of the
-// orders-http CPU growing stacks); there are never more workers than
-// calls were once in flight together, which the slots bound.
+// and hands the call to a goroutine.
 func (ri *requestInstance) dispatch(mr micro.Request) {
 	reply := mr.Reply()
 	select {
@@ -150,30 +130,7 @@ func (ri *requestInstance) dispatch(mr micro.Request) {
 	if req.Header == nil {
 		req.Header = nats.Header{}
 	}
-	c := call{reply, req}
-	select {
-	case ri.work <- c:
-	default:
-		go ri.worker(c)
-	}
-}
-
-// worker serves c, then the calls handed to it, until it has been idle for
-// workerIdle or the instance stopped.
-func (ri *requestInstance) worker(c call) {
-	t := time.NewTimer(workerIdle)
-	defer t.Stop()
-	for {
-		ri.serve(c.reply, c.req)
-		t.Reset(workerIdle)
-		select {
-		case c = <-ri.work:
-		case <-t.C:
-			return
-		case <-ri.quit:
-			return
-		}
-	}
+	go ri.serve(reply, req)
 }
 
 func (ri *requestInstance) serve(reply string, req *Request) {
@@ -254,8 +211,6 @@ func (ri *requestInstance) stop(ctx context.Context) error {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	// Idle workers go; a busy one leaves after its call.
-	defer ri.quitOnce.Do(func() { close(ri.quit) })
 	select {
 	case <-done:
 		return nil
