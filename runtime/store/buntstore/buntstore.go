@@ -97,6 +97,8 @@ type Store struct {
 	stats  *buntdb.DB
 	// commits group single-record writes per shard (see committer).
 	commits []*committer
+	// heads are the newest rows of recently paged users, per shard.
+	heads []*heads
 	closed  atomic.Bool
 }
 
@@ -150,6 +152,7 @@ func Open(dir string, n int) (*Store, error) {
 	}
 	for _, db := range s.shards {
 		s.commits = append(s.commits, newCommitter(db))
+		s.heads = append(s.heads, newHeads())
 	}
 	return s, nil
 }

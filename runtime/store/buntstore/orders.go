@@ -99,7 +99,8 @@ func (s *Store) PutOrders(ctx context.Context, orders []store.Order) (int, error
 	})
 	var inserted int
 	err = s.parallel(byUser, func(sh int, idx []int) (int, error) {
-		n := 0
+		var ins []int // the rows written, in this transaction
+		hs := s.heads[sh]
 		err := s.commits[sh].do(ctx, func(tx *buntdb.Tx) error {
 			for _, i := range idx {
 				r := &rows[i]
@@ -109,20 +110,37 @@ func (s *Store) PutOrders(ctx context.Context, orders []store.Order) (int, error
 				} else if !isNotFound(err) {
 					return err
 				}
+				// Before the first write of the user's rows, inside the
+				// transaction: a page walk that read the old rows must not
+				// fill the head afterwards (see heads).
+				hs.gen(orders[i].UserID).Add(1)
 				if _, _, err := tx.Set(ref, r.ts20, nil); err != nil {
 					return err
 				}
 				if _, _, err := tx.Set(orderKey(r.u20, r.ts20, r.id), r.json, nil); err != nil {
 					return err
 				}
-				n++
+				ins = append(ins, i)
 			}
 			return nil
 		})
 		if err != nil {
+			// Some rows may be stored: let the next page walk rebuild.
+			for _, i := range idx {
+				hs.drop(orders[i].UserID)
+			}
 			return 0, err
 		}
-		return n, nil
+		// Committed: add the new rows to the heads of their users.
+		byUser := make(map[int64][]headRow, len(ins))
+		for _, i := range ins {
+			r := &rows[i]
+			byUser[orders[i].UserID] = append(byUser[orders[i].UserID], headRow{key: r.ts20 + ":" + r.id, json: r.json})
+		}
+		for user, add := range byUser {
+			hs.merge(user, add)
+		}
+		return len(ins), nil
 	}, &inserted)
 	if err != nil {
 		return 0, s.fail("put orders: insert", err)
@@ -239,25 +257,50 @@ func (s *Store) AppendOrdersPage(ctx context.Context, userID int64, limit int, d
 	if err := s.check(ctx); err != nil {
 		return dst, err
 	}
+	sh := s.userShard(userID)
+	hs := s.heads[sh]
+	if page, ok := hs.page(userID, limit, dst); ok {
+		return page, nil
+	}
 	prefix := "o:" + userKey(userID) + ":"
 	last := prefix[:len(prefix)-1] + ";"
 	dst = append(dst, '[')
 	n := 0
-	err := s.shards[s.userShard(userID)].View(func(tx *buntdb.Tx) error {
-		return tx.DescendRange("", last, prefix, func(_, v string) bool {
-			if n >= limit {
-				return false
+	// Pages up to headRows walk one row more than headRows, to fill the
+	// head and know whether it holds all the user's rows.
+	var (
+		head []headRow
+		gen  uint64
+	)
+	walk := limit
+	if limit <= headRows {
+		walk = headRows + 1
+		head = make([]headRow, 0, walk)
+	}
+	err := s.shards[sh].View(func(tx *buntdb.Tx) error {
+		gen = hs.gen(userID).Load()
+		seen := 0
+		return tx.DescendRange("", last, prefix, func(k, v string) bool {
+			if head != nil {
+				head = append(head, headRow{key: k[len(prefix):], json: v})
 			}
-			if n > 0 {
-				dst = append(dst, ',')
+			seen++
+			if n < limit {
+				if n > 0 {
+					dst = append(dst, ',')
+				}
+				dst = append(dst, v...)
+				n++
 			}
-			dst = append(dst, v...)
-			n++
-			return n < limit
+			return seen < walk
 		})
 	})
 	if err != nil {
 		return dst, s.fail(fmt.Sprintf("list orders of %d", userID), err)
+	}
+	if head != nil {
+		all := len(head) <= headRows
+		hs.fill(userID, gen, head[:min(len(head), headRows)], all)
 	}
 	return append(dst, ']'), nil
 }
