@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/spf13/cobra"
 
 	"github.com/surgefn/surge/internal/platform"
@@ -30,7 +32,7 @@ func addLogFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().StringVar(&f.log.Format, "log-format", "text", "log format: text or json")
 	cmd.Flags().DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long Ctrl-C waits for in-flight work to finish")
 	cmd.Flags().StringVar(&f.opts.PprofAddr, "pprof", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
-	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "448MiB", "soft Go heap limit (GC works harder near it; 0 = none; GOMEMLIMIT wins if set)")
+	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "auto", "soft Go heap limit (GC works harder near it): auto = 75% of the cgroup's memory limit, else of the machine's memory; a size such as 2GiB; 0 = none. GOMEMLIMIT wins if set")
 }
 
 func addStoreFlags(cmd *cobra.Command, f *serverFlags) {
@@ -49,6 +51,40 @@ func addHTTPFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().Int64Var(&f.opts.BodyLimit, "body-limit", 1<<20, "largest request body in bytes (413 beyond)")
 }
 
+// autoMemoryRatio is the share of the available memory --memory-limit auto
+// gives the Go heap: the rest is for stacks, the OS and other processes.
+const autoMemoryRatio = 0.75
+
+// setMemoryLimit applies --memory-limit. A limit is soft: near it the GC
+// runs more often, but it is not a cap, and a limit below the live heap
+// makes the GC run almost continuously (a fixed 448MiB did that once the
+// embedded store held about 400k orders, and halved throughput), so the
+// default follows the memory the process may really use. GOMEMLIMIT, when
+// set, wins.
+func setMemoryLimit(flag string, log *slog.Logger) error {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return nil
+	}
+	if flag == "auto" {
+		limit, err := memlimit.Set(memlimit.WithRatio(autoMemoryRatio),
+			memlimit.WithProvider(memlimit.ApplyFallback(memlimit.FromCgroup, memlimit.FromSystem)))
+		if err != nil {
+			log.Warn("--memory-limit auto: no memory limit found; the Go heap is not limited", "err", err)
+			return nil
+		}
+		log.Debug("memory limit", "bytes", limit)
+		return nil
+	}
+	limit, err := parseSize(flag)
+	if err != nil {
+		return fmt.Errorf("--memory-limit: %w (want auto, 0 or a size such as 512MiB)", err)
+	}
+	if limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
+	return nil
+}
+
 // serve starts the platform, waits for SIGINT/SIGTERM, then drains. A
 // second signal stops at once.
 func serve(f *serverFlags) error {
@@ -57,14 +93,8 @@ func serve(f *serverFlags) error {
 		return err
 	}
 	defer out.Close()
-	if os.Getenv("GOMEMLIMIT") == "" {
-		limit, err := parseSize(f.memoryLimit)
-		if err != nil {
-			return fmt.Errorf("--memory-limit: %w", err)
-		}
-		if limit > 0 {
-			debug.SetMemoryLimit(limit)
-		}
+	if err := setMemoryLimit(f.memoryLimit, log); err != nil {
+		return err
 	}
 	f.opts.Logger = log
 	f.opts.AdminToken = os.Getenv("SURGE_ADMIN_TOKEN")
