@@ -187,5 +187,8 @@ func (c *checks) kv(path string, buckets []KVBucket) {
 		if b.History < 0 || b.History > MaxKVHistory {
 			c.add(p+".history", ErrInvalid, "must be between 1 and %d, got %d", MaxKVHistory, b.History)
 		}
+		if b.Storage != "" && b.Storage != StorageFile && b.Storage != StorageMemory {
+			c.add(p+".storage", ErrInvalid, "must be %q or %q, got %q", StorageFile, StorageMemory, b.Storage)
+		}
 	}
 }

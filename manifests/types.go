@@ -84,7 +84,17 @@ type KVBucket struct {
 	Bucket  string   `json:"bucket" yaml:"bucket"`
 	TTL     Duration `json:"ttl,omitempty" yaml:"ttl,omitempty"`
 	History int      `json:"history,omitempty" yaml:"history,omitempty"`
+	// Storage is where the server keeps the bucket: "file" (the default)
+	// or "memory", for a pure cache that may start empty after a server
+	// restart and should cost no disk writes.
+	Storage string `json:"storage,omitempty" yaml:"storage,omitempty"`
 }
+
+// Storage values of a KV bucket.
+const (
+	StorageFile   = "file"
+	StorageMemory = "memory"
+)
 
 // Duration is a time.Duration written as a Go duration string ("250ms").
 type Duration time.Duration

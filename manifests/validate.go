@@ -60,6 +60,9 @@ func (f *Function) Normalize() {
 		if s.KV[i].History == 0 {
 			s.KV[i].History = 1
 		}
+		if s.KV[i].Storage == "" {
+			s.KV[i].Storage = StorageFile
+		}
 	}
 	s.Config = canonicalJSON(s.Config)
 }

@@ -66,7 +66,7 @@ func (h *Host) start(ctx context.Context, fn manifests.Function, rev string) (*d
 		d.value = v
 		d.handler, _ = v.(Handler)
 		d.batch, _ = v.(BatchHandler)
-		buckets, err := ensureBuckets(ctx, h.cfg.JS, &fn)
+		buckets, err := ensureBuckets(ctx, h.cfg.JS, &fn, d.log)
 		if err != nil {
 			return nil, err
 		}

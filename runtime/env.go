@@ -49,12 +49,16 @@ func (e *Env) KV(name string) (jetstream.KeyValue, error) {
 }
 
 // ensureBuckets creates or binds every bucket the manifest declares.
-func ensureBuckets(ctx context.Context, js jetstream.JetStream, fn *manifests.Function) (map[string]jetstream.KeyValue, error) {
+func ensureBuckets(ctx context.Context, js jetstream.JetStream, fn *manifests.Function, log *slog.Logger) (map[string]jetstream.KeyValue, error) {
 	out := make(map[string]jetstream.KeyValue, len(fn.Spec.KV))
 	for _, b := range fn.Spec.KV {
 		history := b.History
 		if history == 0 {
 			history = 1
+		}
+		storage := jetstream.FileStorage
+		if b.Storage == manifests.StorageMemory {
+			storage = jetstream.MemoryStorage
 		}
 		kv, err := js.KeyValue(ctx, b.Bucket)
 		if err != nil {
@@ -62,10 +66,17 @@ func ensureBuckets(ctx context.Context, js jetstream.JetStream, fn *manifests.Fu
 				Bucket:  b.Bucket,
 				TTL:     b.TTL.Std(),
 				History: uint8(history),
-				Storage: jetstream.FileStorage,
+				Storage: storage,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("kv bucket %q: %w", b.Bucket, err)
+			}
+		} else if st, serr := kv.Status(ctx); serr == nil {
+			// An existing bucket keeps its settings: JetStream cannot move
+			// a stream between file and memory storage.
+			if have := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Storage; have != storage && log != nil {
+				log.Warn("kv bucket exists with another storage than the manifest asks; delete it (nats kv rm) to recreate it",
+					"bucket", b.Bucket, "has", have.String(), "manifest", storage.String())
 			}
 		}
 		out[b.Bucket] = kv

@@ -1,6 +1,7 @@
 package orders_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -10,7 +11,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/surgefn/surge/functions/orders"
 	"github.com/surgefn/surge/internal/testenv"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
@@ -234,5 +237,23 @@ func TestIdempotencyKey(t *testing.T) {
 	// Another key is another order.
 	if b := postOrder(t, env, body, "Idempotency-Key: flash-2"); b.OrderID == a.OrderID {
 		t.Error("a different key replayed the first order")
+	}
+}
+
+// TestHotBucketInMemory: the manifest's storage: memory reaches the server.
+func TestHotBucketInMemory(t *testing.T) {
+	env := start(t)
+	ctx := context.Background()
+	kv, err := env.JS.KeyValue(ctx, orders.BucketHot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config
+	if cfg.Storage != jetstream.MemoryStorage || cfg.MaxAge != time.Hour {
+		t.Errorf("ORDERS_HOT: storage %s, max age %s; want memory, 1h", cfg.Storage, cfg.MaxAge)
 	}
 }
