@@ -98,8 +98,8 @@ type Store struct {
 	// commits group single-record writes per shard (see committer).
 	commits []*committer
 	// heads are the newest rows of recently paged users, per shard.
-	heads []*heads
-	closed  atomic.Bool
+	heads  []*heads
+	closed atomic.Bool
 }
 
 var _ store.Store = (*Store)(nil)
