@@ -30,13 +30,17 @@ type cacheEntry[V any] struct {
 	expires int64 // clock UnixNano
 }
 
-// NewCache returns a cache of about size entries that keeps each for ttl on
-// clock (nil: the wall clock).
+// minPerShard is the least room of a shard: with fewer, two hot keys that
+// hash to one shard would keep evicting each other.
+const minPerShard = 8
+
+// NewCache returns a cache of about size entries (at least minPerShard per
+// shard) that keeps each for ttl on clock (nil: the wall clock).
 func NewCache[K comparable, V any](ttl time.Duration, size int, clock Clock) *Cache[K, V] {
 	if clock == nil {
 		clock = SystemClock{}
 	}
-	c := &Cache[K, V]{ttl: ttl, perShard: max(1, size/cacheShards), clock: clock, seed: maphash.MakeSeed()}
+	c := &Cache[K, V]{ttl: ttl, perShard: max(minPerShard, (size+cacheShards-1)/cacheShards), clock: clock, seed: maphash.MakeSeed()}
 	for i := range c.shards {
 		c.shards[i].m = make(map[K]cacheEntry[V])
 	}

@@ -45,6 +45,24 @@ func TestCache(t *testing.T) {
 			t.Fatalf("shard %d holds %d entries, bound %d", i, n, c.perShard)
 		}
 	}
+	// A small cache still has room for a few keys per shard, so two keys
+	// that share a shard do not evict each other.
+	small := NewCache[int64, string](time.Second, 10, clock)
+	if small.perShard != minPerShard {
+		t.Errorf("a 10-entry cache has %d per shard, want %d", small.perShard, minPerShard)
+	}
+	for k := range int64(minPerShard * cacheShards) {
+		small.Put(k, "x")
+	}
+	hits := 0
+	for k := range int64(minPerShard * cacheShards) {
+		if _, ok := small.Get(k); ok {
+			hits++
+		}
+	}
+	if hits < minPerShard*cacheShards/2 {
+		t.Errorf("%d of %d keys kept", hits, minPerShard*cacheShards)
+	}
 }
 
 func TestCacheConcurrent(t *testing.T) {

@@ -186,7 +186,7 @@ func TestIngestAndStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock := testenv.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	stats := &Stats{kv: kv, store: st, log: discard(), l1: runtime.NewCache[string, store.Counts](statsL1TTL, 100, clock)}
+	stats := &Stats{kv: kv, store: st, log: discard(), l1: runtime.NewCache[string, store.Counts](statsL1TTL, statsL1Size, clock)}
 	for _, tt := range []struct {
 		item       string
 		wantStatus int
