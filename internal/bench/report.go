@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,8 +64,11 @@ type Evaluation struct {
 	Target
 	Value     float64 // the figure
 	BaseValue float64 // the baseline's throughput (0 for absolute targets)
-	Ratio     float64 // Value / BaseValue, NaN when there is none
-	Verdict   string  // Pass, Miss, Info or NA
+	// BaseRuns are the throughputs of the baseline's runs, in label order,
+	// when it ran more than once (BaseValue is their mean).
+	BaseRuns []float64
+	Ratio    float64 // Value / BaseValue, NaN when there is none
+	Verdict  string  // Pass, Miss, Info or NA
 }
 
 // Evaluate applies t to the results (by label).
@@ -87,11 +91,16 @@ func (t Target) Evaluate(byLabel map[string]*Result) Evaluation {
 		}
 		return ev
 	}
-	b, ok := byLabel[t.Base]
-	if !ok || b.Throughput <= 0 {
+	runs := baselineRuns(byLabel, t.Base)
+	if len(runs) == 0 {
 		return ev
 	}
-	ev.BaseValue = b.Throughput
+	for _, v := range runs {
+		ev.BaseValue += v / float64(len(runs))
+	}
+	if len(runs) > 1 {
+		ev.BaseRuns = runs
+	}
 	ev.Ratio = ev.Value / ev.BaseValue
 	switch {
 	case t.Min == 0:
@@ -102,6 +111,27 @@ func (t Target) Evaluate(byLabel map[string]*Result) Evaluation {
 		ev.Verdict = Miss
 	}
 	return ev
+}
+
+// baselineRuns are the throughputs of the runs of baseline label: the run
+// labelled so and any labelled label.2, label.3, ... (make bench measures a
+// baseline again later in the run, since the shared machine drifts), in
+// label order; runs without throughput are left out.
+func baselineRuns(byLabel map[string]*Result, label string) []float64 {
+	var labels []string
+	for l := range byLabel {
+		if l == label || strings.HasPrefix(l, label+".") {
+			labels = append(labels, l)
+		}
+	}
+	slices.Sort(labels)
+	var runs []float64
+	for _, l := range labels {
+		if v := byLabel[l].Throughput; v > 0 {
+			runs = append(runs, v)
+		}
+	}
+	return runs
 }
 
 func metric(r *Result, name string) float64 {
@@ -172,7 +202,8 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "| load average before the run | %s (1, 5, 15 min; the cores are shared with whatever else runs) |\n", rep.LoadAvg)
 	}
 
-	fmt.Fprintf(&b, "\n## Targets\n\nEach surge figure as a ratio to its baseline's throughput, measured in the same run:\n")
+	fmt.Fprintf(&b, "\n## Targets\n\nEach surge figure as a ratio to its baseline's throughput, measured in the same run (a baseline measured\n")
+	fmt.Fprintf(&b, "twice, before and after the surge runs it serves, counts as the mean of both):\n")
 	fmt.Fprintf(&b, "(a) a bare Echo handler echoing the body, (b) Echo -> NATS request -> in-process responder,\n")
 	fmt.Fprintf(&b, "(c) raw JetStream async publish with `Nats-Msg-Id` to a file-backed stream.\n\n")
 	fmt.Fprintf(&b, "| figure | value | baseline | ratio | target | result |\n|---|---:|---|---:|---|---|\n")
@@ -244,6 +275,13 @@ func formatValue(ev Evaluation) string {
 func formatBase(ev Evaluation) string {
 	if ev.Base == "" || ev.BaseValue == 0 {
 		return ""
+	}
+	if len(ev.BaseRuns) > 1 {
+		runs := make([]string, len(ev.BaseRuns))
+		for i, v := range ev.BaseRuns {
+			runs[i] = FormatRate(v)
+		}
+		return fmt.Sprintf("%s %s/s (mean of %s)", ev.Base, FormatRate(ev.BaseValue), strings.Join(runs, ", "))
 	}
 	return fmt.Sprintf("%s %s/s", ev.Base, FormatRate(ev.BaseValue))
 }

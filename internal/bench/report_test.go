@@ -70,6 +70,26 @@ func TestTargetEvaluate(t *testing.T) {
 	}
 }
 
+// TestBaselineMeasuredTwice: a baseline run again later in the bench
+// (label.2) counts as the mean of its runs; a run without throughput and a
+// label that merely starts the same way do not count.
+func TestBaselineMeasuredTwice(t *testing.T) {
+	results := map[string]*Result{
+		LabelBaselineJS:        {Label: LabelBaselineJS, Ops: 1, Throughput: 60_000},
+		LabelBaselineJS + ".2": {Label: LabelBaselineJS + ".2", Ops: 1, Throughput: 40_000},
+		LabelBaselineJS + ".3": {Label: LabelBaselineJS + ".3"}, // failed: no throughput
+		LabelBaselineJS + "x":  {Label: LabelBaselineJS + "x", Ops: 1, Throughput: 1},
+		LabelOrdersNATS:        {Label: LabelOrdersNATS, Ops: 1, Throughput: 35_000},
+	}
+	ev := Target{Label: LabelOrdersNATS, Metric: "throughput", Base: LabelBaselineJS, Min: 0.7}.Evaluate(results)
+	if ev.BaseValue != 50_000 || ev.Ratio != 0.7 || ev.Verdict != Pass || len(ev.BaseRuns) != 2 {
+		t.Errorf("base %g (runs %v), ratio %g, verdict %s; want the mean 50000 of 2 runs, 0.7, PASS", ev.BaseValue, ev.BaseRuns, ev.Ratio, ev.Verdict)
+	}
+	if got := formatBase(ev); got != "baseline-js 50.0k/s (mean of 60.0k, 40.0k)" {
+		t.Errorf("formatBase = %q", got)
+	}
+}
+
 func TestReportMarkdown(t *testing.T) {
 	dir := t.TempDir()
 	write := func(r *Result) string {
