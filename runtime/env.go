@@ -74,9 +74,9 @@ func ensureBuckets(ctx context.Context, js jetstream.JetStream, fn *manifests.Fu
 		} else if st, serr := kv.Status(ctx); serr == nil {
 			// An existing bucket keeps its settings: JetStream cannot move
 			// a stream between file and memory storage.
-			if have := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Storage; have != storage && log != nil {
+			if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo().Config.Storage != storage {
 				log.Warn("kv bucket exists with another storage than the manifest asks; delete it (nats kv rm) to recreate it",
-					"bucket", b.Bucket, "has", have.String(), "manifest", storage.String())
+					"bucket", b.Bucket, "has", bs.StreamInfo().Config.Storage.String(), "manifest", storage.String())
 			}
 		}
 		out[b.Bucket] = kv

@@ -80,16 +80,14 @@ func (h *heads) page(user int64, limit int, dst []byte) ([]byte, bool) {
 
 // fill records the rows a page walk found (newest first, up to headRows;
 // all when the user has no more), unless a write touched the user since
-// the walk read gen.
+// the walk read gen. The head keeps rows: the walk hands over its slice.
 func (h *heads) fill(user int64, gen uint64, rows []headRow, all bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.gen(user).Load() != gen {
 		return
 	}
-	kept := make([]headRow, len(rows), headRows+1) // room to insert before truncating
-	copy(kept, rows)
-	h.put(user, &userHead{rows: kept, all: all})
+	h.put(user, &userHead{rows: rows, all: all})
 }
 
 // put stores hd, evicting some head when full; h.mu is held.
