@@ -169,17 +169,11 @@ func (g *Gateway) readyChecks() []Check {
 // Handler returns the HTTP handler, for tests with httptest.
 func (g *Gateway) Handler() http.Handler { return g.e }
 
-// Serves reports whether the routing table holds revision rev of function
-// name (tests wait on it after a deploy).
+// Serves reports whether the routing table in use holds revision rev of
+// function name (tests wait on it after a deploy).
 func (g *Gateway) Serves(name, rev string) bool {
-	g.mu.Lock()
-	fn, ok := g.fns[name]
-	g.mu.Unlock()
-	if !ok || fn.Revision() != rev {
-		return false
-	}
-	_, ok = g.currentTable().Target(name)
-	return ok
+	tg, ok := g.currentTable().Target(name)
+	return ok && tg.Revision == rev
 }
 
 // Synced is closed once the routes of every deployed function are loaded.

@@ -21,6 +21,8 @@ type Target struct {
 	// Stream is true for stream-triggered functions: every call is async.
 	Stream  bool
 	Timeout time.Duration
+	// Revision is the manifest revision the target was built from.
+	Revision string
 }
 
 // Route is one HTTP route of a deployed function.
@@ -136,7 +138,7 @@ func Build(fns []manifests.Function) (*Table, []error) {
 }
 
 func targetOf(fn *manifests.Function) *Target {
-	tg := &Target{Function: fn.Metadata.Name, Timeout: fn.Spec.Timeout.Std()}
+	tg := &Target{Function: fn.Metadata.Name, Timeout: fn.Spec.Timeout.Std(), Revision: fn.Revision()}
 	if tg.Timeout == 0 {
 		tg.Timeout = manifests.DefaultTimeout
 	}
