@@ -63,18 +63,23 @@ func (h *Host) start(ctx context.Context, fn manifests.Function, rev string) (*d
 		if err != nil {
 			return nil, err
 		}
+		if err := servesTrigger(&fn, v); err != nil {
+			return nil, err
+		}
 		d.value = v
 		d.handler, _ = v.(Handler)
 		d.batch, _ = v.(BatchHandler)
-		buckets, err := ensureBuckets(ctx, h.cfg.JS, &fn, d.log)
+		// A stream function's traffic, its buckets' included, goes on the
+		// stream connection (see HostConfig.StreamNC).
+		nc, js := h.cfg.NC, h.cfg.JS
+		if fn.IsStream() {
+			nc, js = h.cfg.StreamNC, h.cfg.StreamJS
+		}
+		buckets, err := ensureBuckets(ctx, js, &fn, d.log)
 		if err != nil {
 			return nil, err
 		}
 		if p, isP := v.(Provisioner); isP {
-			nc, js := h.cfg.NC, h.cfg.JS
-			if fn.IsStream() {
-				nc, js = h.cfg.StreamNC, h.cfg.StreamJS
-			}
 			env := &Env{Function: fn, NC: nc, JS: js, Store: h.cfg.Store,
 				Logger: d.log, Metrics: h.cfg.Registry, Clock: h.cfg.Clock, buckets: buckets}
 			if err := p.Provision(ctx, env); err != nil {
@@ -97,23 +102,19 @@ func (h *Host) start(ctx context.Context, fn manifests.Function, rev string) (*d
 
 func (d *deployment) startRequest(ctx context.Context, h *Host) error {
 	fn := &d.fn
-	if d.handler != nil || fn.Spec.Handler == manifests.HandlerExternal {
-		if d.handler != nil {
-			for i := range fn.Spec.Replicas {
-				ri, err := startRequestInstance(h.cfg.NC, d, i)
-				if err != nil {
-					return err
-				}
-				d.reqs = append(d.reqs, ri)
+	if d.handler != nil { // nil: an external function, served by the user's process
+		for i := range fn.Spec.Replicas {
+			ri, err := startRequestInstance(h.cfg.NC, d, i)
+			if err != nil {
+				return err
 			}
-			// A flush round trip: the server has the subscriptions before
-			// the host reports the deployment as running.
-			if err := h.cfg.NC.FlushTimeout(5 * time.Second); err != nil {
-				return fmt.Errorf("flush subscriptions: %w", err)
-			}
+			d.reqs = append(d.reqs, ri)
 		}
-	} else {
-		return fmt.Errorf("%w: handler %q cannot serve a request trigger (no Handle method)", ErrUnknownHandler, fn.Spec.Handler)
+		// A flush round trip: the server has the subscriptions before
+		// the host reports the deployment as running.
+		if err := h.cfg.NC.FlushTimeout(5 * time.Second); err != nil {
+			return fmt.Errorf("flush subscriptions: %w", err)
+		}
 	}
 	// The async dispatcher: calls.<name> queued by POST /async-function/{name}
 	// or an async route, sent on to the subject as requests.
@@ -140,10 +141,7 @@ func (d *deployment) startStream(ctx context.Context, h *Host) error {
 		return EnsureStream(ctx, d.js, fn.Spec.Trigger.Stream, streamSubject(fn), defaultMaxAge)
 	}
 	bh := d.batch
-	if bh == nil {
-		if d.handler == nil {
-			return fmt.Errorf("%w: %q", ErrUnknownHandler, fn.Spec.Handler)
-		}
+	if bh == nil { // NewFunction made sure of a Handler then
 		bh = handlerBatch{h: d.handler, concurrency: fn.Spec.Concurrency}
 	}
 	if err := EnsureStream(ctx, d.js, fn.Spec.Trigger.Stream, streamSubject(fn), defaultMaxAge); err != nil {

@@ -33,10 +33,12 @@ func (g *Greeter) Handle(_ context.Context, req *runtime.Request) error {
 	return req.RespondJSON(http.StatusOK, map[string]string{"message": g.Greeting + ", " + in.Name})
 }
 
-func Example() {
-	// A function package registers its module from init().
+// A function package registers its module from init().
+func init() {
 	runtime.Register(runtime.Module{ID: "example.greeter", New: func() any { return new(Greeter) }})
+}
 
+func Example() {
 	// The host builds it from a manifest's handler id and spec.config.
 	fn, err := runtime.NewFunction("example.greeter", json.RawMessage(`{"greeting":"Hello"}`))
 	if err != nil {

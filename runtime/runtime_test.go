@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/surgefn/surge/manifests"
 )
 
 func TestSubjectCovers(t *testing.T) {
@@ -118,5 +120,27 @@ func TestConsumerConfig(t *testing.T) {
 func TestNewFunctionErrors(t *testing.T) {
 	if _, err := NewFunction("does.not.exist", nil); !errors.Is(err, ErrUnknownHandler) {
 		t.Errorf("unknown = %v", err)
+	}
+}
+
+// batchOnly is a module with HandleBatch and no Handle.
+type batchOnly struct{}
+
+func (batchOnly) HandleBatch(context.Context, []*Msg) error { return nil }
+
+func init() { Register(Module{ID: "test.batch-only", New: func() any { return batchOnly{} }}) }
+
+// TestCheckHandlerTrigger: a deploy is refused when the handler cannot
+// serve its trigger, as the host would refuse it.
+func TestCheckHandlerTrigger(t *testing.T) {
+	req := &manifests.Function{Spec: manifests.Spec{Handler: "test.batch-only",
+		Trigger: manifests.Trigger{Subject: "fn.x"}}}
+	if err := CheckHandler(req); !errors.Is(err, ErrUnknownHandler) {
+		t.Errorf("batch-only handler on a request trigger: %v", err)
+	}
+	stream := &manifests.Function{Spec: manifests.Spec{Handler: "test.batch-only",
+		Trigger: manifests.Trigger{Stream: "S", Filter: "s.x"}}}
+	if err := CheckHandler(stream); err != nil {
+		t.Errorf("batch-only handler on a stream trigger: %v", err)
 	}
 }
