@@ -57,7 +57,7 @@ func newRouteHandler(d invokeDeps) echo.HandlerFunc {
 			}
 			return runtime.Errorf(http.StatusNotFound, "not_found", "no route for %s %s", r.Method, r.URL.Path)
 		}
-		c.Set(routeKey, route.Method+" "+route.Pattern)
+		c.Set(routeKey, route.Name)
 		if route.Async {
 			return invokeAsync(c, d, route.Target, &p)
 		}

@@ -10,11 +10,10 @@ import (
 )
 
 // forwarded are the HTTP request headers a function sees, besides the
-// method, path, query and path parameters.
+// method, path, query, path parameters and request id (buildMsg sets it).
 var forwarded = []string{
 	runtime.HeaderContentType,
 	runtime.HeaderIdempotencyKey,
-	runtime.HeaderRequestID,
 	"Accept",
 	"User-Agent",
 	"X-Forwarded-For",

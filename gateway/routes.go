@@ -29,8 +29,10 @@ type Target struct {
 type Route struct {
 	Method  string
 	Pattern string
-	Async   bool
-	Target  *Target
+	// Name is "METHOD pattern", the route's label in metrics.
+	Name   string
+	Async  bool
+	Target *Target
 
 	segs []string // pattern segments; "" marks a parameter
 	keys []string // parameter names, in order
@@ -79,9 +81,9 @@ func (p *Params) Get(k string) string {
 // the gateway swaps in a new one on every deploy, since Echo cannot remove
 // routes.
 type Table struct {
-	static  map[string]*Route   // "METHOD /path"
+	static  map[skey]*Route     // by method and path
+	methods map[string][]string // static path -> its methods, for 405
 	dynamic map[dkey][]*Route   // by method and segment count, most specific first
-	paths   map[string][]string // pattern -> methods, for 405
 	targets map[string]*Target  // by function name
 }
 
@@ -90,9 +92,9 @@ type Table struct {
 // still callable by name.
 func Build(fns []manifests.Function) (*Table, []error) {
 	t := &Table{
-		static:  map[string]*Route{},
+		static:  map[skey]*Route{},
+		methods: map[string][]string{},
 		dynamic: map[dkey][]*Route{},
-		paths:   map[string][]string{},
 		targets: map[string]*Target{},
 	}
 	sorted := append([]manifests.Function(nil), fns...)
@@ -121,15 +123,15 @@ func Build(fns []manifests.Function) (*Table, []error) {
 			continue
 		}
 		owner[key] = fn.Metadata.Name
-		t.paths[shape(r)] = append(t.paths[shape(r)], r.Method)
 		if len(r.keys) == 0 {
-			t.static[r.Method+" "+r.Pattern] = r
+			t.static[skey{r.Method, r.Pattern}] = r
+			t.methods[r.Pattern] = append(t.methods[r.Pattern], r.Method)
 			continue
 		}
-		dk := dynKey(r.Method, len(r.segs))
+		dk := dkey{r.Method, len(r.segs)}
 		t.dynamic[dk] = append(t.dynamic[dk], r)
 	}
-	for m := range t.dynamic { // m is "METHOD/n"
+	for m := range t.dynamic {
 		rs := t.dynamic[m]
 		// Literal segments beat parameters: /v1/orders/stats before /v1/orders/{id}.
 		sort.SliceStable(rs, func(i, j int) bool { return specificity(rs[i]) > specificity(rs[j]) })
@@ -156,6 +158,7 @@ func targetOf(fn *manifests.Function) *Target {
 
 func compile(method, pattern string) *Route {
 	r := &Route{Method: strings.ToUpper(method), Pattern: pattern}
+	r.Name = r.Method + " " + pattern
 	for _, s := range strings.Split(strings.Trim(pattern, "/"), "/") {
 		if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
 			r.keys = append(r.keys, s[1:len(s)-1])
@@ -195,7 +198,7 @@ func specificity(r *Route) int {
 // Match finds the route for method and path. When the path exists under
 // other methods only, allowed lists them (for a 405).
 func (t *Table) Match(method, path string, p *Params) (r *Route, allowed []string) {
-	if r := t.static[method+" "+path]; r != nil {
+	if r := t.static[skey{method, path}]; r != nil {
 		return r, nil
 	}
 	var segs [maxSegs]string
@@ -203,7 +206,7 @@ func (t *Table) Match(method, path string, p *Params) (r *Route, allowed []strin
 	if !ok {
 		return nil, nil
 	}
-	for _, r := range t.dynamic[dynKey(method, n)] {
+	for _, r := range t.dynamic[dkey{method, n}] {
 		if matchSegs(r, segs[:n], p) {
 			return r, nil
 		}
@@ -221,9 +224,8 @@ func (t *Table) Match(method, path string, p *Params) (r *Route, allowed []strin
 			}
 		}
 	}
-	for k := range t.static {
-		m, pth, _ := strings.Cut(k, " ")
-		if pth == path && m != method {
+	for _, m := range t.methods[path] {
+		if m != method {
 			allowed = append(allowed, m)
 		}
 	}
@@ -231,12 +233,12 @@ func (t *Table) Match(method, path string, p *Params) (r *Route, allowed []strin
 	return nil, allowed
 }
 
+type skey struct{ method, path string }
+
 type dkey struct {
 	method string
 	nsegs  int
 }
-
-func dynKey(method string, nsegs int) dkey { return dkey{method, nsegs} }
 
 // maxSegs bounds the path depth a parameter route can have.
 const maxSegs = 16

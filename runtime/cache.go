@@ -65,8 +65,9 @@ func (c *Cache[K, V]) Get(k K) (V, bool) {
 	return e.v, true
 }
 
-// Put keeps v for k for the TTL; a full shard first drops expired entries,
-// then any.
+// Put keeps v for k for the TTL. A full shard first drops its expired
+// entries, then arbitrary ones down to three quarters of its room, so the
+// sweep runs once per perShard/4 new keys, not on every one.
 func (c *Cache[K, V]) Put(k K, v V) {
 	s := c.shard(k)
 	now := c.clock.Now().UnixNano()
@@ -79,7 +80,7 @@ func (c *Cache[K, V]) Put(k K, v V) {
 			}
 		}
 		for k := range s.m {
-			if len(s.m) < c.perShard {
+			if len(s.m) <= c.perShard*3/4 {
 				break
 			}
 			delete(s.m, k)
