@@ -33,7 +33,7 @@ type Env struct {
 	Store    store.Store
 	Logger   *slog.Logger
 	Metrics  prometheus.Registerer
-	Clock    Clock
+	Clock    Clock // never nil: the host's clock, SystemClock by default
 
 	buckets map[string]jetstream.KeyValue
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -111,6 +112,13 @@ func CodeForStatus(status int) string {
 		return "internal"
 	}
 	return "error"
+}
+
+// RetryAfter formats d as a Retry-After value: whole seconds, rounded up,
+// at least 1.
+func RetryAfter(d time.Duration) string {
+	s := (d + time.Second - 1) / time.Second
+	return strconv.FormatInt(max(int64(s), 1), 10)
 }
 
 // ErrorHeaders writes e into NATS headers: the nats micro convention

@@ -49,9 +49,6 @@ func (a *Accept) Provision(ctx context.Context, env *runtime.Env) error {
 		return err
 	}
 	a.js, a.idem, a.clock, a.log = env.JS, kv, env.Clock, env.Logger
-	if a.clock == nil {
-		a.clock = runtime.SystemClock{}
-	}
 	a.ids = newIDGen()
 	a.lease = env.Function.Spec.Timeout.Std()
 	if a.lease <= 0 {
@@ -84,7 +81,7 @@ func (a *Accept) Handle(ctx context.Context, req *runtime.Request) error {
 	}
 	*buf = appendIdentity(*buf, id, now)
 	if err := a.publish(ctx, id, *buf); err != nil {
-		return unavailable(req, err)
+		return unavailable(err)
 	}
 	respondAccepted(req, acceptedResponse(id, total))
 	return nil
@@ -148,9 +145,9 @@ func respondAccepted(req *runtime.Request, body []byte) {
 }
 
 // unavailable is the answer when the order could not be made durable: the
-// caller should retry (with the same Idempotency-Key, to be safe).
-func unavailable(req *runtime.Request, err error) *runtime.Error {
-	req.SetHeader(runtime.HeaderRetryAfter, "1")
+// caller should retry (with the same Idempotency-Key, to be safe); a 503
+// carries Retry-After (runtime.ErrorHeaders).
+func unavailable(err error) *runtime.Error {
 	return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
 		Msg: "the order could not be made durable; retry later", Err: err}
 }

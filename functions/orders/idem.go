@@ -147,7 +147,7 @@ func (a *Accept) finish(ctx context.Context, req *runtime.Request, kk string, re
 		uctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_, _ = a.idem.Update(uctx, kk, mustJSON(rec), rev)
 		cancel()
-		return unavailable(req, err)
+		return unavailable(err)
 	}
 	resp := acceptedResponse(rec.OrderID, rec.Total)
 	rec.State, rec.Response = idemDone, resp
@@ -165,7 +165,7 @@ func (a *Accept) idemUnavailable(ctx context.Context, req *runtime.Request, err 
 	if ctx.Err() != nil {
 		return inProgress(req)
 	}
-	return unavailable(req, fmt.Errorf("idempotency bucket: %w", err))
+	return unavailable(fmt.Errorf("idempotency bucket: %w", err))
 }
 
 // inProgress answers a call whose key is still being processed by another
@@ -193,15 +193,11 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// isConflict reports a failed compare-and-set on a KV key (wrong last
-// sequence: 10071, or 10164 on replicated streams).
+// isConflict reports a failed compare-and-set on a KV key: Create found
+// the key, or Update found another revision (nats.go maps both server
+// error codes to these).
 func isConflict(err error) bool {
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return true
-	}
-	var api *jetstream.APIError
-	return errors.As(err, &api) && (api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }
 
 // mustJSON marshals values that cannot fail to marshal.

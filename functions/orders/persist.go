@@ -80,9 +80,6 @@ func (p *Persist) Provision(_ context.Context, env *runtime.Env) error {
 		workers = 32
 	}
 	p.store, p.clock, p.log = env.Store, env.Clock, env.Logger
-	if p.clock == nil {
-		p.clock = runtime.SystemClock{}
-	}
 	p.hot = &hotCache{kv: kv, store: env.Store, workers: workers, js: env.JS, bucket: BucketHot}
 	p.hot.rounds.interval = defaultCacheInterval
 	if p.CacheInterval != nil {

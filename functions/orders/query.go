@@ -137,13 +137,9 @@ func (l *List) Provision(_ context.Context, env *runtime.Env) error {
 	if size == 0 {
 		size = 10_000
 	}
-	clock := env.Clock
-	if clock == nil {
-		clock = runtime.SystemClock{}
-	}
 	l.store = env.Store
 	l.hot = &hotCache{kv: kv, store: env.Store}
-	l.l1 = runtime.NewCache[int64, []json.RawMessage](ttl, size, clock)
+	l.l1 = runtime.NewCache[int64, []json.RawMessage](ttl, size, env.Clock)
 	return nil
 }
 

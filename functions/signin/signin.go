@@ -67,11 +67,6 @@ func (s *SignIn) Validate() error {
 
 // Provision binds the KV bucket, the store and the clock.
 func (s *SignIn) Provision(_ context.Context, env *runtime.Env) error {
-	if s.loc == nil {
-		if err := s.Validate(); err != nil {
-			return err
-		}
-	}
 	kv, err := env.KV(Bucket)
 	if err != nil {
 		return err

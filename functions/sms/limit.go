@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -177,10 +176,4 @@ func (l *limiter) put(ctx context.Context, key string, rev uint64, v any) (ok bo
 		return false, nil
 	}
 	return false, fmt.Errorf("write %s: %w", key, err)
-}
-
-// retryAfterSeconds formats d as whole seconds, rounded up, at least 1.
-func retryAfterSeconds(d time.Duration) string {
-	s := (d + time.Second - 1) / time.Second
-	return strconv.FormatInt(max(int64(s), 1), 10)
 }

@@ -176,8 +176,9 @@ func (s *Send) Handle(ctx context.Context, req *runtime.Request) error {
 		return runtime.Internal(err)
 	}
 	if lim != nil {
-		req.SetHeader(runtime.HeaderRetryAfter, retryAfterSeconds(lim.retryAfter))
-		return runtime.Errorf(http.StatusTooManyRequests, "rate_limited", "%s; retry in %s seconds", lim.reason, retryAfterSeconds(lim.retryAfter))
+		ra := runtime.RetryAfter(lim.retryAfter)
+		req.SetHeader(runtime.HeaderRetryAfter, ra)
+		return runtime.Errorf(http.StatusTooManyRequests, "rate_limited", "%s; retry in %s seconds", lim.reason, ra)
 	}
 
 	id := ulid.MustNewDefault(now).String()

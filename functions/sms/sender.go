@@ -181,12 +181,15 @@ func (s *Sender) record(ctx context.Context, q queued) (store.SMS, error) {
 	now := s.clock.Now()
 	rec = store.SMS{MessageID: q.MessageID, Phone: q.Phone, Template: q.Template, Params: q.Params,
 		Status: StatusQueued, CreatedAt: now, UpdatedAt: now}
-	if _, err := s.store.PutSMS(ctx, rec); err != nil {
+	created, err := s.store.PutSMS(ctx, rec)
+	if err != nil {
 		return rec, fmt.Errorf("store message %s: %w", q.MessageID, err)
 	}
-	// Another delivery may have stored it first; read back what won.
-	if rec, err = s.store.GetSMS(ctx, q.MessageID); err != nil {
-		return rec, fmt.Errorf("get message %s: %w", q.MessageID, err)
+	if !created {
+		// Another delivery stored it first; read back what won.
+		if rec, err = s.store.GetSMS(ctx, q.MessageID); err != nil {
+			return rec, fmt.Errorf("get message %s: %w", q.MessageID, err)
+		}
 	}
 	return rec, nil
 }
