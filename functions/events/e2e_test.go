@@ -102,7 +102,9 @@ func TestE2EIngestDirectPublishAndStats(t *testing.T) {
 
 	// Invalid input: a 400 naming the field over HTTP; the DLQ, with the
 	// reason, for a direct publish.
-	bad := "[" + ev(1, "view", "A1") + "," + ev(1, "like", "A1") + "]"
+	// Its valid first event is on an item never read, so no in-process
+	// cache can answer for it below.
+	bad := "[" + ev(1, "view", "Z9") + "," + ev(1, "like", "Z9") + "]"
 	if r := env.Do(t, "POST", "/v1/events", []byte(bad)); r.Status != 400 || !strings.Contains(string(r.Body), `[1].type: `) {
 		t.Errorf("bad POST = %d %s", r.Status, r.Body)
 	}
@@ -122,8 +124,8 @@ func TestE2EIngestDirectPublishAndStats(t *testing.T) {
 			m.Header.Get(runtime.HeaderDLQDeliveries) == "1" && string(m.Data) == bad
 	})
 	// ...and its valid first event was not counted.
-	if s := statsOf(t, env, "A1"); s.View != 3 {
-		t.Errorf("A1 views = %d after a rejected message, want 3", s.View)
+	if s := statsOf(t, env, "Z9"); s.View != 0 {
+		t.Errorf("Z9 views = %d after a rejected message, want 0", s.View)
 	}
 	t.Logf("took %s", time.Since(start))
 }

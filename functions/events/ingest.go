@@ -1,8 +1,8 @@
 package events
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -47,9 +47,10 @@ func (in *Ingest) Handle(ctx context.Context, req *runtime.Request) error {
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(evs)
-	if err != nil {
-		return runtime.Internal(fmt.Errorf("marshal events: %w", err))
+	// The body as it came (validated), always as an array: no encoding again.
+	b := bytes.TrimSpace(req.Data)
+	if b[0] != '[' {
+		b = append(append(append(make([]byte, 0, len(b)+2), '['), b...), ']')
 	}
 	msg := &nats.Msg{Subject: SubjectTrack, Data: b, Header: nats.Header{}}
 	if key := req.Header.Get(runtime.HeaderIdempotencyKey); key != "" {
