@@ -144,3 +144,31 @@ func TestCheckHandlerTrigger(t *testing.T) {
 		t.Errorf("batch-only handler on a stream trigger: %v", err)
 	}
 }
+
+func TestDecodeJSON(t *testing.T) {
+	type in struct {
+		N int64  `json:"n"`
+		S string `json:"s"`
+	}
+	for _, tc := range []struct{ body, prefix, want string }{
+		{`{"n":1,"s":"x"}`, "", ""},
+		{` {"n":1} ` + "\n", "", ""},
+		{`{"n":"1"}`, "", "n: must be a JSON number (int64), got string"},
+		{`{"n":1,"x":2}`, "[3]", "[3].x: unknown field"},
+		{`{"n":1}}`, "", "malformed JSON: unexpected data after the value"},
+		{`{"n":1}{"n":2}`, "", "malformed JSON: unexpected data after the value"},
+		{`{"n":`, "", "malformed JSON: unexpected EOF"},
+	} {
+		var v in
+		err := DecodeJSON([]byte(tc.body), &v, tc.prefix)
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.body, err)
+			}
+			continue
+		}
+		if e := AsError(err); e == nil || e.Status != 400 || e.Msg != tc.want {
+			t.Errorf("%s: %v, want 400 %q", tc.body, err, tc.want)
+		}
+	}
+}

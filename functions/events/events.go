@@ -13,7 +13,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -113,7 +112,7 @@ func Parse(data []byte) ([]Event, error) {
 	}
 	if data[0] != '[' {
 		var e Event
-		if err := decodeStrict(data, &e, ""); err != nil {
+		if err := runtime.DecodeJSON(data, &e, ""); err != nil {
 			return nil, err
 		}
 		if err := e.validate(""); err != nil {
@@ -124,7 +123,7 @@ func Parse(data []byte) ([]Event, error) {
 	// Fast path: one decoding pass. Only when it fails is the body decoded
 	// again element by element, to name the index at fault.
 	var out []Event
-	if err := decodeStrict(data, &out, ""); err != nil {
+	if err := runtime.DecodeJSON(data, &out, ""); err != nil {
 		return nil, arrayError(data, err)
 	}
 	switch {
@@ -146,12 +145,12 @@ func Parse(data []byte) ([]Event, error) {
 // body is not even an array.
 func arrayError(data []byte, err error) error {
 	var raw []json.RawMessage
-	if rerr := decodeStrict(data, &raw, ""); rerr != nil {
+	if rerr := runtime.DecodeJSON(data, &raw, ""); rerr != nil {
 		return rerr
 	}
 	for i, r := range raw {
 		var e Event
-		if eerr := decodeStrict(r, &e, "["+strconv.Itoa(i)+"]"); eerr != nil {
+		if eerr := runtime.DecodeJSON(r, &e, "["+strconv.Itoa(i)+"]"); eerr != nil {
 			return eerr
 		}
 	}
@@ -188,35 +187,4 @@ func StatsKey(itemID string) string {
 		return "i." + itemID
 	}
 	return "x." + hex.EncodeToString([]byte(itemID))
-}
-
-// decodeStrict decodes exactly one JSON value into v, refusing unknown
-// fields and trailing data; errors are 400s naming the field under prefix.
-func decodeStrict(data []byte, v any, prefix string) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
-			return runtime.BadRequest(prefix, "malformed JSON: unexpected data after the value")
-		}
-		return nil
-	}
-	join := func(field string) string {
-		switch {
-		case prefix == "":
-			return field
-		case field == "":
-			return prefix
-		}
-		return prefix + "." + field
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return runtime.BadRequest(join(te.Field), "wrong JSON type %s", te.Value)
-	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return runtime.BadRequest(join(strings.Trim(name, `"`)), "unknown field")
-	}
-	return runtime.BadRequest(prefix, "malformed JSON: %s", err.Error())
 }

@@ -66,7 +66,7 @@ func (s *Stats) Handle(ctx context.Context, req *runtime.Request) error {
 		var body struct {
 			ItemID string `json:"item_id"`
 		}
-		if err := decodeStrict(req.Data, &body, ""); err != nil {
+		if err := runtime.DecodeJSON(req.Data, &body, ""); err != nil {
 			return err
 		}
 		id = body.ItemID

@@ -6,7 +6,6 @@
 package signin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -96,13 +95,8 @@ type Response struct {
 // decode reads and validates the body.
 func decode(data []byte) (int64, error) {
 	var r request
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return 0, runtime.BadRequest(jsonField(err), "%s", jsonReason(err))
-	}
-	if dec.More() {
-		return 0, runtime.BadRequest("", "body must be one JSON object")
+	if err := runtime.DecodeJSON(data, &r, ""); err != nil {
+		return 0, err
 	}
 	if r.UserID <= 0 {
 		return 0, runtime.BadRequest("user_id", "must be a positive integer")
@@ -162,39 +156,4 @@ func (s *SignIn) Handle(ctx context.Context, req *runtime.Request) error {
 			Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{"0"}}})
 	}
 	return req.RespondJSON(http.StatusOK, Response{UserID: user, Date: day, First: first, Streak: rec.Streak})
-}
-
-func jsonField(err error) string {
-	var ute *json.UnmarshalTypeError
-	if errors.As(err, &ute) {
-		return ute.Field
-	}
-	if f, ok := unknownField(err); ok {
-		return f
-	}
-	return "body"
-}
-
-func jsonReason(err error) string {
-	var ute *json.UnmarshalTypeError
-	if errors.As(err, &ute) {
-		return "must be " + ute.Type.String()
-	}
-	if _, ok := unknownField(err); ok {
-		return "unknown field"
-	}
-	return "malformed JSON"
-}
-
-// unknownField extracts the name from encoding/json's unknown field error.
-func unknownField(err error) (string, bool) {
-	const p = "json: unknown field "
-	s := err.Error()
-	if len(s) > len(p) && s[:len(p)] == p {
-		f, uerr := strconv.Unquote(s[len(p):])
-		if uerr == nil {
-			return f, true
-		}
-	}
-	return "", false
 }

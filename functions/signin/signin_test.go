@@ -2,6 +2,7 @@ package signin
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,8 +24,9 @@ func TestDecode(t *testing.T) {
 		{"string", `{"user_id":"7"}`, 0, "user_id"},
 		{"float", `{"user_id":1.5}`, 0, "user_id"},
 		{"unknown field", `{"user_id":1,"admin":true}`, 0, "admin"},
-		{"malformed", `{"user_id":`, 0, "body"},
-		{"two objects", `{"user_id":1}{"user_id":2}`, 0, "body"},
+		{"malformed", `{"user_id":`, 0, "malformed JSON"},
+		{"two objects", `{"user_id":1}{"user_id":2}`, 0, "malformed JSON"},
+		{"stray brace", `{"user_id":1}}`, 0, "malformed JSON"}, // dec.More() let this through
 		{"max int64", `{"user_id":9223372036854775807}`, 9223372036854775807, ""},
 		{"overflow", `{"user_id":9223372036854775808}`, 0, "user_id"},
 	}
@@ -40,20 +42,11 @@ func TestDecode(t *testing.T) {
 			if err == nil {
 				t.Fatalf("decode = %d, want error on %s", got, tt.wantField)
 			}
-			if e := err.Error(); !contains(e, tt.wantField) {
+			if e := err.Error(); !strings.Contains(e, tt.wantField) {
 				t.Errorf("error %q does not name %q", e, tt.wantField)
 			}
 		})
 	}
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }
 
 func TestDay(t *testing.T) {

@@ -161,7 +161,7 @@ type sendResponse struct {
 // Handle serves POST /v1/sms.
 func (s *Send) Handle(ctx context.Context, req *runtime.Request) error {
 	var in sendRequest
-	if err := decodeStrict(req.Data, &in); err != nil {
+	if err := runtime.DecodeJSON(req.Data, &in, ""); err != nil {
 		return err
 	}
 	if err := in.validate(); err != nil {

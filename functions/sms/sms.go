@@ -9,12 +9,7 @@
 package sms
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"strings"
 	"time"
 
 	"github.com/surgefn/surge/runtime"
@@ -69,52 +64,4 @@ type queued struct {
 	Phone     string            `json:"phone"`
 	Template  string            `json:"template"`
 	Params    map[string]string `json:"params,omitempty"`
-}
-
-// decodeStrict decodes one JSON value into v, refusing unknown fields and
-// trailing data, and turns decoding errors into a 400 naming the field.
-func decodeStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return runtime.BadRequest("", "malformed JSON: unexpected data after the object")
-	}
-	return nil
-}
-
-// jsonError maps an encoding/json error to a 400 naming the field.
-func jsonError(err error) error {
-	var te *json.UnmarshalTypeError
-	var se *json.SyntaxError
-	var re *runtime.Error
-	switch {
-	case errors.As(err, &re):
-		return re
-	case errors.As(err, &te):
-		return runtime.BadRequest(te.Field, "must be a JSON %s, got %s", jsonKind(te.Type.Kind().String()), te.Value)
-	case errors.As(err, &se), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return runtime.BadRequest("", "malformed JSON: %s", err.Error())
-	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return runtime.BadRequest(strings.Trim(name, `"`), "unknown field")
-	}
-	return runtime.BadRequest("", "invalid JSON: %s", err.Error())
-}
-
-// jsonKind names a Go kind the way a JSON author thinks of it.
-func jsonKind(kind string) string {
-	switch kind {
-	case "string":
-		return "string"
-	case "map", "struct":
-		return "object"
-	case "slice", "array":
-		return "array"
-	case "bool":
-		return "boolean"
-	}
-	return fmt.Sprintf("number (%s)", kind)
 }

@@ -45,7 +45,7 @@ func (s *Status) Handle(ctx context.Context, req *runtime.Request) error {
 		var body struct {
 			MessageID string `json:"message_id"`
 		}
-		if err := decodeStrict(req.Data, &body); err != nil {
+		if err := runtime.DecodeJSON(req.Data, &body, ""); err != nil {
 			return err
 		}
 		id = body.MessageID

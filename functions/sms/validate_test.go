@@ -50,7 +50,7 @@ func TestSendRequestValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var in sendRequest
-			err := decodeStrict([]byte(tt.body), &in)
+			err := runtime.DecodeJSON([]byte(tt.body), &in, "")
 			if err == nil {
 				err = in.validate()
 			}
