@@ -24,16 +24,16 @@ $(NATSCLI): tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(NATSCLI) github.com/nats-io/natscli/nats
 
 ## test: vet, then every test, Vitess integration included (scripts/test.sh starts and stops a 2-shard vttestserver)
-test: build tools
+test: tools
 	$(GO) vet ./...
 	SURGE_NATS_CLI=$(NATSCLI) scripts/test.sh
 
 ## test-short: every test except the ones that need Vitess
-test-short: build tools
+test-short: tools
 	SURGE_NATS_CLI=$(NATSCLI) $(GO) test -count=1 ./...
 
-## bench: the benchmark suite (writes BENCHMARKS.md)
-bench: build
+## bench: the benchmark suite (scripts/bench.sh builds bin/surge, then writes BENCHMARKS.md)
+bench:
 	scripts/bench.sh
 
 ## lint: gofmt and go vet

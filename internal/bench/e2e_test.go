@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,21 +16,7 @@ import (
 // deployed, as `make bench` does.
 func startPlatform(t testing.TB) *testenv.Env {
 	t.Helper()
-	files, err := filepath.Glob("../../manifests/*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no manifests: %v", err)
-	}
-	dir := t.TempDir()
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return testenv.Start(t, func(o *platform.Options) { o.Manifests = dir })
+	return testenv.Start(t, func(o *platform.Options) { o.Manifests = testenv.RepoManifests() })
 }
 
 // TestScenarios runs every scenario and baseline for about two seconds at

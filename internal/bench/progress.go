@@ -44,10 +44,10 @@ func (r *run) progress(ctx context.Context) (stop func()) {
 			case <-ctx.Done():
 				return
 			}
-			ok, errs := r.okN.Load(), r.errN.Load()
+			ok, errs, warm := r.seen()
 			now := time.Now()
 			if now.Before(r.measureFrom) {
-				bar.Describe(fmt.Sprintf("%s warm-up: %d ops", r.o.Label, r.warmN.Load()))
+				bar.Describe(fmt.Sprintf("%s warm-up: %d ops", r.o.Label, warm))
 			} else {
 				bar.Describe(fmt.Sprintf("%s: %d ok, %d errors, %s/s", r.o.Label, ok, errs,
 					FormatRate(float64(ok)/now.Sub(r.measureFrom).Seconds())))

@@ -70,6 +70,10 @@ type worker struct {
 	ok    int64
 	errs  int64
 	last  time.Time // completion of the last measured operation
+	// seen counts for the progress bar: measured ok, measured errors and
+	// warm-up operations. One writer each (this worker), so the atomic
+	// adds do not contend.
+	seenOK, seenErrs, seenWarm atomic.Int64
 }
 
 func (w *worker) record(kind string, latency time.Duration, done time.Time) {
@@ -93,8 +97,6 @@ type run struct {
 	measureFrom time.Time
 	end         time.Time // zero in count mode
 	workers     []*worker
-	okN, errN   atomic.Int64 // measured, for the progress bar
-	warmN       atomic.Int64 // warm-up operations, for the progress bar
 	claimed     atomic.Int64 // closed-loop count mode
 }
 
@@ -169,9 +171,9 @@ func (r *run) closedLoop(ctx context.Context) {
 				if measuring {
 					done := time.Now()
 					w.record(kind, done.Sub(t0), done)
-					r.count(kind)
+					w.count(kind)
 				} else {
-					r.warmN.Add(1)
+					w.seenWarm.Add(1)
 				}
 			}
 		}()
@@ -209,9 +211,9 @@ func (r *run) openLoop(ctx context.Context) {
 				if j.i >= warmN {
 					done := time.Now()
 					w.record(kind, done.Sub(j.at), done)
-					r.count(kind)
+					w.count(kind)
 				} else {
-					r.warmN.Add(1)
+					w.seenWarm.Add(1)
 				}
 			}
 		}()
@@ -231,12 +233,22 @@ func (r *run) openLoop(ctx context.Context) {
 	}
 }
 
-func (r *run) count(kind string) {
+func (w *worker) count(kind string) {
 	if kind == "" {
-		r.okN.Add(1)
+		w.seenOK.Add(1)
 	} else {
-		r.errN.Add(1)
+		w.seenErrs.Add(1)
 	}
+}
+
+// seen sums the workers' progress counts.
+func (r *run) seen() (ok, errs, warm int64) {
+	for _, w := range r.workers {
+		ok += w.seenOK.Load()
+		errs += w.seenErrs.Load()
+		warm += w.seenWarm.Load()
+	}
+	return ok, errs, warm
 }
 
 // result merges the workers' tallies.

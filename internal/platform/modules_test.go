@@ -2,7 +2,6 @@ package platform_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -124,5 +123,3 @@ func (f *recorderFn) HandleBatch(ctx context.Context, batch []*runtime.Msg) erro
 	}
 	return nil
 }
-
-var _ = json.Marshal

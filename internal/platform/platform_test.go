@@ -3,7 +3,6 @@ package platform_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	_ "github.com/surgefn/surge/functions/echo"
 	"github.com/surgefn/surge/internal/platform"
@@ -551,6 +549,3 @@ func TestGracefulDrainLosesNothing(t *testing.T) {
 		t.Errorf("consumer after restart: pending %d ack-pending %d redelivered %d", ci.NumPending, ci.NumAckPending, ci.NumRedelivered)
 	}
 }
-
-var _ jetstream.JetStream
-var _ = http.StatusOK

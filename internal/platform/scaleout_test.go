@@ -2,6 +2,7 @@ package platform_test
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -29,8 +30,7 @@ func TestScaleOutOnExternalNATS(t *testing.T) {
 	if a.P.NATSServer() != nil {
 		t.Fatal("an embedded server started despite --nats")
 	}
-	b := testenv.Start(t, func(o *platform.Options) { o.NATSURL = ns.ClientURL(); o.HTTPAddr = "" })
-	_ = b
+	testenv.Start(t, func(o *platform.Options) { o.NATSURL = ns.ClientURL(); o.HTTPAddr = "" }) // a second host
 	a.Deploy(t, echoManifest)
 	var list struct {
 		Functions []struct {
@@ -56,15 +56,28 @@ func TestScaleOutOnExternalNATS(t *testing.T) {
 // error (and cleans up what it started) instead of panicking.
 func TestStartFailureIsAnError(t *testing.T) {
 	o := testenv.Options(t)
+	// Fixed ports, so that the second start shows the first let them go.
+	o.NATSListen, o.HTTPAddr = freeAddr(t), freeAddr(t)
 	o.Store = "nosuch"
 	_, err := platform.Start(context.Background(), o)
 	if err == nil || !strings.Contains(err.Error(), "nosuch") {
 		t.Fatalf("Start = %v, want an error naming the store", err)
 	}
-	// The port it bound is free again: a second start on it works.
+	// The ports it bound are free again: a second start on them works.
 	o.Store = "buntdb"
 	env := testenv.StartWith(t, o)
 	if r := env.Do(t, "GET", "/healthz", nil); r.Status != 200 {
 		t.Errorf("healthz = %d", r.Status)
 	}
+}
+
+// freeAddr is a loopback address with a port nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
