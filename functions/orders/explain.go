@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/surgefn/surge/runtime"
@@ -30,7 +32,7 @@ func explain(data []byte, decErr error, fields []string) *runtime.Error {
 		}
 		return runtime.BadRequest("body", "must be a JSON object")
 	}
-	for _, k := range sortedKeys(top) {
+	for _, k := range slices.Sorted(maps.Keys(top)) {
 		name, ok := match(k, fields)
 		if !ok {
 			return runtime.BadRequest(k, "unknown field")
@@ -84,9 +86,9 @@ func explainField(name string, raw json.RawMessage) *runtime.Error {
 func explainItem(i int, raw json.RawMessage) *runtime.Error {
 	var obj map[string]json.RawMessage
 	if json.Unmarshal(raw, &obj) != nil || obj == nil {
-		return runtime.BadRequest("items["+itoa(i)+"]", "must be an object, got %s", clip(raw))
+		return runtime.BadRequest("items["+strconv.Itoa(i)+"]", "must be an object, got %s", clip(raw))
 	}
-	for _, k := range sortedKeys(obj) {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		name, ok := match(k, itemFields)
 		if !ok {
 			return runtime.BadRequest(itemField(i, k), "unknown field")
@@ -129,15 +131,6 @@ func match(k string, fields []string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func sortedKeys(m map[string]json.RawMessage) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // clip shortens a JSON value for an error message.

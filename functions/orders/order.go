@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -172,12 +173,7 @@ func (o *orderInput) validate() (total int64, err *runtime.Error) {
 }
 
 func itemField(i int, name string) string {
-	return "items[" + itoa(i) + "]." + name
-}
-
-func itoa(i int) string {
-	var b [20]byte
-	return string(appendInt(b[:0], int64(i)))
+	return "items[" + strconv.Itoa(i) + "]." + name
 }
 
 // validOrderID reports whether id is 1..64 characters of [A-Za-z0-9_-].

@@ -3,6 +3,7 @@ package orders
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"testing"
 	"time"
 
@@ -80,7 +81,7 @@ func msg(seq uint64, delivered int, data string) *runtime.Msg {
 
 func TestDecodeBatch(t *testing.T) {
 	sub := func(id string, user int) string {
-		return `{"order_id":"` + id + `","user_id":` + itoa(user) + `,"items":[{"sku":"A","qty":1,"price_cents":5}],"currency":"EUR"}`
+		return `{"order_id":"` + id + `","user_id":` + strconv.Itoa(user) + `,"items":[{"sku":"A","qty":1,"price_cents":5}],"currency":"EUR"}`
 	}
 	batch := []*runtime.Msg{
 		msg(1, 1, sub("a", 1)),

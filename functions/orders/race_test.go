@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -134,7 +135,7 @@ func TestHotCacheStaleWriterLoses(t *testing.T) {
 	}
 	// Refreshing many users at once.
 	for u := int64(10); u < 60; u++ {
-		st.add(store.Order{OrderID: "o" + itoa(int(u)), UserID: u})
+		st.add(store.Order{OrderID: "o" + strconv.Itoa(int(u)), UserID: u})
 	}
 	users := []int64{}
 	for u := int64(10); u < 60; u++ {
@@ -144,7 +145,7 @@ func TestHotCacheStaleWriterLoses(t *testing.T) {
 		t.Fatalf("refresh: %d failed: %v", failed, err)
 	}
 	for _, u := range users {
-		if e, err := kv.Get(context.Background(), hotKey(u)); err != nil || pageIDs(t, cachedPage(t, e.Value()))[0] != "o"+itoa(int(u)) {
+		if e, err := kv.Get(context.Background(), hotKey(u)); err != nil || pageIDs(t, cachedPage(t, e.Value()))[0] != "o"+strconv.Itoa(int(u)) {
 			t.Errorf("user %d not refreshed: %v", u, err)
 		}
 	}

@@ -3,7 +3,6 @@ package sms
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -114,7 +113,7 @@ func checkText(v string) error {
 	if utf8.RuneCountInString(v) > maxParamLen {
 		return fmt.Errorf("longer than %d characters", maxParamLen)
 	}
-	if slices.ContainsFunc([]rune(v), unicode.IsControl) {
+	if strings.ContainsFunc(v, unicode.IsControl) {
 		return fmt.Errorf("contains control characters")
 	}
 	return nil

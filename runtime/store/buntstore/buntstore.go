@@ -242,12 +242,6 @@ func (s *Store) checkMarkers(initialized bool) error {
 	return nil
 }
 
-// Shards returns the number of shard files.
-func (s *Store) Shards() int { return len(s.shards) }
-
-// UserShard returns the index of the shard file holding the user's rows.
-func (s *Store) UserShard(userID int64) int { return s.userShard(userID) }
-
 func (s *Store) userShard(userID int64) int {
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], uint64(userID))

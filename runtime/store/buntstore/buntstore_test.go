@@ -58,8 +58,8 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 
 	s = openT(t, dir, 0) // 0: the count the directory was created with
-	if s.Shards() != 4 {
-		t.Errorf("reopened with %d shards, want 4", s.Shards())
+	if len(s.shards) != 4 {
+		t.Errorf("reopened with %d shards, want 4", len(s.shards))
 	}
 	if o, err := s.GetOrder(ctx, "o-042"); err != nil || o.UserID != 2 || !o.CreatedAt.Equal(orders[42].CreatedAt) {
 		t.Errorf("GetOrder after reopen = %+v, %v", o, err)
@@ -106,7 +106,7 @@ func TestShardDistribution(t *testing.T) {
 				var u uint64
 				if _, err := fmt.Sscanf(k[2:22], "%d", &u); err != nil {
 					t.Errorf("key %q: %v", k, err)
-				} else if want := s.UserShard(int64(u)); want != i {
+				} else if want := s.userShard(int64(u)); want != i {
 					t.Errorf("user %d row in shard %d, want all in shard %d", u, i, want)
 				}
 				rowsPerShard[i]++
@@ -187,5 +187,19 @@ func TestLostShardFile(t *testing.T) {
 				t.Fatalf("Open without %s: err %v, want ErrShardMarker", shardFile(tt.lost), err)
 			}
 		})
+	}
+}
+
+// TestShardMappingIsFixed pins the user and key hashes: files written by
+// one version must be read by the next, so the mapping never changes.
+func TestShardMappingIsFixed(t *testing.T) {
+	s := &Store{shards: make([]*buntdb.DB, 8)}
+	for user, want := range map[int64]int{1: 2, 2: 0, 1024: 4, 2048: 3, 123456789: 1} {
+		if got := s.userShard(user); got != want {
+			t.Errorf("user %d: shard %d, want %d", user, got, want)
+		}
+	}
+	if got := s.keyShard("01JD0000000000000000000000"); got != 6 {
+		t.Errorf("order id key: shard %d, want 6", got)
 	}
 }
