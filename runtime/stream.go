@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -299,7 +300,7 @@ type handlerBatch struct {
 }
 
 func (hb handlerBatch) HandleBatch(ctx context.Context, batch []*Msg) error {
-	ForEach(batch, hb.concurrency, func(m *Msg) {
+	ForEach(batch, hb.concurrency, func(_ int, m *Msg) {
 		req := NewRequest(m.Subject, m.Data, m.Header)
 		err := HandlerFunc(hb.h.Handle).Handle(ctx, req)
 		if err != nil {
@@ -317,19 +318,18 @@ func (hb handlerBatch) HandleBatch(ctx context.Context, batch []*Msg) error {
 	return nil
 }
 
-// ForEach calls fn for every message of a batch on its own goroutine, at
-// most concurrency at once, and returns when all calls have: for batch
-// handlers whose messages are independent (deliveries, calls).
-func ForEach(batch []*Msg, concurrency int, fn func(m *Msg)) {
-	sem := make(chan struct{}, max(concurrency, 1))
+// ForEach calls fn(i, items[i]) for every item on up to concurrency
+// goroutines and returns when all calls have: for batch handlers whose
+// messages (or other pieces of work) are independent.
+func ForEach[T any](items []T, concurrency int, fn func(i int, item T)) {
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for _, m := range batch {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			fn(m)
-		}()
+	for range min(max(concurrency, 1), len(items)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(items); i = int(next.Add(1)) - 1 {
+				fn(i, items[i])
+			}
+		})
 	}
 	wg.Wait()
 }

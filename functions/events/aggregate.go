@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	goruntime "runtime"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -143,25 +144,15 @@ type counted struct {
 // most of a large batch's cost.
 func countAll(batch []*runtime.Msg) []counted {
 	out := make([]counted, len(batch))
-	workers := min(goruntime.GOMAXPROCS(0), len(batch))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1)) - 1; i < len(batch); i = int(next.Add(1)) - 1 {
-				evs, err := Parse(batch[i].Data)
-				if err != nil {
-					out[i].err = err
-					continue
-				}
-				out[i].items = make(map[string]store.Counts, len(evs))
-				Count(evs, out[i].items)
-			}
-		}()
-	}
-	wg.Wait()
+	runtime.ForEach(batch, goruntime.GOMAXPROCS(0), func(i int, m *runtime.Msg) {
+		evs, err := Parse(m.Data)
+		if err != nil {
+			out[i].err = err
+			return
+		}
+		out[i].items = make(map[string]store.Counts, len(evs))
+		Count(evs, out[i].items)
+	})
 	return out
 }
 
@@ -177,27 +168,19 @@ func (a *Aggregate) mirror(ctx context.Context, items map[string]struct{}) {
 		ctx, cancel = context.WithTimeout(ctx, time.Until(dl)*3/4)
 		defer cancel()
 	}
-	sem := make(chan struct{}, a.KVWriters)
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var failed []string
 	var firstErr error
-	for id := range items {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := a.mirrorItem(ctx, id); err != nil {
-				mu.Lock()
-				failed = append(failed, id)
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
+	runtime.ForEach(slices.Collect(maps.Keys(items)), a.KVWriters, func(_ int, id string) {
+		if err := a.mirrorItem(ctx, id); err != nil {
+			mu.Lock()
+			failed = append(failed, id)
+			if firstErr == nil {
+				firstErr = err
 			}
-		}()
-	}
-	wg.Wait()
+			mu.Unlock()
+		}
+	})
 	if len(failed) > 0 {
 		a.log.Warn("item stats not mirrored to KV", "items", len(failed), "example", failed[0], "err", firstErr)
 	}

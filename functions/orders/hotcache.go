@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
 )
 
@@ -223,33 +224,19 @@ func (h *hotCache) refresh(ctx context.Context, users []int64) (failed int, err 
 		}
 	}
 	var (
-		next     atomic.Int64
 		nfail    atomic.Int64
 		firstErr error
 		once     sync.Once
-		wg       sync.WaitGroup
 	)
-	workers := min(h.workers, len(users))
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(users) {
-					return
-				}
-				if err := h.refreshUser(ctx, users[i]); err != nil {
-					// Best effort: a marker makes the next reader rebuild
-					// the page; writing one blindly is always safe.
-					_, _ = h.kv.Put(ctx, hotKey(users[i]), staleMarker)
-					nfail.Add(1)
-					once.Do(func() { firstErr = fmt.Errorf("user %d: %w", users[i], err) })
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	runtime.ForEach(users, h.workers, func(_ int, u int64) {
+		if err := h.refreshUser(ctx, u); err != nil {
+			// Best effort: a marker makes the next reader rebuild the
+			// page; writing one blindly is always safe.
+			_, _ = h.kv.Put(ctx, hotKey(u), staleMarker)
+			nfail.Add(1)
+			once.Do(func() { firstErr = fmt.Errorf("user %d: %w", u, err) })
+		}
+	})
 	return int(nfail.Load()), firstErr
 }
 

@@ -115,7 +115,7 @@ func (s *Sender) setup(st store.Store, clock runtime.Clock, log *slog.Logger, ma
 
 // HandleBatch delivers each message of the batch, at most concurrency at once.
 func (s *Sender) HandleBatch(ctx context.Context, batch []*runtime.Msg) error {
-	runtime.ForEach(batch, s.concurrency, func(m *runtime.Msg) { s.deliver(ctx, m) })
+	runtime.ForEach(batch, s.concurrency, func(_ int, m *runtime.Msg) { s.deliver(ctx, m) })
 	return nil
 }
 
