@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Handler serves one request of a request-triggered function. It answers
@@ -160,6 +161,7 @@ type Msg struct {
 	failed   error
 	rejected error
 	result   []byte
+	js       jetstream.Msg // the delivery to settle (nil in tests)
 }
 
 // Fail marks the message for redelivery with the manifest's backoff (or the

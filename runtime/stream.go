@@ -134,19 +134,21 @@ func (l *streamLoop) run() {
 
 func (l *streamLoop) handle(raw []jetstream.Msg) {
 	start := time.Now()
+	all := make([]Msg, len(raw)) // one allocation for the batch's messages
 	msgs := make([]*Msg, 0, len(raw))
-	kept := make([]jetstream.Msg, 0, len(raw)) // kept[i] is msgs[i]'s JetStream message
 	live := make([]*Msg, 0, len(raw))
-	for _, rm := range raw {
+	var pending uint64
+	for i, rm := range raw {
 		md, err := rm.Metadata()
 		if err != nil {
 			l.log.Error("message without metadata", "err", err)
 			_ = rm.Term()
 			continue
 		}
-		kept = append(kept, rm)
-		m := &Msg{Subject: rm.Subject(), Data: rm.Data(), Header: rm.Headers(), Stream: md.Stream,
-			Seq: md.Sequence.Stream, Delivered: int(md.NumDelivered), Time: md.Timestamp}
+		pending = md.NumPending
+		m := &all[i]
+		*m = Msg{Subject: rm.Subject(), Data: rm.Data(), Header: rm.Headers(), Stream: md.Stream,
+			Seq: md.Sequence.Stream, Delivered: int(md.NumDelivered), Time: md.Timestamp, js: rm}
 		if m.Header == nil {
 			m.Header = nats.Header{}
 		}
@@ -162,7 +164,7 @@ func (l *streamLoop) handle(raw []jetstream.Msg) {
 		}
 		live = append(live, m)
 	}
-	l.m.pending.Set(float64(pendingOf(raw)))
+	l.m.pending.Set(float64(pending))
 	l.m.batchSize.Observe(float64(len(live)))
 	l.m.inFlight.Inc()
 	l.calls.begin(live)
@@ -182,16 +184,17 @@ func (l *streamLoop) handle(raw []jetstream.Msg) {
 		e := AsError(herr)
 		l.log.Warn("batch failed", "size", len(live), "code", e.Code, "err", herr)
 	}
-	for i, m := range msgs {
-		l.settle(kept[i], m, herr)
+	for _, m := range msgs {
+		l.settle(m, herr)
 	}
 }
 
 // settle acks, retries or dead-letters one message after its batch ran.
-func (l *streamLoop) settle(rm jetstream.Msg, m *Msg, batchErr error) {
+func (l *streamLoop) settle(m *Msg, batchErr error) {
+	rm := m.js
 	switch {
 	case m.rejected != nil:
-		l.deadLetter(rm, m, m.rejected)
+		l.deadLetter(m, m.rejected)
 	case m.failed != nil || batchErr != nil:
 		err := m.failed
 		if err == nil {
@@ -199,7 +202,7 @@ func (l *streamLoop) settle(rm jetstream.Msg, m *Msg, batchErr error) {
 		}
 		l.m.errorf(AsError(err).Code)
 		if m.Delivered >= l.maxDeliver {
-			l.deadLetter(rm, m, err)
+			l.deadLetter(m, err)
 			return
 		}
 		l.calls.failed(m, err)
@@ -228,7 +231,8 @@ func (l *streamLoop) delay(delivered int) time.Duration {
 // payload and headers plus the last error and delivery count, waits for the
 // DLQ's ack, then terminates the original. The DLQ publish is de-duplicated
 // on stream and sequence, so a retry after a crash cannot double it.
-func (l *streamLoop) deadLetter(rm jetstream.Msg, m *Msg, cause error) {
+func (l *streamLoop) deadLetter(m *Msg, cause error) {
+	rm := m.js
 	h := make(nats.Header, len(m.Header)+6)
 	for k, v := range m.Header {
 		h[k] = v
@@ -278,17 +282,6 @@ func (l *streamLoop) stop(ctx context.Context) error {
 		l.it.Stop()
 		return fmt.Errorf("drain %s: %w", l.name, ctx.Err())
 	}
-}
-
-func pendingOf(raw []jetstream.Msg) uint64 {
-	if len(raw) == 0 {
-		return 0
-	}
-	md, err := raw[len(raw)-1].Metadata()
-	if err != nil {
-		return 0
-	}
-	return md.NumPending
 }
 
 // handlerBatch runs a per-message Handler over a batch, at most
