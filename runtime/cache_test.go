@@ -65,6 +65,8 @@ func TestCache(t *testing.T) {
 	}
 }
 
+// TestCacheConcurrent: concurrent writers of one key set; every value read
+// back is one some writer put (run with -race to check the locking too).
 func TestCacheConcurrent(t *testing.T) {
 	c := NewCache[string, int](time.Minute, 1000, nil)
 	var wg sync.WaitGroup
@@ -73,9 +75,19 @@ func TestCacheConcurrent(t *testing.T) {
 			for i := range 1000 {
 				k := string(rune('a' + (g+i)%26))
 				c.Put(k, i)
-				c.Get(k)
+				// Writer w puts i under the key (w+i)%26, so a value v read
+				// under key n came from writer (n-v) mod 26, one of 0..7.
+				if v, ok := c.Get(k); !ok || v < 0 || v >= 1000 || ((int(k[0]-'a')-v)%26+26)%26 >= 8 {
+					t.Errorf("Get(%q) = %d, %v", k, v, ok)
+					return
+				}
 			}
 		})
 	}
 	wg.Wait()
+	for k := range 26 {
+		if _, ok := c.Get(string(rune('a' + k))); !ok {
+			t.Errorf("key %c lost: 26 keys fit easily", 'a'+k)
+		}
+	}
 }
