@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // OrdersConfig is what both order scenarios share.
@@ -174,45 +176,27 @@ func examples(what string, ids []string) []string {
 // at a time.
 func listUsers(ctx context.Context, c *httpClient, base int64, n int) ([]orderView, error) {
 	var (
-		mu   sync.Mutex
-		all  []orderView
-		errs = make(chan error, 1)
-		next = make(chan int64)
-		wg   sync.WaitGroup
+		mu  sync.Mutex
+		all []orderView
 	)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for range min(16, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for u := range next {
-				got, err := listUser(ctx, c, u)
-				if err != nil {
-					select {
-					case errs <- err:
-					default:
-					}
-					cancel()
-					continue
-				}
-				mu.Lock()
-				all = append(all, got...)
-				mu.Unlock()
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for u := base; u < base+int64(n); u++ {
+		g.Go(func() error {
+			got, err := listUser(ctx, c, u)
+			if err != nil {
+				return err
 			}
-		}()
+			mu.Lock()
+			all = append(all, got...)
+			mu.Unlock()
+			return nil
+		})
 	}
-	for u := base; u < base+int64(n) && ctx.Err() == nil; u++ {
-		next <- u
-	}
-	close(next)
-	wg.Wait()
-	select {
-	case err := <-errs:
+	if err := g.Wait(); err != nil {
 		return nil, err
-	default:
 	}
-	return all, ctx.Err()
+	return all, nil
 }
 
 func listUser(ctx context.Context, c *httpClient, user int64) ([]orderView, error) {
