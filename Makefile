@@ -5,6 +5,9 @@ GO      ?= go
 BIN     := $(CURDIR)/bin
 SURGE   := $(BIN)/surge
 NATSCLI := $(BIN)/nats
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 .PHONY: all build run test test-short bench lint tools clean
 
@@ -12,7 +15,7 @@ all: build
 
 ## build: build bin/surge
 build:
-	$(GO) build -o $(SURGE) ./cmd/surge
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(SURGE) ./cmd/surge
 
 ## run: build and run `surge up` with every manifest under manifests/ deployed
 run: build
@@ -26,6 +29,7 @@ $(NATSCLI): tools/go.mod tools/go.sum
 ## test: vet, then every test, Vitess integration included (scripts/test.sh starts and stops a 2-shard vttestserver)
 test: tools
 	$(GO) vet ./...
+	scripts/check-large-files.sh
 	SURGE_NATS_CLI=$(NATSCLI) scripts/test.sh
 
 ## test-short: every test except the ones that need Vitess
@@ -36,10 +40,11 @@ test-short: tools
 bench:
 	scripts/bench.sh
 
-## lint: gofmt and go vet
+## lint: gofmt, go vet, and no tracked file over 1 MiB that is not source or docs (binaries, dumps)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@scripts/check-large-files.sh
 
 clean:
 	rm -rf $(BIN)

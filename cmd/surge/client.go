@@ -225,10 +225,10 @@ func newRmCmd(env []string) *cobra.Command {
 
 func newCallCmd(env []string) *cobra.Command {
 	f := &clientFlags{}
-	var data string
+	var body string
 	var async bool
 	cmd := &cobra.Command{
-		Use:   "call NAME [-d JSON]",
+		Use:   "call NAME [-d JSON|@FILE]",
 		Short: "Call a function by name through the gateway and print its answer",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -236,10 +236,10 @@ func newCallCmd(env []string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body := []byte(data)
-			if strings.HasPrefix(data, "@") {
-				if body, err = os.ReadFile(data[1:]); err != nil {
-					return err
+			payload := []byte(body)
+			if file, ok := strings.CutPrefix(body, "@"); ok {
+				if payload, err = os.ReadFile(file); err != nil {
+					return fmt.Errorf("--body: %w", err)
 				}
 			}
 			path := "/function/" + args[0]
@@ -247,15 +247,19 @@ func newCallCmd(env []string) *cobra.Command {
 				path = "/async-function/" + args[0]
 			}
 			var out []byte
-			if _, err := c.do(http.MethodPost, path, "application/json", body, &out); err != nil {
+			if _, err := c.do(http.MethodPost, path, "application/json", payload, &out); err != nil {
 				return err
 			}
 			_, err = cmd.OutOrStdout().Write(append(bytes.TrimRight(out, "\n"), '\n'))
 			return err
 		},
 	}
-	cmd.Flags().StringVarP(&data, "data", "d", "{}", "request body (JSON, or @file)")
 	cmd.Flags().BoolVar(&async, "async", false, "queue the call (202) instead of waiting for the answer")
 	cmd.Flags().StringVar(&f.Gateway, "gateway", "http://127.0.0.1:8080", "gateway base URL")
+	// No SURGE_ variable sets the body: it is the call's payload, not a
+	// setting (it used to be --data and so read SURGE_DATA, the data
+	// directory's variable).
+	cmd.Flags().StringVarP(&body, "body", "d", "{}", "request body (JSON, or @file)")
+	noEnv(cmd.Flags(), "body")
 	return withEnv(cmd, env)
 }

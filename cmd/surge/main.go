@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -32,6 +33,15 @@ the command line wins over the environment.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newUpCmd(env), newGatewayCmd(env), newRuntimeCmd(env),
-		newDeployCmd(env), newLsCmd(env), newRmCmd(env), newCallCmd(env), newBenchCmd(env))
+		newDeployCmd(env), newLsCmd(env), newRmCmd(env), newCallCmd(env), newBenchCmd(env),
+		newVersionCmd())
+	// --version prints what `surge version` does (cobra's default template
+	// would print only the version string).
+	root.Version = version
+	root.SetVersionTemplate("{{printVersion}}")
+	cobra.AddTemplateFunc("printVersion", func() string {
+		bi, ok := debug.ReadBuildInfo()
+		return buildVersion(bi, ok)
+	})
 	return root
 }
