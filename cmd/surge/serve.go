@@ -98,9 +98,6 @@ func serve(f *serverFlags) error {
 	}
 	f.opts.Logger = log
 	f.opts.AdminToken = os.Getenv("SURGE_ADMIN_TOKEN")
-	if f.opts.Store == "vitess" && f.opts.VTGate == "" {
-		return errors.New("--store vitess needs --vtgate ADDR")
-	}
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)

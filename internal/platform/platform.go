@@ -90,6 +90,7 @@ type Platform struct {
 	store    store.Store
 	gw       *gateway.Gateway
 	host     *runtime.Host
+	lock     *dirLock
 	ln       net.Listener
 	pprof    *http.Server
 	reg      *prometheus.Registry
@@ -112,6 +113,11 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 	if o.Store == "" {
 		o.Store = "buntdb"
 	}
+	// Everything that can be checked without starting anything is checked
+	// first, so a bad flag costs no NATS start and no 15s wait.
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
 	p = &Platform{opts: o, log: o.Logger, reg: prometheus.NewRegistry()}
 	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	started := p // `return nil, err` clears p before the deferred cleanup runs
@@ -123,6 +129,23 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	if o.ownsDataDir() {
+		if p.lock, err = lockDataDir(o.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	// The listeners are taken before NATS starts: a taken port fails at
+	// once, naming the flag.
+	if o.HTTPAddr != "" {
+		if p.ln, err = net.Listen("tcp", o.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("--http %s: %w", o.HTTPAddr, err)
+		}
+	}
+	if o.PprofAddr != "" {
+		if err := p.startPprof(o.PprofAddr); err != nil {
+			return nil, err
+		}
+	}
 	if err := p.startNATS(); err != nil {
 		return nil, err
 	}
@@ -131,11 +154,6 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 
 	if o.Runtime {
 		if err := p.openStore(); err != nil {
-			return nil, err
-		}
-	}
-	if o.PprofAddr != "" {
-		if err := p.startPprof(o.PprofAddr); err != nil {
 			return nil, err
 		}
 	}
@@ -178,6 +196,9 @@ func (p *Platform) startNATS() error {
 		host, port, err := splitHostPort(p.opts.NATSListen, "127.0.0.1", 4222)
 		if err != nil {
 			return fmt.Errorf("--nats-listen: %w", err)
+		}
+		if err := probeListen(host, port); err != nil {
+			return fmt.Errorf("--nats-listen %s: %w", p.opts.NATSListen, err)
 		}
 		ns, err := server.NewServer(&server.Options{
 			ServerName: "surge",
@@ -300,11 +321,6 @@ func (p *Platform) startGateway(ctx, runCtx context.Context) error {
 		return err
 	}
 	p.gw = gw
-	ln, err := net.Listen("tcp", p.opts.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("--http %s: %w", p.opts.HTTPAddr, err)
-	}
-	p.ln = ln
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -415,6 +431,9 @@ func (p *Platform) Stop(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("http drain: %w", err))
 			}
 		}
+		if p.ln != nil {
+			_ = p.ln.Close() // taken at start; already closed if it served
+		}
 		if p.pprof != nil {
 			_ = p.pprof.Close()
 		}
@@ -440,6 +459,9 @@ func (p *Platform) Stop(ctx context.Context) error {
 		if p.ns != nil {
 			p.ns.Shutdown()
 			p.ns.WaitForShutdown()
+		}
+		if err := p.lock.release(); err != nil {
+			errs = append(errs, fmt.Errorf("data dir unlock: %w", err))
 		}
 		p.log.Info("stopped")
 	})
