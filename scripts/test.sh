@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs every Go test. When SURGE_TEST_VTGATE is not already set, starts a
 # real 2-shard Vitess (scripts/vitess-test-env.sh) for the Vitess tests and
-# always stops it afterwards.
+# always stops it afterwards. make test promises the Vitess tests: if Vitess
+# cannot be started this script fails before any test runs, and
+# SURGE_TEST_REQUIRE_VITESS=1 makes a Vitess test without a vtgate fail
+# instead of skipping (internal/vttest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,11 +17,15 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-if [[ -z "${SURGE_TEST_VTGATE:-}" && -x scripts/vitess-test-env.sh && -d manifests/vitess ]]; then
+if [[ -z "${SURGE_TEST_VTGATE:-}" ]]; then
 	state=$(mktemp -d /tmp/surge-vt.XXXXXX)
-	scripts/vitess-test-env.sh start manifests/vitess "$state"
+	if ! scripts/vitess-test-env.sh start manifests/vitess "$state"; then
+		echo "test.sh: Vitess could not be started (see above); the Vitess tests cannot run, so make test fails" >&2
+		exit 1
+	fi
 	# shellcheck disable=SC1091
 	set -a; source "$state/env"; set +a
 fi
+export SURGE_TEST_REQUIRE_VITESS=1
 
 go test -count=1 -timeout 30m "$@" ./...

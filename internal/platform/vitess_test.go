@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	_ "github.com/surgefn/surge/functions/all"
 	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/internal/testenv"
+	"github.com/surgefn/surge/internal/vttest"
 	"github.com/surgefn/surge/runtime/store"
 	"github.com/surgefn/surge/runtime/store/vitess"
 )
@@ -19,11 +19,7 @@ import (
 // vtgateAddr returns the test cluster's vtgate, skipping without one.
 func vtgateAddr(t *testing.T) string {
 	t.Helper()
-	addr := os.Getenv("SURGE_TEST_VTGATE")
-	if addr == "" {
-		t.Skip("SURGE_TEST_VTGATE not set; make test starts Vitess")
-	}
-	return addr
+	return vttest.VTGate(t)
 }
 
 // TestVitessOrderFlow runs the order flow on --store vitess: POST

@@ -3,12 +3,12 @@ package vitess
 import (
 	"context"
 	"errors"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/surgefn/surge/internal/vttest"
 	"github.com/surgefn/surge/runtime/store"
 	"github.com/surgefn/surge/runtime/store/storetest"
 )
@@ -17,11 +17,7 @@ import (
 // when there is none.
 func vtgate(t testing.TB) string {
 	t.Helper()
-	addr := os.Getenv("SURGE_TEST_VTGATE")
-	if addr == "" {
-		t.Skip("SURGE_TEST_VTGATE not set; make test starts Vitess")
-	}
-	return addr
+	return vttest.VTGate(t)
 }
 
 func openT(t testing.TB) *Store {
