@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/surgefn/surge/internal/deploy"
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
 )
@@ -114,10 +115,16 @@ func newGetFunctionHandler(reg functionStore, js jetstream.JetStream) echo.Handl
 	}
 }
 
+// deployer deploys one checked manifest (*deploy.Deployer).
+type deployer interface {
+	Deploy(ctx context.Context, fn manifests.Function) (manifests.Deployed, bool, error)
+}
+
 // newPutFunctionHandler serves PUT /admin/functions/{name}: the manifest as
-// YAML or JSON, strictly decoded and validated, its handler config checked
-// by the handler itself, then stored; an unchanged manifest is a no-op.
-func newPutFunctionHandler(reg functionStore, limit int64, conflicts func(context.Context, manifests.Function) error) echo.HandlerFunc {
+// YAML or JSON, strictly decoded and validated, then deployed through the
+// one deploy path (handler check, route clash 409); an unchanged manifest
+// is a no-op.
+func newPutFunctionHandler(dep deployer, limit int64) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		body, err := readBody(c.Request(), limit)
 		if err != nil {
@@ -131,15 +138,13 @@ func newPutFunctionHandler(reg functionStore, limit int64, conflicts func(contex
 		if fn.Metadata.Name != name {
 			return runtime.BadRequest("metadata.name", "%q does not match the URL's %q", fn.Metadata.Name, name)
 		}
-		if err := runtime.CheckHandler(&fn); err != nil {
-			return &runtime.Error{Status: http.StatusBadRequest, Code: "invalid_manifest", Msg: "spec.handler: " + err.Error()}
-		}
-		ctx := c.Request().Context()
-		if err := conflicts(ctx, fn); err != nil {
+		d, changed, err := dep.Deploy(c.Request().Context(), fn)
+		switch {
+		case errors.Is(err, deploy.ErrInvalid):
+			return &runtime.Error{Status: http.StatusBadRequest, Code: "invalid_manifest", Msg: err.Error()}
+		case errors.Is(err, deploy.ErrRouteConflict):
 			return &runtime.Error{Status: http.StatusConflict, Code: "route_conflict", Msg: err.Error()}
-		}
-		d, changed, err := reg.Put(ctx, fn)
-		if err != nil {
+		case err != nil:
 			return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "registry_unavailable", Msg: "cannot store the manifest", Err: err}
 		}
 		return c.JSON(http.StatusOK, map[string]any{"name": name, "revision": d.Function.Revision(), "seq": d.Seq, "changed": changed})

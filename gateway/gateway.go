@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/surgefn/surge/internal/deploy"
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
 )
@@ -51,6 +52,9 @@ type Config struct {
 	Checks []Check
 	// AccessLog logs one line per request at Info.
 	AccessLog bool
+	// CheckHandler is the handler check every deploy passes (the host's):
+	// an unknown handler, a config it rejects, a trigger it cannot serve.
+	CheckHandler func(*manifests.Function) error
 }
 
 // Validate reports missing required settings.
@@ -65,6 +69,9 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		errs = append(errs, errors.New("gateway config: Logger is required"))
 	}
+	if c.CheckHandler == nil {
+		errs = append(errs, errors.New("gateway config: CheckHandler is required"))
+	}
 	if len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("gateway config: AdminToken of at least 16 characters is required"))
 	}
@@ -77,6 +84,7 @@ type Gateway struct {
 	e       *echo.Echo
 	table   atomic.Pointer[Table]
 	reg     *manifests.Registry
+	deploy  *deploy.Deployer
 	calls   jetstream.KeyValue
 	metrics *metrics
 	synced  chan struct{}
@@ -109,7 +117,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: calls bucket: %w", err)
 	}
-	g := &Gateway{cfg: cfg, reg: reg, calls: calls, metrics: newMetrics(cfg.Registry),
+	g := &Gateway{cfg: cfg, reg: reg, deploy: deploy.New(reg, cfg.CheckHandler), calls: calls, metrics: newMetrics(cfg.Registry),
 		synced: make(chan struct{}), fns: map[string]manifests.Function{}}
 	empty, _ := Build(nil)
 	g.table.Store(empty)
@@ -129,7 +137,7 @@ func (g *Gateway) echo() *echo.Echo {
 	admin := e.Group("/admin", newAuth(g.cfg.AdminToken))
 	admin.GET("/functions", newListHandler(g.reg, g.cfg.JS))
 	admin.GET("/functions/:name", newGetFunctionHandler(g.reg, g.cfg.JS))
-	admin.PUT("/functions/:name", newPutFunctionHandler(g.reg, g.cfg.BodyLimit, g.conflicts))
+	admin.PUT("/functions/:name", newPutFunctionHandler(g.deploy, g.cfg.BodyLimit))
 	admin.DELETE("/functions/:name", newDeleteFunctionHandler(g.reg))
 
 	deps := invokeDeps{nc: g.cfg.NC, js: g.cfg.JS, calls: g.calls, table: g.currentTable, bodyLimit: g.cfg.BodyLimit}
@@ -214,34 +222,6 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}, func(key string, err error) {
 		g.cfg.Logger.Error("undecodable manifest in registry", "function", key, "err", err)
 	})
-}
-
-// conflicts reports another deployed function that holds fn's route.
-func (g *Gateway) conflicts(ctx context.Context, fn manifests.Function) error {
-	if fn.Spec.HTTP == nil {
-		return nil
-	}
-	list, err := g.reg.List(ctx)
-	if err != nil {
-		return err
-	}
-	fns := []manifests.Function{fn}
-	for _, d := range list {
-		if d.Function.Metadata.Name != fn.Metadata.Name {
-			fns = append(fns, d.Function)
-		}
-	}
-	mine := compile(fn.Spec.HTTP.Method, fn.Spec.HTTP.Path)
-	for _, d := range fns[1:] {
-		if d.Spec.HTTP == nil {
-			continue
-		}
-		other := compile(d.Spec.HTTP.Method, d.Spec.HTTP.Path)
-		if other.Method == mine.Method && shape(other) == shape(mine) {
-			return fmt.Errorf("route %s %s is already served by function %s", mine.Method, mine.Pattern, d.Metadata.Name)
-		}
-	}
-	return nil
 }
 
 // Serve accepts HTTP on ln until Shutdown.

@@ -116,7 +116,7 @@ func Build(fns []manifests.Function) (*Table, []error) {
 		r := compile(fn.Spec.HTTP.Method, fn.Spec.HTTP.Path)
 		r.Async = fn.Spec.HTTP.Async || tg.Stream
 		r.Target = tg
-		key := r.Method + " " + shape(r)
+		key := fn.Spec.HTTP.Key()
 		if prev, dup := owner[key]; dup {
 			errs = append(errs, fmt.Errorf("function %s: route %s %s is already served by %s",
 				fn.Metadata.Name, r.Method, r.Pattern, prev))
@@ -168,21 +168,6 @@ func compile(method, pattern string) *Route {
 		r.segs = append(r.segs, s)
 	}
 	return r
-}
-
-// shape is the pattern with parameter names erased: /a/{x} and /a/{y}
-// are the same route.
-func shape(r *Route) string {
-	var b strings.Builder
-	for _, s := range r.segs {
-		b.WriteByte('/')
-		if s == "" {
-			b.WriteString("{}")
-		} else {
-			b.WriteString(s)
-		}
-	}
-	return b.String()
 }
 
 func specificity(r *Route) int {

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/surgefn/surge/gateway"
+	"github.com/surgefn/surge/internal/deploy"
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
@@ -316,7 +317,7 @@ func (p *Platform) startGateway(ctx, runCtx context.Context) error {
 	}
 	gw, err := gateway.New(ctx, gateway.Config{NC: p.gwConn, JS: js, Logger: p.log.With("component", "gateway"),
 		AdminToken: token, Registry: p.reg, Gatherer: p.reg, BodyLimit: p.opts.BodyLimit,
-		Checks: checks, AccessLog: p.opts.AccessLog})
+		Checks: checks, AccessLog: p.opts.AccessLog, CheckHandler: runtime.CheckHandler})
 	if err != nil {
 		return err
 	}
@@ -385,15 +386,15 @@ func (p *Platform) deployDir(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	for _, fn := range fns {
-		if err := runtime.CheckHandler(&fn); err != nil {
-			return fmt.Errorf("manifest %s: %w", fn.Metadata.Name, err)
-		}
-		d, changed, err := reg.Put(ctx, fn)
-		if err != nil {
-			return err
-		}
-		p.log.Info("manifest deployed", "function", fn.Metadata.Name, "revision", fn.Revision(), "seq", d.Seq, "changed", changed)
+	// The same checks as the admin API: a set with a bad handler or a
+	// route two functions claim deploys nothing, and the process does not
+	// start.
+	res, err := deploy.New(reg, runtime.CheckHandler).DeployAll(ctx, fns)
+	if err != nil {
+		return fmt.Errorf("--manifests %s: %w", path, err)
+	}
+	for _, r := range res {
+		p.log.Info("manifest deployed", "function", r.Function.Metadata.Name, "revision", r.Function.Revision(), "seq", r.Seq, "changed", r.Changed)
 	}
 	return nil
 }
