@@ -1,6 +1,6 @@
 // Package events is the built-in behaviour tracking: events.ingest takes
 // events over HTTP and queues them on the EVENTS stream; events.aggregate
-// consumes that stream (where clients may also publish directly, API.md
+// consumes that stream (where clients may also publish directly, docs/API.md
 // section 4), counts events per item and type in the store, exactly once
 // per stream message, and mirrors each item's totals into a KV bucket;
 // events.stats (GET /v1/items/{item_id}/stats) reads them back.

@@ -6,7 +6,7 @@ import (
 )
 
 // decodeCanonical is the fast path of decoding an orders.submit message:
-// it parses the compact form, fields in the order API.md writes them, no
+// it parses the compact form, fields in the order docs/API.md writes them, no
 // white space, integers without exponent or fraction, strings without
 // escapes, into in, and reports false for anything else, leaving the
 // message to decodeStrict:
@@ -15,7 +15,7 @@ import (
 //	 [,"total_cents":N][,"order_id":S][,"created_at":S]}
 //
 // That is what order-accept publishes (all three optional fields) and what
-// the API.md examples look like. Whatever it accepts, decodeStrict
+// the docs/API.md examples look like. Whatever it accepts, decodeStrict
 // decodes to the same submitInput (FuzzDecodeCanonical checks this), so
 // the two paths differ in speed only: encoding/json was about a tenth of
 // the CPU of persisting an order, and this takes a fifth of that.

@@ -111,7 +111,7 @@ func FuzzDecodeCanonical(f *testing.F) {
 }
 
 // TestDecodeCanonicalOptionalFields: a direct publish without total_cents
-// or created_at, and a POST /v1/orders body, as API.md writes them.
+// or created_at, and a POST /v1/orders body, as docs/API.md writes them.
 func TestDecodeCanonicalOptionalFields(t *testing.T) {
 	var in submitInput
 	msg := `{"user_id":1,"items":[{"sku":"A1","qty":2,"price_cents":1999}],"currency":"CNY","order_id":"client-42"}`
@@ -121,7 +121,7 @@ func TestDecodeCanonicalOptionalFields(t *testing.T) {
 	body := `{"user_id":1,"items":[{"sku":"A1","qty":2,"price_cents":1999}],"currency":"CNY"}`
 	var oi orderInput
 	if !decodeCanonicalInput([]byte(body), &oi) || oi.UserID != 1 || len(oi.Items) != 1 || oi.Items[0] != (item{"A1", 2, 1999}) || oi.Currency != "CNY" {
-		t.Errorf("API.md body: %+v", oi)
+		t.Errorf("docs/API.md body: %+v", oi)
 	}
 	if decodeCanonicalInput([]byte(msg), &oi) {
 		t.Error("a body with order_id taken by the POST /v1/orders fast path")

@@ -1,4 +1,4 @@
-// Package orders holds the built-in order functions of surge (API.md
+// Package orders holds the built-in order functions of surge (docs/API.md
 // sections 3 and 4), the hot path of a flash sale:
 //
 //   - orders.accept (fn.orders.accept, POST /v1/orders) validates an order,
@@ -23,7 +23,7 @@ import "github.com/surgefn/surge/runtime"
 const (
 	// Stream is the JetStream stream orders are made durable in.
 	Stream = "ORDERS"
-	// SubjectSubmit is the subject of orders to store (API.md section 4).
+	// SubjectSubmit is the subject of orders to store (docs/API.md section 4).
 	SubjectSubmit = "orders.submit"
 	// BucketIdem keeps Idempotency-Key records for 24 hours.
 	BucketIdem = "ORDERS_IDEM"

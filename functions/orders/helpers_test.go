@@ -49,7 +49,7 @@ func orderBody(user int64, sku string, qty int, price int64) []byte {
 	return fmt.Appendf(nil, `{"user_id":%d,"items":[{"sku":%q,"qty":%d,"price_cents":%d}],"currency":"CNY"}`, user, sku, qty, price)
 }
 
-// submitBody is an orders.submit message (API.md section 4).
+// submitBody is an orders.submit message (docs/API.md section 4).
 func submitBody(id string, user int64, qty int) []byte {
 	return fmt.Appendf(nil, `{"order_id":%q,"user_id":%d,"items":[{"sku":"S-%d","qty":%d,"price_cents":150}],"currency":"USD"}`, id, user, qty, qty)
 }

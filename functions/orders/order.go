@@ -13,7 +13,7 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
-// Limits of an order, as API.md section 3 states them.
+// Limits of an order, as docs/API.md section 3 states them.
 const (
 	// MaxItems is the most lines an order may have.
 	MaxItems = 100
@@ -41,7 +41,7 @@ type orderInput struct {
 }
 
 // submitInput is a message on orders.submit: the order plus the
-// client-chosen order_id (API.md section 4). created_at and total_cents
+// client-chosen order_id (docs/API.md section 4). created_at and total_cents
 // are optional; order-accept sets both. A given total_cents must match the
 // items, so a client cannot store a wrong total.
 type submitInput struct {
@@ -134,7 +134,7 @@ func firstNonSpace(b []byte) int {
 	return -1
 }
 
-// validate checks the order against the rules of API.md and returns its
+// validate checks the order against the rules of docs/API.md and returns its
 // total in cents. Rules are checked in field order, so the first problem
 // is the one reported.
 func (o *orderInput) validate() (total int64, err *runtime.Error) {

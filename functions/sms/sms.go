@@ -5,7 +5,7 @@
 // delivery state from the store.
 //
 // The HTTP contract (POST /v1/sms, GET /v1/sms/{message_id}) is fixed by
-// API.md section 3; the manifests are manifests/sms.yaml.
+// docs/API.md section 3; the manifests are manifests/sms.yaml.
 package sms
 
 import (

@@ -162,7 +162,7 @@ func (e *Events) Verify(ctx context.Context, r *Result) (*Verification, error) {
 	}
 	v.DrainSeconds = max(0, drained.Sub(intakeEnd).Seconds())
 	v.PersistedRate = float64(total) / drained.Sub(r.Start).Seconds()
-	// The stats are eventually consistent (API.md: within 2 s); allow
+	// The stats are eventually consistent (docs/API.md: within 2 s); allow
 	// for a loaded machine.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
