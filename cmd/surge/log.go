@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc/grpclog"
 )
 
 // logOptions are the logging flags every server command has.
@@ -77,4 +79,34 @@ func newLogger(o logOptions) (*slog.Logger, *bufferedWriter, error) {
 	}
 	out.Close()
 	return nil, nil, fmt.Errorf("--log-format %q: want text or json", o.Format)
+}
+
+// grpcLogger sends gRPC's own logs (the vtgate client's) to the process
+// log at debug level. Vitess routes them to a JSON logger of its own on
+// stderr, which mixed 30 s of dial retries into a text log when vtgate was
+// unreachable; the cause reaches the user as the store's error anyway.
+type grpcLogger struct{ log *slog.Logger }
+
+func (g grpcLogger) Info(args ...any)                    {}
+func (g grpcLogger) Infoln(args ...any)                  {}
+func (g grpcLogger) Infof(format string, args ...any)    {}
+func (g grpcLogger) Warning(args ...any)                 { g.log.Debug(fmt.Sprint(args...)) }
+func (g grpcLogger) Warningln(args ...any)               { g.log.Debug(fmt.Sprint(args...)) }
+func (g grpcLogger) Warningf(format string, args ...any) { g.log.Debug(fmt.Sprintf(format, args...)) }
+func (g grpcLogger) Error(args ...any)                   { g.log.Debug(fmt.Sprint(args...)) }
+func (g grpcLogger) Errorln(args ...any)                 { g.log.Debug(fmt.Sprint(args...)) }
+func (g grpcLogger) Errorf(format string, args ...any)   { g.log.Debug(fmt.Sprintf(format, args...)) }
+func (g grpcLogger) Fatal(args ...any)                   { g.fatal(fmt.Sprint(args...)) }
+func (g grpcLogger) Fatalln(args ...any)                 { g.fatal(fmt.Sprint(args...)) }
+func (g grpcLogger) Fatalf(format string, args ...any)   { g.fatal(fmt.Sprintf(format, args...)) }
+func (g grpcLogger) V(level int) bool                    { return false }
+
+func (g grpcLogger) fatal(msg string) {
+	g.log.Error(msg)
+	os.Exit(1)
+}
+
+// routeGRPCLogs installs grpcLogger; call it before any gRPC connection.
+func routeGRPCLogs(log *slog.Logger) {
+	grpclog.SetLoggerV2(grpcLogger{log: log.With("component", "grpc")})
 }

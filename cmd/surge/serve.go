@@ -93,6 +93,7 @@ func serve(f *serverFlags) error {
 		return err
 	}
 	defer out.Close()
+	routeGRPCLogs(log)
 	if err := setMemoryLimit(f.memoryLimit, log); err != nil {
 		return err
 	}

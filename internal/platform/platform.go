@@ -142,8 +142,23 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 			return nil, fmt.Errorf("--http %s: %w", o.HTTPAddr, err)
 		}
 	}
+	if o.NATSURL == "" {
+		host, port, err := splitHostPort(o.NATSListen, "127.0.0.1", 4222)
+		if err == nil {
+			err = probeListen(host, port)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--nats-listen %s: %w", o.NATSListen, err)
+		}
+	}
 	if o.PprofAddr != "" {
 		if err := p.startPprof(o.PprofAddr); err != nil {
+			return nil, err
+		}
+	}
+	// The store needs no NATS: an unreachable one fails before NATS starts.
+	if o.Runtime {
+		if err := p.openStore(); err != nil {
 			return nil, err
 		}
 	}
@@ -153,11 +168,6 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 
-	if o.Runtime {
-		if err := p.openStore(); err != nil {
-			return nil, err
-		}
-	}
 	if o.HTTPAddr != "" {
 		if err := p.startGateway(ctx, runCtx); err != nil {
 			return nil, err
@@ -197,9 +207,6 @@ func (p *Platform) startNATS() error {
 		host, port, err := splitHostPort(p.opts.NATSListen, "127.0.0.1", 4222)
 		if err != nil {
 			return fmt.Errorf("--nats-listen: %w", err)
-		}
-		if err := probeListen(host, port); err != nil {
-			return fmt.Errorf("--nats-listen %s: %w", p.opts.NATSListen, err)
 		}
 		ns, err := server.NewServer(&server.Options{
 			ServerName: "surge",
