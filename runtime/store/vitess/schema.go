@@ -3,8 +3,12 @@ package vitess
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
+
+	"vitess.io/vitess/go/vt/proto/vtrpc"
+	"vitess.io/vitess/go/vt/vterrors"
 )
 
 // table is one table of the keyspace, declared by the file of the domain
@@ -96,27 +100,35 @@ func (s *Store) probe(ctx context.Context, name string) error {
 	return drain(rows)
 }
 
-// ensureTable creates a missing table on every shard and routes it by its
-// vindex, then probes it. Both steps are safe to race with another host
-// opening the store: the DDL is IF NOT EXISTS, and a vindex that another
-// host added first shows in the probe.
+// ensureTable routes a missing table by its vindex and creates it on every
+// shard, then probes it. The vschema goes first: vtgate usually refuses
+// vschema DDL, and then nothing has changed. Both steps are safe to race
+// with another host opening the store: a vindex another host added first
+// is "already defined", and the DDL is IF NOT EXISTS.
 func (s *Store) ensureTable(ctx context.Context, t table) error {
+	alter := fmt.Sprintf("ALTER VSCHEMA ON `%s`.%s ADD VINDEX %s(%s) USING %s", s.keyspace, t.name, t.vindex, t.column, t.vindex)
+	if _, err := s.db.ExecContext(ctx, alter); err != nil && !strings.Contains(err.Error(), "already defined on table") {
+		return fmt.Errorf("route: %w", err)
+	}
 	if _, err := s.db.ExecContext(ctx, t.ddl); err != nil {
 		return fmt.Errorf("create: %w", err)
 	}
-	if err := s.probe(ctx, t.name); err == nil {
-		return nil // routed already: only the MySQL table was missing
-	}
-	alter := fmt.Sprintf("ALTER VSCHEMA ON `%s`.%s ADD VINDEX %s(%s) USING %s", s.keyspace, t.name, t.vindex, t.column, t.vindex)
-	_, aerr := s.db.ExecContext(ctx, alter)
 	if err := s.probe(ctx, t.name); err != nil {
-		if aerr != nil {
-			return fmt.Errorf("route: %w", aerr)
-		}
 		return fmt.Errorf("probe: %w", err)
 	}
 	return nil
 }
+
+// isNoTable reports that the table does not exist: vtgate's "not in the
+// vschema" (NOT_FOUND for an unknown keyspace, a bare "table t not found"
+// for a table a sharded keyspace does not route) and MySQL's "no such
+// table" (1146).
+func isNoTable(err error) bool {
+	return vterrors.Code(err) == vtrpc.Code_NOT_FOUND || strings.Contains(err.Error(), "errno 1146") ||
+		notFound.MatchString(err.Error())
+}
+
+var notFound = regexp.MustCompile(`\btable \S+ not found\b`)
 
 func tableNames(ts []table) string {
 	names := make([]string, len(ts))

@@ -11,9 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"vitess.io/vitess/go/vt/proto/vtrpc"
 	"vitess.io/vitess/go/vt/vitessdriver"
-	"vitess.io/vitess/go/vt/vterrors"
 
 	"github.com/surgefn/surge/runtime/store"
 )
@@ -183,12 +181,6 @@ func (c sessionConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		return nil, fmt.Errorf("set transaction_mode: %w", err)
 	}
 	return conn, nil
-}
-
-// isNoTable reports vtgate's "not in the vschema" and MySQL's "no such
-// table" (1146), both NOT_FOUND.
-func isNoTable(err error) bool {
-	return vterrors.Code(err) == vtrpc.Code_NOT_FOUND || strings.Contains(err.Error(), "errno 1146")
 }
 
 func drain(rows *sql.Rows) error {
