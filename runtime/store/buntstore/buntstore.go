@@ -84,14 +84,8 @@ type Store struct {
 	closed atomic.Bool
 }
 
-// The domains this backend implements.
-var (
-	_ store.Store    = (*Store)(nil)
-	_ store.Orders   = (*Store)(nil)
-	_ store.SignIns  = (*Store)(nil)
-	_ store.Messages = (*Store)(nil)
-	_ store.Events   = (*Store)(nil)
-)
+// Each domain's file checks that Store implements that domain.
+var _ store.Store = (*Store)(nil)
 
 // ID is the backend's id, --store buntdb.
 const ID = "buntdb"

@@ -11,6 +11,8 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
+var _ store.Events = (*Store)(nil)
+
 // Events (store.Events) have a file of their own, stats.db: item counters
 // are not per user, and one transaction there updates the counters and the
 // markers of a whole call.

@@ -10,6 +10,8 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
+var _ store.Messages = (*Store)(nil)
+
 // Messages (store.Messages) have no user: each is one key in the shard of
 // its message id.
 //

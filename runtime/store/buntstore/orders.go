@@ -12,6 +12,8 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
+var _ store.Orders = (*Store)(nil)
+
 // Orders (store.Orders) are three keys per order:
 //
 //	user shard   o:<u20>:<ts20>:<order_id>  order JSON (the row)

@@ -11,6 +11,8 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
+var _ store.SignIns = (*Store)(nil)
+
 // Sign-ins (store.SignIns) are one key per user and day, in the user's
 // shard, next to the previous day's record the streak is computed from:
 //

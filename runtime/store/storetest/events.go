@@ -11,17 +11,15 @@ import (
 var _ = addDomain[store.Events]("Events", RunEvents)
 
 // RunEvents is the sub-suite of store.Events.
-func RunEvents(t *testing.T, open Opener) {
-	testEvents(t, narrow[store.Events](open))
-	t.Run("Closed", func(t *testing.T) {
-		testClosed(t, open, []closedCall[store.Events]{
-			{"ApplyEvents", func(ctx context.Context, s store.Events) error {
-				_, err := s.ApplyEvents(ctx, []store.EventBatch{{Seq: 1, Items: map[string]store.Counts{"st-closed": {View: 1}}}})
-				return err
-			}},
-			{"ItemStats", func(ctx context.Context, s store.Events) error { _, err := s.ItemStats(ctx, "st-closed"); return err }},
-		})
-	})
+func RunEvents(t *testing.T, open Opener) { runDomain(t, open, testEvents, eventsClosed) }
+
+// eventsClosed are the calls that must return store.ErrClosed after Close.
+var eventsClosed = []closedCall[store.Events]{
+	{"ApplyEvents", func(ctx context.Context, s store.Events) error {
+		_, err := s.ApplyEvents(ctx, []store.EventBatch{{Seq: 1, Items: map[string]store.Counts{"st-closed": {View: 1}}}})
+		return err
+	}},
+	{"ItemStats", func(ctx context.Context, s store.Events) error { _, err := s.ItemStats(ctx, "st-closed"); return err }},
 }
 
 func testEvents(t *testing.T, open func(t *testing.T) store.Events) {

@@ -13,20 +13,18 @@ import (
 var _ = addDomain[store.Messages]("Messages", RunMessages)
 
 // RunMessages is the sub-suite of store.Messages.
-func RunMessages(t *testing.T, open Opener) {
-	testSMS(t, narrow[store.Messages](open))
-	t.Run("Closed", func(t *testing.T) {
-		testClosed(t, open, []closedCall[store.Messages]{
-			{"PutSMS", func(ctx context.Context, s store.Messages) error {
-				_, err := s.PutSMS(ctx, store.SMS{MessageID: "st-closed", Status: "queued"})
-				return err
-			}},
-			{"UpdateSMS", func(ctx context.Context, s store.Messages) error {
-				return s.UpdateSMS(ctx, store.SMS{MessageID: "st-closed", Status: "sent"})
-			}},
-			{"GetSMS", func(ctx context.Context, s store.Messages) error { _, err := s.GetSMS(ctx, "st-closed"); return err }},
-		})
-	})
+func RunMessages(t *testing.T, open Opener) { runDomain(t, open, testSMS, messagesClosed) }
+
+// messagesClosed are the calls that must return store.ErrClosed after Close.
+var messagesClosed = []closedCall[store.Messages]{
+	{"PutSMS", func(ctx context.Context, s store.Messages) error {
+		_, err := s.PutSMS(ctx, store.SMS{MessageID: "st-closed", Status: "queued"})
+		return err
+	}},
+	{"UpdateSMS", func(ctx context.Context, s store.Messages) error {
+		return s.UpdateSMS(ctx, store.SMS{MessageID: "st-closed", Status: "sent"})
+	}},
+	{"GetSMS", func(ctx context.Context, s store.Messages) error { _, err := s.GetSMS(ctx, "st-closed"); return err }},
 }
 
 func testSMS(t *testing.T, open func(t *testing.T) store.Messages) {

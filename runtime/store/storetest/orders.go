@@ -16,18 +16,16 @@ import (
 var _ = addDomain[store.Orders]("Orders", RunOrders)
 
 // RunOrders is the sub-suite of store.Orders.
-func RunOrders(t *testing.T, open Opener) {
-	testOrders(t, narrow[store.Orders](open))
-	t.Run("Closed", func(t *testing.T) {
-		testClosed(t, open, []closedCall[store.Orders]{
-			{"PutOrders", func(ctx context.Context, s store.Orders) error {
-				_, err := s.PutOrders(ctx, []store.Order{{OrderID: "st-closed", UserID: 1, CreatedAt: time.Now()}})
-				return err
-			}},
-			{"GetOrder", func(ctx context.Context, s store.Orders) error { _, err := s.GetOrder(ctx, "st-closed"); return err }},
-			{"ListOrders", func(ctx context.Context, s store.Orders) error { _, err := s.ListOrders(ctx, 1, 0, 10); return err }},
-		})
-	})
+func RunOrders(t *testing.T, open Opener) { runDomain(t, open, testOrders, ordersClosed) }
+
+// ordersClosed are the calls that must return store.ErrClosed after Close.
+var ordersClosed = []closedCall[store.Orders]{
+	{"PutOrders", func(ctx context.Context, s store.Orders) error {
+		_, err := s.PutOrders(ctx, []store.Order{{OrderID: "st-closed", UserID: 1, CreatedAt: time.Now()}})
+		return err
+	}},
+	{"GetOrder", func(ctx context.Context, s store.Orders) error { _, err := s.GetOrder(ctx, "st-closed"); return err }},
+	{"ListOrders", func(ctx context.Context, s store.Orders) error { _, err := s.ListOrders(ctx, 1, 0, 10); return err }},
 }
 
 func testOrders(t *testing.T, open func(t *testing.T) store.Orders) {

@@ -18,20 +18,18 @@ func day(n int) string {
 var _ = addDomain[store.SignIns]("SignIns", RunSignIns)
 
 // RunSignIns is the sub-suite of store.SignIns.
-func RunSignIns(t *testing.T, open Opener) {
-	testSignIn(t, narrow[store.SignIns](open))
-	t.Run("Closed", func(t *testing.T) {
-		testClosed(t, open, []closedCall[store.SignIns]{
-			{"SignIn", func(ctx context.Context, s store.SignIns) error {
-				_, _, err := s.SignIn(ctx, 1, "2025-01-02", "2025-01-01", time.Now())
-				return err
-			}},
-			{"GetSignIn", func(ctx context.Context, s store.SignIns) error {
-				_, err := s.GetSignIn(ctx, 1, "2025-01-02")
-				return err
-			}},
-		})
-	})
+func RunSignIns(t *testing.T, open Opener) { runDomain(t, open, testSignIn, signInsClosed) }
+
+// signInsClosed are the calls that must return store.ErrClosed after Close.
+var signInsClosed = []closedCall[store.SignIns]{
+	{"SignIn", func(ctx context.Context, s store.SignIns) error {
+		_, _, err := s.SignIn(ctx, 1, "2025-01-02", "2025-01-01", time.Now())
+		return err
+	}},
+	{"GetSignIn", func(ctx context.Context, s store.SignIns) error {
+		_, err := s.GetSignIn(ctx, 1, "2025-01-02")
+		return err
+	}},
 }
 
 func testSignIn(t *testing.T, open func(t *testing.T) store.SignIns) {

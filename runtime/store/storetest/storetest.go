@@ -106,6 +106,13 @@ func narrow[D any](open Opener) func(t *testing.T) D {
 	}
 }
 
+// runDomain runs a domain's tests on stores narrowed to D, then checks that
+// the closed calls fail after Close.
+func runDomain[D any](t *testing.T, open Opener, test func(t *testing.T, open func(t *testing.T) D), closed []closedCall[D]) {
+	test(t, narrow[D](open))
+	t.Run("Closed", func(t *testing.T) { testClosed(t, open, closed) })
+}
+
 // closedCall is one call of a domain that must fail after Close.
 type closedCall[D any] struct {
 	name string

@@ -9,6 +9,8 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
+var _ store.Events = (*Store)(nil)
+
 // The event domain's tables: per-message counts and the applied markers.
 //
 // Behaviour counters are one row per (item, stream message), so applying a

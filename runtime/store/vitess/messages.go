@@ -8,6 +8,8 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
+var _ store.Messages = (*Store)(nil)
+
 // The SMS domain's table.
 var _ = addTables("messages",
 	table{

@@ -9,6 +9,8 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
+var _ store.Orders = (*Store)(nil)
+
 // The order domain's tables: the orders on their users' shards, and the
 // order_id -> user_id lookup that GetOrder reads first.
 //

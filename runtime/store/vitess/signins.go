@@ -8,6 +8,8 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
+var _ store.SignIns = (*Store)(nil)
+
 // The sign-in domain's table.
 var _ = addTables("signins",
 	table{

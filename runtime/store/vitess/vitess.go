@@ -105,14 +105,8 @@ type Store struct {
 	closed   atomic.Bool
 }
 
-// The domains this backend implements.
-var (
-	_ store.Store    = (*Store)(nil)
-	_ store.Orders   = (*Store)(nil)
-	_ store.SignIns  = (*Store)(nil)
-	_ store.Messages = (*Store)(nil)
-	_ store.Events   = (*Store)(nil)
-)
+// Each domain's file checks that Store implements that domain.
+var _ store.Store = (*Store)(nil)
 
 // Open connects to the keyspace through vtgate and checks that its tables
 // exist, creating those a surge keyspace lacks (see checkSchema; ErrSchema
