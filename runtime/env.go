@@ -30,7 +30,7 @@ type Env struct {
 	Function manifests.Function
 	NC       *nats.Conn
 	JS       jetstream.JetStream
-	Store    store.Store
+	Store    store.Store // nil without a store; a function asks for its domains with store.As in Provision
 	Logger   *slog.Logger
 	Metrics  prometheus.Registerer
 	Clock    Clock // never nil: the host's clock, SystemClock by default

@@ -405,6 +405,8 @@ cmd_start() {
 		# instead of a few seconds, and `@replica` targets would not work.
 		# All tablets of a shard share one database in the single mysqld, so
 		# the extra tablets are cheap.
+		# --vschema-ddl-authorized-users lets the vitess store route and create
+		# a table a newer surge adds (runtime/store/vitess TestOpenCreatesMissingTable).
 		# shellcheck disable=SC2086
 		setsid runuser -u "${VT_USER}" -- env -i \
 			PATH=/usr/sbin:/usr/bin:/sbin:/bin \
@@ -421,6 +423,7 @@ cmd_start() {
 			--rdonly-count "${SURGE_VT_RDONLY_COUNT:-1}" \
 			--schema-dir "${data}/schema" \
 			--data-dir "${data}/vt" \
+			--vschema-ddl-authorized-users '%' \
 			${SURGE_VT_EXTRA_ARGS:-} \
 			</dev/null >"${state}/vttestserver.json" 2>>"${state}/vttestserver.log" &
 		pid=$!

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/surgefn/surge/internal/platform"
 )
@@ -25,6 +27,7 @@ type serverFlags struct {
 	log          logOptions
 	drainTimeout time.Duration
 	memoryLimit  string
+	storeFlags   *pflag.FlagSet // nil: the command has no store
 }
 
 func addLogFlags(cmd *cobra.Command, f *serverFlags) {
@@ -35,14 +38,54 @@ func addLogFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "auto", "soft Go heap limit (GC works harder near it): auto = 75% of the cgroup's memory limit, else of the machine's memory; a size such as 2GiB; 0 = none. GOMEMLIMIT wins if set")
 }
 
+// storeFlags are the store backends' settings on the command line. Each
+// one the user sets (by flag or SURGE_ variable) for the backend --store
+// names becomes the field key of that backend's config, the JSON object it
+// decodes strictly (platform.Options.StoreConfig); the others keep the
+// backend's defaults, which are the flags' defaults.
+var storeFlags = []struct{ flag, backend, key string }{
+	{"shards", "buntdb", "shards"},
+	{"vtgate", "vitess", "address"},
+	{"vtgate-keyspace", "vitess", "keyspace"},
+	{"vtgate-max-open", "vitess", "max_open_conns"},
+	{"vtgate-max-idle", "vitess", "max_idle_conns"},
+	{"vtgate-conn-max-lifetime", "vitess", "conn_max_lifetime"},
+}
+
 func addStoreFlags(cmd *cobra.Command, f *serverFlags) {
-	cmd.Flags().StringVar(&f.opts.Store, "store", "buntdb", "order/sign-in/SMS/event store: buntdb or vitess")
-	cmd.Flags().IntVar(&f.opts.Shards, "shards", 8, "number of buntdb shard files (user-ID hash)")
-	cmd.Flags().StringVar(&f.opts.VTGate, "vtgate", "", "vtgate gRPC address when --store vitess")
-	cmd.Flags().StringVar(&f.opts.VTGateKeyspace, "vtgate-keyspace", "commerce", "keyspace holding manifests/vitess/commerce when --store vitess")
-	cmd.Flags().IntVar(&f.opts.VTGateMaxOpen, "vtgate-max-open", 64, "most open connections to vtgate (statements in flight)")
-	cmd.Flags().IntVar(&f.opts.VTGateMaxIdle, "vtgate-max-idle", 0, "connections to vtgate kept open while idle (0: as many as --vtgate-max-open)")
-	cmd.Flags().DurationVar(&f.opts.VTGateConnMaxLifetime, "vtgate-conn-max-lifetime", 30*time.Minute, "how long a vtgate connection is reused before it is replaced")
+	fs := cmd.Flags()
+	fs.StringVar(&f.opts.Store, "store", "buntdb", "order/sign-in/SMS/event store: buntdb or vitess")
+	fs.Int("shards", 8, "number of buntdb shard files (user-ID hash); unset, an existing store keeps its own count")
+	fs.String("vtgate", "", "vtgate gRPC address when --store vitess")
+	fs.String("vtgate-keyspace", "commerce", "keyspace holding manifests/vitess/commerce when --store vitess")
+	fs.Int("vtgate-max-open", 64, "most open connections to vtgate (statements in flight)")
+	fs.Int("vtgate-max-idle", 0, "connections to vtgate kept open while idle (0: as many as --vtgate-max-open)")
+	fs.Duration("vtgate-conn-max-lifetime", 30*time.Minute, "how long a vtgate connection is reused before it is replaced")
+	f.storeFlags = fs
+}
+
+// storeConfig is the config of backend from the store flags set in fs.
+func storeConfig(fs *pflag.FlagSet, backend string) (json.RawMessage, error) {
+	cfg := map[string]any{}
+	for _, sf := range storeFlags {
+		fl := fs.Lookup(sf.flag)
+		if sf.backend != backend || fl == nil || !fl.Changed {
+			continue
+		}
+		if fl.Value.Type() == "int" {
+			n, err := fs.GetInt(sf.flag)
+			if err != nil {
+				return nil, fmt.Errorf("--%s: %w", sf.flag, err)
+			}
+			cfg[sf.key] = n
+		} else {
+			cfg[sf.key] = fl.Value.String() // strings, and durations such as "30m0s"
+		}
+	}
+	if len(cfg) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(cfg)
 }
 
 func addHTTPFlags(cmd *cobra.Command, f *serverFlags) {
@@ -99,6 +142,11 @@ func serve(f *serverFlags) error {
 	}
 	f.opts.Logger = log
 	f.opts.AdminToken = os.Getenv("SURGE_ADMIN_TOKEN")
+	if f.storeFlags != nil {
+		if f.opts.StoreConfig, err = storeConfig(f.storeFlags, f.opts.Store); err != nil {
+			return err
+		}
+	}
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)

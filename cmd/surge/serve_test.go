@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime/debug"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 func TestSetMemoryLimit(t *testing.T) {
@@ -39,5 +41,40 @@ func TestSetMemoryLimit(t *testing.T) {
 	}
 	if err := setMemoryLimit("lots", log); err == nil {
 		t.Error("--memory-limit lots accepted")
+	}
+}
+
+func TestStoreConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     []string
+		backend string
+		want    string // "" for none
+	}{
+		{"defaults", nil, nil, "buntdb", ""},
+		{"shards", []string{"--shards", "4"}, nil, "buntdb", `{"shards":4}`},
+		{"another backend's flags are left out", []string{"--vtgate", "vt:1"}, nil, "buntdb", ""},
+		{"vitess", []string{"--vtgate", "vt:1", "--vtgate-max-open", "16", "--vtgate-conn-max-lifetime", "5m", "--shards", "4"}, nil, "vitess",
+			`{"address":"vt:1","conn_max_lifetime":"5m0s","max_open_conns":16}`},
+		{"from the environment", nil, []string{"SURGE_VTGATE=vt:2", "SURGE_VTGATE_KEYSPACE=shop"}, "vitess", `{"address":"vt:2","keyspace":"shop"}`},
+		{"unknown backend gets nothing", []string{"--shards", "4"}, nil, "nosuch", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &serverFlags{}
+			cmd := &cobra.Command{Use: "t"}
+			addStoreFlags(cmd, f)
+			if err := cmd.Flags().Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if err := applyEnv(cmd.Flags(), tt.env); err != nil {
+				t.Fatal(err)
+			}
+			got, err := storeConfig(f.storeFlags, tt.backend)
+			if err != nil || string(got) != tt.want {
+				t.Errorf("storeConfig = %s, %v; want %s", got, err, tt.want)
+			}
+		})
 	}
 }

@@ -38,7 +38,7 @@ type Aggregate struct {
 	KVWriters int `json:"kvWriters"`
 
 	kv    jetstream.KeyValue
-	store store.Store
+	store store.Events
 	log   *slog.Logger
 	// epoch tells instances of the EVENTS stream apart (see seqKey).
 	epoch uint64
@@ -89,11 +89,15 @@ func (a *Aggregate) Provision(ctx context.Context, env *runtime.Env) error {
 		return fmt.Errorf("stream %s: %w", StreamEvents, err)
 	}
 	a.epoch = uint64(st.CachedInfo().Created.Unix()) & (1<<(64-seqBits) - 1)
-	return a.setup(kv, env.Store, env.Logger)
+	evs, err := store.As[store.Events](env.Store)
+	if err != nil {
+		return err
+	}
+	return a.setup(kv, evs, env.Logger)
 }
 
 // setup wires the dependencies; tests call it with their own.
-func (a *Aggregate) setup(kv jetstream.KeyValue, st store.Store, log *slog.Logger) error {
+func (a *Aggregate) setup(kv jetstream.KeyValue, st store.Events, log *slog.Logger) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}

@@ -245,7 +245,7 @@ func TestE2ERedeliveryIsNotDoubleCounted(t *testing.T) {
 	flaky.mu.Unlock()
 	// ...and counted once, in the store and through the route.
 	want := store.Counts{View: 3, Buy: 1}
-	if c, err := env.P.Store().ItemStats(ctx, "R1"); err != nil || c != want {
+	if c, err := testenv.Store[store.Events](t, env).ItemStats(ctx, "R1"); err != nil || c != want {
 		t.Errorf("store R1 = %+v, %v; want %+v", c, err, want)
 	}
 	waitStats(t, env, "R1", want)

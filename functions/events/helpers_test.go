@@ -22,16 +22,17 @@ func newBucket(t *testing.T, js jetstream.JetStream) jetstream.KeyValue {
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// memStore is the part of store.Store the event functions use, in memory,
-// with the interface's contract: a batch's Seq is applied at most once.
+// memStore is a store.Events in memory, with the interface's contract: a
+// batch's Seq is applied at most once.
 type memStore struct {
-	store.Store
 	mu       sync.Mutex
 	seqs     map[uint64]bool
 	counts   map[string]store.Counts
 	applyErr error
 	calls    int
 }
+
+var _ store.Events = (*memStore)(nil)
 
 func newMemStore() *memStore {
 	return &memStore{seqs: map[uint64]bool{}, counts: map[string]store.Counts{}}

@@ -20,7 +20,7 @@ import (
 // store when the bucket has none (never counted, or expired).
 type Stats struct {
 	kv    jetstream.KeyValue
-	store store.Store
+	store store.Events
 	log   *slog.Logger
 	// l1 answers the hottest items (a flash sale's product page) without a
 	// KV read; its TTL is a small part of the 2 s the stats may lag.
@@ -44,10 +44,11 @@ func (s *Stats) Provision(_ context.Context, env *runtime.Env) error {
 	if err != nil {
 		return err
 	}
-	if env.Store == nil {
-		return errors.New("events.stats needs a store")
+	evs, err := store.As[store.Events](env.Store)
+	if err != nil {
+		return err
 	}
-	s.kv, s.store, s.log = kv, env.Store, env.Logger
+	s.kv, s.store, s.log = kv, evs, env.Logger
 	s.l1 = runtime.NewCache[string, store.Counts](statsL1TTL, statsL1Size, env.Clock)
 	return nil
 }

@@ -3,6 +3,7 @@ package orders_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/internal/testenv"
+	"github.com/surgefn/surge/runtime/store"
 )
 
 // Environment of the runtime host TestCrashRecovery runs as a child process.
@@ -21,7 +23,9 @@ const (
 	envHelper  = "SURGE_ORDERS_CRASH_HELPER"
 	envNATSURL = "SURGE_ORDERS_CRASH_NATS"
 	envDataDir = "SURGE_ORDERS_CRASH_DATA"
-	crashShard = 4
+	// crashStore is the store config of both runtime hosts: the same
+	// shard count, so the second opens the first one's files.
+	crashStore = `{"shards":4}`
 )
 
 // TestCrashHelperRuntime is not a test: it is the runtime host that
@@ -34,7 +38,7 @@ func TestCrashHelperRuntime(t *testing.T) {
 	defer cancel()
 	// Never stopped: the parent kills this process.
 	if _, err := platform.Start(ctx, platform.Options{NATSURL: os.Getenv(envNATSURL), DataDir: os.Getenv(envDataDir),
-		Runtime: true, Shards: crashShard, Logger: testenv.Logger(t)}); err != nil {
+		Runtime: true, StoreConfig: json.RawMessage(crashStore), Logger: testenv.Logger(t)}); err != nil {
 		fmt.Println("START FAILED:", err)
 		os.Exit(3)
 	}
@@ -128,7 +132,7 @@ func TestCrashRecovery(t *testing.T) {
 	// A new runtime on the same store directory and NATS.
 	restart := time.Now()
 	r := testenv.StartWith(t, platform.Options{NATSURL: n.P.NATSURL(), DataDir: rtData, Runtime: true,
-		Shards: crashShard, Logger: testenv.Logger(t)})
+		StoreConfig: json.RawMessage(crashStore), Logger: testenv.Logger(t)})
 	waitDrained(t, n.JS, 25*time.Second)
 	t.Logf("recovered in %s (includes the 10s ack wait of messages the dead host held)", time.Since(restart).Round(time.Millisecond))
 
@@ -138,7 +142,7 @@ func TestCrashRecovery(t *testing.T) {
 		fmt.Sscanf(id, "c-%d", &i)
 		want[int64(7000+i%users)] = append(want[int64(7000+i%users)], id)
 	}
-	st := r.P.Store()
+	st := testenv.Store[store.Orders](t, r)
 	total := assertStoredExactly(t, st, want)
 	if total != len(acked) {
 		t.Errorf("%d orders stored, want exactly the %d acked", total, len(acked))

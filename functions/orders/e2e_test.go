@@ -80,7 +80,7 @@ func TestOrderPages(t *testing.T) {
 	for i := range 25 {
 		created = append(created, postOrder(t, env, orderBody(user, fmt.Sprintf("P%d", i), 1, int64(100+i))).OrderID)
 	}
-	st := env.P.Store()
+	st := testenv.Store[store.Orders](t, env)
 	testenv.Eventually(t, 3*time.Second, "25 orders stored", func() bool { return len(userOrders(t, st, user)) == 25 })
 	// Every batch acked: its page refresh round is done (a round may trail
 	// the store by the persist config's cacheInterval).
@@ -231,7 +231,7 @@ func TestIdempotencyKey(t *testing.T) {
 
 	// Exactly one order stored.
 	waitDrained(t, env.JS, 5*time.Second)
-	if got := ids(userOrders(t, env.P.Store(), user)); !slices.Equal(got, []string{a.OrderID}) {
+	if got := ids(userOrders(t, testenv.Store[store.Orders](t, env), user)); !slices.Equal(got, []string{a.OrderID}) {
 		t.Errorf("stored orders of user %d = %v, want just %s", user, got, a.OrderID)
 	}
 	// Another key is another order.

@@ -79,7 +79,7 @@ func postOrder(t testing.TB, env *testenv.Env, body []byte, headers ...string) a
 }
 
 // userOrders lists every stored order of a user, newest first.
-func userOrders(t testing.TB, st store.Store, user int64) []store.Order {
+func userOrders(t testing.TB, st store.Orders, user int64) []store.Order {
 	t.Helper()
 	orders, err := st.ListOrders(context.Background(), user, 0, 1_000_000)
 	if err != nil {
@@ -122,7 +122,7 @@ func short(ids []string) string {
 
 // assertStoredExactly fails unless the store holds exactly want's orders
 // per user, and returns how many it holds in all.
-func assertStoredExactly(t *testing.T, st store.Store, want map[int64][]string) int {
+func assertStoredExactly(t *testing.T, st store.Orders, want map[int64][]string) int {
 	t.Helper()
 	total := 0
 	for u, wantIDs := range want {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -43,7 +42,7 @@ import (
 // slow path above.
 type hotCache struct {
 	kv      jetstream.KeyValue
-	store   store.Store
+	store   store.Orders
 	workers int
 
 	js     jetstream.JetStream // nil: no fast path
@@ -413,5 +412,3 @@ func splitPage(page []byte) ([]json.RawMessage, error) {
 	}
 	return orders, nil
 }
-
-var errNoStore = errors.New("this function needs a store (run it on a runtime host with --store)")

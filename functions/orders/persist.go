@@ -43,7 +43,7 @@ type Persist struct {
 	// up to this much longer.
 	CacheInterval *manifests.Duration `json:"cacheInterval,omitempty"`
 
-	store store.Store
+	store store.Orders
 	clock runtime.Clock
 	log   *slog.Logger
 	hot   *hotCache
@@ -68,8 +68,9 @@ func (p *Persist) Validate() error {
 
 // Provision keeps the store and opens ORDERS_HOT.
 func (p *Persist) Provision(_ context.Context, env *runtime.Env) error {
-	if env.Store == nil {
-		return errNoStore
+	orders, err := store.As[store.Orders](env.Store)
+	if err != nil {
+		return err
 	}
 	kv, err := env.KV(BucketHot)
 	if err != nil {
@@ -79,8 +80,8 @@ func (p *Persist) Provision(_ context.Context, env *runtime.Env) error {
 	if workers == 0 {
 		workers = 32
 	}
-	p.store, p.clock, p.log = env.Store, env.Clock, env.Logger
-	p.hot = &hotCache{kv: kv, store: env.Store, workers: workers, js: env.JS, bucket: BucketHot}
+	p.store, p.clock, p.log = orders, env.Clock, env.Logger
+	p.hot = &hotCache{kv: kv, store: orders, workers: workers, js: env.JS, bucket: BucketHot}
 	p.hot.rounds.interval = defaultCacheInterval
 	if p.CacheInterval != nil {
 		p.hot.rounds.interval = p.CacheInterval.Std()

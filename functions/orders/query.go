@@ -36,7 +36,7 @@ const (
 // the stored order (order_id, user_id, items, total_cents, currency,
 // status, created_at) or 404 order_not_found.
 type Get struct {
-	store store.Store
+	store store.Orders
 }
 
 var (
@@ -46,10 +46,11 @@ var (
 
 // Provision keeps the store.
 func (g *Get) Provision(_ context.Context, env *runtime.Env) error {
-	if env.Store == nil {
-		return errNoStore
+	orders, err := store.As[store.Orders](env.Store)
+	if err != nil {
+		return err
 	}
-	g.store = env.Store
+	g.store = orders
 	return nil
 }
 
@@ -99,7 +100,7 @@ type List struct {
 	// a page of 20 orders is a few KiB).
 	L1Size int `json:"l1Size,omitempty"`
 
-	store store.Store
+	store store.Orders
 	hot   *hotCache
 	l1    *runtime.Cache[int64, []json.RawMessage] // first pages, split into orders
 }
@@ -123,8 +124,9 @@ func (l *List) Validate() error {
 
 // Provision keeps the store and opens ORDERS_HOT.
 func (l *List) Provision(_ context.Context, env *runtime.Env) error {
-	if env.Store == nil {
-		return errNoStore
+	orders, err := store.As[store.Orders](env.Store)
+	if err != nil {
+		return err
 	}
 	kv, err := env.KV(BucketHot)
 	if err != nil {
@@ -137,8 +139,8 @@ func (l *List) Provision(_ context.Context, env *runtime.Env) error {
 	if size == 0 {
 		size = 10_000
 	}
-	l.store = env.Store
-	l.hot = &hotCache{kv: kv, store: env.Store}
+	l.store = orders
+	l.hot = &hotCache{kv: kv, store: orders}
 	l.l1 = runtime.NewCache[int64, []json.RawMessage](ttl, size, env.Clock)
 	return nil
 }

@@ -21,20 +21,48 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
-// memStore is a store.Store holding orders in memory (only what the hot
-// cache uses); hook, when set, runs inside ListOrders after the read.
+// memStore is a store.Orders in memory; hook, when set, runs inside
+// ListOrders after the read.
 type memStore struct {
-	store.Store
 	mu     sync.Mutex
 	orders map[int64][]store.Order // newest first
 	hook   func()
 	lists  map[int64]int // ListOrders calls per user
 }
 
+var _ store.Orders = (*memStore)(nil)
+
+// add stores o as the user's newest order.
 func (s *memStore) add(o store.Order) {
 	s.mu.Lock()
 	s.orders[o.UserID] = append([]store.Order{o}, s.orders[o.UserID]...)
 	s.mu.Unlock()
+}
+
+// PutOrders adds the orders whose id is new, each as its user's newest.
+func (s *memStore) PutOrders(ctx context.Context, orders []store.Order) (int, error) {
+	n := 0
+	for _, o := range orders {
+		if _, err := s.GetOrder(ctx, o.OrderID); err == nil {
+			continue
+		}
+		s.add(o)
+		n++
+	}
+	return n, nil
+}
+
+func (s *memStore) GetOrder(_ context.Context, id string) (store.Order, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, os := range s.orders {
+		for _, o := range os {
+			if o.OrderID == id {
+				return o, nil
+			}
+		}
+	}
+	return store.Order{}, store.ErrNotFound
 }
 
 func (s *memStore) ListOrders(_ context.Context, user int64, offset, limit int) ([]store.Order, error) {

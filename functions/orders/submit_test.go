@@ -13,7 +13,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/surgefn/surge/internal/testenv"
 	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/store"
 )
 
 // publishAsync publishes msgs to orders.submit without waiting for each
@@ -147,7 +149,7 @@ func TestDirectSubmit(t *testing.T) {
 	if len(seen) != unique {
 		t.Fatalf("%d distinct acked orders, want %d", len(seen), unique)
 	}
-	st := env.P.Store()
+	st := testenv.Store[store.Orders](t, env)
 	total := assertStoredExactly(t, st, want)
 	if total != unique {
 		t.Errorf("%d orders stored, want %d", total, unique)

@@ -12,6 +12,7 @@ import (
 	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/internal/testenv"
 	"github.com/surgefn/surge/manifests"
+	"github.com/surgefn/surge/runtime/store"
 )
 
 type answer struct {
@@ -105,7 +106,7 @@ func TestSignInConcurrentExactlyOnce(t *testing.T) {
 	if firsts != 1 {
 		t.Errorf("%d calls saw first:true, want exactly 1", firsts)
 	}
-	rec, err := env.P.Store().GetSignIn(context.Background(), 777, "2026-05-01")
+	rec, err := testenv.Store[store.SignIns](t, env).GetSignIn(context.Background(), 777, "2026-05-01")
 	if err != nil || rec.Streak != 1 {
 		t.Errorf("stored record = %+v, %v", rec, err)
 	}

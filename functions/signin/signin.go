@@ -8,7 +8,6 @@ package signin
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -41,7 +40,7 @@ type SignIn struct {
 	today *runtime.Cache[dayKey, int]
 	kv    jetstream.KeyValue
 	js    jetstream.JetStream
-	store store.Store
+	store store.SignIns
 	clock runtime.Clock
 }
 
@@ -70,10 +69,11 @@ func (s *SignIn) Provision(_ context.Context, env *runtime.Env) error {
 	if err != nil {
 		return err
 	}
-	if env.Store == nil {
-		return errors.New("signin needs a store")
+	signIns, err := store.As[store.SignIns](env.Store)
+	if err != nil {
+		return err
 	}
-	s.kv, s.js, s.store, s.clock = kv, env.JS, env.Store, env.Clock
+	s.kv, s.js, s.store, s.clock = kv, env.JS, signIns, env.Clock
 	s.today = runtime.NewCache[dayKey, int](time.Hour, 100_000, env.Clock)
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/surgefn/surge/internal/testenv"
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/store"
 )
 
 // manifestDir holds echo.yaml and sms.yaml, edit applied to each function.
@@ -75,7 +76,7 @@ func TestE2ESendStatusAndRateLimit(t *testing.T) {
 	if st.MessageID != id || st.Attempts != 1 {
 		t.Errorf("status = %+v", st)
 	}
-	rec, err := env.P.Store().GetSMS(context.Background(), id)
+	rec, err := testenv.Store[store.Messages](t, env).GetSMS(context.Background(), id)
 	if err != nil || rec.Text != "Your verification code is 123456. It expires in 5 minutes." {
 		t.Errorf("stored = %+v, %v", rec, err)
 	}
@@ -200,7 +201,7 @@ func TestE2EWebhookRetriesAndDeadLetters(t *testing.T) {
 	if st := waitStatus(t, env, ids[phoneRefused], sms.StatusFailed, 3*time.Second); st.Attempts != 1 {
 		t.Errorf("refused: attempts %d, want 1", st.Attempts)
 	}
-	rec, _ := env.P.Store().GetSMS(context.Background(), ids[phoneDown])
+	rec, _ := testenv.Store[store.Messages](t, env).GetSMS(context.Background(), ids[phoneDown])
 	if !strings.Contains(rec.LastError, "503") {
 		t.Errorf("down: last error %q", rec.LastError)
 	}

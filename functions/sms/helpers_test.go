@@ -30,15 +30,15 @@ func newBucket(t *testing.T, js jetstream.JetStream, name string) jetstream.KeyV
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// memStore is the part of store.Store the SMS functions use, in memory.
-// The other methods are left to the nil embedded interface (they panic).
+// memStore is a store.Messages in memory.
 type memStore struct {
-	store.Store
 	mu      sync.Mutex
 	msgs    map[string]store.SMS
 	updates int
 	failPut error
 }
+
+var _ store.Messages = (*memStore)(nil)
 
 func newMemStore() *memStore { return &memStore{msgs: map[string]store.SMS{}} }
 

@@ -45,7 +45,7 @@ type Send struct {
 
 	lim   *limiter
 	js    jetstream.JetStream
-	store store.Store
+	store store.Messages
 	clock runtime.Clock
 	log   *slog.Logger
 }
@@ -93,11 +93,15 @@ func (s *Send) Provision(ctx context.Context, env *runtime.Env) error {
 	if err := runtime.EnsureStream(ctx, env.JS, StreamSMS, SubjectSend, streamMaxAge); err != nil {
 		return err
 	}
-	return s.setup(kv, env.JS, env.Store, env.Clock, env.Logger)
+	msgs, err := store.As[store.Messages](env.Store)
+	if err != nil {
+		return err
+	}
+	return s.setup(kv, env.JS, msgs, env.Clock, env.Logger)
 }
 
 // setup wires the dependencies; tests call it with their own.
-func (s *Send) setup(kv jetstream.KeyValue, js jetstream.JetStream, st store.Store, clock runtime.Clock, log *slog.Logger) error {
+func (s *Send) setup(kv jetstream.KeyValue, js jetstream.JetStream, st store.Messages, clock runtime.Clock, log *slog.Logger) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}

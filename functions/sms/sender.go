@@ -41,7 +41,7 @@ type Sender struct {
 	Timeout manifests.Duration `json:"timeout"`
 
 	provider    Provider
-	store       store.Store
+	store       store.Messages
 	clock       runtime.Clock
 	log         *slog.Logger
 	maxDeliver  int
@@ -87,12 +87,16 @@ func (s *Sender) Provision(_ context.Context, env *runtime.Env) error {
 	if s.Provider == ProviderWebhook && spec.Timeout != 0 && s.Timeout >= spec.Timeout {
 		return fmt.Errorf("spec.config.timeout (%s) must be shorter than spec.timeout (%s)", s.Timeout, spec.Timeout)
 	}
-	return s.setup(env.Store, env.Clock, env.Logger, spec.Retry.MaxDeliver, spec.Concurrency, nil)
+	msgs, err := store.As[store.Messages](env.Store)
+	if err != nil {
+		return err
+	}
+	return s.setup(msgs, env.Clock, env.Logger, spec.Retry.MaxDeliver, spec.Concurrency, nil)
 }
 
 // setup wires the dependencies; tests call it with their own, and may
 // replace the provider (nil builds the configured one).
-func (s *Sender) setup(st store.Store, clock runtime.Clock, log *slog.Logger, maxDeliver, concurrency int, p Provider) error {
+func (s *Sender) setup(st store.Messages, clock runtime.Clock, log *slog.Logger, maxDeliver, concurrency int, p Provider) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 // Status is the sms.status module (GET /v1/sms/{message_id}): a message's
 // delivery state, read from the store.
 type Status struct {
-	store store.Store
+	store store.Messages
 }
 
 var (
@@ -23,10 +23,11 @@ var (
 
 // Provision keeps the store.
 func (s *Status) Provision(_ context.Context, env *runtime.Env) error {
-	if env.Store == nil {
-		return errors.New("sms.status needs a store")
+	msgs, err := store.As[store.Messages](env.Store)
+	if err != nil {
+		return err
 	}
-	s.store = env.Store
+	s.store = msgs
 	return nil
 }
 

@@ -2,6 +2,7 @@ package platform_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
@@ -33,7 +34,7 @@ func lockChild(dir string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	p, err := platform.Start(ctx, platform.Options{DataDir: dir, HTTPAddr: "127.0.0.1:0",
-		NATSListen: "127.0.0.1:-1", Runtime: true, Shards: 4, AdminToken: testenv.Token})
+		NATSListen: "127.0.0.1:-1", Runtime: true, AdminToken: testenv.Token})
 	if err == nil {
 		_ = p.Stop(ctx)
 		os.Stdout.WriteString("started\n")
@@ -96,8 +97,11 @@ func TestStartFailsFast(t *testing.T) {
 		mutate func(*platform.Options)
 		want   []string
 	}{
-		{"unknown store", func(o *platform.Options) { o.Store = "mysql" }, []string{`--store "mysql"`, "buntdb", "vitess"}},
-		{"vitess without vtgate", func(o *platform.Options) { o.Store = "vitess" }, []string{"--vtgate"}},
+		{"unknown store", func(o *platform.Options) { o.Store = "mysql" }, []string{"--store", `"mysql"`, "known: buntdb, vitess"}},
+		{"vitess without vtgate", func(o *platform.Options) { o.Store, o.StoreConfig = "vitess", nil }, []string{"--vtgate"}},
+		{"vtgate unreachable", func(o *platform.Options) {
+			o.Store, o.StoreConfig = "vitess", json.RawMessage(`{"address":"127.0.0.1:1"}`)
+		}, []string{"vtgate 127.0.0.1:1 is not reachable", "refused"}},
 		{"bad http address", func(o *platform.Options) { o.HTTPAddr = "8080" }, []string{"--http", "HOST:PORT"}},
 		{"http port taken", func(o *platform.Options) { o.HTTPAddr = taken.Addr().String() }, []string{"--http", taken.Addr().String(), "in use"}},
 		{"nats port taken", func(o *platform.Options) { o.NATSListen = taken.Addr().String() }, []string{"--nats-listen", "in use"}},

@@ -4,10 +4,10 @@
 package platform
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,8 +33,7 @@ import (
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
-	"github.com/surgefn/surge/runtime/store/buntstore"
-	"github.com/surgefn/surge/runtime/store/vitess"
+	_ "github.com/surgefn/surge/runtime/store/all" // the store backends
 )
 
 // Options configure a surge process. The zero value of each field means its
@@ -52,20 +51,14 @@ type Options struct {
 	Manifests string
 	// Runtime runs a runtime host in this process.
 	Runtime bool
-	// Store selects the backend: "buntdb" (default) or "vitess".
+	// Store is the id of the store backend (store.Register): "buntdb"
+	// (default) or "vitess".
 	Store string
-	// Shards is the number of buntdb shards.
-	Shards int
-	// VTGate is the vtgate gRPC address for the vitess store.
-	VTGate string
-	// VTGateKeyspace is the vitess store's keyspace; "" is "commerce".
-	VTGateKeyspace string
-	// VTGateMaxOpen bounds the vitess store's connections to vtgate; 0 is 64.
-	VTGateMaxOpen int
-	// VTGateMaxIdle is how many of those stay open while idle; 0 is VTGateMaxOpen.
-	VTGateMaxIdle int
-	// VTGateConnMaxLifetime is how long a vtgate connection is reused; 0 is 30m.
-	VTGateConnMaxLifetime time.Duration
+	// StoreConfig is that backend's settings, one JSON object it decodes
+	// strictly (nil: its defaults), e.g. {"shards":4} for buntdb or
+	// {"address":"vtgate:15991"} for vitess. A backend keeping files keeps
+	// them under <DataDir>/store.
+	StoreConfig json.RawMessage
 	// AdminToken overrides the generated one.
 	AdminToken string
 	// AccessLog logs each HTTP request.
@@ -266,32 +259,17 @@ func (p *Platform) connect(name string) (*nats.Conn, error) {
 	return nc, nil
 }
 
+// openStore opens the backend registered under opts.Store (runtime/store/all
+// imports those surge ships).
 func (p *Platform) openStore() error {
-	switch p.opts.Store {
-	case "buntdb":
-		s, err := buntstore.Open(filepath.Join(p.opts.DataDir, "store"), p.opts.Shards)
-		if err != nil {
-			return fmt.Errorf("store: %w", err)
-		}
-		p.store = s
-	case "vitess":
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		s, err := vitess.Open(ctx, vitess.Config{
-			Address:         p.opts.VTGate,
-			Keyspace:        p.opts.VTGateKeyspace,
-			MaxOpenConns:    p.opts.VTGateMaxOpen,
-			MaxIdleConns:    p.opts.VTGateMaxIdle,
-			ConnMaxLifetime: p.opts.VTGateConnMaxLifetime,
-		})
-		if err != nil {
-			return fmt.Errorf("store: %w", err)
-		}
-		p.store = s
-		p.log.Info("vitess store opened", "vtgate", p.opts.VTGate, "keyspace", cmp.Or(p.opts.VTGateKeyspace, vitess.DefaultKeyspace))
-	default:
-		return fmt.Errorf("--store %q: not supported (want buntdb or vitess)", p.opts.Store)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	oc := store.OpenContext{Dir: filepath.Join(p.opts.DataDir, "store"), Logger: p.log.With("store", p.opts.Store)}
+	s, err := store.Open(ctx, p.opts.Store, oc, p.opts.StoreConfig)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
 	}
+	p.store = s
 	return nil
 }
 

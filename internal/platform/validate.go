@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+
+	"github.com/surgefn/surge/runtime/store"
 )
 
 // validate checks the options that need nothing started: flag values and
@@ -12,13 +14,8 @@ import (
 // so a bad flag is reported at once with the flag's name.
 func (o *Options) validate() error {
 	var errs []error
-	switch o.Store {
-	case "buntdb", "vitess":
-	default:
-		errs = append(errs, fmt.Errorf("--store %q: not supported (want buntdb or vitess)", o.Store))
-	}
-	if o.Store == "vitess" && o.VTGate == "" {
-		errs = append(errs, errors.New("--store vitess needs --vtgate ADDR"))
+	if _, ok := store.Lookup(o.Store); !ok && o.Runtime {
+		errs = append(errs, fmt.Errorf("--store: %w", store.UnknownBackend(o.Store)))
 	}
 	for _, a := range []struct{ flag, addr string }{
 		{"--http", o.HTTPAddr}, {"--nats-listen", o.NATSListen}, {"--pprof", o.PprofAddr},
@@ -32,19 +29,17 @@ func (o *Options) validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: port %q is not a number from 0 to 65535", a.flag, a.addr, port))
 		}
 	}
-	if o.Shards < 0 {
-		errs = append(errs, fmt.Errorf("--shards %d: want a positive number", o.Shards))
-	}
 	return errors.Join(errs...)
 }
 
 // ownsDataDir reports whether this process keeps state in the data
 // directory that no other process may write at the same time: the embedded
-// NATS server's JetStream files, or the embedded store's files. A gateway
+// NATS server's JetStream files, or a local store's files. A gateway
 // against an external NATS only reads the admin token there, and may share
 // the directory.
 func (o *Options) ownsDataDir() bool {
-	return o.NATSURL == "" || (o.Runtime && o.Store == "buntdb")
+	b, _ := store.Lookup(o.Store)
+	return o.NATSURL == "" || (o.Runtime && b.Local)
 }
 
 // probeListen fails when host:port cannot be listened on (a random port,

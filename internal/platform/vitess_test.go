@@ -31,8 +31,7 @@ func TestVitessOrderFlow(t *testing.T) {
 	env := testenv.Start(t, func(o *platform.Options) {
 		o.Manifests = dir
 		o.Store = "vitess"
-		o.VTGate = addr
-		o.VTGateMaxOpen = 16
+		o.StoreConfig = fmt.Appendf(nil, `{"address":%q,"max_open_conns":16}`, addr)
 	})
 	if _, ok := env.P.Store().(*vitess.Store); !ok {
 		t.Fatalf("platform store is %T, want *vitess.Store", env.P.Store())

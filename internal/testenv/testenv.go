@@ -21,6 +21,7 @@ import (
 
 	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/manifests"
+	"github.com/surgefn/surge/runtime/store"
 )
 
 // Token is the admin token of every test platform.
@@ -51,9 +52,10 @@ func Options(t testing.TB) platform.Options {
 		HTTPAddr:   "127.0.0.1:0",
 		NATSListen: "127.0.0.1:-1",
 		Runtime:    true,
-		Shards:     4,
-		AdminToken: Token,
-		Logger:     Logger(t),
+		// Few shards: a test stores little, and each file costs an fsync.
+		StoreConfig: json.RawMessage(`{"shards":4}`),
+		AdminToken:  Token,
+		Logger:      Logger(t),
 	}
 }
 
@@ -87,6 +89,17 @@ func StartWith(t testing.TB, o platform.Options) *Env {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// Store returns the platform's store as the domain D (store.Orders,
+// store.SignIns, ...), failing the test when it has none or lacks D.
+func Store[D any](t testing.TB, e *Env) D {
+	t.Helper()
+	d, err := store.As[D](e.P.Store())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // Stop drains the platform (idempotent).

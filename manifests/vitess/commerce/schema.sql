@@ -1,4 +1,7 @@
 -- The commerce keyspace: surge's store on Vitess (runtime/store/vitess).
+-- Generated from the table declarations in runtime/store/vitess (one file per
+-- domain); edit those and run
+--   go test ./runtime/store/vitess -run TestSchemaManifests -update
 -- Sharded: vschema.json routes each table, and the comment above each table
 -- here says why it has that vindex. Apply both files to a keyspace:
 --
@@ -18,6 +21,52 @@
 -- tablets talk utf8mb3 to MariaDB, which turns every 4-byte character
 -- (emoji, rarer CJK) into '?'. Bytes pass through unchanged. To read a
 -- column as text: SELECT CONVERT(items USING utf8mb4) ...
+
+-- Behaviour counters are per item, not per user: sharded by xxhash of
+-- item_id (a string of up to 64 characters, 256 bytes). Each stream
+-- message's contribution to an item is its own row, keyed (item_id, seq),
+-- so applying a redelivered message is a no-op (INSERT IGNORE) without a
+-- read-modify-write or a cross-shard transaction. ItemStats sums one item's
+-- rows on its one shard.
+CREATE TABLE IF NOT EXISTS item_event_counts (
+  item_id VARBINARY(256)  NOT NULL,
+  seq     BIGINT UNSIGNED NOT NULL,
+  views   BIGINT          NOT NULL,
+  clicks  BIGINT          NOT NULL,
+  carts   BIGINT          NOT NULL,
+  buys    BIGINT          NOT NULL,
+  PRIMARY KEY (item_id, seq)
+) ENGINE=InnoDB;
+
+-- One marker per applied stream message, written after its counts rows:
+-- INSERT IGNORE of the markers tells ApplyEvents how many messages were
+-- new. Sharded by the hash vindex on seq: seq is an integer, and hash (a
+-- bijective scramble of the 64-bit value) spreads consecutive sequences
+-- over all shards. applied_at lets an operator prune markers older than
+-- the streams' max age (72h), which can no longer be redelivered.
+CREATE TABLE IF NOT EXISTS event_batches (
+  seq        BIGINT UNSIGNED NOT NULL,
+  applied_at DATETIME(6)     NOT NULL,
+  PRIMARY KEY (seq)
+) ENGINE=InnoDB;
+
+-- SMS records have no user (the API takes a phone number), and every read
+-- and write is by message_id, so they are sharded by xxhash of message_id.
+-- (By phone would put a phone's messages together, but no query asks for
+-- them, and a bulk send to one number would heat one shard.)
+CREATE TABLE IF NOT EXISTS sms (
+  message_id VARBINARY(64) NOT NULL,
+  phone      VARBINARY(32) NOT NULL,
+  template   VARBINARY(64) NOT NULL,
+  params     BLOB          NOT NULL, -- JSON object, null when none
+  text       BLOB          NOT NULL,
+  status     VARBINARY(32) NOT NULL,
+  attempts   INT           NOT NULL,
+  last_error BLOB          NOT NULL,
+  created_at DATETIME(6)   NOT NULL,
+  updated_at DATETIME(6)   NOT NULL,
+  PRIMARY KEY (message_id)
+) ENGINE=InnoDB;
 
 -- Orders live on the shard of their user (hash vindex on user_id): one
 -- user's orders are always on one shard, so "newest first per user" is a
@@ -63,50 +112,4 @@ CREATE TABLE IF NOT EXISTS signins (
   streak     INT         NOT NULL,
   created_at DATETIME(6) NOT NULL,
   PRIMARY KEY (user_id, day)
-) ENGINE=InnoDB;
-
--- SMS records have no user (the API takes a phone number), and every read
--- and write is by message_id, so they are sharded by xxhash of message_id.
--- (By phone would put a phone's messages together, but no query asks for
--- them, and a bulk send to one number would heat one shard.)
-CREATE TABLE IF NOT EXISTS sms (
-  message_id VARBINARY(64) NOT NULL,
-  phone      VARBINARY(32) NOT NULL,
-  template   VARBINARY(64) NOT NULL,
-  params     BLOB          NOT NULL, -- JSON object, null when none
-  text       BLOB          NOT NULL,
-  status     VARBINARY(32) NOT NULL,
-  attempts   INT           NOT NULL,
-  last_error BLOB          NOT NULL,
-  created_at DATETIME(6)   NOT NULL,
-  updated_at DATETIME(6)   NOT NULL,
-  PRIMARY KEY (message_id)
-) ENGINE=InnoDB;
-
--- Behaviour counters are per item, not per user: sharded by xxhash of
--- item_id (a string of up to 64 characters, 256 bytes). Each stream
--- message's contribution to an item is its own row, keyed (item_id, seq),
--- so applying a redelivered message is a no-op (INSERT IGNORE) without a
--- read-modify-write or a cross-shard transaction. ItemStats sums one item's
--- rows on its one shard.
-CREATE TABLE IF NOT EXISTS item_event_counts (
-  item_id VARBINARY(256)  NOT NULL,
-  seq     BIGINT UNSIGNED NOT NULL,
-  views   BIGINT          NOT NULL,
-  clicks  BIGINT          NOT NULL,
-  carts   BIGINT          NOT NULL,
-  buys    BIGINT          NOT NULL,
-  PRIMARY KEY (item_id, seq)
-) ENGINE=InnoDB;
-
--- One marker per applied stream message, written after its counts rows:
--- INSERT IGNORE of the markers tells ApplyEvents how many messages were
--- new. Sharded by the hash vindex on seq: seq is an integer, and hash (a
--- bijective scramble of the 64-bit value) spreads consecutive sequences
--- over all shards. applied_at lets an operator prune markers older than
--- the streams' max age (72h), which can no longer be redelivered.
-CREATE TABLE IF NOT EXISTS event_batches (
-  seq        BIGINT UNSIGNED NOT NULL,
-  applied_at DATETIME(6)     NOT NULL,
-  PRIMARY KEY (seq)
 ) ENGINE=InnoDB;

@@ -19,39 +19,20 @@
 // User ids are written as uint64 in 20 zero-padded digits (u20 below) so that
 // key order is numeric order and every int64 has one spelling. Timestamps are
 // UnixNano with the sign bit flipped, also 20 digits (ts20), so key order is
-// time order for any int64.
-//
-//	user shard   o:<u20>:<ts20>:<order_id>  order JSON (the row)
-//	user shard   k:<u20>:<order_id>         ts20 (order id -> row key)
-//	id shard     id:<order_id>              u20  (order id -> user)
-//	user shard   s:<u20>:<YYYY-MM-DD>       sign-in JSON
-//	id shard     m:<message_id>             SMS JSON
-//	stats.db     c:<item_id>                Counts JSON
-//	stats.db     seq:<20-digit seq>         "1", expiring after seqTTL
-//
-// The order row is keyed by (user, created_at, order_id), the clustered layout
-// a database would use: ListOrders is one DescendRange over the user's prefix
-// that yields rows already newest first, with no per-row second lookup and no
-// buntdb index (buntdb indexes are not persisted: each would be rebuilt on
-// every Open and maintained on every Set). The k: row answers "does this user
-// have order X" without knowing created_at, which is what makes redelivery
-// idempotent even if a client resends an order with a new timestamp.
-//
-// Orders published straight onto NATS carry client-chosen ids, so the shard
-// cannot be encoded in the id; the id: lookup, placed by hash of the order id,
-// lets GetOrder find the user and keeps order ids unique across users.
+// time order for any int64. A record of a user lives in the user's shard; a
+// record keyed by a string lives in that string's shard (the id shard). Each
+// domain (store.Orders, store.SignIns, ...) is one file here that implements
+// it and lists its keys, each under a key prefix of its own; a new domain is
+// a new file with a new prefix and needs no change to this one.
 //
 // # Writes
 //
 // Every file uses buntdb.Always: each write transaction is one append and one
 // fsync, so a call that returns nil is durable, and batching many rows per
-// transaction is what makes throughput. PutOrders writes in two rounds, each
-// one transaction per shard touched, run in parallel: first it reserves the
-// order ids in their lookup shards (an id held by another user is skipped),
-// then it inserts the rows whose k: entry is absent. A crash between the rounds
-// leaves a reservation without a row, which GetOrder reports as not found and
-// which the redelivered message completes. A transaction that changes nothing
-// writes and syncs nothing, so redeliveries are cheap.
+// transaction is what makes throughput. Single-record writes go through the
+// shard's group committer (commit.go), so concurrent writers share an fsync.
+// A transaction that changes nothing writes and syncs nothing, so
+// redeliveries are cheap.
 //
 // buntdb keeps every key in memory and the files are append-only logs that it
 // rewrites (shrinks) in the background once they double.
@@ -60,6 +41,7 @@ package buntstore
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -102,7 +84,36 @@ type Store struct {
 	closed atomic.Bool
 }
 
+// Each domain's file checks that Store implements that domain.
 var _ store.Store = (*Store)(nil)
+
+// ID is the backend's id, --store buntdb.
+const ID = "buntdb"
+
+func init() { store.Register(store.Backend{ID: ID, Open: openBackend, Local: true}) }
+
+// Config is the backend's config, a JSON object decoded strictly.
+type Config struct {
+	// Shards is the number of shard files (--shards); 0 means the count
+	// the directory was created with, or DefaultShards for a new one.
+	Shards int `json:"shards"`
+}
+
+// openBackend opens the store in the platform's store directory.
+func openBackend(_ context.Context, oc store.OpenContext, config json.RawMessage) (store.Store, error) {
+	var cfg Config
+	if err := store.DecodeConfig(config, &cfg); err != nil {
+		return nil, fmt.Errorf("buntstore: config: %w", err)
+	}
+	if cfg.Shards < 0 {
+		return nil, fmt.Errorf("buntstore: config: shards: must be >= 0 (0 = as created, else %d), got %d: %w", DefaultShards, cfg.Shards, store.ErrBadConfig)
+	}
+	s, err := Open(oc.Dir, cfg.Shards)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
 
 // Open opens (creating) n shard files and stats.db under dir. A n <= 0 means
 // the count the directory was created with, or DefaultShards for a new

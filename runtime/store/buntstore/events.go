@@ -11,6 +11,15 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
+var _ store.Events = (*Store)(nil)
+
+// Events (store.Events) have a file of their own, stats.db: item counters
+// are not per user, and one transaction there updates the counters and the
+// markers of a whole call.
+//
+//	stats.db     c:<item_id>                Counts JSON
+//	stats.db     seq:<20-digit seq>         "1", expiring after seqTTL
+
 // seqTTL is how long an applied stream sequence is remembered. It must
 // outlive any redelivery: trigger streams keep messages 72h, and a consumer
 // could be stuck for a while before redelivering.

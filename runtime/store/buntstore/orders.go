@@ -12,6 +12,33 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
+var _ store.Orders = (*Store)(nil)
+
+// Orders (store.Orders) are three keys per order:
+//
+//	user shard   o:<u20>:<ts20>:<order_id>  order JSON (the row)
+//	user shard   k:<u20>:<order_id>         ts20 (order id -> row key)
+//	id shard     id:<order_id>              u20  (order id -> user)
+//
+// The order row is keyed by (user, created_at, order_id), the clustered layout
+// a database would use: ListOrders is one DescendRange over the user's prefix
+// that yields rows already newest first, with no per-row second lookup and no
+// buntdb index (buntdb indexes are not persisted: each would be rebuilt on
+// every Open and maintained on every Set). The k: row answers "does this user
+// have order X" without knowing created_at, which is what makes redelivery
+// idempotent even if a client resends an order with a new timestamp.
+//
+// Orders published straight onto NATS carry client-chosen ids, so the shard
+// cannot be encoded in the id; the id: lookup, placed by hash of the order id,
+// lets GetOrder find the user and keeps order ids unique across users.
+//
+// PutOrders writes in two rounds, each one transaction per shard touched, run
+// in parallel: first it reserves the order ids in their lookup shards (an id
+// held by another user is skipped), then it inserts the rows whose k: entry
+// is absent. A crash between the rounds leaves a reservation without a row,
+// which GetOrder reports as not found and which the redelivered message
+// completes.
+
 // orderRow is an order encoded outside any transaction, so the shard locks
 // are held only for the key work.
 type orderRow struct {

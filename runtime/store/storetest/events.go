@@ -1,13 +1,28 @@
 package storetest
 
 import (
+	"context"
 	"sync"
 	"testing"
 
 	"github.com/surgefn/surge/runtime/store"
 )
 
-func testEvents(t *testing.T, open func(t *testing.T) store.Store) {
+var _ = addDomain[store.Events]("Events", RunEvents)
+
+// RunEvents is the sub-suite of store.Events.
+func RunEvents(t *testing.T, open Opener) { runDomain(t, open, testEvents, eventsClosed) }
+
+// eventsClosed are the calls that must return store.ErrClosed after Close.
+var eventsClosed = []closedCall[store.Events]{
+	{"ApplyEvents", func(ctx context.Context, s store.Events) error {
+		_, err := s.ApplyEvents(ctx, []store.EventBatch{{Seq: 1, Items: map[string]store.Counts{"st-closed": {View: 1}}}})
+		return err
+	}},
+	{"ItemStats", func(ctx context.Context, s store.Events) error { _, err := s.ItemStats(ctx, "st-closed"); return err }},
+}
+
+func testEvents(t *testing.T, open func(t *testing.T) store.Events) {
 	// Batches are named by index: batch i has sequence base+i and adds
 	// counts(i) to items x and y, and to z when i is even.
 	counts := func(i int) store.Counts {

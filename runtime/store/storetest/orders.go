@@ -2,7 +2,10 @@ package storetest
 
 import (
 	"cmp"
+	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -10,7 +13,22 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
-func testOrders(t *testing.T, open func(t *testing.T) store.Store) {
+var _ = addDomain[store.Orders]("Orders", RunOrders)
+
+// RunOrders is the sub-suite of store.Orders.
+func RunOrders(t *testing.T, open Opener) { runDomain(t, open, testOrders, ordersClosed) }
+
+// ordersClosed are the calls that must return store.ErrClosed after Close.
+var ordersClosed = []closedCall[store.Orders]{
+	{"PutOrders", func(ctx context.Context, s store.Orders) error {
+		_, err := s.PutOrders(ctx, []store.Order{{OrderID: "st-closed", UserID: 1, CreatedAt: time.Now()}})
+		return err
+	}},
+	{"GetOrder", func(ctx context.Context, s store.Orders) error { _, err := s.GetOrder(ctx, "st-closed"); return err }},
+	{"ListOrders", func(ctx context.Context, s store.Orders) error { _, err := s.ListOrders(ctx, 1, 0, 10); return err }},
+}
+
+func testOrders(t *testing.T, open func(t *testing.T) store.Orders) {
 	t.Run("PutOrdersIdempotent", func(t *testing.T) { testPutOrdersIdempotent(t, open) })
 	t.Run("GetOrder", func(t *testing.T) { testGetOrder(t, open) })
 	t.Run("GetOrderNotFound", func(t *testing.T) {
@@ -33,7 +51,7 @@ type ref struct {
 	resend bool
 }
 
-func testPutOrdersIdempotent(t *testing.T, open func(t *testing.T) store.Store) {
+func testPutOrdersIdempotent(t *testing.T, open func(t *testing.T) store.Orders) {
 	a, b, c, d := ref{key: "a"}, ref{key: "b"}, ref{key: "c"}, ref{key: "d"}
 	on := func(r ref, user int) ref { r.user = user; return r }
 	resent := func(r ref) ref { r.resend = true; return r }
@@ -124,7 +142,7 @@ func newestFirst(os []store.Order) []store.Order {
 	return os
 }
 
-func testGetOrder(t *testing.T, open func(t *testing.T) store.Store) {
+func testGetOrder(t *testing.T, open func(t *testing.T) store.Orders) {
 	s, g, ctx := open(t), newGen(t), ctxT(t)
 	shanghai := time.FixedZone("CST", 8*3600)
 	tests := []struct {
@@ -170,7 +188,7 @@ func testGetOrder(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 }
 
-func testListOrdersPaging(t *testing.T, open func(t *testing.T) store.Store) {
+func testListOrdersPaging(t *testing.T, open func(t *testing.T) store.Orders) {
 	s, g, ctx := open(t), newGen(t), ctxT(t)
 	user, at := g.user(), g.base()
 	var all []store.Order
@@ -238,7 +256,7 @@ func testListOrdersPaging(t *testing.T, open func(t *testing.T) store.Store) {
 
 // testManyUsers stores perUser orders for each of users users in one
 // shuffled batch, stores it again, and reads every user's list back.
-func testManyUsers(t *testing.T, open func(t *testing.T) store.Store, users, perUser int) {
+func testManyUsers(t *testing.T, open func(t *testing.T) store.Orders, users, perUser int) {
 	s, g, ctx := open(t), newGen(t), ctxT(t)
 	byUser := map[int64][]store.Order{}
 	var batch []store.Order
@@ -283,7 +301,7 @@ func testManyUsers(t *testing.T, open func(t *testing.T) store.Store, users, per
 	}
 }
 
-func testUsersIsolated(t *testing.T, open func(t *testing.T) store.Store) {
+func testUsersIsolated(t *testing.T, open func(t *testing.T) store.Orders) {
 	s, g, ctx := open(t), newGen(t), ctxT(t)
 	a := g.user()
 	b := a + 1 // neighbouring ids must not share a key prefix range
@@ -317,4 +335,39 @@ func testUsersIsolated(t *testing.T, open func(t *testing.T) store.Store) {
 			}
 		})
 	}
+}
+
+// order returns a fresh order of user created at at.
+func (g *gen) order(user int64, at time.Time) store.Order {
+	n := 1 + g.rnd.IntN(3)
+	o := store.Order{OrderID: g.id("o"), UserID: user, Currency: "CNY", Status: "created", CreatedAt: at}
+	for i := range n {
+		it := store.Item{SKU: fmt.Sprintf("sku-%d", g.rnd.IntN(1000)), Qty: 1 + i, PriceCents: 100 + g.rnd.Int64N(10000)}
+		o.Items = append(o.Items, it)
+		o.TotalCents += int64(it.Qty) * it.PriceCents
+	}
+	return o
+}
+
+// diffOrder describes how got differs from want, or returns "".
+func diffOrder(got, want store.Order) string {
+	if !got.CreatedAt.Equal(want.CreatedAt) {
+		return fmt.Sprintf("created_at %v, want %v", got.CreatedAt, want.CreatedAt)
+	}
+	if len(got.Items) == 0 && len(want.Items) == 0 {
+		got.Items, want.Items = nil, nil // nil and empty are the same order
+	}
+	got.CreatedAt, want.CreatedAt = time.Time{}, time.Time{}
+	if !reflect.DeepEqual(got, want) {
+		return fmt.Sprintf("got %+v, want %+v", got, want)
+	}
+	return ""
+}
+
+func orderIDs(os []store.Order) []string {
+	ids := make([]string, len(os))
+	for i, o := range os {
+		ids[i] = o.OrderID
+	}
+	return ids
 }

@@ -1,5 +1,8 @@
-// Package storetest is the conformance suite every store.Store backend must
-// pass. A backend's test calls Run with a function that opens a store:
+// Package storetest is the conformance suite every store backend must pass:
+// one sub-suite per domain (RunOrders, RunSignIns, RunMessages, RunEvents),
+// each in its domain's file, and Run, which checks Ping and Close and runs
+// the sub-suite of every domain the backend implements. A backend's test
+// calls Run with a function that opens a store:
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) store.Store {
@@ -23,7 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"reflect"
+	"sort"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,20 +34,110 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
-// Run runs the conformance suite. open is called once per subtest and must
-// return a working store whose Close it has registered with t.Cleanup; the
-// suite may close it earlier itself, so Close must tolerate a second call.
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
+// Opener opens a fresh store for one subtest. It must return a working
+// store whose Close it has registered with t.Cleanup; the suite may close
+// it earlier itself, so Close must tolerate a second call.
+type Opener func(t *testing.T) store.Store
+
+// Run runs the conformance suite: Ping and Close, then the sub-suite of
+// each domain the store open returns implements. It fails if the store
+// implements none.
+func Run(t *testing.T, open Opener) {
 	t.Run("Ping", func(t *testing.T) {
 		if err := open(t).Ping(context.Background()); err != nil {
 			t.Fatalf("Ping: %v", err)
 		}
 	})
-	t.Run("Orders", func(t *testing.T) { testOrders(t, open) })
-	t.Run("SignIn", func(t *testing.T) { testSignIn(t, open) })
-	t.Run("SMS", func(t *testing.T) { testSMS(t, open) })
-	t.Run("Events", func(t *testing.T) { testEvents(t, open) })
-	t.Run("Closed", func(t *testing.T) { testClosed(t, open) })
+	t.Run("Closed", func(t *testing.T) {
+		s := open(t)
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if err := s.Ping(ctxT(t)); !errors.Is(err, store.ErrClosed) {
+			t.Errorf("Ping after Close: err %v, want store.ErrClosed", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+	})
+	probe := open(t)
+	ran := 0
+	for _, d := range domains {
+		if !d.implemented(probe) {
+			t.Logf("%T does not implement %s: its sub-suite is skipped", probe, d.name)
+			continue
+		}
+		ran++
+		t.Run(d.name, func(t *testing.T) { d.run(t, open) })
+	}
+	if ran == 0 {
+		t.Errorf("%T implements no store domain", probe)
+	}
+}
+
+// domain is one domain's sub-suite, for Run.
+type domain struct {
+	name        string // the subtest name
+	implemented func(store.Store) bool
+	run         func(t *testing.T, open Opener)
+}
+
+// domains are the sub-suites, sorted by name; each domain's file adds its
+// own with addDomain.
+var domains []domain
+
+// addDomain adds the sub-suite run of the domain interface D to Run.
+func addDomain[D any](name string, run func(t *testing.T, open Opener)) bool {
+	domains = append(domains, domain{name: name, run: run, implemented: func(s store.Store) bool { _, ok := s.(D); return ok }})
+	sort.Slice(domains, func(i, j int) bool { return domains[i].name < domains[j].name })
+	return true
+}
+
+// narrow turns open into an opener of the domain D, failing the test when
+// the store does not implement it.
+func narrow[D any](open Opener) func(t *testing.T) D {
+	return func(t *testing.T) D {
+		t.Helper()
+		d, err := store.As[D](open(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+}
+
+// runDomain runs a domain's tests on stores narrowed to D, then checks that
+// the closed calls fail after Close.
+func runDomain[D any](t *testing.T, open Opener, test func(t *testing.T, open func(t *testing.T) D), closed []closedCall[D]) {
+	test(t, narrow[D](open))
+	t.Run("Closed", func(t *testing.T) { testClosed(t, open, closed) })
+}
+
+// closedCall is one call of a domain that must fail after Close.
+type closedCall[D any] struct {
+	name string
+	call func(ctx context.Context, d D) error
+}
+
+// testClosed closes a fresh store and checks that each call returns
+// store.ErrClosed.
+func testClosed[D any](t *testing.T, open Opener, calls []closedCall[D]) {
+	s := open(t)
+	d, err := store.As[D](s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	ctx := ctxT(t)
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			if err := c.call(ctx, d); !errors.Is(err, store.ErrClosed) {
+				t.Errorf("%s after Close: err %v, want store.ErrClosed", c.name, err)
+			}
+		})
+	}
 }
 
 // gen makes ids no other run will make: a random run tag in every string id,
@@ -84,77 +177,8 @@ func (g *gen) base() time.Time {
 	return start.Add(time.Duration(g.rnd.Int64N(int64(10 * 365 * 24 * time.Hour)))).Truncate(time.Microsecond)
 }
 
-// order returns a fresh order of user created at at.
-func (g *gen) order(user int64, at time.Time) store.Order {
-	n := 1 + g.rnd.IntN(3)
-	o := store.Order{OrderID: g.id("o"), UserID: user, Currency: "CNY", Status: "created", CreatedAt: at}
-	for i := range n {
-		it := store.Item{SKU: fmt.Sprintf("sku-%d", g.rnd.IntN(1000)), Qty: 1 + i, PriceCents: 100 + g.rnd.Int64N(10000)}
-		o.Items = append(o.Items, it)
-		o.TotalCents += int64(it.Qty) * it.PriceCents
-	}
-	return o
-}
-
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// diffOrder describes how got differs from want, or returns "".
-func diffOrder(got, want store.Order) string {
-	if !got.CreatedAt.Equal(want.CreatedAt) {
-		return fmt.Sprintf("created_at %v, want %v", got.CreatedAt, want.CreatedAt)
-	}
-	if len(got.Items) == 0 && len(want.Items) == 0 {
-		got.Items, want.Items = nil, nil // nil and empty are the same order
-	}
-	got.CreatedAt, want.CreatedAt = time.Time{}, time.Time{}
-	if !reflect.DeepEqual(got, want) {
-		return fmt.Sprintf("got %+v, want %+v", got, want)
-	}
-	return ""
-}
-
-func orderIDs(os []store.Order) []string {
-	ids := make([]string, len(os))
-	for i, o := range os {
-		ids[i] = o.OrderID
-	}
-	return ids
-}
-
-func testClosed(t *testing.T, open func(t *testing.T) store.Store) {
-	s := open(t)
-	ctx := ctxT(t)
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	calls := []struct {
-		name string
-		call func() error
-	}{
-		{"Ping", func() error { return s.Ping(ctx) }},
-		{"PutOrders", func() error {
-			_, err := s.PutOrders(ctx, []store.Order{{OrderID: "st-closed", UserID: 1, CreatedAt: time.Now()}})
-			return err
-		}},
-		{"GetOrder", func() error { _, err := s.GetOrder(ctx, "st-closed"); return err }},
-		{"ListOrders", func() error { _, err := s.ListOrders(ctx, 1, 0, 10); return err }},
-		{"SignIn", func() error { _, _, err := s.SignIn(ctx, 1, "2025-01-02", "2025-01-01", time.Now()); return err }},
-		{"GetSMS", func() error { _, err := s.GetSMS(ctx, "st-closed"); return err }},
-		{"ApplyEvents", func() error {
-			_, err := s.ApplyEvents(ctx, []store.EventBatch{{Seq: 1, Items: map[string]store.Counts{"st-closed": {View: 1}}}})
-			return err
-		}},
-		{"ItemStats", func() error { _, err := s.ItemStats(ctx, "st-closed"); return err }},
-	}
-	for _, c := range calls {
-		t.Run(c.name, func(t *testing.T) {
-			if err := c.call(); !errors.Is(err, store.ErrClosed) {
-				t.Errorf("%s after Close: err %v, want store.ErrClosed", c.name, err)
-			}
-		})
-	}
 }

@@ -1,44 +1,26 @@
 // Package vitess is the store backend on a sharded Vitess keyspace, reached
 // through vtgate's gRPC API with the Vitess database/sql driver
-// (vitess.io/vitess/go/vt/vitessdriver). The keyspace's schema and vschema
-// are manifests/vitess/commerce/schema.sql and vschema.json; Open checks
-// that their tables exist.
+// (vitess.io/vitess/go/vt/vitessdriver).
 //
 // # Data model
 //
-//	table              vindex (shard key)   unique key         written by
-//	orders             hash(user_id)        (user_id,order_id) PutOrders
-//	order_lookup       xxhash(order_id)     (order_id)         PutOrders
-//	signins            hash(user_id)        (user_id,day)      SignIn
-//	sms                xxhash(message_id)   (message_id)       PutSMS, UpdateSMS
-//	item_event_counts  xxhash(item_id)      (item_id,seq)      ApplyEvents
-//	event_batches      hash(seq)            (seq)              ApplyEvents
+// Each domain's file (orders.go, signins.go, ...) declares the tables it
+// uses, their DDL and their primary vindex, next to the code that reads and
+// writes them. manifests/vitess/commerce/schema.sql and vschema.json, which
+// an operator applies to a new keyspace, are generated from those
+// declarations. Open checks that every table exists and creates the ones
+// missing from a keyspace that has the others (a domain added since the
+// keyspace was set up), where vtgate allows vschema DDL.
 //
-// A user's orders and sign-ins live on the shard of hash(user_id), so every
-// per-user read (ListOrders, GetSignIn, the streak) is a single-shard query.
-// What has no user is keyed by the string it is read by (xxhash), or by the
-// stream sequence (hash, which spreads consecutive integers evenly).
+// A user's rows (orders, sign-ins) live on the shard of hash(user_id), so
+// every per-user read (ListOrders, GetSignIn, the streak) is a single-shard
+// query. What has no user is keyed by the string it is read by (xxhash), or
+// by the stream sequence (hash, which spreads consecutive integers evenly).
 //
 // Every string is stored as bytes (VARBINARY, BLOB; items and SMS params as
 // JSON), so no collation decides which ids are equal and no connection
 // character set rewrites text: the test cluster's tablets talk utf8mb3 to
 // MariaDB and would turn 4-byte characters into '?' in a text column.
-//
-// order_lookup maps an order_id to its user: GetOrder reads it, then the
-// user's shard. It also makes an order_id unique across users: PutOrders
-// first claims every id with INSERT IGNORE into order_lookup, and only the
-// orders whose id is now held by their own user are inserted. The store
-// manages the table itself instead of declaring it a consistent_lookup_unique
-// vindex, because with INSERT IGNORE vtgate v0.24 verifies each row of the
-// batch with a separate query (a 500-order batch took ~180 ms, ~2,800
-// orders/s) and writes the lookup rows sorted by keyspace id, which lets
-// the wrong order win an id claimed twice in one batch. Managed here, a
-// batch costs two or three statements whatever its size.
-//
-// Behaviour counters are one row per (item, stream message), so applying a
-// message twice is an ignored duplicate rather than a read-modify-write;
-// ItemStats sums an item's rows. The event_batches markers, written after
-// the counts, are what tells ApplyEvents how many messages were new.
 //
 // # Writes and transactions
 //

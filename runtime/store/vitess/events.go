@@ -9,6 +9,55 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
+var _ store.Events = (*Store)(nil)
+
+// The event domain's tables: per-message counts and the applied markers.
+//
+// Behaviour counters are one row per (item, stream message), so applying a
+// message twice is an ignored duplicate rather than a read-modify-write;
+// ItemStats sums an item's rows. The event_batches markers, written after
+// the counts, are what tells ApplyEvents how many messages were new.
+var _ = addTables("events",
+	table{
+		name: "item_event_counts", column: "item_id", vindex: "xxhash",
+		doc: `
+Behaviour counters are per item, not per user: sharded by xxhash of
+item_id (a string of up to 64 characters, 256 bytes). Each stream
+message's contribution to an item is its own row, keyed (item_id, seq),
+so applying a redelivered message is a no-op (INSERT IGNORE) without a
+read-modify-write or a cross-shard transaction. ItemStats sums one item's
+rows on its one shard.
+`,
+		ddl: `
+CREATE TABLE IF NOT EXISTS item_event_counts (
+  item_id VARBINARY(256)  NOT NULL,
+  seq     BIGINT UNSIGNED NOT NULL,
+  views   BIGINT          NOT NULL,
+  clicks  BIGINT          NOT NULL,
+  carts   BIGINT          NOT NULL,
+  buys    BIGINT          NOT NULL,
+  PRIMARY KEY (item_id, seq)
+) ENGINE=InnoDB`,
+	},
+	table{
+		name: "event_batches", column: "seq", vindex: "hash",
+		doc: `
+One marker per applied stream message, written after its counts rows:
+INSERT IGNORE of the markers tells ApplyEvents how many messages were
+new. Sharded by the hash vindex on seq: seq is an integer, and hash (a
+bijective scramble of the 64-bit value) spreads consecutive sequences
+over all shards. applied_at lets an operator prune markers older than
+the streams' max age (72h), which can no longer be redelivered.
+`,
+		ddl: `
+CREATE TABLE IF NOT EXISTS event_batches (
+  seq        BIGINT UNSIGNED NOT NULL,
+  applied_at DATETIME(6)     NOT NULL,
+  PRIMARY KEY (seq)
+) ENGINE=InnoDB`,
+	},
+)
+
 // ApplyEvents adds each batch's counts to its items' counters, skipping
 // batches whose Seq was applied before (or earlier in the same call), and
 // returns how many batches were new. It inserts one item_event_counts row

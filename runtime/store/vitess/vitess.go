@@ -11,9 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"vitess.io/vitess/go/vt/proto/vtrpc"
 	"vitess.io/vitess/go/vt/vitessdriver"
-	"vitess.io/vitess/go/vt/vterrors"
 
 	"github.com/surgefn/surge/runtime/store"
 )
@@ -35,13 +33,11 @@ const (
 // bigger batch is written in several statements.
 const maxRows = 500
 
-// tables is the schema Open checks for, in manifests/vitess/commerce.
-var tables = []string{"orders", "order_lookup", "signins", "sms", "item_event_counts", "event_batches"}
-
 // Errors of this backend besides those of package store.
 var (
-	// ErrSchema means the keyspace lacks a table of the schema: apply
-	// manifests/vitess/commerce (schema.sql and vschema.json) to it.
+	// ErrSchema means the keyspace lacks a table of the schema and Open
+	// could not create it: apply manifests/vitess/commerce (schema.sql and
+	// vschema.json) to it.
 	ErrSchema = errors.New("keyspace lacks the surge schema")
 )
 
@@ -68,7 +64,7 @@ type Config struct {
 func (c Config) Validate() error {
 	var errs []error
 	if c.Address == "" {
-		errs = append(errs, errors.New("address: required (vtgate gRPC host:port)"))
+		errs = append(errs, errors.New("address: required (--vtgate: vtgate's gRPC host:port)"))
 	}
 	if strings.ContainsAny(c.Keyspace, ":@/` ") {
 		errs = append(errs, fmt.Errorf("keyspace: %q is not a keyspace name", c.Keyspace))
@@ -109,15 +105,20 @@ type Store struct {
 	closed   atomic.Bool
 }
 
+// Each domain's file checks that Store implements that domain.
 var _ store.Store = (*Store)(nil)
 
 // Open connects to the keyspace through vtgate and checks that its tables
-// exist (ErrSchema if not); ctx bounds the check.
+// exist, creating those a surge keyspace lacks (see checkSchema; ErrSchema
+// if it cannot); ctx bounds the check.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("vitess: config: %w", err)
 	}
 	cfg = cfg.withDefaults()
+	if err := checkReachable(ctx, cfg.Address); err != nil {
+		return nil, fmt.Errorf("vitess: %w", err)
+	}
 	db, err := openDB(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("vitess: open %s: %w", cfg.Address, err)
@@ -179,33 +180,6 @@ func (c sessionConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	return conn, nil
 }
 
-// checkSchema asks every shard for each table. A scatter query with
-// LIMIT 1 reads at most one row per shard. The names are qualified: vtgate
-// resolves an unqualified name in any keyspace that has it, even when the
-// session's keyspace does not exist.
-func (s *Store) checkSchema(ctx context.Context) error {
-	for _, t := range tables {
-		rows, err := s.db.QueryContext(ctx, "SELECT 1 FROM `"+s.keyspace+"`."+t+" LIMIT 1")
-		if err == nil {
-			err = drain(rows)
-		}
-		switch {
-		case err == nil:
-		case isNoTable(err):
-			return fmt.Errorf("vitess: keyspace %s, table %s: %w (apply manifests/vitess/commerce): %w", s.keyspace, t, ErrSchema, err)
-		default:
-			return fmt.Errorf("vitess: keyspace %s, table %s: %w", s.keyspace, t, err)
-		}
-	}
-	return nil
-}
-
-// isNoTable reports vtgate's "not in the vschema" and MySQL's "no such
-// table" (1146), both NOT_FOUND.
-func isNoTable(err error) bool {
-	return vterrors.Code(err) == vtrpc.Code_NOT_FOUND || strings.Contains(err.Error(), "errno 1146")
-}
-
 func drain(rows *sql.Rows) error {
 	for rows.Next() {
 	}
@@ -222,11 +196,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT 1 FROM event_batches LIMIT 1")
-	if err == nil {
-		err = drain(rows)
-	}
-	if err != nil {
+	if err := s.probe(ctx, tables()[0].name); err != nil {
 		return s.fail("ping", err)
 	}
 	return nil

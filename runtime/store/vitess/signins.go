@@ -2,11 +2,33 @@ package vitess
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/surgefn/surge/runtime/store"
+)
+
+var _ store.SignIns = (*Store)(nil)
+
+// The sign-in domain's table.
+var _ = addTables("signins",
+	table{
+		name: "signins", column: "user_id", vindex: "hash",
+		doc: `
+One row per user and day, on the user's shard (hash vindex on user_id,
+like orders): the primary key is what makes the first sign-in of a day
+exactly one record, and the previous day's row, which the streak needs,
+is on the same shard.
+`,
+		ddl: `
+CREATE TABLE IF NOT EXISTS signins (
+  user_id    BIGINT      NOT NULL,
+  day        DATE        NOT NULL,
+  streak     INT         NOT NULL,
+  created_at DATETIME(6) NOT NULL,
+  PRIMARY KEY (user_id, day)
+) ENGINE=InnoDB`,
+	},
 )
 
 // SignIn records the user's sign-in for day unless one exists, and returns
@@ -80,75 +102,4 @@ func scanSignIn(row interface{ Scan(...any) error }) (store.SignIn, error) {
 	}
 	rec.Day = day.Format(time.DateOnly)
 	return rec, nil
-}
-
-const smsCols = "message_id, phone, template, params, text, status, attempts, last_error, created_at, updated_at"
-
-// PutSMS stores a new message unless its message_id exists (INSERT IGNORE
-// on the message's shard); created reports whether this call stored it.
-func (s *Store) PutSMS(ctx context.Context, m store.SMS) (bool, error) {
-	if err := s.check(ctx); err != nil {
-		return false, err
-	}
-	if m.MessageID == "" {
-		return false, fmt.Errorf("vitess: put sms: no message_id")
-	}
-	op := fmt.Sprintf("put sms %q", m.MessageID)
-	params, err := json.Marshal(m.Params)
-	if err != nil {
-		return false, fmt.Errorf("vitess: %s: encode params: %w", op, err)
-	}
-	n, err := s.exec(ctx, valuesSQL("INSERT IGNORE INTO sms ("+smsCols+")", 10, 1),
-		m.MessageID, m.Phone, m.Template, string(params), m.Text, m.Status, m.Attempts, m.LastError, m.CreatedAt, m.UpdatedAt)
-	if err != nil {
-		return false, s.fail(op, err)
-	}
-	return n == 1, nil
-}
-
-// UpdateSMS sets status, attempts, last error and rendered text of a stored
-// message, and its updated_at when m carries one; the other fields keep
-// their stored values. It returns store.ErrNotFound if the message is absent.
-func (s *Store) UpdateSMS(ctx context.Context, m store.SMS) error {
-	if err := s.check(ctx); err != nil {
-		return err
-	}
-	op := fmt.Sprintf("update sms %q", m.MessageID)
-	var updated any // NULL keeps the stored value
-	if !m.UpdatedAt.IsZero() {
-		updated = m.UpdatedAt
-	}
-	n, err := s.exec(ctx, "UPDATE sms SET status = ?, attempts = ?, last_error = ?, text = ?, updated_at = COALESCE(?, updated_at)"+
-		" WHERE message_id = ?", m.Status, m.Attempts, m.LastError, m.Text, updated, m.MessageID)
-	if err != nil {
-		return s.fail(op, err)
-	}
-	if n > 0 {
-		return nil
-	}
-	// MySQL counts changed rows: 0 is also an update to the same values.
-	var one int
-	if err := s.db.QueryRowContext(ctx, "SELECT 1 FROM sms WHERE message_id = ?", m.MessageID).Scan(&one); err != nil {
-		return s.fail(op, err)
-	}
-	return nil
-}
-
-// GetSMS returns the message, or store.ErrNotFound.
-func (s *Store) GetSMS(ctx context.Context, messageID string) (store.SMS, error) {
-	if err := s.check(ctx); err != nil {
-		return store.SMS{}, err
-	}
-	op := fmt.Sprintf("get sms %q", messageID)
-	var m store.SMS
-	var params string
-	err := s.db.QueryRowContext(ctx, "SELECT "+smsCols+" FROM sms WHERE message_id = ?", messageID).Scan(
-		&m.MessageID, &m.Phone, &m.Template, &params, &m.Text, &m.Status, &m.Attempts, &m.LastError, &m.CreatedAt, &m.UpdatedAt)
-	if err != nil {
-		return store.SMS{}, s.fail(op, err)
-	}
-	if err := json.Unmarshal([]byte(params), &m.Params); err != nil {
-		return store.SMS{}, fmt.Errorf("vitess: %s: decode params: %w", op, err)
-	}
-	return m, nil
 }

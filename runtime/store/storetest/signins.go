@@ -1,8 +1,8 @@
 package storetest
 
 import (
+	"context"
 	"errors"
-	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +15,24 @@ func day(n int) string {
 	return time.Date(2025, 2, 27, 12, 0, 0, 0, time.UTC).AddDate(0, 0, n).Format(time.DateOnly)
 }
 
-func testSignIn(t *testing.T, open func(t *testing.T) store.Store) {
+var _ = addDomain[store.SignIns]("SignIns", RunSignIns)
+
+// RunSignIns is the sub-suite of store.SignIns.
+func RunSignIns(t *testing.T, open Opener) { runDomain(t, open, testSignIn, signInsClosed) }
+
+// signInsClosed are the calls that must return store.ErrClosed after Close.
+var signInsClosed = []closedCall[store.SignIns]{
+	{"SignIn", func(ctx context.Context, s store.SignIns) error {
+		_, _, err := s.SignIn(ctx, 1, "2025-01-02", "2025-01-01", time.Now())
+		return err
+	}},
+	{"GetSignIn", func(ctx context.Context, s store.SignIns) error {
+		_, err := s.GetSignIn(ctx, 1, "2025-01-02")
+		return err
+	}},
+}
+
+func testSignIn(t *testing.T, open func(t *testing.T) store.SignIns) {
 	type step struct {
 		day, prev  int // days after the base; prev is normally day-1
 		wantFirst  bool
@@ -128,67 +145,4 @@ func testSignIn(t *testing.T, open func(t *testing.T) store.Store) {
 
 func sameSignIn(a, b store.SignIn) bool {
 	return a.UserID == b.UserID && a.Day == b.Day && a.Streak == b.Streak && a.CreatedAt.Equal(b.CreatedAt)
-}
-
-func testSMS(t *testing.T, open func(t *testing.T) store.Store) {
-	s, g, ctx := open(t), newGen(t), ctxT(t)
-	at := g.base()
-	msg := store.SMS{
-		MessageID: g.id("m"), Phone: "+8613800138000", Template: "verify",
-		Params: map[string]string{"code": "123456"}, Status: "queued", CreatedAt: at, UpdatedAt: at,
-	}
-	t.Run("put new", func(t *testing.T) {
-		created, err := s.PutSMS(ctx, msg)
-		if err != nil || !created {
-			t.Fatalf("PutSMS = %v, %v; want created", created, err)
-		}
-		checkSMS(t, s, msg)
-	})
-	t.Run("put again keeps the first", func(t *testing.T) {
-		again := msg
-		again.Phone, again.Status = "+8613900139000", "sent"
-		created, err := s.PutSMS(ctx, again)
-		if err != nil || created {
-			t.Fatalf("PutSMS again = %v, %v; want not created", created, err)
-		}
-		checkSMS(t, s, msg)
-	})
-	t.Run("update", func(t *testing.T) {
-		upd := msg
-		upd.Phone, upd.Template, upd.Params = "ignored", "ignored", nil // not updated fields
-		upd.Status, upd.Attempts, upd.LastError, upd.Text = "failed", 2, "gateway timeout", "Your code is 123456"
-		upd.UpdatedAt = at.Add(time.Minute)
-		if err := s.UpdateSMS(ctx, upd); err != nil {
-			t.Fatalf("UpdateSMS: %v", err)
-		}
-		want := msg
-		want.Status, want.Attempts, want.LastError, want.Text = upd.Status, upd.Attempts, upd.LastError, upd.Text
-		checkSMS(t, s, want)
-	})
-	t.Run("update unknown", func(t *testing.T) {
-		if err := s.UpdateSMS(ctx, store.SMS{MessageID: g.id("m"), Status: "sent"}); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("UpdateSMS of unknown id: err %v, want store.ErrNotFound", err)
-		}
-	})
-	t.Run("get unknown", func(t *testing.T) {
-		if _, err := s.GetSMS(ctx, g.id("m")); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("GetSMS of unknown id: err %v, want store.ErrNotFound", err)
-		}
-	})
-}
-
-// checkSMS compares the stored message with want; updated_at is left out,
-// the contract does not say whether UpdateSMS sets it.
-func checkSMS(t *testing.T, s store.Store, want store.SMS) {
-	t.Helper()
-	got, err := s.GetSMS(ctxT(t), want.MessageID)
-	if err != nil {
-		t.Fatalf("GetSMS: %v", err)
-	}
-	same := got.MessageID == want.MessageID && got.Phone == want.Phone && got.Template == want.Template &&
-		maps.Equal(got.Params, want.Params) && got.Text == want.Text && got.Status == want.Status &&
-		got.Attempts == want.Attempts && got.LastError == want.LastError && got.CreatedAt.Equal(want.CreatedAt)
-	if !same {
-		t.Errorf("GetSMS = %+v, want %+v", got, want)
-	}
 }
