@@ -192,3 +192,35 @@ func (c *checks) kv(path string, buckets []KVBucket) {
 		}
 	}
 }
+
+func (c *checks) publishes(path string, streams []Stream) {
+	seen := map[string]bool{}
+	for i, st := range streams {
+		p := indexPath(path, i)
+		switch {
+		case st.Stream == "":
+			c.add(p+".stream", ErrRequired, "required")
+		case !nameRE.MatchString(st.Stream):
+			c.add(p+".stream", ErrInvalid, "invalid stream name %q: use letters, digits, '_' and '-'", st.Stream)
+		case seen[st.Stream]:
+			c.add(p+".stream", ErrInvalid, "duplicate stream %q", st.Stream)
+		}
+		seen[st.Stream] = true
+		if len(st.Subjects) == 0 {
+			c.add(p+".subjects", ErrRequired, "required")
+		}
+		subjects := map[string]bool{}
+		for j, sub := range st.Subjects {
+			sp := indexPath(p+".subjects", j)
+			if subjects[sub] {
+				c.add(sp, ErrInvalid, "duplicate subject %q", sub)
+				continue
+			}
+			subjects[sub] = true
+			c.put(checkSubject(sp, sub, true))
+		}
+		if st.MaxAge < 0 {
+			c.add(p+".maxAge", ErrInvalid, "must not be negative, got %s", st.MaxAge)
+		}
+	}
+}
