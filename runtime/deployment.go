@@ -69,6 +69,13 @@ func (h *Host) start(ctx context.Context, fn manifests.Function, rev string) (*d
 		d.value = v
 		d.handler, _ = v.(Handler)
 		d.batch, _ = v.(BatchHandler)
+	}
+	// The streams before Provision, which may look at them; for an external
+	// function they are all surge provides.
+	if err := EnsureStreams(ctx, d.js, &fn); err != nil {
+		return nil, err
+	}
+	if d.value != nil {
 		// A stream function's traffic, its buckets' included, goes on the
 		// stream connection (see HostConfig.StreamNC).
 		nc, js := h.cfg.NC, h.cfg.JS
@@ -79,7 +86,7 @@ func (h *Host) start(ctx context.Context, fn manifests.Function, rev string) (*d
 		if err != nil {
 			return nil, err
 		}
-		if p, isP := v.(Provisioner); isP {
+		if p, isP := d.value.(Provisioner); isP {
 			env := &Env{Function: fn, NC: nc, JS: js, Store: h.cfg.Store,
 				Logger: d.log, Metrics: h.cfg.Registry, Clock: h.cfg.Clock, buckets: buckets}
 			if err := p.Provision(ctx, env); err != nil {
@@ -137,15 +144,12 @@ func (d *deployment) startStream(ctx context.Context, h *Host) error {
 	fn := &d.fn
 	if fn.Spec.Handler == manifests.HandlerExternal {
 		// An external stream consumer is the user's process; surge only
-		// makes sure the stream exists.
-		return EnsureStream(ctx, d.js, fn.Spec.Trigger.Stream, streamSubject(fn), defaultMaxAge)
+		// made sure of the stream.
+		return nil
 	}
 	bh := d.batch
 	if bh == nil { // NewFunction made sure of a Handler then
 		bh = handlerBatch{h: d.handler, concurrency: fn.Spec.Concurrency}
-	}
-	if err := EnsureStream(ctx, d.js, fn.Spec.Trigger.Stream, streamSubject(fn), defaultMaxAge); err != nil {
-		return err
 	}
 	cfg := consumerConfig(fn.QueueName(), fn.Spec.Trigger.Filter, fn.Spec.Retry.MaxDeliver,
 		fn.Spec.Concurrency, fn.Spec.Replicas, fn.Spec.Timeout.Std(), fn.Spec.Batch.Wait.Std())

@@ -9,16 +9,18 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/manifests"
 )
 
 // EnsureInfra creates the streams and buckets the platform itself uses, when
 // missing: DLQ, CALLS, and the functions, calls and hosts buckets. Every
 // gateway and runtime host calls it at start; it is idempotent.
 func EnsureInfra(ctx context.Context, js jetstream.JetStream) error {
-	if err := EnsureStream(ctx, js, StreamDLQ, "dlq.>", 7*24*time.Hour); err != nil {
+	if err := EnsureStream(ctx, js, StreamDLQ, []string{"dlq.>"}, 7*24*time.Hour); err != nil {
 		return err
 	}
-	if err := EnsureStream(ctx, js, StreamCalls, "calls.>", 24*time.Hour); err != nil {
+	if err := EnsureStream(ctx, js, StreamCalls, []string{"calls.>"}, 24*time.Hour); err != nil {
 		return err
 	}
 	buckets := []jetstream.KeyValueConfig{
@@ -37,37 +39,64 @@ func EnsureInfra(ctx context.Context, js jetstream.JetStream) error {
 	return nil
 }
 
-// EnsureStream makes sure stream name exists and captures subject. A new
+// EnsureStream makes sure stream name exists and captures subjects. A new
 // stream is file-backed with limits retention and maxAge; an existing one
-// gets subject added when none of its subjects covers it.
-func EnsureStream(ctx context.Context, js jetstream.JetStream, name, subject string, maxAge time.Duration) error {
+// keeps its settings and gets each subject none of its own covers.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, name string, subjects []string, maxAge time.Duration) error {
 	s, err := js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		_, err = js.CreateStream(ctx, jetstream.StreamConfig{
-			Name:       name,
-			Subjects:   []string{subject},
-			Storage:    jetstream.FileStorage,
-			Retention:  jetstream.LimitsPolicy,
-			MaxAge:     maxAge,
-			Duplicates: 2 * time.Minute,
+			Name:      name,
+			Subjects:  subjects,
+			Storage:   jetstream.FileStorage,
+			Retention: jetstream.LimitsPolicy,
+			MaxAge:    maxAge,
+			// JetStream refuses a duplicate window longer than MaxAge.
+			Duplicates: min(2*time.Minute, maxAge),
 		})
-		if err == nil || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		if err == nil {
 			return nil
 		}
-		return fmt.Errorf("create stream %s: %w", name, err)
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("create stream %s: %w", name, err)
+		}
+		// Another host created it meanwhile: add what it lacks.
+		s, err = js.Stream(ctx, name)
 	}
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", name, err)
 	}
 	cfg := s.CachedInfo().Config
-	for _, have := range cfg.Subjects {
-		if SubjectCovers(have, subject) {
-			return nil
+	have := slices.Clone(cfg.Subjects)
+	for _, sub := range subjects {
+		if !slices.ContainsFunc(have, func(p string) bool { return SubjectCovers(p, sub) }) {
+			have = append(have, sub)
 		}
 	}
-	cfg.Subjects = append(slices.Clone(cfg.Subjects), subject)
+	if len(have) == len(cfg.Subjects) {
+		return nil
+	}
+	added := have[len(cfg.Subjects):]
+	cfg.Subjects = have
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("add subject %s to stream %s: %w", subject, name, err)
+		return fmt.Errorf("add subjects %v to stream %s: %w", added, name, err)
+	}
+	return nil
+}
+
+// EnsureStreams makes sure of every stream fn needs before it starts: the
+// stream of its trigger, capturing the filter (or the stream's default
+// subject), and each stream under spec.publishes with its subjects.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, fn *manifests.Function) error {
+	if fn.IsStream() {
+		if err := EnsureStream(ctx, js, fn.Spec.Trigger.Stream, []string{streamSubject(fn)}, manifests.DefaultStreamMaxAge); err != nil {
+			return err
+		}
+	}
+	for _, p := range fn.Spec.Publishes {
+		if err := EnsureStream(ctx, js, p.Stream, p.Subjects, p.MaxAge.Std()); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -101,6 +130,3 @@ func SubjectCovers(pattern, sub string) bool {
 func DefaultStreamSubject(stream string) string {
 	return strings.ToLower(stream) + ".>"
 }
-
-// defaultMaxAge is how long a trigger stream created by surge keeps messages.
-const defaultMaxAge = 72 * time.Hour

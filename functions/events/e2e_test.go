@@ -226,7 +226,7 @@ func TestE2ERedeliveryIsNotDoubleCounted(t *testing.T) {
 	}
 	// Both messages are acked after their second delivery...
 	testenv.Eventually(t, 3*time.Second, "messages acked", func() bool {
-		c, err := env.JS.Consumer(ctx, events.StreamEvents, "events-aggregate")
+		c, err := env.JS.Consumer(ctx, "EVENTS", "events-aggregate")
 		if err != nil {
 			return false
 		}

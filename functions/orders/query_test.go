@@ -76,7 +76,7 @@ func TestAppendListResponse(t *testing.T) {
 }
 
 func msg(seq uint64, delivered int, data string) *runtime.Msg {
-	return &runtime.Msg{Subject: SubjectSubmit, Stream: Stream, Seq: seq, Delivered: delivered, Data: []byte(data), Header: nats.Header{}}
+	return &runtime.Msg{Subject: SubjectSubmit, Stream: "ORDERS", Seq: seq, Delivered: delivered, Data: []byte(data), Header: nats.Header{}}
 }
 
 func TestDecodeBatch(t *testing.T) {

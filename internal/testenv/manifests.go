@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/surgefn/surge/manifests"
+	"github.com/surgefn/surge/runtime"
 )
 
 // RepoManifests is the repository's manifests/ directory.
@@ -47,6 +49,28 @@ func ManifestsDir(t testing.TB, edit func(fn *manifests.Function), names ...stri
 		}
 	}
 	return dir
+}
+
+// Streams creates the streams that function name of the repository's
+// manifests/file needs, its trigger's and those under spec.publishes, as a
+// runtime host does before it starts the function: for unit tests of
+// functions that publish, so they use the stream the manifest declares.
+func Streams(t testing.TB, js jetstream.JetStream, file, name string) {
+	t.Helper()
+	fns, err := manifests.LoadPath(filepath.Join(RepoManifests(), file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range fns {
+		if fn.Metadata.Name != name {
+			continue
+		}
+		if err := runtime.EnsureStreams(context.Background(), js, &fn); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatalf("no function %s in manifests/%s", name, file)
 }
 
 // JetStream runs a bare nats-server with JetStream on a random loopback port
