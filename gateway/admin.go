@@ -10,8 +10,10 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/surgefn/surge/internal/host"
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // functionStore is the deployed-function registry (*manifests.Registry).
@@ -55,7 +57,7 @@ type FunctionInfo struct {
 	Manifest  *manifests.Function `json:"manifest,omitempty"`
 }
 
-func info(d manifests.Deployed, hosts []runtime.HostStatus) FunctionInfo {
+func info(d manifests.Deployed, hosts []wire.HostStatus) FunctionInfo {
 	fn := d.Function
 	fi := FunctionInfo{Name: fn.Metadata.Name, Handler: fn.Spec.Handler, Subject: fn.Spec.Trigger.Subject,
 		Stream: fn.Spec.Trigger.Stream, Filter: fn.Spec.Trigger.Filter, Revision: fn.Revision(), Seq: d.Seq,
@@ -90,7 +92,7 @@ func newListHandler(reg functionStore, js jetstream.JetStream) echo.HandlerFunc 
 		if err != nil {
 			return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "registry_unavailable", Msg: "cannot read deployed functions", Err: err}
 		}
-		hosts, _ := runtime.ReadHostStatuses(ctx, js)
+		hosts, _ := host.ReadStatuses(ctx, js)
 		out := make([]FunctionInfo, 0, len(list))
 		for _, d := range list {
 			out = append(out, info(d, hosts))
@@ -107,7 +109,7 @@ func newGetFunctionHandler(reg functionStore, js jetstream.JetStream) echo.Handl
 		if err != nil {
 			return registryError(err)
 		}
-		hosts, _ := runtime.ReadHostStatuses(ctx, js)
+		hosts, _ := host.ReadStatuses(ctx, js)
 		fi := info(d, hosts)
 		fi.Manifest = &d.Function
 		return c.JSON(http.StatusOK, fi)
@@ -131,7 +133,7 @@ func newPutFunctionHandler(reg functionStore, limit int64, conflicts func(contex
 		if fn.Metadata.Name != name {
 			return runtime.BadRequest("metadata.name", "%q does not match the URL's %q", fn.Metadata.Name, name)
 		}
-		if err := runtime.CheckHandler(&fn); err != nil {
+		if err := host.CheckHandler(&fn); err != nil {
 			return &runtime.Error{Status: http.StatusBadRequest, Code: "invalid_manifest", Msg: "spec.handler: " + err.Error()}
 		}
 		ctx := c.Request().Context()

@@ -23,8 +23,10 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/surgefn/surge/internal/host"
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // DefaultBodyLimit is the largest request body accepted unless configured.
@@ -98,14 +100,14 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		r := prometheus.NewRegistry()
 		cfg.Registry, cfg.Gatherer = r, r
 	}
-	if err := runtime.EnsureInfra(ctx, cfg.JS); err != nil {
+	if err := host.EnsureInfra(ctx, cfg.JS); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	reg, err := manifests.OpenRegistry(ctx, cfg.JS)
 	if err != nil {
 		return nil, err
 	}
-	calls, err := cfg.JS.KeyValue(ctx, runtime.BucketCalls)
+	calls, err := cfg.JS.KeyValue(ctx, wire.BucketCalls)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: calls bucket: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/surgefn/surge/internal/testenv"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 func evJSON(user int, typ, item string) string {
@@ -198,7 +199,7 @@ func TestIngestAndStats(t *testing.T) {
 		{"", 400, ""},
 	} {
 		req := runtime.NewRequest("fn.items.stats", nil, nil)
-		req.Header.Set(runtime.HeaderParamPrefix+"item_id", tt.item)
+		req.Header.Set(wire.HeaderParamPrefix+"item_id", tt.item)
 		err := stats.Handle(ctx, req)
 		if tt.wantStatus != 200 {
 			if e := runtime.AsError(err); e == nil || e.Status != tt.wantStatus || !strings.HasPrefix(e.Msg, "item_id: ") {
@@ -220,7 +221,7 @@ func TestIngestAndStats(t *testing.T) {
 	}
 	read := func() string {
 		req := runtime.NewRequest("fn.items.stats", nil, nil)
-		req.Header.Set(runtime.HeaderParamPrefix+"item_id", "A1")
+		req.Header.Set(wire.HeaderParamPrefix+"item_id", "A1")
 		if err := stats.Handle(ctx, req); err != nil {
 			t.Fatal(err)
 		}

@@ -140,7 +140,7 @@ func respondAccepted(req *runtime.Request, body []byte) {
 
 // unavailable is the answer when the order could not be made durable: the
 // caller should retry (with the same Idempotency-Key, to be safe); a 503
-// carries Retry-After (runtime.ErrorHeaders).
+// carries Retry-After (wire.SetError).
 func unavailable(err error) *runtime.Error {
 	return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
 		Msg: "the order could not be made durable; retry later", Err: err}

@@ -10,13 +10,14 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 func TestParseListQuery(t *testing.T) {
 	hdr := func(user, query string) nats.Header {
-		h := nats.Header{runtime.HeaderParamPrefix + "user_id": {user}}
+		h := nats.Header{wire.HeaderParamPrefix + "user_id": {user}}
 		if query != "" {
-			h[runtime.HeaderQuery] = []string{query}
+			h[wire.HeaderQuery] = []string{query}
 		}
 		return h
 	}

@@ -13,10 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/surgefn/surge/gateway"
+	"github.com/surgefn/surge/internal/host"
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
@@ -89,7 +88,7 @@ type Platform struct {
 	stConn   *nats.Conn
 	store    store.Store
 	gw       *gateway.Gateway
-	host     *runtime.Host
+	host     *host.Host
 	ln       net.Listener
 	pprof    *http.Server
 	reg      *prometheus.Registry
@@ -324,27 +323,27 @@ func (p *Platform) startRuntime(ctx, runCtx context.Context) error {
 	if err != nil {
 		return err
 	}
-	host, err := runtime.NewHost(runtime.HostConfig{NC: p.rtConn, JS: js, StreamNC: p.stConn, StreamJS: sjs, Store: p.store,
+	h, err := host.New(host.Config{NC: p.rtConn, JS: js, StreamNC: p.stConn, StreamJS: sjs, Store: p.store,
 		Logger: p.log.With("component", "runtime"), Registry: p.reg, Clock: p.opts.Clock})
 	if err != nil {
 		return err
 	}
-	p.host = host
+	p.host = h
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		if err := host.Run(runCtx); err != nil {
+		if err := h.Run(runCtx); err != nil {
 			p.log.Error("runtime host stopped", "err", err)
 		}
 	}()
 	select {
-	case <-host.Synced():
+	case <-h.Synced():
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(60 * time.Second):
 		return errors.New("runtime host did not apply the deployed functions within 60s")
 	}
-	p.log.Info("runtime host ready", "host", host.ID())
+	p.log.Info("runtime host ready", "host", h.ID())
 	return nil
 }
 
@@ -362,7 +361,7 @@ func (p *Platform) deployDir(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	if err := runtime.EnsureInfra(ctx, js); err != nil {
+	if err := host.EnsureInfra(ctx, js); err != nil {
 		return err
 	}
 	reg, err := manifests.OpenRegistry(ctx, js)
@@ -370,7 +369,7 @@ func (p *Platform) deployDir(ctx context.Context, path string) error {
 		return err
 	}
 	for _, fn := range fns {
-		if err := runtime.CheckHandler(&fn); err != nil {
+		if err := host.CheckHandler(&fn); err != nil {
 			return fmt.Errorf("manifest %s: %w", fn.Metadata.Name, err)
 		}
 		d, changed, err := reg.Put(ctx, fn)
@@ -464,30 +463,6 @@ func drainConn(nc *nats.Conn) {
 	}
 }
 
-// startPprof serves the Go profiler (CPU, heap, goroutines, mutex, block) for profiling
-// a running platform: go tool pprof http://ADDR/debug/pprof/profile.
-func (p *Platform) startPprof(addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("--pprof %s: %w", addr, err)
-	}
-	// Contention is sampled too (1 in 20 mutex waits, blocking over 10µs),
-	// for the mutex and block profiles; it costs little next to the
-	// profiling itself.
-	goruntime.SetMutexProfileFraction(20)
-	goruntime.SetBlockProfileRate(int(10 * time.Microsecond))
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	p.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = p.pprof.Serve(ln) }()
-	p.log.Info("pprof listening", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
-	return nil
-}
-
 // HTTPURL is the gateway's base URL ("" without a gateway).
 func (p *Platform) HTTPURL() string {
 	if p.ln == nil {
@@ -509,7 +484,7 @@ func (p *Platform) Store() store.Store { return p.store }
 func (p *Platform) Gateway() *gateway.Gateway { return p.gw }
 
 // Host is the runtime host (nil when it has none).
-func (p *Platform) Host() *runtime.Host { return p.host }
+func (p *Platform) Host() *host.Host { return p.host }
 
 // NATSServer is the embedded server (nil with an external NATS).
 func (p *Platform) NATSServer() *server.Server { return p.ns }

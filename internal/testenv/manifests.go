@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"testing"
 	"time"
 
@@ -13,13 +13,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/surgefn/surge/internal/host"
 	"github.com/surgefn/surge/manifests"
-	"github.com/surgefn/surge/runtime"
 )
 
 // RepoManifests is the repository's manifests/ directory.
 func RepoManifests() string {
-	_, file, _, _ := goruntime.Caller(0)
+	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..", "manifests")
 }
 
@@ -65,7 +65,7 @@ func Streams(t testing.TB, js jetstream.JetStream, file, name string) {
 		if fn.Metadata.Name != name {
 			continue
 		}
-		if err := runtime.EnsureStreams(context.Background(), js, &fn); err != nil {
+		if err := host.EnsureStreams(context.Background(), js, &fn); err != nil {
 			t.Fatal(err)
 		}
 		return

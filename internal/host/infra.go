@@ -1,4 +1,4 @@
-package runtime
+package host
 
 import (
 	"context"
@@ -11,22 +11,23 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/surgefn/surge/manifests"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // EnsureInfra creates the streams and buckets the platform itself uses, when
 // missing: DLQ, CALLS, and the functions, calls and hosts buckets. Every
 // gateway and runtime host calls it at start; it is idempotent.
 func EnsureInfra(ctx context.Context, js jetstream.JetStream) error {
-	if err := EnsureStream(ctx, js, StreamDLQ, []string{"dlq.>"}, 7*24*time.Hour); err != nil {
+	if err := ensureStream(ctx, js, wire.StreamDLQ, []string{"dlq.>"}, 7*24*time.Hour); err != nil {
 		return err
 	}
-	if err := EnsureStream(ctx, js, StreamCalls, []string{"calls.>"}, 24*time.Hour); err != nil {
+	if err := ensureStream(ctx, js, wire.StreamCalls, []string{"calls.>"}, 24*time.Hour); err != nil {
 		return err
 	}
 	buckets := []jetstream.KeyValueConfig{
-		{Bucket: BucketFunctions, History: 5, Storage: jetstream.FileStorage},
-		{Bucket: BucketCalls, TTL: 24 * time.Hour, Storage: jetstream.FileStorage},
-		{Bucket: BucketHosts, TTL: 15 * time.Second, Storage: jetstream.MemoryStorage},
+		{Bucket: manifests.Bucket, History: 5, Storage: jetstream.FileStorage},
+		{Bucket: wire.BucketCalls, TTL: 24 * time.Hour, Storage: jetstream.FileStorage},
+		{Bucket: wire.BucketHosts, TTL: 15 * time.Second, Storage: jetstream.MemoryStorage},
 	}
 	for _, cfg := range buckets {
 		if _, err := js.KeyValue(ctx, cfg.Bucket); err == nil {
@@ -39,10 +40,10 @@ func EnsureInfra(ctx context.Context, js jetstream.JetStream) error {
 	return nil
 }
 
-// EnsureStream makes sure stream name exists and captures subjects. A new
+// ensureStream makes sure stream name exists and captures subjects. A new
 // stream is file-backed with limits retention and maxAge; an existing one
 // keeps its settings and gets each subject none of its own covers.
-func EnsureStream(ctx context.Context, js jetstream.JetStream, name string, subjects []string, maxAge time.Duration) error {
+func ensureStream(ctx context.Context, js jetstream.JetStream, name string, subjects []string, maxAge time.Duration) error {
 	s, err := js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		_, err = js.CreateStream(ctx, jetstream.StreamConfig{
@@ -69,7 +70,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, name string, subj
 	cfg := s.CachedInfo().Config
 	have := slices.Clone(cfg.Subjects)
 	for _, sub := range subjects {
-		if !slices.ContainsFunc(have, func(p string) bool { return SubjectCovers(p, sub) }) {
+		if !slices.ContainsFunc(have, func(p string) bool { return subjectCovers(p, sub) }) {
 			have = append(have, sub)
 		}
 	}
@@ -89,21 +90,21 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, name string, subj
 // subject), and each stream under spec.publishes with its subjects.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, fn *manifests.Function) error {
 	if fn.IsStream() {
-		if err := EnsureStream(ctx, js, fn.Spec.Trigger.Stream, []string{streamSubject(fn)}, manifests.DefaultStreamMaxAge); err != nil {
+		if err := ensureStream(ctx, js, fn.Spec.Trigger.Stream, []string{streamSubject(fn)}, manifests.DefaultStreamMaxAge); err != nil {
 			return err
 		}
 	}
 	for _, p := range fn.Spec.Publishes {
-		if err := EnsureStream(ctx, js, p.Stream, p.Subjects, p.MaxAge.Std()); err != nil {
+		if err := ensureStream(ctx, js, p.Stream, p.Subjects, p.MaxAge.Std()); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// SubjectCovers reports whether every subject matched by sub is matched by
+// subjectCovers reports whether every subject matched by sub is matched by
 // pattern (both may hold the '*' and '>' wildcards).
-func SubjectCovers(pattern, sub string) bool {
+func subjectCovers(pattern, sub string) bool {
 	pt := strings.Split(pattern, ".")
 	st := strings.Split(sub, ".")
 	for i, p := range pt {
@@ -125,8 +126,8 @@ func SubjectCovers(pattern, sub string) bool {
 	return len(pt) == len(st)
 }
 
-// DefaultStreamSubject is the subject a new stream captures when a stream
+// defaultStreamSubject is the subject a new stream captures when a stream
 // trigger names no filter: the stream name in lower case, then ".>".
-func DefaultStreamSubject(stream string) string {
+func defaultStreamSubject(stream string) string {
 	return strings.ToLower(stream) + ".>"
 }
