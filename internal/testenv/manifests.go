@@ -73,10 +73,28 @@ func Streams(t testing.TB, js jetstream.JetStream, file, name string) {
 	t.Fatalf("no function %s in manifests/%s", name, file)
 }
 
-// JetStream runs a bare nats-server with JetStream on a random loopback port
-// (data in t.TempDir()), for unit tests of functions, and returns a
-// connection and JetStream context on it; both end with the test.
+// JetStream runs a bare nats-server with JetStream (NATSServer) for unit
+// tests of functions, and returns a connection and JetStream context on it;
+// both end with the test.
 func JetStream(t testing.TB) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	ns := NATSServer(t)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+// NATSServer runs a bare nats-server with JetStream on a random loopback
+// port, data in t.TempDir(), shut down with the test; tests that look at
+// the server's own view (its subscriptions) use it directly.
+func NATSServer(t testing.TB) *server.Server {
 	t.Helper()
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
 		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
@@ -88,14 +106,5 @@ func JetStream(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 		t.Fatal("nats-server not ready")
 	}
 	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
+	return ns
 }
