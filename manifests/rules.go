@@ -168,19 +168,25 @@ func checkRoute(path, route string) error {
 	return nil
 }
 
+// listName checks the name of one bucket or stream in a list: required,
+// letters, digits, '_' and '-', and not in seen, which it joins.
+func (c *checks) listName(path, kind, name string, seen map[string]bool) {
+	switch {
+	case name == "":
+		c.add(path, ErrRequired, "required")
+	case !nameRE.MatchString(name):
+		c.add(path, ErrInvalid, "invalid %s name %q: use letters, digits, '_' and '-'", kind, name)
+	case seen[name]:
+		c.add(path, ErrInvalid, "duplicate %s %q", kind, name)
+	}
+	seen[name] = true
+}
+
 func (c *checks) kv(path string, buckets []KVBucket) {
 	seen := map[string]bool{}
 	for i, b := range buckets {
 		p := indexPath(path, i)
-		switch {
-		case b.Bucket == "":
-			c.add(p+".bucket", ErrRequired, "required")
-		case !nameRE.MatchString(b.Bucket):
-			c.add(p+".bucket", ErrInvalid, "invalid bucket name %q: use letters, digits, '_' and '-'", b.Bucket)
-		case seen[b.Bucket]:
-			c.add(p+".bucket", ErrInvalid, "duplicate bucket %q", b.Bucket)
-		}
-		seen[b.Bucket] = true
+		c.listName(p+".bucket", "bucket", b.Bucket, seen)
 		if b.TTL < 0 {
 			c.add(p+".ttl", ErrInvalid, "must not be negative, got %s", b.TTL)
 		}
@@ -197,15 +203,7 @@ func (c *checks) publishes(path string, streams []Stream) {
 	seen := map[string]bool{}
 	for i, st := range streams {
 		p := indexPath(path, i)
-		switch {
-		case st.Stream == "":
-			c.add(p+".stream", ErrRequired, "required")
-		case !nameRE.MatchString(st.Stream):
-			c.add(p+".stream", ErrInvalid, "invalid stream name %q: use letters, digits, '_' and '-'", st.Stream)
-		case seen[st.Stream]:
-			c.add(p+".stream", ErrInvalid, "duplicate stream %q", st.Stream)
-		}
-		seen[st.Stream] = true
+		c.listName(p+".stream", "stream", st.Stream, seen)
 		if len(st.Subjects) == 0 {
 			c.add(p+".subjects", ErrRequired, "required")
 		}

@@ -269,6 +269,19 @@ func (f *fixture) status(name string) (wire.FunctionStatus, bool) {
 	return st, ok
 }
 
+// wantAnswer waits for the answer of a call that was held in flight.
+func wantAnswer(t *testing.T, answer <-chan string, want string) {
+	t.Helper()
+	select {
+	case got := <-answer:
+		if got != want {
+			t.Errorf("in-flight call = %q, want %q", got, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("in-flight call not answered within 5s of its release")
+	}
+}
+
 // overlap counts the elements of a that are also in b.
 func overlap(a, b []string) int {
 	n := 0
@@ -372,14 +385,7 @@ func TestReplaceDrainsInFlight(t *testing.T) {
 	default:
 	}
 	g.open()
-	select {
-	case got := <-inflight:
-		if got != "v1" {
-			t.Errorf("in-flight call = %q, want v1 from the old revision", got)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("in-flight call not answered within 5s of its release")
-	}
+	wantAnswer(t, inflight, "v1")
 	testenv.Eventually(t, 5*time.Second, "old revision cleaned up", g.cleaned.Load)
 	if g.early.Load() {
 		t.Error("the old revision cleaned up with a call in flight")
@@ -478,14 +484,7 @@ func TestStopDrainsCall(t *testing.T) {
 	go func() { answer <- f.call() }()
 	g.arrived(t)
 	stopHeld(t, f, g, func() bool { return len(f.tagInstances(t)) == 0 })
-	select {
-	case got := <-answer:
-		if got != "v1" {
-			t.Errorf("in-flight call = %q, want v1", got)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("in-flight call not answered")
-	}
+	wantAnswer(t, answer, "v1")
 }
 
 // TestStopDrainsBatch: Stop returns only after the stream batch in flight
