@@ -1,10 +1,10 @@
 // Package runtime is the library surge functions are written against: the
 // handler interfaces, the request and stream message types, the typed
-// error the caller sees, module registration, and the Env a function gets
-// its KV buckets, store, logger, metrics and clock from. It holds nothing
-// else: the host that runs functions lives in the platform, and the wire
-// format it shares with the gateway and external functions is package
-// runtime/wire.
+// error the caller sees, module registration, the Env a function gets its
+// KV buckets, store, logger, metrics and clock from, and a few helpers
+// (DecodeJSON, ForEach, Cache). It holds nothing else: the host that runs
+// functions is the platform's (internal/host), and the wire format the
+// gateway, the host and external functions share is package runtime/wire.
 package runtime
 
 import (
