@@ -11,8 +11,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/surgefn/surge/internal/deploy"
+	"github.com/surgefn/surge/internal/host"
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // functionStore is the deployed-function registry (*manifests.Registry).
@@ -56,7 +58,7 @@ type FunctionInfo struct {
 	Manifest  *manifests.Function `json:"manifest,omitempty"`
 }
 
-func info(d manifests.Deployed, hosts []runtime.HostStatus) FunctionInfo {
+func info(d manifests.Deployed, hosts []wire.HostStatus) FunctionInfo {
 	fn := d.Function
 	fi := FunctionInfo{Name: fn.Metadata.Name, Handler: fn.Spec.Handler, Subject: fn.Spec.Trigger.Subject,
 		Stream: fn.Spec.Trigger.Stream, Filter: fn.Spec.Trigger.Filter, Revision: fn.Revision(), Seq: d.Seq,
@@ -91,7 +93,7 @@ func newListHandler(reg functionStore, js jetstream.JetStream) echo.HandlerFunc 
 		if err != nil {
 			return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "registry_unavailable", Msg: "cannot read deployed functions", Err: err}
 		}
-		hosts, _ := runtime.ReadHostStatuses(ctx, js)
+		hosts, _ := host.ReadStatuses(ctx, js)
 		out := make([]FunctionInfo, 0, len(list))
 		for _, d := range list {
 			out = append(out, info(d, hosts))
@@ -108,7 +110,7 @@ func newGetFunctionHandler(reg functionStore, js jetstream.JetStream) echo.Handl
 		if err != nil {
 			return registryError(err)
 		}
-		hosts, _ := runtime.ReadHostStatuses(ctx, js)
+		hosts, _ := host.ReadStatuses(ctx, js)
 		fi := info(d, hosts)
 		fi.Manifest = &d.Function
 		return c.JSON(http.StatusOK, fi)

@@ -8,11 +8,12 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // errorBody is the JSON error envelope every error response uses.
 type errorBody struct {
-	Error runtime.ErrorBody `json:"error"`
+	Error wire.ErrorBody `json:"error"`
 }
 
 // newErrorHandler is the one place errors become HTTP: a *runtime.Error
@@ -34,7 +35,7 @@ func newErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 				c.Response().Header().Set("Retry-After", "1")
 			}
 		}
-		body := errorBody{Error: runtime.ErrorBody{Code: e.Code, Message: e.Msg}}
+		body := errorBody{Error: wire.ErrorBody{Code: e.Code, Message: e.Msg}}
 		if c.Request().Method == http.MethodHead {
 			_ = c.NoContent(e.Status)
 			return
@@ -54,7 +55,7 @@ func toError(err error) *runtime.Error {
 		if s, ok := he.Message.(string); ok && s != "" {
 			msg = s
 		}
-		return &runtime.Error{Status: he.Code, Code: runtime.CodeForStatus(he.Code), Msg: msg, Err: he.Internal}
+		return &runtime.Error{Status: he.Code, Code: wire.CodeForStatus(he.Code), Msg: msg, Err: he.Internal}
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

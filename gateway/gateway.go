@@ -24,8 +24,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/surgefn/surge/internal/deploy"
+	"github.com/surgefn/surge/internal/host"
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // DefaultBodyLimit is the largest request body accepted unless configured.
@@ -52,9 +54,6 @@ type Config struct {
 	Checks []Check
 	// AccessLog logs one line per request at Info.
 	AccessLog bool
-	// CheckHandler is the handler check every deploy passes (the host's):
-	// an unknown handler, a config it rejects, a trigger it cannot serve.
-	CheckHandler func(*manifests.Function) error
 }
 
 // Validate reports missing required settings.
@@ -68,9 +67,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Logger == nil {
 		errs = append(errs, errors.New("gateway config: Logger is required"))
-	}
-	if c.CheckHandler == nil {
-		errs = append(errs, errors.New("gateway config: CheckHandler is required"))
 	}
 	if len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("gateway config: AdminToken of at least 16 characters is required"))
@@ -106,18 +102,18 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		r := prometheus.NewRegistry()
 		cfg.Registry, cfg.Gatherer = r, r
 	}
-	if err := runtime.EnsureInfra(ctx, cfg.JS); err != nil {
+	if err := host.EnsureInfra(ctx, cfg.JS); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	reg, err := manifests.OpenRegistry(ctx, cfg.JS)
 	if err != nil {
 		return nil, err
 	}
-	calls, err := cfg.JS.KeyValue(ctx, runtime.BucketCalls)
+	calls, err := cfg.JS.KeyValue(ctx, wire.BucketCalls)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: calls bucket: %w", err)
 	}
-	g := &Gateway{cfg: cfg, reg: reg, deploy: deploy.New(reg, cfg.CheckHandler), calls: calls, metrics: newMetrics(cfg.Registry),
+	g := &Gateway{cfg: cfg, reg: reg, deploy: deploy.New(reg, host.CheckHandler), calls: calls, metrics: newMetrics(cfg.Registry),
 		synced: make(chan struct{}), fns: map[string]manifests.Function{}}
 	empty, _ := Build(nil)
 	g.table.Store(empty)

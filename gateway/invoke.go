@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // requester sends a request and waits for the reply (*nats.Conn).
@@ -117,7 +118,7 @@ func invokeSync(c echo.Context, d invokeDeps, tg *Target, p *Params) error {
 			Msg: "the messaging layer is unavailable", Err: err}
 	}
 	if e := runtime.ErrorFromHeaders(resp.Header); e != nil {
-		if ra := resp.Header.Get(runtime.HeaderRetryAfter); ra != "" {
+		if ra := resp.Header.Get(wire.HeaderRetryAfter); ra != "" {
 			c.Response().Header().Set("Retry-After", ra)
 		}
 		return e
@@ -137,16 +138,16 @@ func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params) error {
 	if err != nil {
 		return err
 	}
-	id := r.Header.Get(runtime.HeaderIdempotencyKey)
+	id := r.Header.Get(wire.HeaderIdempotencyKey)
 	if id == "" {
 		id = nuid.Next()
 	} else if !callIDPattern.MatchString(id) {
 		return runtime.BadRequest("Idempotency-Key", "must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'")
 	}
 	msg := buildMsg(tg.Publish, r, c.Response().Header().Get(echo.HeaderXRequestID), p, body)
-	msg.Header[runtime.HeaderCallID] = []string{id}
-	msg.Header[runtime.HeaderFunction] = []string{tg.Function}
-	msg.Header[runtime.HeaderMsgID] = []string{id}
+	msg.Header[wire.HeaderCallID] = []string{id}
+	msg.Header[wire.HeaderFunction] = []string{tg.Function}
+	msg.Header[wire.HeaderMsgID] = []string{id}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	ack, err := d.js.PublishMsg(ctx, msg)
@@ -155,7 +156,7 @@ func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params) error {
 			Msg: "the call could not be queued; retry later", Err: err}
 	}
 	if !ack.Duplicate {
-		st := runtime.CallStatus{CallID: id, Function: tg.Function, Status: runtime.CallQueued, UpdatedAt: time.Now().UTC()}
+		st := wire.CallStatus{CallID: id, Function: tg.Function, Status: wire.CallQueued, UpdatedAt: time.Now().UTC()}
 		if b, err := json.Marshal(st); err == nil {
 			// Best effort, one round trip: Create never overwrites a status
 			// the runtime already wrote.
@@ -163,7 +164,7 @@ func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params) error {
 		}
 	}
 	c.Response().Header().Set("X-Call-Id", id)
-	return c.JSON(http.StatusAccepted, queuedResponse{CallID: id, Status: runtime.CallQueued, Function: tg.Function})
+	return c.JSON(http.StatusAccepted, queuedResponse{CallID: id, Status: wire.CallQueued, Function: tg.Function})
 }
 
 // queuedResponse is the 202 body of an async call.

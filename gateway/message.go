@@ -6,14 +6,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // forwarded are the HTTP request headers a function sees, besides the
 // method, path, query, path parameters and request id (buildMsg sets it).
 var forwarded = []string{
-	runtime.HeaderContentType,
-	runtime.HeaderIdempotencyKey,
+	wire.HeaderContentType,
+	wire.HeaderIdempotencyKey,
 	"Accept",
 	"User-Agent",
 	"X-Forwarded-For",
@@ -23,18 +23,18 @@ var forwarded = []string{
 // body as data, request details as headers.
 func buildMsg(subject string, r *http.Request, reqID string, p *Params, body []byte) *nats.Msg {
 	h := make(nats.Header, 8+p.n)
-	h[runtime.HeaderMethod] = []string{r.Method}
-	h[runtime.HeaderPath] = []string{r.URL.Path}
+	h[wire.HeaderMethod] = []string{r.Method}
+	h[wire.HeaderPath] = []string{r.URL.Path}
 	if r.URL.RawQuery != "" {
-		h[runtime.HeaderQuery] = []string{r.URL.RawQuery}
+		h[wire.HeaderQuery] = []string{r.URL.RawQuery}
 	}
-	p.Each(func(k, v string) { h[runtime.HeaderParamPrefix+k] = []string{v} })
+	p.Each(func(k, v string) { h[wire.HeaderParamPrefix+k] = []string{v} })
 	for _, k := range forwarded {
 		if v := r.Header.Get(k); v != "" {
 			h[k] = []string{v}
 		}
 	}
-	h[runtime.HeaderRequestID] = []string{reqID}
+	h[wire.HeaderRequestID] = []string{reqID}
 	return &nats.Msg{Subject: subject, Header: h, Data: body}
 }
 
@@ -47,14 +47,14 @@ func writeReply(w http.ResponseWriter, m *nats.Msg) {
 	ct := "application/json"
 	for k, v := range m.Header {
 		switch {
-		case k == runtime.HeaderStatus:
+		case k == wire.HeaderStatus:
 			if n, err := strconv.Atoi(v[0]); err == nil && n >= 200 && n <= 599 {
 				status = n
 			}
-		case k == runtime.HeaderContentType:
+		case k == wire.HeaderContentType:
 			ct = v[0]
 		case len(k) > 6 && (k[:6] == "Surge-" || k[:5] == "Nats-"):
-		case k == runtime.HeaderRequestID:
+		case k == wire.HeaderRequestID:
 		default:
 			hdr[http.CanonicalHeaderKey(k)] = v
 		}

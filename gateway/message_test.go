@@ -7,7 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 func TestBuildMsg(t *testing.T) {
@@ -19,13 +19,13 @@ func TestBuildMsg(t *testing.T) {
 	p.add("order_id", "7")
 	m := buildMsg("fn.orders.get", r, "rid", &p, []byte("{}"))
 	want := map[string]string{
-		runtime.HeaderMethod:                   "POST",
-		runtime.HeaderPath:                     "/v1/orders/7",
-		runtime.HeaderQuery:                    "x=1&y=2",
-		runtime.HeaderParamPrefix + "order_id": "7",
-		runtime.HeaderIdempotencyKey:           "k1",
-		runtime.HeaderRequestID:                "rid",
-		runtime.HeaderContentType:              "application/json",
+		wire.HeaderMethod:                   "POST",
+		wire.HeaderPath:                     "/v1/orders/7",
+		wire.HeaderQuery:                    "x=1&y=2",
+		wire.HeaderParamPrefix + "order_id": "7",
+		wire.HeaderIdempotencyKey:           "k1",
+		wire.HeaderRequestID:                "rid",
+		wire.HeaderContentType:              "application/json",
 	}
 	for k, v := range want {
 		if got := m.Header.Get(k); got != v {
@@ -43,7 +43,7 @@ func TestBuildMsg(t *testing.T) {
 func TestWriteReply(t *testing.T) {
 	w := httptest.NewRecorder()
 	writeReply(w, &nats.Msg{Data: []byte(`{"ok":1}`), Header: nats.Header{
-		runtime.HeaderStatus: {"202"}, "Location": {"/v1/orders/1"}, "Nats-Service-Error": {"x"}, "Surge-Internal": {"y"},
+		wire.HeaderStatus: {"202"}, "Location": {"/v1/orders/1"}, "Nats-Service-Error": {"x"}, "Surge-Internal": {"y"},
 	}})
 	if w.Code != 202 || w.Body.String() != `{"ok":1}` || w.Header().Get("Location") != "/v1/orders/1" ||
 		w.Header().Get("Content-Type") != "application/json" || w.Header().Get("Surge-Internal") != "" {

@@ -168,19 +168,25 @@ func checkRoute(path, route string) error {
 	return nil
 }
 
+// listName checks the name of one bucket or stream in a list: required,
+// letters, digits, '_' and '-', and not in seen, which it joins.
+func (c *checks) listName(path, kind, name string, seen map[string]bool) {
+	switch {
+	case name == "":
+		c.add(path, ErrRequired, "required")
+	case !nameRE.MatchString(name):
+		c.add(path, ErrInvalid, "invalid %s name %q: use letters, digits, '_' and '-'", kind, name)
+	case seen[name]:
+		c.add(path, ErrInvalid, "duplicate %s %q", kind, name)
+	}
+	seen[name] = true
+}
+
 func (c *checks) kv(path string, buckets []KVBucket) {
 	seen := map[string]bool{}
 	for i, b := range buckets {
 		p := indexPath(path, i)
-		switch {
-		case b.Bucket == "":
-			c.add(p+".bucket", ErrRequired, "required")
-		case !nameRE.MatchString(b.Bucket):
-			c.add(p+".bucket", ErrInvalid, "invalid bucket name %q: use letters, digits, '_' and '-'", b.Bucket)
-		case seen[b.Bucket]:
-			c.add(p+".bucket", ErrInvalid, "duplicate bucket %q", b.Bucket)
-		}
-		seen[b.Bucket] = true
+		c.listName(p+".bucket", "bucket", b.Bucket, seen)
 		if b.TTL < 0 {
 			c.add(p+".ttl", ErrInvalid, "must not be negative, got %s", b.TTL)
 		}
@@ -189,6 +195,30 @@ func (c *checks) kv(path string, buckets []KVBucket) {
 		}
 		if b.Storage != "" && b.Storage != StorageFile && b.Storage != StorageMemory {
 			c.add(p+".storage", ErrInvalid, "must be %q or %q, got %q", StorageFile, StorageMemory, b.Storage)
+		}
+	}
+}
+
+func (c *checks) publishes(path string, streams []Stream) {
+	seen := map[string]bool{}
+	for i, st := range streams {
+		p := indexPath(path, i)
+		c.listName(p+".stream", "stream", st.Stream, seen)
+		if len(st.Subjects) == 0 {
+			c.add(p+".subjects", ErrRequired, "required")
+		}
+		subjects := map[string]bool{}
+		for j, sub := range st.Subjects {
+			sp := indexPath(p+".subjects", j)
+			if subjects[sub] {
+				c.add(sp, ErrInvalid, "duplicate subject %q", sub)
+				continue
+			}
+			subjects[sub] = true
+			c.put(checkSubject(sp, sub, true))
+		}
+		if st.MaxAge < 0 {
+			c.add(p+".maxAge", ErrInvalid, "must not be negative, got %s", st.MaxAge)
 		}
 	}
 }

@@ -47,6 +47,7 @@ type Spec struct {
 	Retry       Retry           `json:"retry,omitempty" yaml:"retry,omitempty"`
 	Batch       Batch           `json:"batch,omitempty" yaml:"batch,omitempty"`
 	KV          []KVBucket      `json:"kv,omitempty" yaml:"kv,omitempty"`
+	Publishes   []Stream        `json:"publishes,omitempty" yaml:"publishes,omitempty"`
 	Config      json.RawMessage `json:"config,omitempty" yaml:"config,omitempty"`
 }
 
@@ -90,6 +91,16 @@ type KVBucket struct {
 	Storage string `json:"storage,omitempty" yaml:"storage,omitempty"`
 }
 
+// Stream is a JetStream stream the function publishes to. The runtime
+// creates it when missing before the function starts, or adds the subjects
+// an existing one lacks; an existing stream keeps its other settings.
+type Stream struct {
+	Stream   string   `json:"stream" yaml:"stream"`
+	Subjects []string `json:"subjects" yaml:"subjects"`
+	// MaxAge is how long a stream the runtime creates keeps a message.
+	MaxAge Duration `json:"maxAge,omitempty" yaml:"maxAge,omitempty"`
+}
+
 // Storage values of a KV bucket.
 const (
 	StorageFile   = "file"
@@ -130,6 +141,9 @@ const (
 	DefaultMaxDeliver  = 5
 	DefaultBatchSize   = 100
 	DefaultBatchWait   = 5 * time.Millisecond
+	// DefaultStreamMaxAge is how long a stream created by surge keeps a
+	// message, for spec.publishes and for the stream of a stream trigger.
+	DefaultStreamMaxAge = 72 * time.Hour
 )
 
 // IsStream reports whether the function is triggered by a JetStream stream.

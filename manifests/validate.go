@@ -34,7 +34,8 @@ const (
 )
 
 // Normalize fills the defaults of fields left at zero: concurrency, timeout,
-// retry.maxDeliver, batch.size and each kv history; it also rewrites
+// retry.maxDeliver, batch.size, each kv history and storage and each
+// published stream's maxAge; it also rewrites
 // spec.config as compact JSON with sorted keys, and drops an empty one, so
 // equal configs compare equal. Normalize is idempotent.
 //
@@ -62,6 +63,11 @@ func (f *Function) Normalize() {
 		}
 		if s.KV[i].Storage == "" {
 			s.KV[i].Storage = StorageFile
+		}
+	}
+	for i := range s.Publishes {
+		if s.Publishes[i].MaxAge == 0 {
+			s.Publishes[i].MaxAge = Duration(DefaultStreamMaxAge)
 		}
 	}
 	s.Config = canonicalJSON(s.Config)
@@ -126,6 +132,7 @@ func (f *Function) problems() []error {
 	v.put(intRange("spec.batch.size", s.Batch.Size, 1, MaxBatchSize))
 	v.put(durationRange("spec.batch.wait", s.Batch.Wait, 0, MaxBatchWait))
 	v.kv("spec.kv", s.KV)
+	v.publishes("spec.publishes", s.Publishes)
 	if s.Config != nil && (!json.Valid(s.Config) || bytes.TrimSpace(s.Config)[0] != '{') {
 		v.add("spec.config", ErrInvalid, "must be a JSON object")
 	}
@@ -139,6 +146,7 @@ func (f *Function) problems() []error {
 func (f *Function) Revision() string {
 	c := *f
 	c.Spec.KV = slices.Clone(f.Spec.KV)
+	c.Spec.Publishes = slices.Clone(f.Spec.Publishes)
 	c.Normalize()
 	b, err := json.Marshal(&c)
 	if err != nil {

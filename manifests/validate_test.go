@@ -15,14 +15,15 @@ func valid() Function {
 		Kind:       KindFunction,
 		Metadata:   Metadata{Name: "order-accept"},
 		Spec: Spec{
-			Handler:  "orders.accept",
-			Trigger:  Trigger{Subject: "fn.orders.accept"},
-			HTTP:     &HTTP{Method: "POST", Path: "/v1/orders"},
-			Replicas: DefaultReplicas,
-			Retry:    Retry{Backoff: []Duration{Duration(time.Second)}},
-			Batch:    Batch{Wait: Duration(DefaultBatchWait)},
-			KV:       []KVBucket{{Bucket: "orders_hot"}},
-			Config:   json.RawMessage(`{"b":1,"a":[true]}`),
+			Handler:   "orders.accept",
+			Trigger:   Trigger{Subject: "fn.orders.accept"},
+			HTTP:      &HTTP{Method: "POST", Path: "/v1/orders"},
+			Replicas:  DefaultReplicas,
+			Retry:     Retry{Backoff: []Duration{Duration(time.Second)}},
+			Batch:     Batch{Wait: Duration(DefaultBatchWait)},
+			KV:        []KVBucket{{Bucket: "orders_hot"}},
+			Publishes: []Stream{{Stream: "ORDERS", Subjects: []string{"orders.submit"}}},
+			Config:    json.RawMessage(`{"b":1,"a":[true]}`),
 		},
 	}
 	f.Normalize()
@@ -118,6 +119,24 @@ func TestValidate(t *testing.T) {
 		{name: "kv history 64", edit: func(f *Function) { f.Spec.KV[0].History = MaxKVHistory }},
 		{name: "kv duplicate bucket", edit: func(f *Function) { f.Spec.KV = append(f.Spec.KV, KVBucket{Bucket: "orders_hot", History: 1}) },
 			want: `spec.kv[1].bucket: duplicate bucket "orders_hot"`},
+		{name: "publishes maxAge default", edit: func(f *Function) { f.Spec.Publishes[0].MaxAge = 0 }},
+		{name: "publishes wildcard subjects", edit: func(f *Function) { f.Spec.Publishes[0].Subjects = []string{"orders.*", "audit.>"} }},
+		{name: "publishes missing stream", edit: func(f *Function) { f.Spec.Publishes[0].Stream = "" },
+			want: "spec.publishes[0].stream: required", wantErrs: ErrRequired},
+		{name: "publishes bad stream name", edit: func(f *Function) { f.Spec.Publishes[0].Stream = "OR DERS" },
+			want: `spec.publishes[0].stream: invalid stream name "OR DERS": use letters, digits, '_' and '-'`, wantErrs: ErrInvalid},
+		{name: "publishes duplicate stream", edit: func(f *Function) {
+			f.Spec.Publishes = append(f.Spec.Publishes, Stream{Stream: "ORDERS", Subjects: []string{"orders.other"}, MaxAge: 1})
+		},
+			want: `spec.publishes[1].stream: duplicate stream "ORDERS"`, wantErrs: ErrInvalid},
+		{name: "publishes no subjects", edit: func(f *Function) { f.Spec.Publishes[0].Subjects = nil },
+			want: "spec.publishes[0].subjects: required", wantErrs: ErrRequired},
+		{name: "publishes bad subject", edit: func(f *Function) { f.Spec.Publishes[0].Subjects = []string{"orders.submit", "orders.>.x"} },
+			want: `spec.publishes[0].subjects[1]: invalid subject "orders.>.x": '>' must be the last token`, wantErrs: ErrInvalid},
+		{name: "publishes duplicate subject", edit: func(f *Function) { f.Spec.Publishes[0].Subjects = []string{"orders.submit", "orders.submit"} },
+			want: `spec.publishes[0].subjects[1]: duplicate subject "orders.submit"`, wantErrs: ErrInvalid},
+		{name: "publishes negative maxAge", edit: func(f *Function) { f.Spec.Publishes[0].MaxAge = Duration(-time.Hour) },
+			want: "spec.publishes[0].maxAge: must not be negative, got -1h0m0s", wantErrs: ErrInvalid},
 		{name: "config not an object", edit: func(f *Function) { f.Spec.Config = json.RawMessage(`[1]`) },
 			want: "spec.config: must be a JSON object"},
 		{name: "config invalid JSON", edit: func(f *Function) { f.Spec.Config = json.RawMessage(`{`) },
@@ -181,6 +200,7 @@ func TestRevision(t *testing.T) {
 		{name: "config key order and spacing", edit: func(f *Function) { f.Spec.Config = json.RawMessage(`{ "a": [true], "b": 1 }`) }, wantSame: true},
 		{name: "defaults left out", edit: func(f *Function) {
 			f.Spec.Concurrency, f.Spec.Timeout, f.Spec.Retry.MaxDeliver, f.Spec.Batch.Size, f.Spec.KV[0].History = 0, 0, 0, 0, 0
+			f.Spec.Publishes[0].MaxAge = 0
 		}, wantSame: true},
 		{name: "name", edit: func(f *Function) { f.Metadata.Name = "order-accept-2" }},
 		{name: "handler", edit: func(f *Function) { f.Spec.Handler = "orders.accept2" }},
@@ -199,6 +219,10 @@ func TestRevision(t *testing.T) {
 		{name: "batch wait", edit: func(f *Function) { f.Spec.Batch.Wait = 0 }},
 		{name: "kv ttl", edit: func(f *Function) { f.Spec.KV[0].TTL = Duration(time.Minute) }},
 		{name: "kv history", edit: func(f *Function) { f.Spec.KV[0].History = 2 }},
+		{name: "publishes stream", edit: func(f *Function) { f.Spec.Publishes[0].Stream = "ORDERS2" }},
+		{name: "publishes subjects", edit: func(f *Function) { f.Spec.Publishes[0].Subjects = []string{"orders.>"} }},
+		{name: "publishes maxAge", edit: func(f *Function) { f.Spec.Publishes[0].MaxAge = Duration(time.Hour) }},
+		{name: "no publishes", edit: func(f *Function) { f.Spec.Publishes = nil }},
 		{name: "config value", edit: func(f *Function) { f.Spec.Config = json.RawMessage(`{"a":[true],"b":2}`) }},
 		{name: "config invalid", edit: func(f *Function) { f.Spec.Config = json.RawMessage(`{`) }},
 	}
@@ -207,6 +231,7 @@ func TestRevision(t *testing.T) {
 			f := valid()
 			f.Spec.HTTP = &HTTP{Method: "POST", Path: "/v1/orders"}
 			f.Spec.KV = append([]KVBucket(nil), f.Spec.KV...)
+			f.Spec.Publishes = append([]Stream(nil), f.Spec.Publishes...)
 			tt.edit(&f)
 			if got := f.Revision(); (got == rev) != tt.wantSame {
 				t.Errorf("Revision() = %s, base %s, want same: %v", got, rev, tt.wantSame)
@@ -216,9 +241,10 @@ func TestRevision(t *testing.T) {
 }
 
 func TestRevisionDoesNotModify(t *testing.T) {
-	f := Function{Spec: Spec{KV: []KVBucket{{Bucket: "b"}}, Config: json.RawMessage(`{"b":1, "a":2}`)}}
+	f := Function{Spec: Spec{KV: []KVBucket{{Bucket: "b"}}, Publishes: []Stream{{Stream: "S", Subjects: []string{"s"}}},
+		Config: json.RawMessage(`{"b":1, "a":2}`)}}
 	f.Revision()
-	if f.Spec.Concurrency != 0 || f.Spec.KV[0].History != 0 || string(f.Spec.Config) != `{"b":1, "a":2}` {
+	if f.Spec.Concurrency != 0 || f.Spec.KV[0].History != 0 || f.Spec.Publishes[0].MaxAge != 0 || string(f.Spec.Config) != `{"b":1, "a":2}` {
 		t.Errorf("Revision modified its receiver: %+v", f.Spec)
 	}
 }

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -34,52 +33,18 @@ type Env struct {
 	Logger   *slog.Logger
 	Metrics  prometheus.Registerer
 	Clock    Clock // never nil: the host's clock, SystemClock by default
-
-	buckets map[string]jetstream.KeyValue
+	// Buckets holds the buckets declared under spec.kv, by name: the host
+	// fills it before Provision, and a test may put its own in. Functions
+	// read it through KV.
+	Buckets map[string]jetstream.KeyValue
 }
 
 // KV returns the bucket declared under spec.kv in the manifest; the host
 // created it when missing.
 func (e *Env) KV(name string) (jetstream.KeyValue, error) {
-	kv, ok := e.buckets[name]
+	kv, ok := e.Buckets[name]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrNoKVBucket, name)
 	}
 	return kv, nil
-}
-
-// ensureBuckets creates or binds every bucket the manifest declares.
-func ensureBuckets(ctx context.Context, js jetstream.JetStream, fn *manifests.Function, log *slog.Logger) (map[string]jetstream.KeyValue, error) {
-	out := make(map[string]jetstream.KeyValue, len(fn.Spec.KV))
-	for _, b := range fn.Spec.KV {
-		history := b.History
-		if history == 0 {
-			history = 1
-		}
-		storage := jetstream.FileStorage
-		if b.Storage == manifests.StorageMemory {
-			storage = jetstream.MemoryStorage
-		}
-		kv, err := js.KeyValue(ctx, b.Bucket)
-		if err != nil {
-			kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-				Bucket:  b.Bucket,
-				TTL:     b.TTL.Std(),
-				History: uint8(history),
-				Storage: storage,
-			})
-			if err != nil {
-				return nil, fmt.Errorf("kv bucket %q: %w", b.Bucket, err)
-			}
-		} else if st, serr := kv.Status(ctx); serr == nil {
-			// An existing bucket keeps its settings: JetStream cannot move
-			// a stream between file and memory storage.
-			if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo().Config.Storage != storage {
-				log.Warn("kv bucket exists with another storage than the manifest asks; delete it (nats kv rm) to recreate it",
-					"bucket", b.Bucket, "has", bs.StreamInfo().Config.Storage.String(), "manifest", storage.String())
-			}
-		}
-		out[b.Bucket] = kv
-	}
-	return out, nil
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // Error is the one error type that crosses the platform boundary. Status and
@@ -52,14 +54,12 @@ func Internal(err error) *Error {
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Msg: "internal error", Err: err}
 }
 
-// Sentinel errors of the runtime. Wrap them with %w and test with errors.Is.
+// Sentinel errors of the runtime library. Wrap them with %w and test with errors.Is.
 var (
 	// ErrUnknownHandler means a manifest names a handler id no module registered.
 	ErrUnknownHandler = errors.New("unknown handler")
 	// ErrBadConfig means spec.config did not decode or validate for its handler.
 	ErrBadConfig = errors.New("invalid handler config")
-	// ErrStopped means the host or instance is draining or stopped.
-	ErrStopped = errors.New("stopped")
 	// ErrNoKVBucket means a function asked for a KV bucket its manifest does not declare.
 	ErrNoKVBucket = errors.New("kv bucket not declared in manifest")
 )
@@ -80,40 +80,6 @@ func AsError(err error) *Error {
 	return Internal(err)
 }
 
-// CodeForStatus is the snake_case code used when only a status is known.
-func CodeForStatus(status int) string {
-	switch status {
-	case http.StatusBadRequest:
-		return "invalid_request"
-	case http.StatusUnauthorized:
-		return "unauthorized"
-	case http.StatusForbidden:
-		return "forbidden"
-	case http.StatusNotFound:
-		return "not_found"
-	case http.StatusMethodNotAllowed:
-		return "method_not_allowed"
-	case http.StatusConflict:
-		return "conflict"
-	case http.StatusRequestEntityTooLarge:
-		return "body_too_large"
-	case http.StatusUnsupportedMediaType:
-		return "unsupported_media_type"
-	case http.StatusUnprocessableEntity:
-		return "unprocessable"
-	case http.StatusTooManyRequests:
-		return "rate_limited"
-	case http.StatusServiceUnavailable:
-		return "unavailable"
-	case http.StatusGatewayTimeout:
-		return "timeout"
-	}
-	if status >= 500 {
-		return "internal"
-	}
-	return "error"
-}
-
 // RetryAfter formats d as a Retry-After value: whole seconds, rounded up,
 // at least 1.
 func RetryAfter(d time.Duration) string {
@@ -121,40 +87,14 @@ func RetryAfter(d time.Duration) string {
 	return strconv.FormatInt(max(int64(s), 1), 10)
 }
 
-// ErrorHeaders writes e into NATS headers: the nats micro convention
-// (Nats-Service-Error-Code carries the HTTP status, Nats-Service-Error the
-// message) plus Surge-Error-Code for the snake_case code.
-func ErrorHeaders(h nats.Header, e *Error) {
-	h[HeaderServiceErrorCode] = []string{strconv.Itoa(e.Status)}
-	h[HeaderServiceError] = []string{e.Msg}
-	h[HeaderErrorCode] = []string{e.Code}
-	if e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable {
-		if h.Get(HeaderRetryAfter) == "" {
-			h[HeaderRetryAfter] = []string{"1"}
-		}
-	}
-}
-
-// ErrorFromHeaders reads an error written by ErrorHeaders (or by any nats
-// micro service); it returns nil when the headers carry no error.
+// ErrorFromHeaders reads the error a reply carries in its headers
+// (wire.SetError, or any nats micro service), for a function that calls
+// another over NATS; the gateway and the host read replies with it too. It
+// returns nil when the headers carry no error.
 func ErrorFromHeaders(h nats.Header) *Error {
-	codeStr := h.Get(HeaderServiceErrorCode)
-	if codeStr == "" {
+	status, code, msg, ok := wire.GetError(h)
+	if !ok {
 		return nil
-	}
-	status, err := strconv.Atoi(codeStr)
-	if err != nil || status < 400 || status > 599 {
-		// A micro service may use non-HTTP codes; surface them as a 500
-		// but keep the text.
-		status = http.StatusInternalServerError
-	}
-	code := h.Get(HeaderErrorCode)
-	if code == "" {
-		code = CodeForStatus(status)
-	}
-	msg := h.Get(HeaderServiceError)
-	if msg == "" {
-		msg = http.StatusText(status)
 	}
 	return &Error{Status: status, Code: code, Msg: msg}
 }

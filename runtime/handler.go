@@ -1,21 +1,19 @@
 // Package runtime is the library surge functions are written against: the
-// handler interfaces, the request and stream message types, the module
-// registry, and the Env a function gets its KV buckets, store, logger and
-// metrics from. The Host type runs deployed functions on NATS.
+// handler interfaces, the request and stream message types, the typed
+// error the caller sees, module registration, the Env a function gets its
+// KV buckets, store, logger, metrics and clock from, and a few helpers
+// (DecodeJSON, ForEach, Cache). It holds nothing else: the host that runs
+// functions is the platform's (internal/host), and the wire format the
+// gateway, the host and external functions share is package runtime/wire.
 package runtime
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"runtime/debug"
-	"strconv"
-	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
+	"sync"
+	"sync/atomic"
 )
 
 // Handler serves one request of a request-triggered function. It answers
@@ -60,119 +58,18 @@ func (f BatchHandlerFunc) HandleBatch(ctx context.Context, batch []*Msg) (err er
 	return f(ctx, batch)
 }
 
-// Request is one call: the payload and headers that arrived, and the
-// response the handler sets.
-type Request struct {
-	Subject string
-	Data    []byte
-	Header  nats.Header
-
-	status  int
-	resp    []byte
-	respHdr nats.Header
-}
-
-// NewRequest returns a Request for data and header; tests and adapters use it.
-func NewRequest(subject string, data []byte, header nats.Header) *Request {
-	if header == nil {
-		header = nats.Header{}
+// ForEach calls fn(i, items[i]) for every item on up to concurrency
+// goroutines and returns when all calls have: for batch handlers whose
+// messages (or other pieces of work) are independent.
+func ForEach[T any](items []T, concurrency int, fn func(i int, item T)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(max(concurrency, 1), len(items)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(items); i = int(next.Add(1)) - 1 {
+				fn(i, items[i])
+			}
+		})
 	}
-	return &Request{Subject: subject, Data: data, Header: header}
+	wg.Wait()
 }
-
-// Method is the HTTP method when the call came through the gateway.
-func (r *Request) Method() string { return r.Header.Get(HeaderMethod) }
-
-// Param returns the route path parameter name ("" when absent).
-func (r *Request) Param(name string) string { return r.Header.Get(HeaderParamPrefix + name) }
-
-// Query returns the parsed HTTP query string (empty when none).
-func (r *Request) Query() url.Values {
-	q, _ := url.ParseQuery(r.Header.Get(HeaderQuery))
-	return q
-}
-
-// Respond sets the response body, with status 200 unless SetStatus chose another.
-func (r *Request) Respond(data []byte) {
-	r.resp = data
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-}
-
-// RespondJSON marshals v as the response body with the given HTTP status.
-func (r *Request) RespondJSON(status int, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return Internal(fmt.Errorf("marshal response: %w", err))
-	}
-	r.status = status
-	r.resp = b
-	r.SetHeader(HeaderContentType, "application/json")
-	return nil
-}
-
-// SetStatus sets the HTTP status of a successful response.
-func (r *Request) SetStatus(status int) { r.status = status }
-
-// SetHeader sets a response header.
-func (r *Request) SetHeader(key, value string) {
-	if r.respHdr == nil {
-		r.respHdr = nats.Header{}
-	}
-	r.respHdr[key] = []string{value}
-}
-
-// Response returns what the handler set: status (0 when it never
-// responded), body and headers.
-func (r *Request) Response() (status int, data []byte, header nats.Header) {
-	return r.status, r.resp, r.respHdr
-}
-
-// responseMsg builds the NATS reply for the request's outcome.
-func (r *Request) responseMsg(err error) *nats.Msg {
-	m := &nats.Msg{Header: r.respHdr}
-	if m.Header == nil {
-		m.Header = nats.Header{}
-	}
-	if err != nil {
-		ErrorHeaders(m.Header, AsError(err))
-		return m
-	}
-	if r.status != 0 && r.status != http.StatusOK {
-		m.Header[HeaderStatus] = []string{strconv.Itoa(r.status)}
-	}
-	m.Data = r.resp
-	return m
-}
-
-// Msg is one stream message inside a batch.
-type Msg struct {
-	Subject   string
-	Data      []byte
-	Header    nats.Header
-	Stream    string
-	Seq       uint64 // stream sequence
-	Delivered int    // delivery count, 1 on first delivery
-	// Time is when the stream stored the message: the same on every
-	// redelivery, so it is a deterministic "received at".
-	Time time.Time
-
-	failed   error
-	rejected error
-	result   []byte
-	js       jetstream.Msg // the delivery to settle (nil in tests)
-}
-
-// Fail marks the message for redelivery with the manifest's backoff (or the
-// dead-letter stream once retry.maxDeliver is reached).
-func (m *Msg) Fail(err error) { m.failed = err }
-
-// Reject sends the message to the dead-letter stream now: retrying cannot help.
-func (m *Msg) Reject(err error) { m.rejected = err }
-
-// SetResult records a result for async call status (GET /calls/{id}).
-func (m *Msg) SetResult(b []byte) { m.result = b }
-
-// Settled reports whether Fail or Reject was called.
-func (m *Msg) Settled() bool { return m.failed != nil || m.rejected != nil }

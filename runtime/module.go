@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/surgefn/surge/manifests"
@@ -56,16 +57,16 @@ func Register(m Module) {
 	modules[m.ID] = m
 }
 
-// LookupModule returns the module registered under id.
-func LookupModule(id string) (Module, bool) {
+// lookupModule returns the module registered under id.
+func lookupModule(id string) (Module, bool) {
 	modulesMu.RLock()
 	defer modulesMu.RUnlock()
 	m, ok := modules[id]
 	return m, ok
 }
 
-// Modules lists the registered module ids, sorted.
-func Modules() []string {
+// moduleIDs lists the registered module ids, sorted.
+func moduleIDs() []string {
 	modulesMu.RLock()
 	defer modulesMu.RUnlock()
 	ids := make([]string, 0, len(modules))
@@ -79,9 +80,10 @@ func Modules() []string {
 // NewFunction builds the function value for handler id with its config
 // decoded strictly (unknown fields are errors) and validated.
 func NewFunction(id string, config json.RawMessage) (any, error) {
-	m, ok := LookupModule(id)
+	m, ok := lookupModule(id)
 	if !ok {
-		return nil, fmt.Errorf("%w %q (known: %v)", ErrUnknownHandler, id, Modules())
+		return nil, fmt.Errorf("%w %q (the built-in handlers are %s; or %q, for a function your own process serves over NATS)",
+			ErrUnknownHandler, id, strings.Join(moduleIDs(), ", "), manifests.HandlerExternal)
 	}
 	v := m.New()
 	if len(bytes.TrimSpace(config)) > 0 && !bytes.Equal(bytes.TrimSpace(config), []byte("null")) {
@@ -102,29 +104,4 @@ func NewFunction(id string, config json.RawMessage) (any, error) {
 		return nil, fmt.Errorf("%w: module %q implements neither Handler nor BatchHandler", ErrUnknownHandler, id)
 	}
 	return v, nil
-}
-
-// CheckHandler tells whether a runtime host could run fn: its handler is
-// registered (or "external"), its spec.config decodes and validates, and
-// it can serve the trigger. Deploys check it before a manifest lands in
-// the registry; hosts apply the same checks when they start fn.
-func CheckHandler(fn *manifests.Function) error {
-	if fn.Spec.Handler == manifests.HandlerExternal {
-		return nil
-	}
-	v, err := NewFunction(fn.Spec.Handler, fn.Spec.Config)
-	if err != nil {
-		return err
-	}
-	return servesTrigger(fn, v)
-}
-
-// servesTrigger tells whether the function value v can serve fn's trigger:
-// a stream trigger takes a Handler or a BatchHandler (NewFunction makes
-// sure of one), a request trigger needs a Handler.
-func servesTrigger(fn *manifests.Function, v any) error {
-	if _, ok := v.(Handler); !ok && !fn.IsStream() {
-		return fmt.Errorf("%w: handler %q cannot serve a request trigger (no Handle method)", ErrUnknownHandler, fn.Spec.Handler)
-	}
-	return nil
 }

@@ -1,220 +1,122 @@
 package runtime
 
 import (
-	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"sync"
-	"sync/atomic"
+	"net/url"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
+
+	"github.com/surgefn/surge/runtime/wire"
 )
 
-// requestInstance is one replica of a request-triggered function: a nats
-// micro service whose endpoint subscribes to the trigger subject in the
-// function's queue group. Calls run on their own goroutines, at most
-// spec.concurrency at once.
-type requestInstance struct {
-	name    string
-	nc      *nats.Conn
-	h       Handler
-	svc     micro.Service
-	sem     chan struct{}
-	timeout time.Duration
-	log     *slog.Logger
-	m       *fnMetrics
+// Request is one call: the payload and headers that arrived, and the
+// response the handler sets.
+type Request struct {
+	Subject string
+	Data    []byte
+	Header  nats.Header
 
-	mu       sync.Mutex
-	inflight int
-	idle     *sync.Cond
-	lastCall atomic.Int64
-
-	errors  atomic.Int64
-	served  atomic.Int64
-	totalNs atomic.Int64
+	status  int
+	resp    []byte
+	respHdr nats.Header
 }
 
-// callStats is what `nats micro stats` shows in an endpoint's data: micro's
-// own counters only see the hand-off to a goroutine, so the real numbers
-// are reported here.
-type callStats struct {
-	Served         int64  `json:"served"`
-	Errors         int64  `json:"errors"`
-	InFlight       int    `json:"in_flight"`
-	Concurrency    int    `json:"concurrency"`
-	AverageLatency string `json:"average_latency"`
-}
-
-func startRequestInstance(nc *nats.Conn, d *deployment, idx int) (*requestInstance, error) {
-	fn := &d.fn
-	ri := &requestInstance{
-		name:    fn.Metadata.Name,
-		nc:      nc,
-		h:       d.handler,
-		sem:     make(chan struct{}, fn.Spec.Concurrency),
-		timeout: fn.Spec.Timeout.Std(),
-		log:     d.log.With("instance", idx),
-		m:       d.metrics,
+// NewRequest returns a Request for data and header; the host, tests and
+// adapters use it.
+func NewRequest(subject string, data []byte, header nats.Header) *Request {
+	if header == nil {
+		header = nats.Header{}
 	}
-	ri.idle = sync.NewCond(&ri.mu)
-	svc, err := micro.AddService(nc, micro.Config{
-		Name:        fn.Metadata.Name,
-		Version:     "1.0.0",
-		Description: "surge function " + fn.Metadata.Name + " (handler " + fn.Spec.Handler + ")",
-		QueueGroup:  fn.QueueName(),
-		Metadata: map[string]string{
-			"handler":  fn.Spec.Handler,
-			"revision": d.revision,
-			"host":     d.hostID,
-		},
-		StatsHandler: func(*micro.Endpoint) any { return ri.stats() },
-	})
+	return &Request{Subject: subject, Data: data, Header: header}
+}
+
+// Method is the HTTP method when the call came through the gateway.
+func (r *Request) Method() string { return r.Header.Get(wire.HeaderMethod) }
+
+// Param returns the route path parameter name ("" when absent).
+func (r *Request) Param(name string) string { return r.Header.Get(wire.HeaderParamPrefix + name) }
+
+// Query returns the parsed HTTP query string (empty when none).
+func (r *Request) Query() url.Values {
+	q, _ := url.ParseQuery(r.Header.Get(wire.HeaderQuery))
+	return q
+}
+
+// Respond sets the response body, with status 200 unless SetStatus chose another.
+func (r *Request) Respond(data []byte) {
+	r.resp = data
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+}
+
+// RespondJSON marshals v as the response body with the given HTTP status.
+func (r *Request) RespondJSON(status int, v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("start micro service for %s: %w", fn.Metadata.Name, err)
+		return Internal(fmt.Errorf("marshal response: %w", err))
 	}
-	// Let a burst queue up in the client rather than be dropped as a slow
-	// consumer; concurrency bounds the work, not the queue.
-	err = svc.AddEndpoint("call", micro.HandlerFunc(ri.dispatch),
-		micro.WithEndpointSubject(fn.Spec.Trigger.Subject),
-		micro.WithEndpointQueueGroup(fn.QueueName()),
-		micro.WithEndpointPendingLimits(1<<20, 256<<20))
-	if err != nil {
-		_ = svc.Stop()
-		return nil, fmt.Errorf("subscribe %s: %w", fn.Spec.Trigger.Subject, err)
-	}
-	ri.svc = svc
-	return ri, nil
+	r.status = status
+	r.resp = b
+	r.SetHeader(HeaderContentType, "application/json")
+	return nil
 }
 
-func (ri *requestInstance) stats() callStats {
-	ri.mu.Lock()
-	inflight := ri.inflight
-	ri.mu.Unlock()
-	served := ri.served.Load()
-	avg := time.Duration(0)
-	if served > 0 {
-		avg = time.Duration(ri.totalNs.Load() / served)
+// SetStatus sets the HTTP status of a successful response.
+func (r *Request) SetStatus(status int) { r.status = status }
+
+// SetHeader sets a response header.
+func (r *Request) SetHeader(key, value string) {
+	if r.respHdr == nil {
+		r.respHdr = nats.Header{}
 	}
-	return callStats{Served: served, Errors: ri.errors.Load(), InFlight: inflight,
-		Concurrency: cap(ri.sem), AverageLatency: avg.String()}
+	r.respHdr[key] = []string{value}
 }
 
-// dispatch runs on the subscription's goroutine: it takes a concurrency slot
-// (waiting at most half the timeout, then answering 503 with Retry-After)
-// and hands the call to a goroutine.
-func (ri *requestInstance) dispatch(mr micro.Request) {
-	reply := mr.Reply()
-	select {
-	case ri.sem <- struct{}{}:
-	default:
-		t := time.NewTimer(ri.timeout / 2)
-		select {
-		case ri.sem <- struct{}{}:
-			t.Stop()
-		case <-t.C:
-			ri.m.errorf("overloaded")
-			ri.respondError(reply, &Error{Status: http.StatusServiceUnavailable, Code: "overloaded",
-				Msg: "function " + ri.name + " is at its concurrency limit; retry later"})
-			return
-		}
-	}
-	ri.mu.Lock()
-	ri.inflight++
-	ri.mu.Unlock()
-	ri.lastCall.Store(time.Now().UnixNano())
-	req := &Request{Subject: mr.Subject(), Data: mr.Data(), Header: nats.Header(mr.Headers())}
-	if req.Header == nil {
-		req.Header = nats.Header{}
-	}
-	go ri.serve(reply, req)
+// Response returns what the handler set: status (0 when it never
+// responded), body and headers. The host builds the reply from it; tests
+// check it.
+func (r *Request) Response() (status int, data []byte, header nats.Header) {
+	return r.status, r.resp, r.respHdr
 }
 
-func (ri *requestInstance) serve(reply string, req *Request) {
-	start := time.Now()
-	ri.m.inFlight.Inc()
-	defer func() {
-		<-ri.sem
-		ri.m.inFlight.Dec()
-		ri.mu.Lock()
-		ri.inflight--
-		if ri.inflight == 0 {
-			ri.idle.Broadcast()
-		}
-		ri.mu.Unlock()
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), ri.timeout)
-	err := HandlerFunc(ri.h.Handle).Handle(ctx, req)
-	if err == nil && ctx.Err() != nil {
-		err = fmt.Errorf("%w after %s", context.DeadlineExceeded, ri.timeout)
-	}
-	cancel()
-	elapsed := time.Since(start)
-	ri.m.invocations.Inc()
-	ri.m.duration.Observe(elapsed.Seconds())
-	ri.served.Add(1)
-	ri.totalNs.Add(int64(elapsed))
-	if err != nil {
-		e := AsError(err)
-		ri.errors.Add(1)
-		ri.m.errorf(e.Code)
-		if e.Status >= 500 {
-			ri.log.Error("call failed", "status", e.Status, "code", e.Code, "err", err)
-		}
-	}
-	if reply == "" {
-		return
-	}
-	msg := req.responseMsg(err)
-	msg.Subject = reply
-	if perr := ri.nc.PublishMsg(msg); perr != nil {
-		ri.log.Warn("reply failed", "err", perr)
-	}
+// Msg is one stream message inside a batch.
+type Msg struct {
+	Subject   string
+	Data      []byte
+	Header    nats.Header
+	Stream    string
+	Seq       uint64 // stream sequence
+	Delivered int    // delivery count, 1 on first delivery
+	// Time is when the stream stored the message: the same on every
+	// redelivery, so it is a deterministic "received at".
+	Time time.Time
+
+	failed   error
+	rejected error
+	result   []byte
 }
 
-func (ri *requestInstance) respondError(reply string, e *Error) {
-	if reply == "" {
-		return
-	}
-	m := &nats.Msg{Subject: reply, Header: nats.Header{}}
-	ErrorHeaders(m.Header, e)
-	_ = ri.nc.PublishMsg(m)
-}
+// Fail marks the message for redelivery with the manifest's backoff (or the
+// dead-letter stream once retry.maxDeliver is reached).
+func (m *Msg) Fail(err error) { m.failed = err }
 
-// stop drains: the micro service unsubscribes (the server stops sending and
-// messages already queued are still handled), then stop waits for every
-// call to be answered or ctx to end.
-func (ri *requestInstance) stop(ctx context.Context) error {
-	if err := ri.svc.Stop(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		ri.log.Warn("stop micro service", "err", err)
-	}
-	// A flush round trip makes sure the server has seen the unsubscribe and
-	// everything it sent before is in our queue.
-	_ = ri.nc.FlushTimeout(time.Second)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			ri.mu.Lock()
-			for ri.inflight > 0 {
-				ri.idle.Wait()
-			}
-			ri.mu.Unlock()
-			// Calls still queued in the draining subscription arrive a
-			// moment later; wait until none has come for a while.
-			if time.Since(time.Unix(0, ri.lastCall.Load())) > 50*time.Millisecond {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("drain %s: %w", ri.name, ctx.Err())
-	}
+// Reject sends the message to the dead-letter stream now: retrying cannot help.
+func (m *Msg) Reject(err error) { m.rejected = err }
+
+// SetResult records a result for async call status (GET /calls/{id}).
+func (m *Msg) SetResult(b []byte) { m.result = b }
+
+// Settled reports whether Fail or Reject was called.
+func (m *Msg) Settled() bool { return m.failed != nil || m.rejected != nil }
+
+// Outcome reports how the handler settled m: the error it passed to
+// Reject, the one it passed to Fail, and the result it passed to
+// SetResult. The host reads it after the batch to dead-letter, retry or
+// ack m, and to record the async call's status.
+func (m *Msg) Outcome() (rejected, failed error, result []byte) {
+	return m.rejected, m.failed, m.result
 }

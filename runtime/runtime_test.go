@@ -4,39 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/surgefn/surge/manifests"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
-func TestSubjectCovers(t *testing.T) {
-	tests := []struct {
-		pattern, sub string
-		want         bool
-	}{
-		{"orders.>", "orders.submit", true},
-		{"orders.>", "orders", false},
-		{"orders.*", "orders.submit", true},
-		{"orders.*", "orders.submit.x", false},
-		{"orders.submit", "orders.submit", true},
-		{"orders.submit", "orders.other", false},
-		{"orders.*", "orders.>", false},
-		{">", "anything.at.all", true},
-		{"a.*.c", "a.b.c", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.pattern+" "+tt.sub, func(t *testing.T) {
-			if got := SubjectCovers(tt.pattern, tt.sub); got != tt.want {
-				t.Errorf("SubjectCovers = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestErrorHeadersRoundTrip(t *testing.T) {
+func TestErrorFromHeaders(t *testing.T) {
 	tests := []struct {
 		name           string
 		in             *Error
@@ -50,7 +26,7 @@ func TestErrorHeadersRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := nats.Header{}
-			ErrorHeaders(h, tt.in)
+			wire.SetError(h, tt.in.Status, tt.in.Code, tt.in.Msg)
 			got := ErrorFromHeaders(h)
 			if got.Status != tt.in.Status || got.Code != tt.in.Code || got.Msg != tt.in.Msg {
 				t.Errorf("round trip = %+v, want %+v", got, tt.in)
@@ -58,8 +34,8 @@ func TestErrorHeadersRoundTrip(t *testing.T) {
 			if got.Err != nil {
 				t.Error("cause travelled")
 			}
-			if (h.Get(HeaderRetryAfter) != "") != tt.wantRetryAfter {
-				t.Errorf("Retry-After = %q", h.Get(HeaderRetryAfter))
+			if (h.Get(wire.HeaderRetryAfter) != "") != tt.wantRetryAfter {
+				t.Errorf("Retry-After = %q", h.Get(wire.HeaderRetryAfter))
 			}
 		})
 	}
@@ -67,7 +43,7 @@ func TestErrorHeadersRoundTrip(t *testing.T) {
 		t.Error("error from empty headers")
 	}
 	// A foreign micro service's non-HTTP code still surfaces as an error.
-	e := ErrorFromHeaders(nats.Header{HeaderServiceErrorCode: {"42"}, HeaderServiceError: {"odd"}})
+	e := ErrorFromHeaders(nats.Header{wire.HeaderServiceErrorCode: {"42"}, wire.HeaderServiceError: {"odd"}})
 	if e.Status != 500 || e.Msg != "odd" {
 		t.Errorf("foreign code = %+v", e)
 	}
@@ -86,62 +62,20 @@ func TestAsError(t *testing.T) {
 	}
 }
 
-func TestBackoffDelay(t *testing.T) {
-	l := &streamLoop{backoff: []time.Duration{100 * time.Millisecond, time.Second}}
-	for delivered, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: time.Second, 7: time.Second} {
-		if got := l.delay(delivered); got != want {
-			t.Errorf("delay(%d) = %s, want %s", delivered, got, want)
-		}
-	}
-	l = &streamLoop{}
-	for delivered := 1; delivered <= 10; delivered++ {
-		base := 500 * time.Millisecond << min(delivered-1, 6)
-		got := l.delay(delivered)
-		if got < base/2 || got > base {
-			t.Errorf("default delay(%d) = %s, want within [%s, %s]", delivered, got, base/2, base)
-		}
-	}
-}
-
-func TestConsumerConfig(t *testing.T) {
-	c := consumerConfig("persist", "orders.submit", 5, 1000, 2, 2*time.Second, 10*time.Millisecond)
-	if c.MaxDeliver != 6 {
-		t.Errorf("MaxDeliver = %d, want maxDeliver+1", c.MaxDeliver)
-	}
-	if c.AckWait < 4*time.Second || c.MaxAckPending < 8000 {
-		t.Errorf("AckWait %s MaxAckPending %d", c.AckWait, c.MaxAckPending)
-	}
-	c = consumerConfig("x", "", 1, 1, 1, time.Millisecond, 0)
-	if c.AckWait != 5*time.Second || c.MaxAckPending != 1000 {
-		t.Errorf("floors: AckWait %s MaxAckPending %d", c.AckWait, c.MaxAckPending)
-	}
-}
-
 func TestNewFunctionErrors(t *testing.T) {
-	if _, err := NewFunction("does.not.exist", nil); !errors.Is(err, ErrUnknownHandler) {
-		t.Errorf("unknown = %v", err)
+	_, err := NewFunction("does.not.exist", nil)
+	if !errors.Is(err, ErrUnknownHandler) {
+		t.Fatalf("unknown = %v", err)
 	}
-}
-
-// batchOnly is a module with HandleBatch and no Handle.
-type batchOnly struct{}
-
-func (batchOnly) HandleBatch(context.Context, []*Msg) error { return nil }
-
-func init() { Register(Module{ID: "test.batch-only", New: func() any { return batchOnly{} }}) }
-
-// TestCheckHandlerTrigger: a deploy is refused when the handler cannot
-// serve its trigger, as the host would refuse it.
-func TestCheckHandlerTrigger(t *testing.T) {
-	req := &manifests.Function{Spec: manifests.Spec{Handler: "test.batch-only",
-		Trigger: manifests.Trigger{Subject: "fn.x"}}}
-	if err := CheckHandler(req); !errors.Is(err, ErrUnknownHandler) {
-		t.Errorf("batch-only handler on a request trigger: %v", err)
+	// The message lists the built-ins as words, not a Go slice, and names
+	// "external", which is a valid handler without a module.
+	for _, want := range []string{`"does.not.exist"`, "example.greeter", `"external"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q does not say %s", err, want)
+		}
 	}
-	stream := &manifests.Function{Spec: manifests.Spec{Handler: "test.batch-only",
-		Trigger: manifests.Trigger{Stream: "S", Filter: "s.x"}}}
-	if err := CheckHandler(stream); err != nil {
-		t.Errorf("batch-only handler on a stream trigger: %v", err)
+	if strings.ContainsAny(err.Error(), "[]") {
+		t.Errorf("message %q prints a Go slice", err)
 	}
 }
 

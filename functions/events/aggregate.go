@@ -75,18 +75,17 @@ func (a *Aggregate) Validate() error {
 	return nil
 }
 
-// Provision opens the stats bucket and keeps the store.
+// Provision opens the stats bucket, reads the epoch of its trigger's
+// stream (which the host made sure of) and keeps the store.
 func (a *Aggregate) Provision(ctx context.Context, env *runtime.Env) error {
 	kv, err := env.KV(BucketStats)
 	if err != nil {
 		return err
 	}
-	if err := runtime.EnsureStream(ctx, env.JS, StreamEvents, SubjectTrack, streamMaxAge); err != nil {
-		return err
-	}
-	st, err := env.JS.Stream(ctx, StreamEvents)
+	name := env.Function.Spec.Trigger.Stream
+	st, err := env.JS.Stream(ctx, name)
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", StreamEvents, err)
+		return fmt.Errorf("stream %s: %w", name, err)
 	}
 	a.epoch = uint64(st.CachedInfo().Created.Unix()) & (1<<(64-seqBits) - 1)
 	evs, err := store.As[store.Events](env.Store)

@@ -13,6 +13,7 @@ import (
 	"github.com/surgefn/surge/internal/testenv"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 func evJSON(user int, typ, item string) string {
@@ -20,7 +21,7 @@ func evJSON(user int, typ, item string) string {
 }
 
 func msg(seq uint64, data string) *runtime.Msg {
-	return &runtime.Msg{Subject: SubjectTrack, Data: []byte(data), Stream: StreamEvents, Seq: seq, Delivered: 1}
+	return &runtime.Msg{Subject: SubjectTrack, Data: []byte(data), Stream: "EVENTS", Seq: seq, Delivered: 1}
 }
 
 func kvCounts(t *testing.T, a *Aggregate, item string) (store.Counts, bool) {
@@ -138,9 +139,7 @@ func TestAggregateMirrorNeverGoesBackwards(t *testing.T) {
 func TestIngestAndStats(t *testing.T) {
 	_, js := testenv.JetStream(t)
 	ctx := context.Background()
-	if err := runtime.EnsureStream(ctx, js, StreamEvents, SubjectTrack, time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	testenv.Streams(t, js, "events.yaml", "events-ingest")
 	in := &Ingest{js: js}
 	body := "[" + evJSON(1, "view", "A1") + "," + evJSON(1, "buy", "A1") + "]"
 	req := runtime.NewRequest("fn.events.ingest", []byte(body), nil)
@@ -159,7 +158,8 @@ func TestIngestAndStats(t *testing.T) {
 	if err := in.Handle(ctx, again); err != nil {
 		t.Fatal(err)
 	}
-	s, _ := js.Stream(ctx, StreamEvents)
+	name, _ := js.StreamNameBySubject(ctx, SubjectTrack)
+	s, _ := js.Stream(ctx, name)
 	info, _ := s.Info(ctx)
 	if info.State.Msgs != 1 {
 		t.Errorf("stream holds %d messages, want 1", info.State.Msgs)
@@ -199,7 +199,7 @@ func TestIngestAndStats(t *testing.T) {
 		{"", 400, ""},
 	} {
 		req := runtime.NewRequest("fn.items.stats", nil, nil)
-		req.Header.Set(runtime.HeaderParamPrefix+"item_id", tt.item)
+		req.Header.Set(wire.HeaderParamPrefix+"item_id", tt.item)
 		err := stats.Handle(ctx, req)
 		if tt.wantStatus != 200 {
 			if e := runtime.AsError(err); e == nil || e.Status != tt.wantStatus || !strings.HasPrefix(e.Msg, "item_id: ") {
@@ -221,7 +221,7 @@ func TestIngestAndStats(t *testing.T) {
 	}
 	read := func() string {
 		req := runtime.NewRequest("fn.items.stats", nil, nil)
-		req.Header.Set(runtime.HeaderParamPrefix+"item_id", "A1")
+		req.Header.Set(wire.HeaderParamPrefix+"item_id", "A1")
 		if err := stats.Handle(ctx, req); err != nil {
 			t.Fatal(err)
 		}

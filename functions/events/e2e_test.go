@@ -19,6 +19,7 @@ import (
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // manifestDir holds echo.yaml and events.yaml, edit applied to each function.
@@ -95,7 +96,7 @@ func TestE2EIngestDirectPublishAndStats(t *testing.T) {
 	}
 
 	// Over NATS, the stats subject answers with the same JSON.
-	msg, err := env.NC.RequestMsg(&nats.Msg{Subject: "fn.items.stats", Header: nats.Header{runtime.HeaderParamPrefix + "item_id": {"B2"}}}, 2*time.Second)
+	msg, err := env.NC.RequestMsg(&nats.Msg{Subject: "fn.items.stats", Header: nats.Header{wire.HeaderParamPrefix + "item_id": {"B2"}}}, 2*time.Second)
 	if err != nil || string(msg.Data) != `{"item_id":"B2","view":0,"click":0,"cart":1,"buy":0}` {
 		t.Errorf("NATS stats = %v %s", err, msg.Data)
 	}
@@ -114,14 +115,14 @@ func TestE2EIngestDirectPublishAndStats(t *testing.T) {
 	if _, err := env.JS.Publish(ctx, events.SubjectTrack, []byte(bad)); err != nil {
 		t.Fatal(err)
 	}
-	dlq, err := env.JS.Stream(ctx, runtime.StreamDLQ)
+	dlq, err := env.JS.Stream(ctx, wire.StreamDLQ)
 	if err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 3*time.Second, "invalid message dead-lettered", func() bool {
 		m, err := dlq.GetLastMsgForSubject(ctx, "dlq.events-aggregate")
-		return err == nil && strings.Contains(m.Header.Get(runtime.HeaderDLQError), "[1].type") &&
-			m.Header.Get(runtime.HeaderDLQDeliveries) == "1" && string(m.Data) == bad
+		return err == nil && strings.Contains(m.Header.Get(wire.HeaderDLQError), "[1].type") &&
+			m.Header.Get(wire.HeaderDLQDeliveries) == "1" && string(m.Data) == bad
 	})
 	// ...and its valid first event was not counted.
 	if s := statsOf(t, env, "Z9"); s.View != 0 {
@@ -226,7 +227,7 @@ func TestE2ERedeliveryIsNotDoubleCounted(t *testing.T) {
 	}
 	// Both messages are acked after their second delivery...
 	testenv.Eventually(t, 3*time.Second, "messages acked", func() bool {
-		c, err := env.JS.Consumer(ctx, events.StreamEvents, "events-aggregate")
+		c, err := env.JS.Consumer(ctx, "EVENTS", "events-aggregate")
 		if err != nil {
 			return false
 		}
@@ -256,7 +257,7 @@ func TestE2ERedeliveryIsNotDoubleCounted(t *testing.T) {
 
 func deadCount(t *testing.T, env *testenv.Env) uint64 {
 	t.Helper()
-	s, err := env.JS.Stream(context.Background(), runtime.StreamDLQ)
+	s, err := env.JS.Stream(context.Background(), wire.StreamDLQ)
 	if err != nil {
 		t.Fatal(err)
 	}

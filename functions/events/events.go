@@ -30,11 +30,10 @@ func init() {
 	runtime.Register(runtime.Module{ID: "events.stats", New: func() any { return new(Stats) }})
 }
 
-// Stream, subject and bucket names shared with the manifests.
+// Subject and bucket names shared with the manifests, and limits.
 const (
-	// StreamEvents holds tracked events.
-	StreamEvents = "EVENTS"
-	// SubjectTrack is where events are published, one event or an array per message.
+	// SubjectTrack is where events are published, one event or an array per
+	// message, captured by the EVENTS stream that manifests/events.yaml declares.
 	SubjectTrack = "events.track"
 	// BucketStats is the KV bucket holding each item's totals.
 	BucketStats = "ITEM_STATS"
@@ -42,8 +41,6 @@ const (
 	MaxEvents = 1000
 	// MaxItemIDLen is the longest item_id, in characters.
 	MaxItemIDLen = 64
-	// streamMaxAge bounds how long events wait in the stream.
-	streamMaxAge = 72 * time.Hour
 )
 
 // Event types.

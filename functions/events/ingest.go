@@ -27,11 +27,9 @@ var (
 	_ runtime.Provisioner = (*Ingest)(nil)
 )
 
-// Provision makes sure the EVENTS stream exists.
-func (in *Ingest) Provision(ctx context.Context, env *runtime.Env) error {
-	if err := runtime.EnsureStream(ctx, env.JS, StreamEvents, SubjectTrack, streamMaxAge); err != nil {
-		return err
-	}
+// Provision keeps the JetStream context. The EVENTS stream is declared
+// under spec.publishes, so the host made sure of it.
+func (in *Ingest) Provision(_ context.Context, env *runtime.Env) error {
 	in.js = env.JS
 	return nil
 }

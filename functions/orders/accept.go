@@ -14,10 +14,6 @@ import (
 	"github.com/surgefn/surge/runtime"
 )
 
-// streamMaxAge is how long ORDERS keeps messages when this package creates
-// it: long enough to replay a day of intake into a rebuilt store.
-const streamMaxAge = 72 * time.Hour
-
 // Accept is orders.accept: POST /v1/orders and fn.orders.accept. It answers
 // 202 {"order_id","status":"accepted","total_cents"} only after JetStream
 // acked the order on orders.submit, so an accepted order is never lost;
@@ -38,12 +34,10 @@ var (
 	_ runtime.Provisioner = (*Accept)(nil)
 )
 
-// Provision makes sure the ORDERS stream captures orders.submit and opens
-// the ORDERS_IDEM bucket.
-func (a *Accept) Provision(ctx context.Context, env *runtime.Env) error {
-	if err := runtime.EnsureStream(ctx, env.JS, Stream, SubjectSubmit, streamMaxAge); err != nil {
-		return err
-	}
+// Provision opens the ORDERS_IDEM bucket. The ORDERS stream that captures
+// orders.submit is declared under spec.publishes, so the host made sure of
+// it.
+func (a *Accept) Provision(_ context.Context, env *runtime.Env) error {
 	kv, err := env.KV(BucketIdem)
 	if err != nil {
 		return err
@@ -146,7 +140,7 @@ func respondAccepted(req *runtime.Request, body []byte) {
 
 // unavailable is the answer when the order could not be made durable: the
 // caller should retry (with the same Idempotency-Key, to be safe); a 503
-// carries Retry-After (runtime.ErrorHeaders).
+// carries Retry-After (wire.SetError).
 func unavailable(err error) *runtime.Error {
 	return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
 		Msg: "the order could not be made durable; retry later", Err: err}

@@ -21,9 +21,8 @@ import "github.com/surgefn/surge/runtime"
 
 // Names this package shares with its manifests and with clients.
 const (
-	// Stream is the JetStream stream orders are made durable in.
-	Stream = "ORDERS"
-	// SubjectSubmit is the subject of orders to store (docs/API.md section 4).
+	// SubjectSubmit is the subject of orders to store (docs/API.md section 4),
+	// captured by the ORDERS stream that manifests/orders.yaml declares.
 	SubjectSubmit = "orders.submit"
 	// BucketIdem keeps Idempotency-Key records for 24 hours.
 	BucketIdem = "ORDERS_IDEM"

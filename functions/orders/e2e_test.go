@@ -17,6 +17,7 @@ import (
 	"github.com/surgefn/surge/internal/testenv"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 func TestOrderFlow(t *testing.T) {
@@ -155,7 +156,7 @@ func TestOrderNATS(t *testing.T) {
 	}
 	m := req("fn.orders.accept", orderBody(1003, "N1", 3, 100), nil)
 	var a accepted
-	if err := json.Unmarshal(m.Data, &a); err != nil || m.Header.Get(runtime.HeaderStatus) != "202" || a.TotalCents != 300 {
+	if err := json.Unmarshal(m.Data, &a); err != nil || m.Header.Get(wire.HeaderStatus) != "202" || a.TotalCents != 300 {
 		t.Fatalf("accept over NATS: %v %v %s", err, m.Header, m.Data)
 	}
 	var o store.Order
@@ -163,12 +164,12 @@ func TestOrderNATS(t *testing.T) {
 		m = req("fn.orders.get", fmt.Appendf(nil, `{"order_id":%q}`, a.OrderID), nil)
 		return json.Unmarshal(m.Data, &o) == nil && o.OrderID == a.OrderID
 	})
-	m = req("fn.orders.get", nil, nats.Header{runtime.HeaderParamPrefix + "order_id": {a.OrderID}})
+	m = req("fn.orders.get", nil, nats.Header{wire.HeaderParamPrefix + "order_id": {a.OrderID}})
 	if err := json.Unmarshal(m.Data, &o); err != nil || o.OrderID != a.OrderID || o.UserID != 1003 {
 		t.Errorf("get over NATS (header): %v %s", err, m.Data)
 	}
 	m = req("fn.orders.get", []byte(`{"order_id":"nope"}`), nil)
-	if m.Header.Get(runtime.HeaderServiceErrorCode) != "404" || m.Header.Get(runtime.HeaderErrorCode) != "order_not_found" {
+	if m.Header.Get(wire.HeaderServiceErrorCode) != "404" || m.Header.Get(wire.HeaderErrorCode) != "order_not_found" {
 		t.Errorf("missing order over NATS: %v", m.Header)
 	}
 	var p listPage
@@ -176,12 +177,12 @@ func TestOrderNATS(t *testing.T) {
 	if err := json.Unmarshal(m.Data, &p); err != nil || p.Size != 1 || !slices.Equal(ids(p.Orders), []string{a.OrderID}) {
 		t.Errorf("list over NATS (body): %v %s", err, m.Data)
 	}
-	m = req("fn.orders.list", nil, nats.Header{runtime.HeaderParamPrefix + "user_id": {"1003"}, runtime.HeaderQuery: {"page=2"}})
+	m = req("fn.orders.list", nil, nats.Header{wire.HeaderParamPrefix + "user_id": {"1003"}, wire.HeaderQuery: {"page=2"}})
 	if err := json.Unmarshal(m.Data, &p); err != nil || p.Page != 2 || len(p.Orders) != 0 {
 		t.Errorf("list over NATS (headers): %v %s", err, m.Data)
 	}
 	m = req("fn.orders.list", []byte(`{"user_id":1003,"size":0}`), nil)
-	if m.Header.Get(runtime.HeaderServiceErrorCode) != "400" || !strings.HasPrefix(m.Header.Get(runtime.HeaderServiceError), "size: ") {
+	if m.Header.Get(wire.HeaderServiceErrorCode) != "400" || !strings.HasPrefix(m.Header.Get(wire.HeaderServiceError), "size: ") {
 		t.Errorf("bad size over NATS: %v", m.Header)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // Query input, for both functions: over HTTP the gateway sends the path
@@ -286,7 +287,7 @@ func parseListQuery(req *runtime.Request) (listQuery, *runtime.Error) {
 
 // param returns a route parameter and whether its header is present.
 func param(req *runtime.Request, name string) (string, bool) {
-	v, ok := req.Header[runtime.HeaderParamPrefix+name]
+	v, ok := req.Header[wire.HeaderParamPrefix+name]
 	if !ok || len(v) == 0 {
 		return "", false
 	}

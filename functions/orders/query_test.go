@@ -10,13 +10,14 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 func TestParseListQuery(t *testing.T) {
 	hdr := func(user, query string) nats.Header {
-		h := nats.Header{runtime.HeaderParamPrefix + "user_id": {user}}
+		h := nats.Header{wire.HeaderParamPrefix + "user_id": {user}}
 		if query != "" {
-			h[runtime.HeaderQuery] = []string{query}
+			h[wire.HeaderQuery] = []string{query}
 		}
 		return h
 	}
@@ -76,7 +77,7 @@ func TestAppendListResponse(t *testing.T) {
 }
 
 func msg(seq uint64, delivered int, data string) *runtime.Msg {
-	return &runtime.Msg{Subject: SubjectSubmit, Stream: Stream, Seq: seq, Delivered: delivered, Data: []byte(data), Header: nats.Header{}}
+	return &runtime.Msg{Subject: SubjectSubmit, Stream: "ORDERS", Seq: seq, Delivered: delivered, Data: []byte(data), Header: nats.Header{}}
 }
 
 func TestDecodeBatch(t *testing.T) {

@@ -226,9 +226,7 @@ func TestIdempotencyTakeover(t *testing.T) {
 	if failed.State != idemFailed || failed.OrderID == "" {
 		t.Fatalf("record after the failure = %+v", failed)
 	}
-	if err := runtime.EnsureStream(context.Background(), js, Stream, SubjectSubmit, time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	testenv.Streams(t, js, "orders.yaml", "order-accept")
 	status, data, err := call(t, a, validBody, "k1")
 	if err != nil || status != http.StatusAccepted {
 		t.Fatalf("retry: %d %v", status, err)

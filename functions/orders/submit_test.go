@@ -16,6 +16,7 @@ import (
 	"github.com/surgefn/surge/internal/testenv"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // publishAsync publishes msgs to orders.submit without waiting for each
@@ -183,8 +184,8 @@ func TestDirectSubmit(t *testing.T) {
 			t.Errorf("unexpected dead letter %q", m.Data())
 			continue
 		}
-		got[id] = m.Headers().Get(runtime.HeaderDLQError)
-		if m.Headers().Get(runtime.HeaderDLQSubject) != "orders.submit" || m.Headers().Get(runtime.HeaderDLQDeliveries) != "1" {
+		got[id] = m.Headers().Get(wire.HeaderDLQError)
+		if m.Headers().Get(wire.HeaderDLQSubject) != "orders.submit" || m.Headers().Get(wire.HeaderDLQDeliveries) != "1" {
 			t.Errorf("dead letter %s headers %v", id, m.Headers())
 		}
 	}

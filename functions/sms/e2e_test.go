@@ -22,6 +22,7 @@ import (
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // manifestDir holds echo.yaml and sms.yaml, edit applied to each function.
@@ -229,9 +230,9 @@ func TestE2EWebhookRetriesAndDeadLetters(t *testing.T) {
 			t.Errorf("%s not in the DLQ", phone)
 			continue
 		}
-		if m.Header.Get(runtime.HeaderDLQDeliveries) != want.deliveries || !strings.Contains(m.Header.Get(runtime.HeaderDLQError), want.err) {
+		if m.Header.Get(wire.HeaderDLQDeliveries) != want.deliveries || !strings.Contains(m.Header.Get(wire.HeaderDLQError), want.err) {
 			t.Errorf("%s dead letter: deliveries %q error %q, want %s ~%q", phone,
-				m.Header.Get(runtime.HeaderDLQDeliveries), m.Header.Get(runtime.HeaderDLQError), want.deliveries, want.err)
+				m.Header.Get(wire.HeaderDLQDeliveries), m.Header.Get(wire.HeaderDLQError), want.deliveries, want.err)
 		}
 	}
 	t.Logf("took %s", time.Since(start))
@@ -241,7 +242,7 @@ func TestE2EWebhookRetriesAndDeadLetters(t *testing.T) {
 func deadLetters(t *testing.T, js jetstream.JetStream, subject string) map[string]*jetstream.RawStreamMsg {
 	t.Helper()
 	ctx := context.Background()
-	s, err := js.Stream(ctx, runtime.StreamDLQ)
+	s, err := js.Stream(ctx, wire.StreamDLQ)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,13 +84,11 @@ func (s *Send) Validate() error {
 	return nil
 }
 
-// Provision opens the limits bucket and makes sure the SMS stream exists.
-func (s *Send) Provision(ctx context.Context, env *runtime.Env) error {
+// Provision opens the limits bucket. The SMS stream is declared under
+// spec.publishes, so the host made sure of it.
+func (s *Send) Provision(_ context.Context, env *runtime.Env) error {
 	kv, err := env.KV(BucketLimits)
 	if err != nil {
-		return err
-	}
-	if err := runtime.EnsureStream(ctx, env.JS, StreamSMS, SubjectSend, streamMaxAge); err != nil {
 		return err
 	}
 	msgs, err := store.As[store.Messages](env.Store)

@@ -28,10 +28,7 @@ type sendFixture struct {
 func newSendFixture(t *testing.T, cfg Send, start time.Time) *sendFixture {
 	t.Helper()
 	_, js := testenv.JetStream(t)
-	ctx := context.Background()
-	if err := runtime.EnsureStream(ctx, js, StreamSMS, SubjectSend, time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	testenv.Streams(t, js, "sms.yaml", "sms-send")
 	f := &sendFixture{s: &cfg, st: newMemStore(), clock: newFakeClock(start), js: js}
 	if err := f.s.setup(newBucket(t, js, BucketLimits), js, f.st, f.clock, discard()); err != nil {
 		t.Fatal(err)
@@ -71,7 +68,8 @@ func TestSendQueuesMessage(t *testing.T) {
 		t.Fatalf("stored = %+v, %v", rec, err)
 	}
 	// Queued on the stream, de-duplicated by message id.
-	s, _ := f.js.Stream(context.Background(), StreamSMS)
+	name, _ := f.js.StreamNameBySubject(context.Background(), SubjectSend)
+	s, _ := f.js.Stream(context.Background(), name)
 	m, err := s.GetLastMsgForSubject(context.Background(), SubjectSend)
 	if err != nil {
 		t.Fatal(err)

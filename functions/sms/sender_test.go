@@ -43,7 +43,7 @@ func (p *fakeProvider) calls() int {
 
 func queuedMsg(id string, delivered int) *runtime.Msg {
 	b, _ := json.Marshal(queued{MessageID: id, Phone: "+8613800138000", Template: "verify", Params: map[string]string{"code": "4321"}})
-	return &runtime.Msg{Subject: SubjectSend, Data: b, Stream: StreamSMS, Seq: 1, Delivered: delivered}
+	return &runtime.Msg{Subject: SubjectSend, Data: b, Stream: "SMS", Seq: 1, Delivered: delivered}
 }
 
 func TestSenderOutcomes(t *testing.T) {

@@ -10,7 +10,6 @@ package sms
 
 import (
 	"errors"
-	"time"
 
 	"github.com/surgefn/surge/runtime"
 )
@@ -21,17 +20,13 @@ func init() {
 	runtime.Register(runtime.Module{ID: "sms.sender", New: func() any { return new(Sender) }})
 }
 
-// Stream, subject and bucket names the SMS functions share with their
-// manifests.
+// Subject and bucket names the SMS functions share with their manifests.
 const (
-	// StreamSMS is the stream queued messages wait in.
-	StreamSMS = "SMS"
-	// SubjectSend is the subject sms.send publishes to and sms.sender consumes.
+	// SubjectSend is the subject sms.send publishes to and sms.sender
+	// consumes, captured by the SMS stream that manifests/sms.yaml declares.
 	SubjectSend = "sms.send"
 	// BucketLimits is the KV bucket holding the per-phone rate-limit state.
 	BucketLimits = "SMS_LIMITS"
-	// streamMaxAge bounds how long an undelivered message is kept.
-	streamMaxAge = 72 * time.Hour
 )
 
 // Message statuses, as GET /v1/sms/{message_id} reports them.

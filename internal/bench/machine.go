@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"os"
-	goruntime "runtime"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -33,8 +33,8 @@ var versionOf = map[string]string{
 // ReadMachine describes this machine and binary (Linux /proc where it can;
 // elsewhere the fields it cannot read stay empty).
 func ReadMachine() Machine {
-	m := Machine{CPUs: goruntime.NumCPU(), OS: goruntime.GOOS + "/" + goruntime.GOARCH,
-		Go: goruntime.Version(), Versions: map[string]string{}}
+	m := Machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH,
+		Go: runtime.Version(), Versions: map[string]string{}}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		m.CPUModel = procField(b, "model name")
 	}

@@ -13,10 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +28,7 @@ import (
 
 	"github.com/surgefn/surge/gateway"
 	"github.com/surgefn/surge/internal/deploy"
+	"github.com/surgefn/surge/internal/host"
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
@@ -83,7 +82,7 @@ type Platform struct {
 	stConn   *nats.Conn
 	store    store.Store
 	gw       *gateway.Gateway
-	host     *runtime.Host
+	host     *host.Host
 	lock     *dirLock
 	ln       net.Listener
 	pprof    *http.Server
@@ -302,7 +301,7 @@ func (p *Platform) startGateway(ctx, runCtx context.Context) error {
 	}
 	gw, err := gateway.New(ctx, gateway.Config{NC: p.gwConn, JS: js, Logger: p.log.With("component", "gateway"),
 		AdminToken: token, Registry: p.reg, Gatherer: p.reg, BodyLimit: p.opts.BodyLimit,
-		Checks: checks, AccessLog: p.opts.AccessLog, CheckHandler: runtime.CheckHandler})
+		Checks: checks, AccessLog: p.opts.AccessLog})
 	if err != nil {
 		return err
 	}
@@ -326,27 +325,27 @@ func (p *Platform) startRuntime(ctx, runCtx context.Context) error {
 	if err != nil {
 		return err
 	}
-	host, err := runtime.NewHost(runtime.HostConfig{NC: p.rtConn, JS: js, StreamNC: p.stConn, StreamJS: sjs, Store: p.store,
+	h, err := host.New(host.Config{NC: p.rtConn, JS: js, StreamNC: p.stConn, StreamJS: sjs, Store: p.store,
 		Logger: p.log.With("component", "runtime"), Registry: p.reg, Clock: p.opts.Clock})
 	if err != nil {
 		return err
 	}
-	p.host = host
+	p.host = h
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		if err := host.Run(runCtx); err != nil {
+		if err := h.Run(runCtx); err != nil {
 			p.log.Error("runtime host stopped", "err", err)
 		}
 	}()
 	select {
-	case <-host.Synced():
+	case <-h.Synced():
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(60 * time.Second):
 		return errors.New("runtime host did not apply the deployed functions within 60s")
 	}
-	p.log.Info("runtime host ready", "host", host.ID())
+	p.log.Info("runtime host ready", "host", h.ID())
 	return nil
 }
 
@@ -364,7 +363,7 @@ func (p *Platform) deployDir(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	if err := runtime.EnsureInfra(ctx, js); err != nil {
+	if err := host.EnsureInfra(ctx, js); err != nil {
 		return err
 	}
 	reg, err := manifests.OpenRegistry(ctx, js)
@@ -374,7 +373,7 @@ func (p *Platform) deployDir(ctx context.Context, path string) error {
 	// The same checks as the admin API: a set with a bad handler or a
 	// route two functions claim deploys nothing, and the process does not
 	// start.
-	res, err := deploy.New(reg, runtime.CheckHandler).DeployAll(ctx, fns)
+	res, err := deploy.New(reg, host.CheckHandler).DeployAll(ctx, fns)
 	if err != nil {
 		return fmt.Errorf("--manifests %s: %w", path, err)
 	}
@@ -472,30 +471,6 @@ func drainConn(nc *nats.Conn) {
 	}
 }
 
-// startPprof serves the Go profiler (CPU, heap, goroutines, mutex, block) for profiling
-// a running platform: go tool pprof http://ADDR/debug/pprof/profile.
-func (p *Platform) startPprof(addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("--pprof %s: %w", addr, err)
-	}
-	// Contention is sampled too (1 in 20 mutex waits, blocking over 10µs),
-	// for the mutex and block profiles; it costs little next to the
-	// profiling itself.
-	goruntime.SetMutexProfileFraction(20)
-	goruntime.SetBlockProfileRate(int(10 * time.Microsecond))
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	p.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = p.pprof.Serve(ln) }()
-	p.log.Info("pprof listening", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
-	return nil
-}
-
 // HTTPURL is the gateway's base URL ("" without a gateway).
 func (p *Platform) HTTPURL() string {
 	if p.ln == nil {
@@ -517,7 +492,7 @@ func (p *Platform) Store() store.Store { return p.store }
 func (p *Platform) Gateway() *gateway.Gateway { return p.gw }
 
 // Host is the runtime host (nil when it has none).
-func (p *Platform) Host() *runtime.Host { return p.host }
+func (p *Platform) Host() *host.Host { return p.host }
 
 // NATSServer is the embedded server (nil with an external NATS).
 func (p *Platform) NATSServer() *server.Server { return p.ns }

@@ -14,7 +14,7 @@ import (
 	_ "github.com/surgefn/surge/functions/echo"
 	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/internal/testenv"
-	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 const echoManifest = `
@@ -141,7 +141,7 @@ spec:
 		})
 	}
 	// Over NATS the error travels as micro headers.
-	msg, err := env.NC.RequestMsg(&nats.Msg{Subject: "fn.failer", Header: nats.Header{runtime.HeaderQuery: {"status=409&code=conflict"}}}, 2*time.Second)
+	msg, err := env.NC.RequestMsg(&nats.Msg{Subject: "fn.failer", Header: nats.Header{wire.HeaderQuery: {"status=409&code=conflict"}}}, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,10 +362,10 @@ func TestAsyncCalls(t *testing.T) {
 	if r.Status != 202 || r.Header.Get("X-Call-Id") != "call-1" {
 		t.Fatalf("async = %d %v %s", r.Status, r.Header, r.Body)
 	}
-	var st runtime.CallStatus
+	var st wire.CallStatus
 	testenv.Eventually(t, 3*time.Second, "call succeeded", func() bool {
 		env.Do(t, "GET", "/calls/call-1", nil).JSON(t, &st)
-		return st.Status == runtime.CallSucceeded
+		return st.Status == wire.CallSucceeded
 	})
 	if string(st.Result) != `{"x":1}` {
 		t.Errorf("result = %s", st.Result)
@@ -389,7 +389,7 @@ func TestAsyncCalls(t *testing.T) {
 	id := r.Header.Get("X-Call-Id")
 	testenv.Eventually(t, 5*time.Second, "call dead", func() bool {
 		env.Do(t, "GET", "/calls/"+id, nil).JSON(t, &st)
-		return st.Status == runtime.CallDead
+		return st.Status == wire.CallDead
 	})
 	if st.Attempts != 2 {
 		t.Errorf("attempts = %d, want 2", st.Attempts)
@@ -427,7 +427,7 @@ func TestStreamRetryBackoffAndDeadLetterOnce(t *testing.T) {
 	if _, err := env.JS.Publish(ctx, "test.healer", []byte("recovers")); err != nil {
 		t.Fatal(err)
 	}
-	dlq, err := env.JS.Stream(ctx, runtime.StreamDLQ)
+	dlq, err := env.JS.Stream(ctx, wire.StreamDLQ)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,8 +446,8 @@ func TestStreamRetryBackoffAndDeadLetterOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(m.Data) != "doomed" || m.Header.Get("X-Trace") != "t1" ||
-		m.Header.Get(runtime.HeaderDLQDeliveries) != "3" || m.Header.Get(runtime.HeaderDLQError) != "failing on purpose" ||
-		m.Header.Get(runtime.HeaderDLQStream) != "TEST_FLAKY" || m.Header.Get(runtime.HeaderDLQMsgID) != "client-id-1" || m.Header.Get(runtime.HeaderDLQSubject) != "test.flaky" {
+		m.Header.Get(wire.HeaderDLQDeliveries) != "3" || m.Header.Get(wire.HeaderDLQError) != "failing on purpose" ||
+		m.Header.Get(wire.HeaderDLQStream) != "TEST_FLAKY" || m.Header.Get(wire.HeaderDLQMsgID) != "client-id-1" || m.Header.Get(wire.HeaderDLQSubject) != "test.flaky" {
 		t.Errorf("dead letter = %q %v", m.Data, m.Header)
 	}
 	ds := recorderFor("flaky").deliveries()
@@ -485,10 +485,10 @@ func TestStreamRejectGoesStraightToDLQ(t *testing.T) {
 	if _, err := env.JS.Publish(ctx, "test.picky", []byte("bad")); err != nil {
 		t.Fatal(err)
 	}
-	dlq, _ := env.JS.Stream(ctx, runtime.StreamDLQ)
+	dlq, _ := env.JS.Stream(ctx, wire.StreamDLQ)
 	testenv.Eventually(t, 3*time.Second, "rejected", func() bool {
 		m, err := dlq.GetLastMsgForSubject(ctx, "dlq.picky")
-		return err == nil && m.Header.Get(runtime.HeaderDLQDeliveries) == "1" && strings.Contains(m.Header.Get(runtime.HeaderDLQError), "rejected on purpose")
+		return err == nil && m.Header.Get(wire.HeaderDLQDeliveries) == "1" && strings.Contains(m.Header.Get(wire.HeaderDLQError), "rejected on purpose")
 	})
 }
 

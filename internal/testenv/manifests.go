@@ -1,10 +1,11 @@
 package testenv
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"testing"
 	"time"
 
@@ -12,12 +13,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/surgefn/surge/internal/host"
 	"github.com/surgefn/surge/manifests"
 )
 
 // RepoManifests is the repository's manifests/ directory.
 func RepoManifests() string {
-	_, file, _, _ := goruntime.Caller(0)
+	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..", "manifests")
 }
 
@@ -49,10 +51,50 @@ func ManifestsDir(t testing.TB, edit func(fn *manifests.Function), names ...stri
 	return dir
 }
 
-// JetStream runs a bare nats-server with JetStream on a random loopback port
-// (data in t.TempDir()), for unit tests of functions, and returns a
-// connection and JetStream context on it; both end with the test.
+// Streams creates the streams that function name of the repository's
+// manifests/file needs, its trigger's and those under spec.publishes, as a
+// runtime host does before it starts the function: for unit tests of
+// functions that publish, so they use the stream the manifest declares.
+func Streams(t testing.TB, js jetstream.JetStream, file, name string) {
+	t.Helper()
+	fns, err := manifests.LoadPath(filepath.Join(RepoManifests(), file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range fns {
+		if fn.Metadata.Name != name {
+			continue
+		}
+		if err := host.EnsureStreams(context.Background(), js, &fn); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatalf("no function %s in manifests/%s", name, file)
+}
+
+// JetStream runs a bare nats-server with JetStream (NATSServer) for unit
+// tests of functions, and returns a connection and JetStream context on it;
+// both end with the test.
 func JetStream(t testing.TB) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	ns := NATSServer(t)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+// NATSServer runs a bare nats-server with JetStream on a random loopback
+// port, data in t.TempDir(), shut down with the test; tests that look at
+// the server's own view (its subscriptions) use it directly.
+func NATSServer(t testing.TB) *server.Server {
 	t.Helper()
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
 		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
@@ -64,14 +106,5 @@ func JetStream(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 		t.Fatal("nats-server not ready")
 	}
 	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
+	return ns
 }

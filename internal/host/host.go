@@ -1,4 +1,17 @@
-package runtime
+// Package host runs deployed functions on NATS: it watches the registry of
+// deployed manifests and reconciles the way Caddy reloads its config (an
+// unchanged manifest is a no-op; a changed one starts the new revision,
+// then drains the old; a revision that fails to start leaves the old one
+// serving). Request-triggered functions run as nats micro services in
+// their queue group, stream-triggered ones as pull loops on a durable
+// consumer that settle every message (ack, retry with backoff, or the DLQ).
+// A host also creates the platform's own streams and buckets, the streams
+// and buckets each manifest declares, tracks async calls, exports metrics
+// and writes a heartbeat that `surge ls` reads.
+//
+// Functions themselves are written against package runtime; this package
+// is the engine behind it.
+package host
 
 import (
 	"context"
@@ -17,11 +30,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/surgefn/surge/manifests"
+	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
-// HostConfig is what a runtime host needs. NC, JS and Logger are required.
-type HostConfig struct {
+// Config is what a host needs. NC, JS and Logger are required.
+type Config struct {
 	// ID names the host in `surge ls` and in micro metadata; default hostname-nuid.
 	ID string
 	NC *nats.Conn
@@ -35,13 +50,13 @@ type HostConfig struct {
 	Store    store.Store
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
-	Clock    Clock
+	Clock    runtime.Clock
 	// DrainTimeout bounds how long an old version may take to drain.
 	DrainTimeout time.Duration
 }
 
 // Validate reports missing required settings.
-func (c *HostConfig) Validate() error {
+func (c *Config) Validate() error {
 	var errs []error
 	if c.NC == nil {
 		errs = append(errs, errors.New("host config: NC is required"))
@@ -58,8 +73,8 @@ func (c *HostConfig) Validate() error {
 // Host runs deployed functions: it watches the functions bucket and
 // reconciles, starting, replacing, scaling and draining instances.
 type Host struct {
-	cfg     HostConfig
-	metrics *Metrics
+	cfg     Config
+	metrics *metrics
 
 	applyMu sync.Mutex // serializes reconciliation
 	mu      sync.Mutex // guards deps and failures
@@ -70,8 +85,8 @@ type Host struct {
 	beat    chan struct{} // asks the heartbeat to publish now
 }
 
-// NewHost validates cfg and returns a host that runs nothing yet.
-func NewHost(cfg HostConfig) (*Host, error) {
+// New validates cfg and returns a host that runs nothing yet.
+func New(cfg Config) (*Host, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -80,7 +95,7 @@ func NewHost(cfg HostConfig) (*Host, error) {
 		cfg.ID = hn + "-" + nuid.Next()[12:]
 	}
 	if cfg.Clock == nil {
-		cfg.Clock = SystemClock{}
+		cfg.Clock = runtime.SystemClock{}
 	}
 	if cfg.StreamNC == nil || cfg.StreamJS == nil {
 		cfg.StreamNC, cfg.StreamJS = cfg.NC, cfg.JS
@@ -90,7 +105,7 @@ func NewHost(cfg HostConfig) (*Host, error) {
 	}
 	return &Host{
 		cfg:     cfg,
-		metrics: NewMetrics(cfg.Registry),
+		metrics: newMetrics(cfg.Registry),
 		deps:    map[string]*deployment{},
 		fails:   map[string]string{},
 		synced:  make(chan struct{}),
@@ -159,7 +174,7 @@ func (h *Host) Apply(ctx context.Context, fn manifests.Function) error {
 	delete(h.fails, name)
 	h.deps[name] = d
 	h.mu.Unlock()
-	h.metrics.Instances.WithLabelValues(name).Set(float64(d.instances()))
+	h.metrics.instances.WithLabelValues(name).Set(float64(d.instances()))
 	h.cfg.Logger.Info("function started", "function", name, "revision", rev,
 		"handler", fn.Spec.Handler, "instances", d.instances(), "replaced", old != nil)
 	if old != nil {
@@ -181,7 +196,7 @@ func (h *Host) Remove(ctx context.Context, name string) {
 	if old == nil {
 		return
 	}
-	h.metrics.Instances.WithLabelValues(name).Set(0)
+	h.metrics.instances.WithLabelValues(name).Set(0)
 	h.cfg.Logger.Info("function removed; draining", "function", name)
 	h.drainLater(old)
 	h.changed()
@@ -239,27 +254,13 @@ func (h *Host) Stop(ctx context.Context) error {
 	return errors.Join(all...)
 }
 
-// FunctionStatus is one function's state on one host.
-type FunctionStatus struct {
-	Revision  string `json:"revision,omitempty"`
-	Instances int    `json:"instances"`
-	Error     string `json:"error,omitempty"`
-}
-
-// HostStatus is the heartbeat a host writes to the hosts bucket.
-type HostStatus struct {
-	Host      string                    `json:"host"`
-	Functions map[string]FunctionStatus `json:"functions"`
-	At        time.Time                 `json:"at"`
-}
-
 // Status reports what runs on this host.
-func (h *Host) Status() HostStatus {
+func (h *Host) Status() wire.HostStatus {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	st := HostStatus{Host: h.cfg.ID, Functions: map[string]FunctionStatus{}, At: time.Now().UTC()}
+	st := wire.HostStatus{Host: h.cfg.ID, Functions: map[string]wire.FunctionStatus{}, At: time.Now().UTC()}
 	for name, d := range h.deps {
-		st.Functions[name] = FunctionStatus{Revision: d.revision, Instances: d.instances()}
+		st.Functions[name] = wire.FunctionStatus{Revision: d.revision, Instances: d.instances()}
 	}
 	for name, e := range h.fails {
 		fs := st.Functions[name]
@@ -270,7 +271,7 @@ func (h *Host) Status() HostStatus {
 }
 
 func (h *Host) heartbeat(ctx context.Context) {
-	kv, err := h.cfg.JS.KeyValue(ctx, BucketHosts)
+	kv, err := h.cfg.JS.KeyValue(ctx, wire.BucketHosts)
 	if err != nil {
 		h.cfg.Logger.Warn("hosts bucket unavailable; surge ls will not count this host", "err", err)
 		return
@@ -294,9 +295,10 @@ func (h *Host) heartbeat(ctx context.Context) {
 	}
 }
 
-// ReadHostStatuses returns the last heartbeat of every live host, sorted.
-func ReadHostStatuses(ctx context.Context, js jetstream.JetStream) ([]HostStatus, error) {
-	kv, err := js.KeyValue(ctx, BucketHosts)
+// ReadStatuses returns the last heartbeat of every live host, sorted by
+// host; the admin API reports instances from them.
+func ReadStatuses(ctx context.Context, js jetstream.JetStream) ([]wire.HostStatus, error) {
+	kv, err := js.KeyValue(ctx, wire.BucketHosts)
 	if err != nil {
 		return nil, err
 	}
@@ -304,13 +306,13 @@ func ReadHostStatuses(ctx context.Context, js jetstream.JetStream) ([]HostStatus
 	if err != nil {
 		return nil, err
 	}
-	var out []HostStatus
+	var out []wire.HostStatus
 	for k := range lister.Keys() {
 		e, err := kv.Get(ctx, k)
 		if err != nil {
 			continue
 		}
-		var st HostStatus
+		var st wire.HostStatus
 		if json.Unmarshal(e.Value(), &st) == nil {
 			out = append(out, st)
 		}

@@ -1,4 +1,4 @@
-package runtime
+package host
 
 import (
 	"context"
@@ -7,12 +7,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // streamLoop is one replica of a stream-triggered function: it pulls from
@@ -26,7 +27,7 @@ type streamLoop struct {
 	js         jetstream.JetStream
 	cons       jetstream.Consumer
 	it         jetstream.MessagesContext
-	h          BatchHandler
+	h          runtime.BatchHandler
 	batchSize  int
 	batchWait  time.Duration
 	timeout    time.Duration
@@ -65,7 +66,7 @@ func consumerConfig(durable, filter string, maxDeliver, concurrency, replicas in
 	}
 }
 
-func startStreamLoop(ctx context.Context, cons jetstream.Consumer, stream string, h BatchHandler, d *deployment, idx int) (*streamLoop, error) {
+func startStreamLoop(ctx context.Context, cons jetstream.Consumer, stream string, h runtime.BatchHandler, d *deployment, idx int) (*streamLoop, error) {
 	fn := &d.fn
 	backoff := make([]time.Duration, len(fn.Spec.Retry.Backoff))
 	for i, b := range fn.Spec.Retry.Backoff {
@@ -132,11 +133,17 @@ func (l *streamLoop) run() {
 	}
 }
 
+// delivery is one pulled message: the Msg its handler sees and the
+// JetStream delivery to settle once the batch ran.
+type delivery struct {
+	runtime.Msg
+	js jetstream.Msg
+}
+
 func (l *streamLoop) handle(raw []jetstream.Msg) {
 	start := time.Now()
-	all := make([]Msg, len(raw)) // one allocation for the batch's messages
-	msgs := make([]*Msg, 0, len(raw))
-	live := make([]*Msg, 0, len(raw))
+	all := make([]delivery, len(raw)) // one allocation for the batch's messages
+	live := make([]*runtime.Msg, 0, len(raw))
 	var pending uint64
 	for i, rm := range raw {
 		md, err := rm.Metadata()
@@ -146,23 +153,23 @@ func (l *streamLoop) handle(raw []jetstream.Msg) {
 			continue
 		}
 		pending = md.NumPending
-		m := &all[i]
-		*m = Msg{Subject: rm.Subject(), Data: rm.Data(), Header: rm.Headers(), Stream: md.Stream,
-			Seq: md.Sequence.Stream, Delivered: int(md.NumDelivered), Time: md.Timestamp, js: rm}
-		if m.Header == nil {
-			m.Header = nats.Header{}
+		d := &all[i]
+		d.Msg = runtime.Msg{Subject: rm.Subject(), Data: rm.Data(), Header: rm.Headers(), Stream: md.Stream,
+			Seq: md.Sequence.Stream, Delivered: int(md.NumDelivered), Time: md.Timestamp}
+		d.js = rm
+		if d.Header == nil {
+			d.Header = nats.Header{}
 		}
-		msgs = append(msgs, m)
-		if m.Delivered > 1 {
+		if d.Delivered > 1 {
 			l.m.redeliveries.Inc()
 		}
-		if m.Delivered > l.maxDeliver {
+		if d.Delivered > l.maxDeliver {
 			// The previous attempt was the last one and its instance died
 			// before settling it.
-			m.Reject(errors.New("instance stopped during the last delivery attempt"))
+			d.Reject(errors.New("instance stopped during the last delivery attempt"))
 			continue
 		}
-		live = append(live, m)
+		live = append(live, &d.Msg)
 	}
 	l.m.pending.Set(float64(pending))
 	l.m.batchSize.Observe(float64(len(live)))
@@ -171,7 +178,7 @@ func (l *streamLoop) handle(raw []jetstream.Msg) {
 	var herr error
 	if len(live) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-		herr = BatchHandlerFunc(l.h.HandleBatch).HandleBatch(ctx, live)
+		herr = runtime.BatchHandlerFunc(l.h.HandleBatch).HandleBatch(ctx, live)
 		if herr == nil && ctx.Err() != nil {
 			herr = fmt.Errorf("%w after %s", context.DeadlineExceeded, l.timeout)
 		}
@@ -181,38 +188,40 @@ func (l *streamLoop) handle(raw []jetstream.Msg) {
 	l.m.duration.Observe(time.Since(start).Seconds())
 	l.m.invocations.Add(float64(len(live)))
 	if herr != nil {
-		e := AsError(herr)
+		e := runtime.AsError(herr)
 		l.log.Warn("batch failed", "size", len(live), "code", e.Code, "err", herr)
 	}
-	for _, m := range msgs {
-		l.settle(m, herr)
+	for i := range all {
+		if all[i].js != nil { // nil: no metadata, terminated above
+			l.settle(&all[i], herr)
+		}
 	}
 }
 
 // settle acks, retries or dead-letters one message after its batch ran.
-func (l *streamLoop) settle(m *Msg, batchErr error) {
-	rm := m.js
+func (l *streamLoop) settle(d *delivery, batchErr error) {
+	rejected, failed, result := d.Outcome()
 	switch {
-	case m.rejected != nil:
-		l.deadLetter(m, m.rejected)
-	case m.failed != nil || batchErr != nil:
-		err := m.failed
+	case rejected != nil:
+		l.deadLetter(d, rejected)
+	case failed != nil || batchErr != nil:
+		err := failed
 		if err == nil {
 			err = batchErr
 		}
-		l.m.errorf(AsError(err).Code)
-		if m.Delivered >= l.maxDeliver {
-			l.deadLetter(m, err)
+		l.m.errorf(runtime.AsError(err).Code)
+		if d.Delivered >= l.maxDeliver {
+			l.deadLetter(d, err)
 			return
 		}
-		l.calls.failed(m, err)
-		if nerr := rm.NakWithDelay(l.delay(m.Delivered)); nerr != nil {
-			l.log.Warn("nak failed", "seq", m.Seq, "err", nerr)
+		l.calls.failed(&d.Msg, err)
+		if nerr := d.js.NakWithDelay(l.delay(d.Delivered)); nerr != nil {
+			l.log.Warn("nak failed", "seq", d.Seq, "err", nerr)
 		}
 	default:
-		l.calls.succeeded(m)
-		if err := rm.Ack(); err != nil {
-			l.log.Warn("ack failed", "seq", m.Seq, "err", err)
+		l.calls.succeeded(&d.Msg, result)
+		if err := d.js.Ack(); err != nil {
+			l.log.Warn("ack failed", "seq", d.Seq, "err", err)
 		}
 	}
 }
@@ -231,42 +240,41 @@ func (l *streamLoop) delay(delivered int) time.Duration {
 // payload and headers plus the last error and delivery count, waits for the
 // DLQ's ack, then terminates the original. The DLQ publish is de-duplicated
 // on stream and sequence, so a retry after a crash cannot double it.
-func (l *streamLoop) deadLetter(m *Msg, cause error) {
-	rm := m.js
+func (l *streamLoop) deadLetter(m *delivery, cause error) {
 	h := make(nats.Header, len(m.Header)+6)
 	for k, v := range m.Header {
 		h[k] = v
 	}
 	reason := cause.Error()
-	if e := (*Error)(nil); errors.As(cause, &e) {
+	if e := (*runtime.Error)(nil); errors.As(cause, &e) {
 		reason = e.Msg
 		if e.Err != nil {
 			reason += ": " + e.Err.Error()
 		}
 	}
-	h[HeaderDLQError] = []string{reason}
-	h[HeaderDLQDeliveries] = []string{strconv.Itoa(m.Delivered)}
-	h[HeaderDLQStream] = []string{m.Stream}
-	h[HeaderDLQSeq] = []string{strconv.FormatUint(m.Seq, 10)}
-	h[HeaderDLQSubject] = []string{m.Subject}
-	if id := m.Header.Get(HeaderMsgID); id != "" {
+	h[wire.HeaderDLQError] = []string{reason}
+	h[wire.HeaderDLQDeliveries] = []string{strconv.Itoa(m.Delivered)}
+	h[wire.HeaderDLQStream] = []string{m.Stream}
+	h[wire.HeaderDLQSeq] = []string{strconv.FormatUint(m.Seq, 10)}
+	h[wire.HeaderDLQSubject] = []string{m.Subject}
+	if id := m.Header.Get(wire.HeaderMsgID); id != "" {
 		// Nats-Msg-Id must change (it de-duplicates the DLQ publish), so
 		// the client's own id travels on in its own header.
-		h[HeaderDLQMsgID] = []string{id}
+		h[wire.HeaderDLQMsgID] = []string{id}
 	}
-	h[HeaderMsgID] = []string{"dlq:" + m.Stream + ":" + strconv.FormatUint(m.Seq, 10)}
+	h[wire.HeaderMsgID] = []string{"dlq:" + m.Stream + ":" + strconv.FormatUint(m.Seq, 10)}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := l.js.PublishMsg(ctx, &nats.Msg{Subject: "dlq." + l.name, Header: h, Data: m.Data})
 	if err != nil {
 		l.log.Error("dead-letter publish failed; will retry", "seq", m.Seq, "err", err)
-		_ = rm.NakWithDelay(time.Second)
+		_ = m.js.NakWithDelay(time.Second)
 		return
 	}
 	l.m.deadLetters.Inc()
-	l.calls.dead(m, cause)
+	l.calls.dead(&m.Msg, cause)
 	l.log.Warn("dead-lettered", "seq", m.Seq, "subject", m.Subject, "deliveries", m.Delivered, "reason", reason)
-	if err := rm.Term(); err != nil {
+	if err := m.js.Term(); err != nil {
 		l.log.Warn("term failed", "seq", m.Seq, "err", err)
 	}
 }
@@ -288,16 +296,16 @@ func (l *streamLoop) stop(ctx context.Context) error {
 // concurrency at once. A 4xx other than 408/429 cannot succeed on retry, so
 // it dead-letters at once; any other error is retried.
 type handlerBatch struct {
-	h           Handler
+	h           runtime.Handler
 	concurrency int
 }
 
-func (hb handlerBatch) HandleBatch(ctx context.Context, batch []*Msg) error {
-	ForEach(batch, hb.concurrency, func(_ int, m *Msg) {
-		req := NewRequest(m.Subject, m.Data, m.Header)
-		err := HandlerFunc(hb.h.Handle).Handle(ctx, req)
+func (hb handlerBatch) HandleBatch(ctx context.Context, batch []*runtime.Msg) error {
+	runtime.ForEach(batch, hb.concurrency, func(_ int, m *runtime.Msg) {
+		req := runtime.NewRequest(m.Subject, m.Data, m.Header)
+		err := runtime.HandlerFunc(hb.h.Handle).Handle(ctx, req)
 		if err != nil {
-			e := AsError(err)
+			e := runtime.AsError(err)
 			if e.Status >= 400 && e.Status < 500 && e.Status != 408 && e.Status != 429 {
 				m.Reject(e)
 			} else {
@@ -311,22 +319,6 @@ func (hb handlerBatch) HandleBatch(ctx context.Context, batch []*Msg) error {
 	return nil
 }
 
-// ForEach calls fn(i, items[i]) for every item on up to concurrency
-// goroutines and returns when all calls have: for batch handlers whose
-// messages (or other pieces of work) are independent.
-func ForEach[T any](items []T, concurrency int, fn func(i int, item T)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(max(concurrency, 1), len(items)) {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < len(items); i = int(next.Add(1)) - 1 {
-				fn(i, items[i])
-			}
-		})
-	}
-	wg.Wait()
-}
-
 // forwarder is the async dispatcher of a request-triggered function: each
 // call queued on calls.<function> is sent as a NATS request to the
 // function's subject, so async calls work for external functions too.
@@ -337,23 +329,23 @@ type forwarder struct {
 	concurrency int
 }
 
-func (f forwarder) HandleBatch(ctx context.Context, batch []*Msg) error {
-	return handlerBatch{h: HandlerFunc(f.call), concurrency: f.concurrency}.HandleBatch(ctx, batch)
+func (f forwarder) HandleBatch(ctx context.Context, batch []*runtime.Msg) error {
+	return handlerBatch{h: runtime.HandlerFunc(f.call), concurrency: f.concurrency}.HandleBatch(ctx, batch)
 }
 
-func (f forwarder) call(ctx context.Context, req *Request) error {
+func (f forwarder) call(ctx context.Context, req *runtime.Request) error {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	resp, err := f.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: f.subject, Header: req.Header, Data: req.Data})
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return &Error{Status: 503, Code: "no_instances", Msg: "no instance is serving " + f.subject, Err: err}
+		return &runtime.Error{Status: 503, Code: "no_instances", Msg: "no instance is serving " + f.subject, Err: err}
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
-		return &Error{Status: 504, Code: "timeout", Msg: "function timed out", Err: err}
+		return &runtime.Error{Status: 504, Code: "timeout", Msg: "function timed out", Err: err}
 	case err != nil:
-		return Internal(err)
+		return runtime.Internal(err)
 	}
-	if e := ErrorFromHeaders(resp.Header); e != nil {
+	if e := runtime.ErrorFromHeaders(resp.Header); e != nil {
 		return e
 	}
 	req.Respond(resp.Data)

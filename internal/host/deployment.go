@@ -1,4 +1,4 @@
-package runtime
+package host
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/surgefn/surge/manifests"
+	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // deployment is one revision of one function on one host: its function
@@ -25,8 +27,8 @@ type deployment struct {
 	calls    *callTracker
 
 	value   any
-	handler Handler
-	batch   BatchHandler
+	handler runtime.Handler
+	batch   runtime.BatchHandler
 
 	reqs  []*requestInstance
 	loops []*streamLoop
@@ -49,7 +51,7 @@ func (h *Host) start(ctx context.Context, fn manifests.Function, rev string) (*d
 		log:      h.cfg.Logger.With("function", name, "revision", rev),
 		metrics:  h.metrics.forFunction(name),
 	}
-	if kv, err := h.cfg.StreamJS.KeyValue(ctx, BucketCalls); err == nil {
+	if kv, err := h.cfg.StreamJS.KeyValue(ctx, wire.BucketCalls); err == nil {
 		d.calls = &callTracker{kv: kv, function: name, log: d.log}
 	}
 	ok := false
@@ -59,7 +61,7 @@ func (h *Host) start(ctx context.Context, fn manifests.Function, rev string) (*d
 		}
 	}()
 	if fn.Spec.Handler != manifests.HandlerExternal {
-		v, err := NewFunction(fn.Spec.Handler, fn.Spec.Config)
+		v, err := runtime.NewFunction(fn.Spec.Handler, fn.Spec.Config)
 		if err != nil {
 			return nil, err
 		}
@@ -67,10 +69,17 @@ func (h *Host) start(ctx context.Context, fn manifests.Function, rev string) (*d
 			return nil, err
 		}
 		d.value = v
-		d.handler, _ = v.(Handler)
-		d.batch, _ = v.(BatchHandler)
+		d.handler, _ = v.(runtime.Handler)
+		d.batch, _ = v.(runtime.BatchHandler)
+	}
+	// The streams before Provision, which may look at them; for an external
+	// function they are all surge provides.
+	if err := EnsureStreams(ctx, d.js, &fn); err != nil {
+		return nil, err
+	}
+	if d.value != nil {
 		// A stream function's traffic, its buckets' included, goes on the
-		// stream connection (see HostConfig.StreamNC).
+		// stream connection (see Config.StreamNC).
 		nc, js := h.cfg.NC, h.cfg.JS
 		if fn.IsStream() {
 			nc, js = h.cfg.StreamNC, h.cfg.StreamJS
@@ -79,9 +88,9 @@ func (h *Host) start(ctx context.Context, fn manifests.Function, rev string) (*d
 		if err != nil {
 			return nil, err
 		}
-		if p, isP := v.(Provisioner); isP {
-			env := &Env{Function: fn, NC: nc, JS: js, Store: h.cfg.Store,
-				Logger: d.log, Metrics: h.cfg.Registry, Clock: h.cfg.Clock, buckets: buckets}
+		if p, isP := d.value.(runtime.Provisioner); isP {
+			env := &runtime.Env{Function: fn, NC: nc, JS: js, Store: h.cfg.Store,
+				Logger: d.log, Metrics: h.cfg.Registry, Clock: h.cfg.Clock, Buckets: buckets}
 			if err := p.Provision(ctx, env); err != nil {
 				return nil, fmt.Errorf("provision %s: %w", name, err)
 			}
@@ -120,12 +129,12 @@ func (d *deployment) startRequest(ctx context.Context, h *Host) error {
 	// or an async route, sent on to the subject as requests.
 	cfg := consumerConfig("call-"+fn.Metadata.Name, "calls."+fn.Metadata.Name, fn.Spec.Retry.MaxDeliver,
 		fn.Spec.Concurrency, 1, fn.Spec.Timeout.Std(), fn.Spec.Batch.Wait.Std())
-	cons, err := d.js.CreateOrUpdateConsumer(ctx, StreamCalls, cfg)
+	cons, err := d.js.CreateOrUpdateConsumer(ctx, wire.StreamCalls, cfg)
 	if err != nil {
 		return fmt.Errorf("async consumer for %s: %w", fn.Metadata.Name, err)
 	}
 	fw := forwarder{nc: h.cfg.NC, subject: fn.Spec.Trigger.Subject, timeout: fn.Spec.Timeout.Std(), concurrency: fn.Spec.Concurrency}
-	l, err := startStreamLoop(ctx, cons, StreamCalls, fw, d, 0)
+	l, err := startStreamLoop(ctx, cons, wire.StreamCalls, fw, d, 0)
 	if err != nil {
 		return err
 	}
@@ -137,15 +146,12 @@ func (d *deployment) startStream(ctx context.Context, h *Host) error {
 	fn := &d.fn
 	if fn.Spec.Handler == manifests.HandlerExternal {
 		// An external stream consumer is the user's process; surge only
-		// makes sure the stream exists.
-		return EnsureStream(ctx, d.js, fn.Spec.Trigger.Stream, streamSubject(fn), defaultMaxAge)
+		// made sure of the stream.
+		return nil
 	}
 	bh := d.batch
 	if bh == nil { // NewFunction made sure of a Handler then
 		bh = handlerBatch{h: d.handler, concurrency: fn.Spec.Concurrency}
-	}
-	if err := EnsureStream(ctx, d.js, fn.Spec.Trigger.Stream, streamSubject(fn), defaultMaxAge); err != nil {
-		return err
 	}
 	cfg := consumerConfig(fn.QueueName(), fn.Spec.Trigger.Filter, fn.Spec.Retry.MaxDeliver,
 		fn.Spec.Concurrency, fn.Spec.Replicas, fn.Spec.Timeout.Std(), fn.Spec.Batch.Wait.Std())
@@ -167,7 +173,7 @@ func streamSubject(fn *manifests.Function) string {
 	if fn.Spec.Trigger.Filter != "" {
 		return fn.Spec.Trigger.Filter
 	}
-	return DefaultStreamSubject(fn.Spec.Trigger.Stream)
+	return defaultStreamSubject(fn.Spec.Trigger.Stream)
 }
 
 // stop drains every replica at once, then lets the function clean up.
@@ -188,7 +194,7 @@ func (d *deployment) stop(ctx context.Context) error {
 	for e := range errs {
 		all = append(all, e)
 	}
-	if c, ok := d.value.(CleanerUpper); ok {
+	if c, ok := d.value.(runtime.CleanerUpper); ok {
 		if err := c.Cleanup(); err != nil {
 			all = append(all, fmt.Errorf("cleanup %s: %w", d.fn.Metadata.Name, err))
 		}

@@ -1,0 +1,241 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
+)
+
+// requestInstance is one replica of a request-triggered function: a nats
+// micro service whose endpoint subscribes to the trigger subject in the
+// function's queue group. Calls run on their own goroutines, at most
+// spec.concurrency at once.
+type requestInstance struct {
+	name    string
+	nc      *nats.Conn
+	h       runtime.Handler
+	svc     micro.Service
+	sem     chan struct{}
+	timeout time.Duration
+	log     *slog.Logger
+	m       *fnMetrics
+
+	mu       sync.Mutex
+	inflight int
+	idle     *sync.Cond
+	lastCall atomic.Int64
+
+	errors  atomic.Int64
+	served  atomic.Int64
+	totalNs atomic.Int64
+}
+
+// callStats is what `nats micro stats` shows in an endpoint's data: micro's
+// own counters only see the hand-off to a goroutine, so the real numbers
+// are reported here.
+type callStats struct {
+	Served         int64  `json:"served"`
+	Errors         int64  `json:"errors"`
+	InFlight       int    `json:"in_flight"`
+	Concurrency    int    `json:"concurrency"`
+	AverageLatency string `json:"average_latency"`
+}
+
+func startRequestInstance(nc *nats.Conn, d *deployment, idx int) (*requestInstance, error) {
+	fn := &d.fn
+	ri := &requestInstance{
+		name:    fn.Metadata.Name,
+		nc:      nc,
+		h:       d.handler,
+		sem:     make(chan struct{}, fn.Spec.Concurrency),
+		timeout: fn.Spec.Timeout.Std(),
+		log:     d.log.With("instance", idx),
+		m:       d.metrics,
+	}
+	ri.idle = sync.NewCond(&ri.mu)
+	svc, err := micro.AddService(nc, micro.Config{
+		Name:        fn.Metadata.Name,
+		Version:     "1.0.0",
+		Description: "surge function " + fn.Metadata.Name + " (handler " + fn.Spec.Handler + ")",
+		QueueGroup:  fn.QueueName(),
+		Metadata: map[string]string{
+			"handler":  fn.Spec.Handler,
+			"revision": d.revision,
+			"host":     d.hostID,
+		},
+		StatsHandler: func(*micro.Endpoint) any { return ri.stats() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start micro service for %s: %w", fn.Metadata.Name, err)
+	}
+	// Let a burst queue up in the client rather than be dropped as a slow
+	// consumer; concurrency bounds the work, not the queue.
+	err = svc.AddEndpoint("call", micro.HandlerFunc(ri.dispatch),
+		micro.WithEndpointSubject(fn.Spec.Trigger.Subject),
+		micro.WithEndpointQueueGroup(fn.QueueName()),
+		micro.WithEndpointPendingLimits(1<<20, 256<<20))
+	if err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("subscribe %s: %w", fn.Spec.Trigger.Subject, err)
+	}
+	ri.svc = svc
+	return ri, nil
+}
+
+func (ri *requestInstance) stats() callStats {
+	ri.mu.Lock()
+	inflight := ri.inflight
+	ri.mu.Unlock()
+	served := ri.served.Load()
+	avg := time.Duration(0)
+	if served > 0 {
+		avg = time.Duration(ri.totalNs.Load() / served)
+	}
+	return callStats{Served: served, Errors: ri.errors.Load(), InFlight: inflight,
+		Concurrency: cap(ri.sem), AverageLatency: avg.String()}
+}
+
+// dispatch runs on the subscription's goroutine: it takes a concurrency slot
+// (waiting at most half the timeout, then answering 503 with Retry-After)
+// and hands the call to a goroutine.
+func (ri *requestInstance) dispatch(mr micro.Request) {
+	reply := mr.Reply()
+	select {
+	case ri.sem <- struct{}{}:
+	default:
+		t := time.NewTimer(ri.timeout / 2)
+		select {
+		case ri.sem <- struct{}{}:
+			t.Stop()
+		case <-t.C:
+			ri.m.errorf("overloaded")
+			ri.respondError(reply, &runtime.Error{Status: http.StatusServiceUnavailable, Code: "overloaded",
+				Msg: "function " + ri.name + " is at its concurrency limit; retry later"})
+			return
+		}
+	}
+	ri.mu.Lock()
+	ri.inflight++
+	ri.mu.Unlock()
+	ri.lastCall.Store(time.Now().UnixNano())
+	go ri.serve(reply, runtime.NewRequest(mr.Subject(), mr.Data(), nats.Header(mr.Headers())))
+}
+
+func (ri *requestInstance) serve(reply string, req *runtime.Request) {
+	start := time.Now()
+	ri.m.inFlight.Inc()
+	defer func() {
+		<-ri.sem
+		ri.m.inFlight.Dec()
+		ri.mu.Lock()
+		ri.inflight--
+		if ri.inflight == 0 {
+			ri.idle.Broadcast()
+		}
+		ri.mu.Unlock()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), ri.timeout)
+	err := runtime.HandlerFunc(ri.h.Handle).Handle(ctx, req)
+	if err == nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w after %s", context.DeadlineExceeded, ri.timeout)
+	}
+	cancel()
+	elapsed := time.Since(start)
+	ri.m.invocations.Inc()
+	ri.m.duration.Observe(elapsed.Seconds())
+	ri.served.Add(1)
+	ri.totalNs.Add(int64(elapsed))
+	if err != nil {
+		e := runtime.AsError(err)
+		ri.errors.Add(1)
+		ri.m.errorf(e.Code)
+		if e.Status >= 500 {
+			ri.log.Error("call failed", "status", e.Status, "code", e.Code, "err", err)
+		}
+	}
+	if reply == "" {
+		return
+	}
+	msg := replyMsg(req, err)
+	msg.Subject = reply
+	if perr := ri.nc.PublishMsg(msg); perr != nil {
+		ri.log.Warn("reply failed", "err", perr)
+	}
+}
+
+// replyMsg builds the NATS reply for a call's outcome: the error in the
+// headers (wire.SetError), or the handler's response with its status in
+// Surge-Status unless it is 200.
+func replyMsg(req *runtime.Request, err error) *nats.Msg {
+	status, data, hdr := req.Response()
+	m := &nats.Msg{Header: hdr}
+	if m.Header == nil {
+		m.Header = nats.Header{}
+	}
+	if err != nil {
+		e := runtime.AsError(err)
+		wire.SetError(m.Header, e.Status, e.Code, e.Msg)
+		return m
+	}
+	if status != 0 && status != http.StatusOK {
+		m.Header[wire.HeaderStatus] = []string{strconv.Itoa(status)}
+	}
+	m.Data = data
+	return m
+}
+
+func (ri *requestInstance) respondError(reply string, e *runtime.Error) {
+	if reply == "" {
+		return
+	}
+	m := &nats.Msg{Subject: reply, Header: nats.Header{}}
+	wire.SetError(m.Header, e.Status, e.Code, e.Msg)
+	_ = ri.nc.PublishMsg(m)
+}
+
+// stop drains: the micro service unsubscribes (the server stops sending and
+// messages already queued are still handled), then stop waits for every
+// call to be answered or ctx to end.
+func (ri *requestInstance) stop(ctx context.Context) error {
+	if err := ri.svc.Stop(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		ri.log.Warn("stop micro service", "err", err)
+	}
+	// A flush round trip makes sure the server has seen the unsubscribe and
+	// everything it sent before is in our queue.
+	_ = ri.nc.FlushTimeout(time.Second)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			ri.mu.Lock()
+			for ri.inflight > 0 {
+				ri.idle.Wait()
+			}
+			ri.mu.Unlock()
+			// Calls still queued in the draining subscription arrive a
+			// moment later; wait until none has come for a while.
+			if time.Since(time.Unix(0, ri.lastCall.Load())) > 50*time.Millisecond {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("drain %s: %w", ri.name, ctx.Err())
+	}
+}

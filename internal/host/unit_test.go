@@ -1,0 +1,90 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/surgefn/surge/manifests"
+	"github.com/surgefn/surge/runtime"
+)
+
+func TestSubjectCovers(t *testing.T) {
+	tests := []struct {
+		pattern, sub string
+		want         bool
+	}{
+		{"orders.>", "orders.submit", true},
+		{"orders.>", "orders", false},
+		{"orders.*", "orders.submit", true},
+		{"orders.*", "orders.submit.x", false},
+		{"orders.submit", "orders.submit", true},
+		{"orders.submit", "orders.other", false},
+		{"orders.*", "orders.>", false},
+		{">", "anything.at.all", true},
+		{"a.*.c", "a.b.c", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pattern+" "+tt.sub, func(t *testing.T) {
+			if got := subjectCovers(tt.pattern, tt.sub); got != tt.want {
+				t.Errorf("subjectCovers = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBackoffDelay(t *testing.T) {
+	l := &streamLoop{backoff: []time.Duration{100 * time.Millisecond, time.Second}}
+	for delivered, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: time.Second, 7: time.Second} {
+		if got := l.delay(delivered); got != want {
+			t.Errorf("delay(%d) = %s, want %s", delivered, got, want)
+		}
+	}
+	l = &streamLoop{}
+	for delivered := 1; delivered <= 10; delivered++ {
+		base := 500 * time.Millisecond << min(delivered-1, 6)
+		got := l.delay(delivered)
+		if got < base/2 || got > base {
+			t.Errorf("default delay(%d) = %s, want within [%s, %s]", delivered, got, base/2, base)
+		}
+	}
+}
+
+func TestConsumerConfig(t *testing.T) {
+	c := consumerConfig("persist", "orders.submit", 5, 1000, 2, 2*time.Second, 10*time.Millisecond)
+	if c.MaxDeliver != 6 {
+		t.Errorf("MaxDeliver = %d, want maxDeliver+1", c.MaxDeliver)
+	}
+	if c.AckWait < 4*time.Second || c.MaxAckPending < 8000 {
+		t.Errorf("AckWait %s MaxAckPending %d", c.AckWait, c.MaxAckPending)
+	}
+	c = consumerConfig("x", "", 1, 1, 1, time.Millisecond, 0)
+	if c.AckWait != 5*time.Second || c.MaxAckPending != 1000 {
+		t.Errorf("floors: AckWait %s MaxAckPending %d", c.AckWait, c.MaxAckPending)
+	}
+}
+
+// batchOnly is a module with HandleBatch and no Handle.
+type batchOnly struct{}
+
+func (batchOnly) HandleBatch(context.Context, []*runtime.Msg) error { return nil }
+
+func init() {
+	runtime.Register(runtime.Module{ID: "test.batch-only", New: func() any { return batchOnly{} }})
+}
+
+// TestCheckHandlerTrigger: a deploy is refused when the handler cannot
+// serve its trigger, as the host would refuse it.
+func TestCheckHandlerTrigger(t *testing.T) {
+	req := &manifests.Function{Spec: manifests.Spec{Handler: "test.batch-only",
+		Trigger: manifests.Trigger{Subject: "fn.x"}}}
+	if err := CheckHandler(req); !errors.Is(err, runtime.ErrUnknownHandler) {
+		t.Errorf("batch-only handler on a request trigger: %v", err)
+	}
+	stream := &manifests.Function{Spec: manifests.Spec{Handler: "test.batch-only",
+		Trigger: manifests.Trigger{Stream: "S", Filter: "s.x"}}}
+	if err := CheckHandler(stream); err != nil {
+		t.Errorf("batch-only handler on a stream trigger: %v", err)
+	}
+}
