@@ -44,6 +44,7 @@ bench:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) build -tags novitess -o /dev/null ./cmd/surge
 	@scripts/check-large-files.sh
 
 clean:

@@ -1,0 +1,7 @@
+//go:build !novitess
+
+package all
+
+import (
+	_ "github.com/surgefn/surge/runtime/store/vitess"
+)
