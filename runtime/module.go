@@ -5,10 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
-	"sync"
 
+	"github.com/surgefn/surge/internal/registry"
 	"github.com/surgefn/surge/manifests"
 )
 
@@ -38,52 +37,24 @@ type CleanerUpper interface {
 	Cleanup() error
 }
 
-var (
-	modulesMu sync.RWMutex
-	modules   = map[string]Module{}
-)
+var modules registry.Of[Module]
 
 // Register adds a module; it panics on a duplicate or empty id, as both are
 // programming errors found at init.
 func Register(m Module) {
-	modulesMu.Lock()
-	defer modulesMu.Unlock()
-	if m.ID == "" || m.New == nil {
-		panic("runtime: module needs an ID and a constructor")
+	if m.New == nil {
+		panic("runtime: module " + m.ID + " needs a constructor")
 	}
-	if _, dup := modules[m.ID]; dup {
-		panic("runtime: module registered twice: " + m.ID)
-	}
-	modules[m.ID] = m
-}
-
-// lookupModule returns the module registered under id.
-func lookupModule(id string) (Module, bool) {
-	modulesMu.RLock()
-	defer modulesMu.RUnlock()
-	m, ok := modules[id]
-	return m, ok
-}
-
-// moduleIDs lists the registered module ids, sorted.
-func moduleIDs() []string {
-	modulesMu.RLock()
-	defer modulesMu.RUnlock()
-	ids := make([]string, 0, len(modules))
-	for id := range modules {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
+	modules.Add("runtime: module", m.ID, m)
 }
 
 // NewFunction builds the function value for handler id with its config
 // decoded strictly (unknown fields are errors) and validated.
 func NewFunction(id string, config json.RawMessage) (any, error) {
-	m, ok := lookupModule(id)
+	m, ok := modules.Get(id)
 	if !ok {
 		return nil, fmt.Errorf("%w %q (the built-in handlers are %s; or %q, for a function your own process serves over NATS)",
-			ErrUnknownHandler, id, strings.Join(moduleIDs(), ", "), manifests.HandlerExternal)
+			ErrUnknownHandler, id, strings.Join(modules.IDs(), ", "), manifests.HandlerExternal)
 	}
 	v := m.New()
 	if len(bytes.TrimSpace(config)) > 0 && !bytes.Equal(bytes.TrimSpace(config), []byte("null")) {

@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
-	"sync"
+
+	"github.com/surgefn/surge/internal/registry"
 )
 
 // Backend is a store implementation: the id --store names it by, and the
@@ -35,44 +35,22 @@ type OpenContext struct {
 	Logger *slog.Logger
 }
 
-var (
-	backendsMu sync.RWMutex
-	backends   = map[string]Backend{}
-)
+var backends registry.Of[Backend]
 
 // Register adds a backend; it panics on a duplicate or empty id, as both
 // are programming errors found at init.
 func Register(b Backend) {
-	backendsMu.Lock()
-	defer backendsMu.Unlock()
-	if b.ID == "" || b.Open == nil {
-		panic("store: backend needs an ID and an Open function")
+	if b.Open == nil {
+		panic("store: backend " + b.ID + " needs an Open function")
 	}
-	if _, dup := backends[b.ID]; dup {
-		panic("store: backend registered twice: " + b.ID)
-	}
-	backends[b.ID] = b
+	backends.Add("store: backend", b.ID, b)
 }
 
 // Backends lists the registered backend ids, sorted.
-func Backends() []string {
-	backendsMu.RLock()
-	defer backendsMu.RUnlock()
-	ids := make([]string, 0, len(backends))
-	for id := range backends {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
-}
+func Backends() []string { return backends.IDs() }
 
 // Lookup returns the backend registered under id.
-func Lookup(id string) (Backend, bool) {
-	backendsMu.RLock()
-	defer backendsMu.RUnlock()
-	b, ok := backends[id]
-	return b, ok
-}
+func Lookup(id string) (Backend, bool) { return backends.Get(id) }
 
 // UnknownBackend is the error for an id no backend is registered under:
 // ErrUnknownBackend, with the registered ids in the message.
