@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/surgefn/surge/internal/platform"
+	"github.com/surgefn/surge/internal/testenv"
+)
+
+// asCLIEnv makes the test binary run as the surge command, so the README's
+// `bin/surge ...` lines run this package's main without another build.
+const asCLIEnv = "SURGE_TEST_AS_CLI"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asCLIEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// readmeBlocks returns the shell blocks of the README between two headings,
+// without the lines a test cannot run (make targets: the platform is
+// already up and the tools already built).
+func readmeBlocks(t *testing.T, from, to string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i, j := strings.Index(s, from), strings.Index(s, to)
+	if i < 0 || j < i {
+		t.Fatalf("README has no section %q before %q", from, to)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(s[i:j], -1) {
+		for _, line := range strings.Split(m[1], "\n") {
+			if strings.HasPrefix(line, "make ") {
+				continue
+			}
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestReadmeTour pastes the README's tour and built-in function examples
+// into a shell against a fresh platform, as a new user would, and checks
+// the answers the README promises.
+func TestReadmeTour(t *testing.T) {
+	natsCLI := os.Getenv("SURGE_NATS_CLI")
+	if natsCLI == "" {
+		t.Skip("SURGE_NATS_CLI not set (make test builds bin/nats and sets it)")
+	}
+	for _, tool := range []string{"bash", "curl", "awk", "sed"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := "#!/bin/sh\n" + asCLIEnv + "=1 exec " + self + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "bin", "surge"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(natsCLI, filepath.Join(dir, "bin", "nats")); err != nil {
+		t.Fatal(err)
+	}
+	manifests, err := filepath.Abs("../../manifests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testenv.Options(t)
+	o.DataDir = filepath.Join(dir, "data")
+	o.AdminToken = "" // generated into data/admin-token, as surge up does
+	o.Manifests = manifests
+	o.StoreConfig = nil
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := platform.Start(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+
+	script := readmeBlocks(t, "## A 5-minute tour", "## Manifest reference")
+	gw := strings.TrimPrefix(p.HTTPURL(), "http://")
+	script = strings.ReplaceAll(script, "localhost:8080", gw)
+	cmd := exec.CommandContext(ctx, "bash", "-e", "-o", "pipefail", "-c", script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "NATS_URL="+p.NATSURL(), "SURGE_GATEWAY="+p.HTTPURL())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the README's commands failed: %v\n%s", err, out)
+	}
+	// What the README's comments promise, in the order they come.
+	rest := string(out)
+	for _, want := range []string{
+		`"ready":true`, `{"hello":"surge"}`, `{"via":"surge call"}`,
+		`hello deployed`, `{"hello":"from the nats CLI"}`, `"no_instances"`, `hello removed`,
+		`"status":"succeeded"`, `{"direct":true}`,
+		`"status":"accepted","total_cents":3998`, `"total_cents":3998,"currency":"CNY"`, `"invalid_request"`,
+		`"order_id":"client-42"`, `"total_cents":100`,
+		`"first":true`, `"first":false`, `"user_id":2`,
+		`"status":"sent"`, `429 Too Many Requests`, `"message_id"`,
+		`{"accepted":2}`, `"view":1,"click":0,"cart":0,"buy":1`, `"view":1,"click":1,"cart":0,"buy":1`,
+	} {
+		i := strings.Index(rest, want)
+		if i < 0 {
+			t.Fatalf("the README promises %s, not in what its commands printed (after the earlier promises):\n%s", want, out)
+		}
+		rest = rest[i+len(want):]
+	}
+	if n := strings.Count(string(out), `"error"`); n != 2 {
+		t.Errorf("%d error answers, the README shows 2 (no_instances after the replier stopped, invalid_request):\n%s", n, out)
+	}
+}
