@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -23,6 +24,11 @@ func ensureBuckets(ctx context.Context, js jetstream.JetStream, fn *manifests.Fu
 			storage = jetstream.MemoryStorage
 		}
 		kv, err := js.KeyValue(ctx, b.Bucket)
+		if err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+			// Not "missing" (a timeout, no leader): creating would
+			// overwrite an existing bucket's settings.
+			return nil, fmt.Errorf("kv bucket %q: %w", b.Bucket, err)
+		}
 		if err != nil {
 			kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 				Bucket:  b.Bucket,

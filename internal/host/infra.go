@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -67,22 +68,58 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, name string, subj
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", name, err)
 	}
-	cfg := s.CachedInfo().Config
-	have := slices.Clone(cfg.Subjects)
-	for _, sub := range subjects {
-		if !slices.ContainsFunc(have, func(p string) bool { return subjectCovers(p, sub) }) {
-			have = append(have, sub)
+	info := s.CachedInfo()
+	// UpdateStream replaces the whole subject list, so two hosts adding
+	// subjects at once (every host applies a deploy at about the same
+	// moment) can each drop the other's. Read the stream back after each
+	// update and repeat until every subject is captured.
+	var uerr error
+	for attempt := 0; ; attempt++ {
+		cfg := info.Config
+		merged, changed := mergeSubjects(cfg.Subjects, subjects)
+		if !changed {
+			return nil
+		}
+		if attempt == maxStreamUpdates {
+			if uerr != nil {
+				return fmt.Errorf("add subjects %v to stream %s: %w", subjects, name, uerr)
+			}
+			return fmt.Errorf("add subjects %v to stream %s: still missing after %d updates (another process keeps changing its subjects)", subjects, name, attempt)
+		}
+		cfg.Subjects = merged
+		_, uerr = js.UpdateStream(ctx, cfg)
+		if attempt > 0 || uerr != nil {
+			// Back off a little, with jitter, so racing hosts interleave.
+			select {
+			case <-time.After(time.Duration(rand.Int64N(int64(20*time.Millisecond)) * int64(attempt+1))):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if info, err = s.Info(ctx); err != nil {
+			return fmt.Errorf("stream %s: %w", name, err)
 		}
 	}
-	if len(have) == len(cfg.Subjects) {
-		return nil
+}
+
+// maxStreamUpdates bounds ensureStream's update-and-check rounds.
+const maxStreamUpdates = 10
+
+// mergeSubjects returns have with each subject of want that none of have
+// covers, and without the subjects of have such an added one covers (a
+// stream refuses overlapping subjects: x.a and x.> cannot both be there).
+// changed is false when have already covers all of want.
+func mergeSubjects(have, want []string) (merged []string, changed bool) {
+	merged = slices.Clone(have)
+	for _, w := range want {
+		if slices.ContainsFunc(merged, func(h string) bool { return subjectCovers(h, w) }) {
+			continue
+		}
+		merged = slices.DeleteFunc(merged, func(h string) bool { return subjectCovers(w, h) })
+		merged = append(merged, w)
+		changed = true
 	}
-	added := have[len(cfg.Subjects):]
-	cfg.Subjects = have
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("add subjects %v to stream %s: %w", added, name, err)
-	}
-	return nil
+	return merged, changed
 }
 
 // EnsureStreams makes sure of every stream fn needs before it starts: the
