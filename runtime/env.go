@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -47,4 +49,19 @@ func (e *Env) KV(name string) (jetstream.KeyValue, error) {
 		return nil, fmt.Errorf("%w: %q", ErrNoKVBucket, name)
 	}
 	return kv, nil
+}
+
+// RequireStream checks that a JetStream stream captures subject, so that a
+// function publishing there fails in Provision, naming the subject, when
+// its manifest does not declare the stream under spec.publishes (the host
+// creates those before Provision), instead of failing every call.
+func (e *Env) RequireStream(ctx context.Context, subject string) error {
+	_, err := e.JS.StreamNameBySubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("%w %s: declare its stream under spec.publishes in the manifest of %s", ErrNoStream, subject, e.Function.Metadata.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("stream for %s: %w", subject, err)
+	}
+	return nil
 }

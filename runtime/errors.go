@@ -62,6 +62,9 @@ var (
 	ErrBadConfig = errors.New("invalid handler config")
 	// ErrNoKVBucket means a function asked for a KV bucket its manifest does not declare.
 	ErrNoKVBucket = errors.New("kv bucket not declared in manifest")
+	// ErrNoStream means no JetStream stream captures a subject a function
+	// publishes to: its manifest does not declare it under spec.publishes.
+	ErrNoStream = errors.New("no stream captures the subject")
 )
 
 // AsError converts any error into an *Error: an *Error anywhere in the chain

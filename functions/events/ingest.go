@@ -29,9 +29,9 @@ var (
 
 // Provision keeps the JetStream context. The EVENTS stream is declared
 // under spec.publishes, so the host made sure of it.
-func (in *Ingest) Provision(_ context.Context, env *runtime.Env) error {
+func (in *Ingest) Provision(ctx context.Context, env *runtime.Env) error {
 	in.js = env.JS
-	return nil
+	return env.RequireStream(ctx, SubjectTrack)
 }
 
 // ingestResponse is the 202 body.

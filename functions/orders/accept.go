@@ -37,7 +37,10 @@ var (
 // Provision opens the ORDERS_IDEM bucket. The ORDERS stream that captures
 // orders.submit is declared under spec.publishes, so the host made sure of
 // it.
-func (a *Accept) Provision(_ context.Context, env *runtime.Env) error {
+func (a *Accept) Provision(ctx context.Context, env *runtime.Env) error {
+	if err := env.RequireStream(ctx, SubjectSubmit); err != nil {
+		return err
+	}
 	kv, err := env.KV(BucketIdem)
 	if err != nil {
 		return err

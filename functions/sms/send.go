@@ -86,7 +86,10 @@ func (s *Send) Validate() error {
 
 // Provision opens the limits bucket. The SMS stream is declared under
 // spec.publishes, so the host made sure of it.
-func (s *Send) Provision(_ context.Context, env *runtime.Env) error {
+func (s *Send) Provision(ctx context.Context, env *runtime.Env) error {
+	if err := env.RequireStream(ctx, SubjectSend); err != nil {
+		return err
+	}
 	kv, err := env.KV(BucketLimits)
 	if err != nil {
 		return err

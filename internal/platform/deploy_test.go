@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/internal/testenv"
@@ -75,5 +76,39 @@ func TestRouteClash(t *testing.T) {
 		t.Fatal("started with a manifest on a deployed function's route")
 	} else if !strings.Contains(err.Error(), "already served by function echo") {
 		t.Errorf("start error %q", err)
+	}
+}
+
+// TestPublishesUndeclared deploys order-accept without its spec.publishes:
+// no stream captures orders.submit, so the function does not start, and
+// the host says why instead of every call failing.
+func TestPublishesUndeclared(t *testing.T) {
+	env := testenv.Start(t, nil)
+	const accept = `
+apiVersion: surge/v1
+kind: Function
+metadata: {name: order-accept}
+spec:
+  handler: orders.accept
+  trigger: {subject: fn.orders.accept}
+  http: {method: POST, path: /v1/orders}
+  kv: [{bucket: ORDERS_IDEM, ttl: 24h}]
+`
+	r := env.Do(t, "PUT", "/admin/functions/order-accept", []byte(accept),
+		"Authorization: Bearer "+testenv.Token, "Content-Type: application/yaml")
+	if r.Status != 200 {
+		t.Fatalf("deploy = %d %s", r.Status, r.Body)
+	}
+	var info struct {
+		Errors []string `json:"errors"`
+	}
+	testenv.Eventually(t, 5*time.Second, "the host reports the missing stream", func() bool {
+		env.Do(t, "GET", "/admin/functions/order-accept", nil, "Authorization: Bearer "+testenv.Token).JSON(t, &info)
+		return len(info.Errors) > 0
+	})
+	for _, want := range []string{"orders.submit", "spec.publishes"} {
+		if !strings.Contains(info.Errors[0], want) {
+			t.Errorf("host error %q does not say %q", info.Errors[0], want)
+		}
 	}
 }
