@@ -215,7 +215,17 @@ func (c *checks) publishes(path string, streams []Stream) {
 				continue
 			}
 			subjects[sub] = true
-			c.put(checkSubject(sp, sub, true))
+			if err := checkSubject(sp, sub, true); err != nil {
+				c.put(err)
+				continue
+			}
+			// A stream refuses subjects that overlap (x.* and x.a).
+			for _, prev := range st.Subjects[:j] {
+				if prev != sub && (SubjectCovers(prev, sub) || SubjectCovers(sub, prev)) {
+					c.add(sp, ErrInvalid, "subject %q overlaps %q of the same stream; keep the broader one", sub, prev)
+					break
+				}
+			}
 		}
 		if st.MaxAge < 0 {
 			c.add(p+".maxAge", ErrInvalid, "must not be negative, got %s", st.MaxAge)

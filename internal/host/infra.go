@@ -112,10 +112,10 @@ const maxStreamUpdates = 10
 func mergeSubjects(have, want []string) (merged []string, changed bool) {
 	merged = slices.Clone(have)
 	for _, w := range want {
-		if slices.ContainsFunc(merged, func(h string) bool { return subjectCovers(h, w) }) {
+		if slices.ContainsFunc(merged, func(h string) bool { return manifests.SubjectCovers(h, w) }) {
 			continue
 		}
-		merged = slices.DeleteFunc(merged, func(h string) bool { return subjectCovers(w, h) })
+		merged = slices.DeleteFunc(merged, func(h string) bool { return manifests.SubjectCovers(w, h) })
 		merged = append(merged, w)
 		changed = true
 	}
@@ -137,30 +137,6 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, fn *manifests.Fu
 		}
 	}
 	return nil
-}
-
-// subjectCovers reports whether every subject matched by sub is matched by
-// pattern (both may hold the '*' and '>' wildcards).
-func subjectCovers(pattern, sub string) bool {
-	pt := strings.Split(pattern, ".")
-	st := strings.Split(sub, ".")
-	for i, p := range pt {
-		if p == ">" {
-			return len(st) > i
-		}
-		if i >= len(st) {
-			return false
-		}
-		switch {
-		case p == "*":
-			if st[i] == ">" {
-				return false
-			}
-		case p != st[i]:
-			return false
-		}
-	}
-	return len(pt) == len(st)
 }
 
 // defaultStreamSubject is the subject a new stream captures when a stream

@@ -10,30 +10,6 @@ import (
 	"github.com/surgefn/surge/runtime"
 )
 
-func TestSubjectCovers(t *testing.T) {
-	tests := []struct {
-		pattern, sub string
-		want         bool
-	}{
-		{"orders.>", "orders.submit", true},
-		{"orders.>", "orders", false},
-		{"orders.*", "orders.submit", true},
-		{"orders.*", "orders.submit.x", false},
-		{"orders.submit", "orders.submit", true},
-		{"orders.submit", "orders.other", false},
-		{"orders.*", "orders.>", false},
-		{">", "anything.at.all", true},
-		{"a.*.c", "a.b.c", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.pattern+" "+tt.sub, func(t *testing.T) {
-			if got := subjectCovers(tt.pattern, tt.sub); got != tt.want {
-				t.Errorf("subjectCovers = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestBackoffDelay(t *testing.T) {
 	l := &streamLoop{backoff: []time.Duration{100 * time.Millisecond, time.Second}}
 	for delivered, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: time.Second, 7: time.Second} {
