@@ -142,3 +142,17 @@ func Redact(urls string) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// Connect connects to url (a comma separated list) as c, with opts after
+// c's own.
+func (c Client) Connect(url string, opts ...nats.Option) (*nats.Conn, error) {
+	auth, err := c.Options()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, append(auth, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("--nats %s: %w", Redact(url), err)
+	}
+	return nc, nil
+}
