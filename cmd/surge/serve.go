@@ -233,7 +233,7 @@ finish and are acked, then NATS stops.`,
 			return serve(f)
 		},
 	}
-	cmd.Flags().StringVar(&f.opts.DataDir, "data", "./data", "all state: JetStream, store, admin token")
+	cmd.Flags().StringVar(&f.opts.DataDir, "data", "./data", "all state: JetStream, store, admin token, NATS keys and credentials (nats/)")
 	addHTTPFlags(cmd, f)
 	cmd.Flags().StringVar(&f.opts.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS client address, for direct publishing")
 	cmd.Flags().StringVar(&f.opts.Manifests, "manifests", "./manifests", "manifests deployed at start (file or directory)")

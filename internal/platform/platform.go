@@ -39,7 +39,8 @@ import (
 // Options configure a surge process. The zero value of each field means its
 // default (see the `surge up --help` text for the flags that set them).
 type Options struct {
-	// DataDir holds JetStream, the embedded store and the admin token.
+	// DataDir holds JetStream, the embedded store, the admin token and the
+	// embedded server's NATS keys and credentials (nats/).
 	DataDir string
 	// HTTPAddr is the gateway listen address; "" runs no gateway.
 	HTTPAddr string
