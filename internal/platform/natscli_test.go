@@ -21,15 +21,7 @@ func TestExternalFunctionWithNATSCLI(t *testing.T) {
 		t.Skip("SURGE_NATS_CLI not set (make test builds bin/nats and sets it)")
 	}
 	env := testenv.Start(t, nil)
-	env.Deploy(t, `
-apiVersion: surge/v1
-kind: Function
-metadata: {name: hello}
-spec:
-  handler: external
-  trigger: {subject: fn.hello}
-  http: {method: POST, path: /v1/hello}
-`)
+	env.Deploy(t, externalManifest("hello"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// The replier connects as the function (surge creds hello), the rest as

@@ -3,6 +3,7 @@ package platform_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -254,25 +255,12 @@ func registryKeys(t *testing.T, env *testenv.Env) []string {
 	return keys
 }
 
-const helloExternal = `
-apiVersion: surge/v1
-kind: Function
-metadata: {name: hello}
-spec:
-  handler: external
-  trigger: {subject: fn.hello}
-  http: {method: POST, path: /v1/hello}
-`
-
-const otherExternal = `
-apiVersion: surge/v1
-kind: Function
-metadata: {name: other}
-spec:
-  handler: external
-  trigger: {subject: fn.other}
-  http: {method: POST, path: /v1/other}
-`
+// externalManifest is the external function name on fn.<name>, routed at
+// POST /v1/<name>.
+func externalManifest(name string) string {
+	return fmt.Sprintf("apiVersion: surge/v1\nkind: Function\nmetadata: {name: %[1]s}\n"+
+		"spec: {handler: external, trigger: {subject: fn.%[1]s}, http: {method: POST, path: \"/v1/%[1]s\"}}\n", name)
+}
 
 // functionCreds asks the admin API for name's credentials and writes them
 // to a file.
@@ -296,8 +284,8 @@ func functionCreds(t *testing.T, env *testenv.Env, name string, rotate bool) str
 func TestFunctionCreds(t *testing.T) {
 	env := testenv.Start(t, nil)
 	env.Deploy(t, echoManifest)
-	env.Deploy(t, helloExternal)
-	env.Deploy(t, otherExternal)
+	env.Deploy(t, externalManifest("hello"))
+	env.Deploy(t, externalManifest("other"))
 
 	for _, c := range []struct {
 		name, path, token string
