@@ -54,6 +54,9 @@ type Config struct {
 	Checks []Check
 	// AccessLog logs one line per request at Info.
 	AccessLog bool
+	// Creds issues the NATS credentials of external functions
+	// (POST /admin/functions/{name}/creds); nil answers 501.
+	Creds CredsIssuer
 }
 
 // Validate reports missing required settings.
@@ -135,6 +138,7 @@ func (g *Gateway) echo() *echo.Echo {
 	admin.GET("/functions/:name", newGetFunctionHandler(g.reg, g.cfg.JS))
 	admin.PUT("/functions/:name", newPutFunctionHandler(g.deploy, g.cfg.BodyLimit))
 	admin.DELETE("/functions/:name", newDeleteFunctionHandler(g.reg))
+	admin.POST("/functions/:name/creds", newCredsHandler(g.reg, g.cfg.Creds))
 
 	deps := invokeDeps{nc: g.cfg.NC, js: g.cfg.JS, calls: g.calls, table: g.currentTable, bodyLimit: g.cfg.BodyLimit}
 	e.POST("/function/:name", newByNameHandler(deps, false))

@@ -81,6 +81,7 @@ up_flags=(--data "$work/data" --http 127.0.0.1:0 --nats-listen 127.0.0.1:-1
 if [[ -n "$pprof" ]]; then
 	up_flags+=(--pprof "$pprof")
 fi
+unset SURGE_NATS_CREDS # the embedded server makes its own; set again below
 "$surge" up "${up_flags[@]}" 2>"$work/up.log" &
 up_pid=$!
 pids+=("$up_pid")
@@ -94,6 +95,10 @@ for _ in $(seq 1 300); do
 done
 curl -fsS "$gateway/readyz" >/dev/null
 log "surge up (pid $up_pid): gateway $gateway, NATS $nats"
+# Every bench command that connects to NATS (baselines, verification,
+# orders-nats, js-raw) does so with surge's own credentials: verification
+# reads consumer state and js-raw creates a stream, which client.creds may not.
+export SURGE_NATS_CREDS="$work/data/nats/surge.creds"
 
 # RSS of surge up, twice a second, for the whole bench: "UNIX_MILLIS KIB".
 (

@@ -15,12 +15,14 @@ import (
 	"golang.org/x/term"
 
 	"github.com/surgefn/surge/internal/bench"
+	"github.com/surgefn/surge/internal/natsauth"
 )
 
 // benchFlags are the flags every load scenario has.
 type benchFlags struct {
 	gateway     string
 	natsURL     string
+	natsAuth    natsauth.Client
 	duration    time.Duration
 	count       int64
 	warmup      time.Duration
@@ -51,10 +53,14 @@ It prints throughput, errors by kind and latency percentiles from an HDR
 histogram (--json for machines). The order scenarios then wait for the ORDERS
 backlog to drain and verify that the store holds exactly the orders that were
 acknowledged, and report the end-to-end persisted rate. A failed verification
-exits with status 1.`,
+exits with status 1.
+
+		Scenarios that connect to NATS (verification, orders-nats, js-raw) take
+--nats-creds: against a surge up, its <data>/nats/surge.creds (verification
+reads consumer state and js-raw creates a stream, which client.creds may not).`,
 		Example: `  surge bench echo -d 10s -c 64
-  surge bench orders-http --rate 5000 -d 30s
-  surge bench orders-nats --nats nats://127.0.0.1:4222 --inflight 512
+  surge bench orders-http --rate 5000 -d 30s --nats-creds data/nats/surge.creds
+  surge bench orders-nats --nats nats://127.0.0.1:4222 --nats-creds data/nats/surge.creds --inflight 512
   surge bench events --batch 100 --json`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -95,6 +101,7 @@ func addBenchFlags(cmd *cobra.Command, f *benchFlags, concurrency int, gateway b
 func addDrainFlags(cmd *cobra.Command, f *benchFlags, stream, consumer string) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.natsURL, "nats", "nats://127.0.0.1:4222", "NATS URL of the platform")
+	addNATSAuthFlags(cmd, &f.natsAuth)
 	fl.BoolVar(&f.noVerify, "no-verify", false, "skip waiting for the backlog and checking the store")
 	fl.DurationVar(&f.drain, "verify-timeout", 2*time.Minute, "how long verification waits for the backlog to drain")
 	fl.StringVar(&f.stream, "stream", stream, "stream whose consumer verification waits for")
@@ -109,7 +116,7 @@ func (f *benchFlags) drainConfig() *bench.DrainConfig {
 	if f.noVerify {
 		return nil
 	}
-	return &bench.DrainConfig{NATSURL: f.natsURL, Stream: f.stream, Consumer: f.consumer, Timeout: f.drain}
+	return &bench.DrainConfig{NATSURL: f.natsURL, Auth: f.natsAuth, Stream: f.stream, Consumer: f.consumer, Timeout: f.drain}
 }
 
 // scenarioCmd builds a scenario subcommand: common flags, then extra, and
@@ -231,6 +238,7 @@ func newBenchJSRawCmd(env []string) *cobra.Command {
 	return scenarioCmd(env, "js-raw", "Baseline: raw JetStream async publish with Nats-Msg-Id to a file-backed stream of its own", 256,
 		func(cmd *cobra.Command, f *benchFlags) {
 			cmd.Flags().StringVar(&f.natsURL, "nats", "nats://127.0.0.1:4222", "NATS URL")
+			addNATSAuthFlags(cmd, &f.natsAuth)
 			cmd.Flags().IntVar(&inflight, "inflight", 0, "max unacknowledged publishes per connection (0: --concurrency)")
 			cmd.Flags().IntVar(&items, "payload-items", 3, "lines per order (1..100)")
 			cmd.Flags().StringVar(&subject, "subject", "bench.raw", "subject to publish to")
@@ -244,7 +252,7 @@ func newBenchJSRawCmd(env []string) *cobra.Command {
 }
 
 func (f *benchFlags) jsConfig(inflight int, subject, rawStream string) bench.JSConfig {
-	return bench.JSConfig{URL: f.natsURL, Connections: f.connections, InFlight: inflight, Timeout: f.timeout,
+	return bench.JSConfig{URL: f.natsURL, Auth: f.natsAuth, Connections: f.connections, InFlight: inflight, Timeout: f.timeout,
 		Subject: subject, RawStream: rawStream}
 }
 
@@ -326,6 +334,7 @@ func newBenchBaselineCmd(env []string) *cobra.Command {
 	cmd.Flags().StringVar(&cfg.Kind, "kind", "", "echo (bare Echo handler) or nats-echo (Echo -> NATS request -> responder)")
 	cmd.Flags().StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:0", "listen address (port 0: a free port, printed on stdout)")
 	cmd.Flags().StringVar(&cfg.NATSURL, "nats", "", "NATS URL (nats-echo)")
+	addNATSAuthFlags(cmd, &cfg.Auth)
 	cmd.Flags().StringVar(&cfg.Subject, "subject", "bench.echo", "the responder's subject (nats-echo)")
 	return withEnv(cmd, env)
 }

@@ -1,6 +1,6 @@
 // Command surge is the surge function platform: `surge up` runs everything
 // in one process; `surge gateway` and `surge runtime` scale out against a
-// shared NATS; deploy, ls, rm and call talk to a running gateway.
+// shared NATS; deploy, ls, rm, call and creds talk to a running gateway.
 package main
 
 import (
@@ -33,7 +33,7 @@ the command line wins over the environment.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newUpCmd(env), newGatewayCmd(env), newRuntimeCmd(env),
-		newDeployCmd(env), newLsCmd(env), newRmCmd(env), newCallCmd(env), newBenchCmd(env),
+		newDeployCmd(env), newLsCmd(env), newRmCmd(env), newCallCmd(env), newCredsCmd(env), newBenchCmd(env),
 		newVersionCmd())
 	// --version prints what `surge version` does (cobra's default template
 	// would print only the version string).

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/surgefn/surge/internal/natsauth"
 	"github.com/surgefn/surge/internal/platform"
 )
 
@@ -86,6 +87,18 @@ func storeConfig(fs *pflag.FlagSet, backend string) (json.RawMessage, error) {
 		return nil, nil
 	}
 	return json.Marshal(cfg)
+}
+
+// addNATSAuthFlags adds the flags of how a process authenticates to a
+// NATS it connects to (not the embedded server of `surge up`, whose
+// credentials are generated under <data>/nats).
+func addNATSAuthFlags(cmd *cobra.Command, a *natsauth.Client) {
+	fs := cmd.Flags()
+	fs.StringVar(&a.CredsFile, "nats-creds", "", "NATS credentials file (user JWT and nkey seed), e.g. <data>/nats/surge.creds of a `surge up` (user:password@ in the URL also works)")
+	fs.StringVar(&a.NKeyFile, "nats-nkey", "", "file holding the nkey seed of a NATS user")
+	fs.StringVar(&a.TLSCA, "nats-tls-ca", "", "PEM file of the CAs that sign the NATS server's certificate")
+	fs.StringVar(&a.TLSCert, "nats-tls-cert", "", "PEM client certificate for NATS TLS (with --nats-tls-key)")
+	fs.StringVar(&a.TLSKey, "nats-tls-key", "", "PEM key of --nats-tls-cert")
 }
 
 func addHTTPFlags(cmd *cobra.Command, f *serverFlags) {
@@ -165,8 +178,12 @@ func serve(f *serverFlags) error {
 	}
 	cancel()
 	if p.HTTPURL() != "" && f.opts.AdminToken == "" {
-		fmt.Fprintf(os.Stderr, "surge: gateway on %s, NATS on %s, admin token in %s/admin-token\n",
-			p.HTTPURL(), p.NATSURL(), f.opts.DataDir)
+		creds := ""
+		if a := p.Authority(); a != nil {
+			creds = ", client creds in " + a.ClientCreds()
+		}
+		fmt.Fprintf(os.Stderr, "surge: gateway on %s, NATS on %s, admin token in %s/admin-token%s\n",
+			p.HTTPURL(), natsauth.Redact(p.NATSURL()), f.opts.DataDir, creds)
 	}
 	s := <-sig
 	log.Info("signal received; draining (send again to stop at once)", "signal", s.String(), "timeout", f.drainTimeout)
@@ -197,6 +214,17 @@ with JetStream (data under --data), the HTTP gateway, a runtime host that runs
 every deployed function, and the embedded buntdb store. Every manifest under
 --manifests is deployed at start (an unchanged one is a no-op).
 
+The embedded server refuses anonymous clients. At the first start it
+generates its keys and two credentials files under <data>/nats (kept across
+restarts): client.creds for applications (call fn.> functions, publish
+orders.submit and events.track, nats micro ls) and surge.creds for surge's
+own processes (surge gateway/runtime --nats-creds, surge bench). Connect with
+  nats --creds <data>/nats/client.creds request fn.echo '{}'
+surge creds NAME prints the credentials of an external function.
+
+With --nats an external NATS is used instead; --nats-creds, --nats-nkey and
+--nats-tls-* say how to authenticate to it.
+
 Ctrl-C drains: HTTP stops taking requests, in-flight calls and stream batches
 finish and are acked, then NATS stops.`,
 		Args: cobra.NoArgs,
@@ -205,11 +233,12 @@ finish and are acked, then NATS stops.`,
 			return serve(f)
 		},
 	}
-	cmd.Flags().StringVar(&f.opts.DataDir, "data", "./data", "all state: JetStream, store, admin token")
+	cmd.Flags().StringVar(&f.opts.DataDir, "data", "./data", "all state: JetStream, store, admin token, NATS keys and credentials (nats/)")
 	addHTTPFlags(cmd, f)
 	cmd.Flags().StringVar(&f.opts.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS client address, for direct publishing")
 	cmd.Flags().StringVar(&f.opts.Manifests, "manifests", "./manifests", "manifests deployed at start (file or directory)")
 	cmd.Flags().StringVar(&f.opts.NATSURL, "nats", "", "use an external NATS cluster instead of the embedded server")
+	addNATSAuthFlags(cmd, &f.opts.NATSAuth)
 	addStoreFlags(cmd, f)
 	addLogFlags(cmd, f)
 	return withEnv(cmd, env)
@@ -220,7 +249,10 @@ func newGatewayCmd(env []string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "gateway",
 		Short: "Run only the HTTP gateway against a shared NATS (scale-out)",
-		Args:  cobra.NoArgs,
+		Long: `gateway runs the HTTP gateway alone against a shared NATS: the embedded
+server of a surge up (--nats-creds <its data>/nats/surge.creds) or an
+external NATS (--nats-creds, --nats-nkey, --nats-tls-*, user:password@).`,
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if f.opts.NATSURL == "" {
 				return errors.New("--nats URL is required")
@@ -231,6 +263,7 @@ func newGatewayCmd(env []string) *cobra.Command {
 	cmd.Flags().StringVar(&f.opts.DataDir, "data", "./data", "where the admin token is read from or generated into")
 	addHTTPFlags(cmd, f)
 	cmd.Flags().StringVar(&f.opts.NATSURL, "nats", "", "NATS URL(s), comma separated (required)")
+	addNATSAuthFlags(cmd, &f.opts.NATSAuth)
 	addLogFlags(cmd, f)
 	return withEnv(cmd, env)
 }
@@ -240,7 +273,10 @@ func newRuntimeCmd(env []string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "runtime",
 		Short: "Run only a runtime host (functions) against a shared NATS (scale-out)",
-		Args:  cobra.NoArgs,
+		Long: `runtime runs a runtime host alone against a shared NATS: the embedded
+server of a surge up (--nats-creds <its data>/nats/surge.creds) or an
+external NATS (--nats-creds, --nats-nkey, --nats-tls-*, user:password@).`,
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if f.opts.NATSURL == "" {
 				return errors.New("--nats URL is required")
@@ -252,6 +288,7 @@ func newRuntimeCmd(env []string) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&f.opts.DataDir, "data", "./data", "store data (buntdb)")
 	cmd.Flags().StringVar(&f.opts.NATSURL, "nats", "", "NATS URL(s), comma separated (required)")
+	addNATSAuthFlags(cmd, &f.opts.NATSAuth)
 	addStoreFlags(cmd, f)
 	addLogFlags(cmd, f)
 	return withEnv(cmd, env)

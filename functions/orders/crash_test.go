@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/surgefn/surge/internal/natsauth"
 	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/internal/testenv"
 	"github.com/surgefn/surge/runtime/store"
@@ -22,6 +23,7 @@ import (
 const (
 	envHelper  = "SURGE_ORDERS_CRASH_HELPER"
 	envNATSURL = "SURGE_ORDERS_CRASH_NATS"
+	envCreds   = "SURGE_ORDERS_CRASH_CREDS"
 	envDataDir = "SURGE_ORDERS_CRASH_DATA"
 	// crashStore is the store config of both runtime hosts: the same
 	// shard count, so the second opens the first one's files.
@@ -37,7 +39,8 @@ func TestCrashHelperRuntime(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// Never stopped: the parent kills this process.
-	if _, err := platform.Start(ctx, platform.Options{NATSURL: os.Getenv(envNATSURL), DataDir: os.Getenv(envDataDir),
+	if _, err := platform.Start(ctx, platform.Options{NATSURL: os.Getenv(envNATSURL),
+		NATSAuth: natsauth.Client{CredsFile: os.Getenv(envCreds)}, DataDir: os.Getenv(envDataDir),
 		Runtime: true, StoreConfig: json.RawMessage(crashStore), Logger: testenv.Logger(t)}); err != nil {
 		fmt.Println("START FAILED:", err)
 		os.Exit(3)
@@ -61,7 +64,8 @@ func TestCrashRecovery(t *testing.T) {
 	rtData := t.TempDir()
 
 	child := exec.Command(os.Args[0], "-test.run=^TestCrashHelperRuntime$", "-test.count=1")
-	child.Env = append(os.Environ(), envHelper+"=1", envNATSURL+"="+n.P.NATSURL(), envDataDir+"="+rtData)
+	child.Env = append(os.Environ(), envHelper+"=1", envNATSURL+"="+n.P.NATSURL(),
+		envCreds+"="+n.P.NATSAuth().CredsFile, envDataDir+"="+rtData)
 	child.Stderr = os.Stderr
 	out, err := child.StdoutPipe()
 	if err != nil {
@@ -131,7 +135,7 @@ func TestCrashRecovery(t *testing.T) {
 
 	// A new runtime on the same store directory and NATS.
 	restart := time.Now()
-	r := testenv.StartWith(t, platform.Options{NATSURL: n.P.NATSURL(), DataDir: rtData, Runtime: true,
+	r := testenv.StartWith(t, platform.Options{NATSURL: n.P.NATSURL(), NATSAuth: n.P.NATSAuth(), DataDir: rtData, Runtime: true,
 		StoreConfig: json.RawMessage(crashStore), Logger: testenv.Logger(t)})
 	waitDrained(t, n.JS, 25*time.Second)
 	t.Logf("recovered in %s (includes the 10s ack wait of messages the dead host held)", time.Since(restart).Round(time.Millisecond))

@@ -12,6 +12,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
+
+	"github.com/surgefn/surge/internal/natsauth"
 )
 
 // Baseline kinds: what `make bench` measures the machine's ceilings with.
@@ -32,6 +34,8 @@ type BaselineConfig struct {
 	HTTPAddr string
 	// NATSURL is the NATS the nats-echo kind uses.
 	NATSURL string
+	// Auth authenticates to it.
+	Auth natsauth.Client
 	// Subject is the responder's subject (default bench.echo).
 	Subject string
 	// Timeout bounds one NATS request (default 2s, like a function's).
@@ -98,11 +102,11 @@ func (b *Baseline) connect(cfg BaselineConfig) error {
 		return errors.New("--nats URL is required for the nats-echo baseline")
 	}
 	var err error
-	if b.reqC, err = nats.Connect(cfg.NATSURL, nats.Name("surge-bench-baseline-requester")); err != nil {
-		return fmt.Errorf("--nats %s: %w", cfg.NATSURL, err)
+	if b.reqC, err = cfg.Auth.Connect(cfg.NATSURL, nats.Name("surge-bench-baseline-requester")); err != nil {
+		return err
 	}
-	if b.resC, err = nats.Connect(cfg.NATSURL, nats.Name("surge-bench-baseline-responder")); err != nil {
-		return fmt.Errorf("--nats %s: %w", cfg.NATSURL, err)
+	if b.resC, err = cfg.Auth.Connect(cfg.NATSURL, nats.Name("surge-bench-baseline-responder")); err != nil {
+		return err
 	}
 	if _, err := b.resC.QueueSubscribe(cfg.Subject, "bench", func(m *nats.Msg) { _ = m.Respond(m.Data) }); err != nil {
 		return err

@@ -95,8 +95,8 @@ func BenchmarkPlatform(b *testing.B) {
 	web := HTTPConfig{BaseURL: env.URL, Timeout: 5 * time.Second}
 	natsURL := env.P.NATSURL()
 	orders := OrdersConfig{HTTP: web, Users: 100, PayloadItems: 3, Sample: 10,
-		Drain: &DrainConfig{NATSURL: natsURL, Stream: "ORDERS", Consumer: "order-persist", Timeout: time.Minute}}
-	js := JSConfig{URL: natsURL, Timeout: 5 * time.Second, Subject: "orders.submit"}
+		Drain: &DrainConfig{NATSURL: natsURL, Auth: env.P.NATSAuth(), Stream: "ORDERS", Consumer: "order-persist", Timeout: time.Minute}}
+	js := JSConfig{URL: natsURL, Auth: env.P.NATSAuth(), Timeout: 5 * time.Second, Subject: "orders.submit"}
 	tests := []struct {
 		name        string
 		concurrency int

@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/internal/natsauth"
 )
 
 // DrainConfig names the durable consumer whose backlog verification waits
@@ -15,6 +17,9 @@ import (
 type DrainConfig struct {
 	// NATSURL is the platform's NATS.
 	NATSURL string
+	// Auth authenticates to it: reading a consumer's state takes more than
+	// client.creds allows (surge.creds does).
+	Auth natsauth.Client
 	// Stream and Consumer name the durable consumer (ORDERS / order-persist).
 	Stream, Consumer string
 	// Timeout bounds the wait.
@@ -29,9 +34,9 @@ func (d *DrainConfig) wait(ctx context.Context) (time.Time, error) {
 	if d.Timeout <= 0 {
 		return time.Time{}, fmt.Errorf("--verify-timeout must be positive, got %s", d.Timeout)
 	}
-	nc, err := nats.Connect(d.NATSURL, nats.Name("surge-bench-verify"))
+	nc, err := d.Auth.Connect(d.NATSURL, nats.Name("surge-bench-verify"))
 	if err != nil {
-		return time.Time{}, fmt.Errorf("--nats %s: %w", d.NATSURL, err)
+		return time.Time{}, err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

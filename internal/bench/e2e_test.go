@@ -30,12 +30,12 @@ func TestScenarios(t *testing.T) {
 	natsURL := env.P.NATSURL()
 	web := HTTPConfig{BaseURL: env.URL, Timeout: 5 * time.Second}
 	drain := func(stream, consumer string) *DrainConfig {
-		return &DrainConfig{NATSURL: natsURL, Stream: stream, Consumer: consumer, Timeout: 30 * time.Second}
+		return &DrainConfig{NATSURL: natsURL, Auth: env.P.NATSAuth(), Stream: stream, Consumer: consumer, Timeout: 30 * time.Second}
 	}
 	orders := OrdersConfig{HTTP: web, Users: 20, PayloadItems: 3, Drain: drain("ORDERS", "order-persist"), Sample: 20}
-	js := JSConfig{URL: natsURL, Timeout: 5 * time.Second, Subject: "orders.submit"}
+	js := JSConfig{URL: natsURL, Auth: env.P.NATSAuth(), Timeout: 5 * time.Second, Subject: "orders.submit"}
 	baseline := func(kind string) HTTPConfig {
-		b, err := StartBaseline(BaselineConfig{Kind: kind, HTTPAddr: "127.0.0.1:0", NATSURL: natsURL})
+		b, err := StartBaseline(BaselineConfig{Kind: kind, HTTPAddr: "127.0.0.1:0", NATSURL: natsURL, Auth: env.P.NATSAuth()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,12 +12,16 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oklog/ulid/v2"
+
+	"github.com/surgefn/surge/internal/natsauth"
 )
 
 // JSConfig configures a JetStream publishing scenario.
 type JSConfig struct {
 	// URL is the NATS server.
 	URL string
+	// Auth authenticates to it (--nats-creds, ...).
+	Auth natsauth.Client
 	// Connections is the number of NATS connections workers share
 	// (round robin); 0 means 1.
 	Connections int
@@ -114,9 +118,9 @@ func (s *JSPublish) Setup(ctx context.Context, workers int) error {
 		inflight = workers
 	}
 	for i := 0; i < n; i++ {
-		nc, err := nats.Connect(s.cfg.URL, nats.Name("surge-bench"))
+		nc, err := s.cfg.Auth.Connect(s.cfg.URL, nats.Name("surge-bench"))
 		if err != nil {
-			return fmt.Errorf("--nats %s: %w", s.cfg.URL, err)
+			return err
 		}
 		s.conns = append(s.conns, nc)
 		js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(inflight),

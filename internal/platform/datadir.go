@@ -3,6 +3,7 @@ package platform
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -63,4 +64,31 @@ func (l *dirLock) release() error {
 		return nil
 	}
 	return l.f.Close() // closing the last descriptor drops the flock
+}
+
+// globalAccount is the directory, under the JetStream store, of the
+// account anonymous clients used before the embedded server required
+// credentials.
+const globalAccount = "$G"
+
+// adoptGlobalAccount moves the streams and buckets of a data directory
+// from before authenticated NATS into the application account, so an
+// upgrade keeps the deployed functions, the orders backlog and every
+// bucket. JetStream keeps an account's files in a directory named after
+// it, and nothing in them names the account.
+func adoptGlobalAccount(storeDir, account string, log *slog.Logger) error {
+	from := filepath.Join(storeDir, "jetstream", globalAccount)
+	to := filepath.Join(storeDir, "jetstream", account)
+	if _, err := os.Stat(from); err != nil {
+		return nil // nothing to adopt
+	}
+	if _, err := os.Stat(to); err == nil {
+		log.Warn("JetStream data of anonymous clients left alone: the application account has its own", "dir", from)
+		return nil
+	}
+	if err := os.Rename(from, to); err != nil {
+		return fmt.Errorf("move JetStream data into the application account: %w", err)
+	}
+	log.Info("JetStream data moved into the application account", "from", from, "to", to)
+	return nil
 }

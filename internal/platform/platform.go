@@ -29,6 +29,7 @@ import (
 	"github.com/surgefn/surge/gateway"
 	"github.com/surgefn/surge/internal/deploy"
 	"github.com/surgefn/surge/internal/host"
+	"github.com/surgefn/surge/internal/natsauth"
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
@@ -38,14 +39,20 @@ import (
 // Options configure a surge process. The zero value of each field means its
 // default (see the `surge up --help` text for the flags that set them).
 type Options struct {
-	// DataDir holds JetStream, the embedded store and the admin token.
+	// DataDir holds JetStream, the embedded store, the admin token and the
+	// embedded server's NATS keys and credentials (nats/).
 	DataDir string
 	// HTTPAddr is the gateway listen address; "" runs no gateway.
 	HTTPAddr string
 	// NATSListen is the embedded NATS client address (host:port, port -1 = random).
 	NATSListen string
-	// NATSURL connects to an external NATS instead of embedding one.
+	// NATSURL connects to an external NATS instead of embedding one; it
+	// may carry user:password@.
 	NATSURL string
+	// NATSAuth authenticates to the external NATS of NATSURL (credentials
+	// or nkey file, TLS). The embedded server needs none: its credentials
+	// are generated under <DataDir>/nats.
+	NATSAuth natsauth.Client
 	// Manifests is a file or directory deployed at start ("" for none).
 	Manifests string
 	// Runtime runs a runtime host in this process.
@@ -77,6 +84,8 @@ type Platform struct {
 	opts     Options
 	log      *slog.Logger
 	ns       *server.Server
+	auth     *natsauth.Authority // the embedded server's; nil with an external NATS
+	natsAuth natsauth.Client     // how this process's connections authenticate
 	gwConn   *nats.Conn
 	rtConn   *nats.Conn
 	stConn   *nats.Conn
@@ -200,16 +209,26 @@ func (p *Platform) startNATS() error {
 		if err != nil {
 			return fmt.Errorf("--nats-listen: %w", err)
 		}
-		ns, err := server.NewServer(&server.Options{
+		auth, err := natsauth.Open(filepath.Join(p.opts.DataDir, "nats"))
+		if err != nil {
+			return fmt.Errorf("embedded nats auth: %w", err)
+		}
+		storeDir := filepath.Join(p.opts.DataDir, "jetstream")
+		if err := adoptGlobalAccount(storeDir, auth.AccountPublicKey(), p.log); err != nil {
+			return err
+		}
+		so := &server.Options{
 			ServerName: "surge",
 			Host:       host,
 			Port:       port,
 			JetStream:  true,
-			StoreDir:   filepath.Join(p.opts.DataDir, "jetstream"),
+			StoreDir:   storeDir,
 			NoSigs:     true,
 			NoLog:      true,
 			MaxPayload: 8 << 20,
-		})
+		}
+		auth.ConfigureServer(so)
+		ns, err := server.NewServer(so)
 		if err != nil {
 			return fmt.Errorf("embedded nats: %w", err)
 		}
@@ -218,9 +237,13 @@ func (p *Platform) startNATS() error {
 			ns.Shutdown()
 			return errors.New("embedded nats did not become ready within 15s (is the port taken?)")
 		}
-		p.ns = ns
+		auth.Attach(ns)
+		p.ns, p.auth = ns, auth
+		p.natsAuth = natsauth.Client{CredsFile: auth.SurgeCreds()}
 		url = ns.ClientURL()
-		p.log.Info("embedded nats started", "url", url, "jetstream", filepath.Join(p.opts.DataDir, "jetstream"))
+		p.log.Info("embedded nats started", "url", url, "jetstream", storeDir, "creds", auth.Dir())
+	} else {
+		p.natsAuth = p.opts.NATSAuth
 	}
 	p.natsURL = url
 	var err error
@@ -237,14 +260,20 @@ func (p *Platform) startNATS() error {
 }
 
 func (p *Platform) connect(name string) (*nats.Conn, error) {
-	nc, err := nats.Connect(p.natsURL, nats.Name(name), nats.MaxReconnects(-1),
+	auth, err := p.natsAuth.Options()
+	if err != nil {
+		return nil, err
+	}
+	opts := append(auth, nats.Name(name), nats.MaxReconnects(-1), nats.CustomInboxPrefix(natsauth.InboxPrefix),
 		nats.ReconnectWait(250*time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				p.log.Warn("nats disconnected", "conn", name, "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { p.log.Info("nats reconnected", "conn", name, "url", nc.ConnectedUrl()) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			p.log.Info("nats reconnected", "conn", name, "url", natsauth.Redact(nc.ConnectedUrl()))
+		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
 			if sub != nil {
@@ -252,8 +281,9 @@ func (p *Platform) connect(name string) (*nats.Conn, error) {
 			}
 			p.log.Warn("nats async error", "conn", name, "subject", subj, "err", err)
 		}))
+	nc, err := nats.Connect(p.natsURL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to nats %s: %w", p.natsURL, err)
+		return nil, fmt.Errorf("connect to nats %s: %w", natsauth.Redact(p.natsURL), err)
 	}
 	return nc, nil
 }
@@ -299,9 +329,13 @@ func (p *Platform) startGateway(ctx, runCtx context.Context) error {
 			}
 		}})
 	}
-	gw, err := gateway.New(ctx, gateway.Config{NC: p.gwConn, JS: js, Logger: p.log.With("component", "gateway"),
+	cfg := gateway.Config{NC: p.gwConn, JS: js, Logger: p.log.With("component", "gateway"),
 		AdminToken: token, Registry: p.reg, Gatherer: p.reg, BodyLimit: p.opts.BodyLimit,
-		Checks: checks, AccessLog: p.opts.AccessLog})
+		Checks: checks, AccessLog: p.opts.AccessLog}
+	if p.auth != nil { // a nil *Authority in the interface would not be nil
+		cfg.Creds = p.auth
+	}
+	gw, err := gateway.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -481,6 +515,14 @@ func (p *Platform) HTTPURL() string {
 
 // NATSURL is the URL of the NATS the process uses.
 func (p *Platform) NATSURL() string { return p.natsURL }
+
+// NATSAuth is how this process's own connections authenticate: with the
+// embedded server, surge.creds under <DataDir>/nats.
+func (p *Platform) NATSAuth() natsauth.Client { return p.natsAuth }
+
+// Authority is the embedded server's auth (nil with an external NATS):
+// its directory holds surge.creds and client.creds.
+func (p *Platform) Authority() *natsauth.Authority { return p.auth }
 
 // AdminToken is the gateway's admin token.
 func (p *Platform) AdminToken() string { return p.token }

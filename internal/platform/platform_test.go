@@ -316,17 +316,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 
 func TestExternalFunction(t *testing.T) {
 	env := testenv.Start(t, nil)
-	env.Deploy(t, `
-apiVersion: surge/v1
-kind: Function
-metadata: {name: hello}
-spec:
-  handler: external
-  trigger: {subject: fn.hello}
-  http:
-    method: POST
-    path: /v1/hello/{who}
-`)
+	env.Deploy(t, strings.Replace(externalManifest("hello"), "/v1/hello", "/v1/hello/{who}", 1))
 	// Any NATS client in the queue group serves it.
 	sub, err := env.NC.QueueSubscribe("fn.hello", "hello", func(m *nats.Msg) {
 		_ = m.Respond([]byte(`{"hello":"` + m.Header.Get("Surge-Param-who") + `","method":"` + m.Header.Get("Surge-Method") + `"}`))

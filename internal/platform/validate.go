@@ -29,6 +29,14 @@ func (o *Options) validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: port %q is not a number from 0 to 65535", a.flag, a.addr, port))
 		}
 	}
+	if !o.NATSAuth.IsZero() {
+		if o.NATSURL == "" {
+			errs = append(errs, errors.New("--nats-creds, --nats-nkey and --nats-tls-* are for an external NATS (--nats URL); "+
+				"the embedded server's credentials are generated under <data>/nats"))
+		} else if _, err := o.NATSAuth.Options(); err != nil {
+			errs = append(errs, err) // a missing or unreadable file, named with its flag
+		}
+	}
 	return errors.Join(errs...)
 }
 

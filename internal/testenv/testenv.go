@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/surgefn/surge/internal/natsauth"
 	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime/store"
@@ -27,7 +28,8 @@ import (
 // Token is the admin token of every test platform.
 const Token = "test-admin-token-0123456789"
 
-// Env is a running platform plus a client connection.
+// Env is a running platform plus a connection with surge's own
+// credentials (every subject; tests read buckets and streams with it).
 type Env struct {
 	P    *platform.Platform
 	URL  string
@@ -80,7 +82,7 @@ func StartWith(t testing.TB, o platform.Options) *Env {
 	}
 	e := &Env{P: p, URL: p.HTTPURL(), Opts: o, HTTP: &http.Client{Timeout: 30 * time.Second}}
 	t.Cleanup(func() { e.Stop(t) })
-	nc, err := nats.Connect(p.NATSURL())
+	nc, err := e.TryConnect(p.NATSAuth())
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
@@ -89,6 +91,36 @@ func StartWith(t testing.TB, o platform.Options) *Env {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// TryConnect connects to the platform's NATS as auth.
+func (e *Env) TryConnect(auth natsauth.Client, opts ...nats.Option) (*nats.Conn, error) {
+	ao, err := auth.Options()
+	if err != nil {
+		return nil, err
+	}
+	return nats.Connect(e.P.NATSURL(), append(ao, opts...)...)
+}
+
+// Connect connects with the credentials file creds (closed with the
+// test), failing the test when the server refuses.
+func (e *Env) Connect(t testing.TB, creds string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	nc, err := e.TryConnect(natsauth.Client{CredsFile: creds}, opts...)
+	if err != nil {
+		t.Fatalf("connect with %s: %v", creds, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// ClientCreds is the path of the embedded server's client.creds.
+func (e *Env) ClientCreds(t testing.TB) string {
+	t.Helper()
+	if e.P.Authority() == nil {
+		t.Fatal("no embedded NATS: no client.creds")
+	}
+	return e.P.Authority().ClientCreds()
 }
 
 // Store returns the platform's store as the domain D (store.Orders,

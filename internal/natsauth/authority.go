@@ -1,0 +1,365 @@
+package natsauth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
+)
+
+// The files of an Authority, in its directory (<data>/nats). Seeds and
+// credentials are secrets: mode 0600, the directory 0700.
+const (
+	OperatorKeyFile = "operator.nk"
+	SystemKeyFile   = "system.nk"
+	AccountKeyFile  = "account.nk"
+	// SurgeCredsFile is the credentials of surge's own processes: every
+	// subject of the application account.
+	SurgeCredsFile = "surge.creds"
+	// ClientCredsFile is the credentials of applications (ClientPermissions).
+	ClientCredsFile = "client.creds"
+	// issuedFile records the user keys issued to external functions and the
+	// revoked ones, so a restart keeps revocations.
+	issuedFile = "issued.json"
+)
+
+// AccountName is the name in the application account's JWT.
+const AccountName = "SURGE"
+
+// ClientPermissions are those of client.creds: call any function whose
+// subject is under fn. (the convention every built-in and the README
+// follow; a function on another subject is reachable over HTTP only),
+// publish orders and events into their streams, discover services with
+// $SRV (nats micro ls/info/stats), and receive answers and JetStream acks
+// on _INBOX.>. Nothing else: no subscription a function serves on, no
+// $KV and no $JS.API, so no bucket read or write and no stream or consumer
+// change. A JetStream publish needs no $JS.API subject: it is a request to
+// the stream's subject, answered with the ack (nats pub --jetstream does
+// exactly that).
+var ClientPermissions = jwt.Permissions{
+	Pub: jwt.Permission{Allow: jwt.StringList{"fn.>", "orders.submit", "events.track", "$SRV.>"}},
+	Sub: jwt.Permission{Allow: jwt.StringList{"_INBOX.>"}},
+}
+
+// Errors of an Authority.
+var (
+	// ErrNotAttached is returned by a revocation before the server runs.
+	ErrNotAttached = errors.New("natsauth: no server attached")
+)
+
+// Authority holds the keys of the embedded server's decentralized auth: an
+// operator, its system account and the application account surge and its
+// clients live in (JetStream enabled). Accounts are resolved from memory,
+// so a user credential can be issued at any time without touching the
+// server, and revoked by pushing new account claims to it.
+type Authority struct {
+	dir                       string
+	operator, system, account nkeys.KeyPair
+	operatorJWT               *jwt.OperatorClaims
+	resolver                  *server.MemAccResolver
+	mu                        sync.Mutex
+	srv                       *server.Server
+	issued                    issued
+	now                       func() time.Time
+}
+
+// issued is the file issuedFile.
+type issued struct {
+	// Functions are the user public keys issued per external function
+	// that are not revoked.
+	Functions map[string][]string `json:"functions"`
+	// Revoked maps a user public key to the Unix time of its revocation.
+	Revoked map[string]int64 `json:"revoked"`
+}
+
+// Open loads the keys under dir, creating the ones missing (at the first
+// start), and writes surge.creds and client.creds there. Their user keys
+// are kept across restarts; their JWTs are signed again, so a file always
+// carries this release's permissions.
+func Open(dir string) (*Authority, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("nats auth dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("nats auth dir: %w", err)
+	}
+	a := &Authority{dir: dir, resolver: &server.MemAccResolver{}, now: time.Now,
+		issued: issued{Functions: map[string][]string{}, Revoked: map[string]int64{}}}
+	var err error
+	if a.operator, err = loadOrCreateKey(filepath.Join(dir, OperatorKeyFile), nkeys.CreateOperator); err != nil {
+		return nil, err
+	}
+	if a.system, err = loadOrCreateKey(filepath.Join(dir, SystemKeyFile), nkeys.CreateAccount); err != nil {
+		return nil, err
+	}
+	if a.account, err = loadOrCreateKey(filepath.Join(dir, AccountKeyFile), nkeys.CreateAccount); err != nil {
+		return nil, err
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, issuedFile)); err == nil {
+		if err := json.Unmarshal(b, &a.issued); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, issuedFile), err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if a.issued.Functions == nil {
+		a.issued.Functions = map[string][]string{}
+	}
+	if a.issued.Revoked == nil {
+		a.issued.Revoked = map[string]int64{}
+	}
+	if err := a.signAccounts(); err != nil {
+		return nil, err
+	}
+	if err := a.writeUserCreds(SurgeCredsFile, "surge", jwt.Permissions{}); err != nil {
+		return nil, err
+	}
+	if err := a.writeUserCreds(ClientCredsFile, "client", ClientPermissions); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// loadOrCreateKey reads the nkey seed at path, or creates one with create
+// and writes it there.
+func loadOrCreateKey(path string, create func() (nkeys.KeyPair, error)) (nkeys.KeyPair, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		kp, err := nkeys.ParseDecoratedNKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return kp, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	kp, err := create()
+	if err != nil {
+		return nil, err
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		return nil, err
+	}
+	if err := writeSecret(path, append(seed, '\n')); err != nil {
+		return nil, err
+	}
+	return kp, nil
+}
+
+// writeSecret writes b to path with mode 0600, atomically.
+func writeSecret(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// signAccounts signs the operator and both account JWTs and stores the
+// accounts in the resolver.
+func (a *Authority) signAccounts() error {
+	opPub, _ := a.operator.PublicKey()
+	sysPub, _ := a.system.PublicKey()
+	oc := jwt.NewOperatorClaims(opPub)
+	oc.Name = "surge"
+	oc.SystemAccount = sysPub
+	tok, err := oc.Encode(a.operator)
+	if err != nil {
+		return fmt.Errorf("operator jwt: %w", err)
+	}
+	if a.operatorJWT, err = jwt.DecodeOperatorClaims(tok); err != nil {
+		return fmt.Errorf("operator jwt: %w", err)
+	}
+	sc := jwt.NewAccountClaims(sysPub)
+	sc.Name = "SYS"
+	sysJWT, err := sc.Encode(a.operator)
+	if err != nil {
+		return fmt.Errorf("system account jwt: %w", err)
+	}
+	if err := a.resolver.Store(sysPub, sysJWT); err != nil {
+		return err
+	}
+	_, accJWT, err := a.accountClaims()
+	if err != nil {
+		return err
+	}
+	return a.resolver.Store(a.AccountPublicKey(), accJWT)
+}
+
+// accountClaims are the application account's claims: JetStream without
+// limits, and the revocations.
+func (a *Authority) accountClaims() (*jwt.AccountClaims, string, error) {
+	ac := jwt.NewAccountClaims(a.AccountPublicKey())
+	ac.Name = AccountName
+	ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: jwt.NoLimit, DiskStorage: jwt.NoLimit,
+		Streams: jwt.NoLimit, Consumer: jwt.NoLimit, MaxAckPending: jwt.NoLimit,
+		MemoryMaxStreamBytes: jwt.NoLimit, DiskMaxStreamBytes: jwt.NoLimit}
+	for pub, at := range a.issued.Revoked {
+		ac.RevokeAt(pub, time.Unix(at, 0))
+	}
+	tok, err := ac.Encode(a.operator)
+	if err != nil {
+		return nil, "", fmt.Errorf("account jwt: %w", err)
+	}
+	return ac, tok, nil
+}
+
+// writeUserCreds (re)writes the credentials file name for a user of the
+// application account with perms, keeping the user key of an existing
+// file.
+func (a *Authority) writeUserCreds(name, user string, perms jwt.Permissions) error {
+	path := filepath.Join(a.dir, name)
+	var kp nkeys.KeyPair
+	if b, err := os.ReadFile(path); err == nil {
+		kp, _ = jwt.ParseDecoratedUserNKey(b) // unreadable: a new key
+	}
+	if kp == nil {
+		var err error
+		if kp, err = nkeys.CreateUser(); err != nil {
+			return err
+		}
+	}
+	creds, err := a.userCreds(kp, user, perms, nil)
+	if err != nil {
+		return err
+	}
+	return writeSecret(path, creds)
+}
+
+// userCreds is a .creds file for the user kp in the application account.
+func (a *Authority) userCreds(kp nkeys.KeyPair, name string, perms jwt.Permissions, resp *jwt.ResponsePermission) ([]byte, error) {
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	uc := jwt.NewUserClaims(pub)
+	uc.Name = name
+	uc.Permissions = perms
+	uc.Resp = resp
+	tok, err := uc.Encode(a.account)
+	if err != nil {
+		return nil, fmt.Errorf("user jwt %s: %w", name, err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		return nil, err
+	}
+	return jwt.FormatUserConfig(tok, seed)
+}
+
+// ConfigureServer makes o trust the operator, resolve accounts from
+// memory, and refuse anonymous clients (operator mode has no anonymous
+// user).
+func (a *Authority) ConfigureServer(o *server.Options) {
+	o.TrustedOperators = []*jwt.OperatorClaims{a.operatorJWT}
+	o.SystemAccount, _ = a.system.PublicKey()
+	o.AccountResolver = a.resolver
+}
+
+// Attach gives a the running server, which revocations are pushed to.
+func (a *Authority) Attach(s *server.Server) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.srv = s
+}
+
+// AccountPublicKey is the application account's public key, also the
+// name of its directory in the JetStream store.
+func (a *Authority) AccountPublicKey() string {
+	pub, _ := a.account.PublicKey()
+	return pub
+}
+
+// Dir is the directory holding the keys and credentials files.
+func (a *Authority) Dir() string { return a.dir }
+
+// SurgeCreds is the path of surge's own credentials file.
+func (a *Authority) SurgeCreds() string { return filepath.Join(a.dir, SurgeCredsFile) }
+
+// ClientCreds is the path of the applications' credentials file.
+func (a *Authority) ClientCreds() string { return filepath.Join(a.dir, ClientCredsFile) }
+
+// FunctionCreds issues a credentials file for the external function name:
+// it may subscribe subject in the queue group queue only, and publish
+// only the answers to the requests it received (allow_responses, one
+// answer each). With rotate, every earlier credential of name is revoked,
+// and a connection using one is closed.
+func (a *Authority) FunctionCreds(name, subject, queue string, rotate bool) ([]byte, error) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return nil, err
+	}
+	pub, _ := kp.PublicKey()
+	perms := jwt.Permissions{Sub: jwt.Permission{Allow: jwt.StringList{subject + " " + queue}}}
+	creds, err := a.userCreds(kp, "fn:"+name, perms, &jwt.ResponsePermission{MaxMsgs: 1})
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if rotate && a.srv == nil {
+		return nil, ErrNotAttached
+	}
+	old := a.issued.Functions[name]
+	if rotate {
+		// A revocation is by user key: the new key is not in it, even
+		// if its JWT was issued in the same second.
+		at := a.now().Unix()
+		for _, p := range old {
+			a.issued.Revoked[p] = at
+		}
+		old = nil
+	}
+	a.issued.Functions[name] = append(old, pub)
+	if err := a.saveIssued(); err != nil {
+		return nil, err
+	}
+	if rotate {
+		if err := a.pushAccount(); err != nil {
+			return nil, err
+		}
+	}
+	return creds, nil
+}
+
+func (a *Authority) saveIssued() error {
+	for _, keys := range a.issued.Functions {
+		sort.Strings(keys)
+	}
+	b, err := json.MarshalIndent(a.issued, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeSecret(filepath.Join(a.dir, issuedFile), append(b, '\n'))
+}
+
+// pushAccount signs the application account again and applies it to the
+// running server: revoked users are disconnected and cannot reconnect.
+func (a *Authority) pushAccount() error {
+	ac, tok, err := a.accountClaims()
+	if err != nil {
+		return err
+	}
+	if err := a.resolver.Store(ac.Subject, tok); err != nil {
+		return err
+	}
+	acc, err := a.srv.LookupAccount(ac.Subject)
+	if err != nil {
+		return fmt.Errorf("account %s: %w", ac.Subject, err)
+	}
+	a.srv.UpdateAccountClaims(acc, ac)
+	return nil
+}
