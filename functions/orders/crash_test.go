@@ -12,11 +12,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/surgefn/surge/internal/natsauth"
 	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/internal/testenv"
 	"github.com/surgefn/surge/runtime/store"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // Environment of the runtime host TestCrashRecovery runs as a child process.
@@ -150,5 +152,25 @@ func TestCrashRecovery(t *testing.T) {
 	total := assertStoredExactly(t, st, want)
 	if total != len(acked) {
 		t.Errorf("%d orders stored, want exactly the %d acked", total, len(acked))
+		logDeadLetters(t, n.JS)
+	}
+}
+
+// logDeadLetters says what order-persist dead-lettered, to tell a store
+// that lost acknowledged writes from orders sent to the DLQ.
+func logDeadLetters(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, wire.StreamDLQ)
+	if err != nil {
+		t.Logf("DLQ: %v", err)
+		return
+	}
+	t.Logf("DLQ holds %d messages", s.CachedInfo().State.Msgs)
+	for seq := uint64(1); seq <= min(s.CachedInfo().State.LastSeq, 5); seq++ {
+		if m, err := s.GetMsg(ctx, seq); err == nil {
+			t.Logf("DLQ %d: %s: %s (deliveries %s)", seq, m.Subject, m.Header.Get(wire.HeaderDLQError), m.Header.Get(wire.HeaderDLQDeliveries))
+		}
 	}
 }
