@@ -29,6 +29,9 @@ func (o *Options) validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: port %q is not a number from 0 to 65535", a.flag, a.addr, port))
 		}
 	}
+	secret, jwtErrs := o.JWT.validate()
+	o.jwtSecret = secret
+	errs = append(errs, jwtErrs...)
 	return errors.Join(errs...)
 }
 
