@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -310,8 +311,13 @@ func TestJWKSRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	n := 0
 	verify := func(key *rsa.PrivateKey, kid string) error {
+		// A new token every time: a verified one is remembered for a
+		// minute, which would hide a key's removal.
+		n++
 		c := claims("5")
+		c.ID = strconv.Itoa(n)
 		c.ExpiresAt = jwt.NewNumericDate(clk.Now().Add(time.Hour))
 		_, err := v.Verify(context.Background(), sign(t, jwt.SigningMethodRS256, key, kid, c))
 		return err
