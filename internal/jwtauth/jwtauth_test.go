@@ -151,21 +151,28 @@ func testVerifySecret(t *testing.T, cacheSize int) {
 			clk.mu.Lock()
 			clk.now = t0.Add(tt.skew)
 			clk.mu.Unlock()
-			id, err := v.Verify(context.Background(), tt.token)
-			if tt.wantReason == "" {
-				if err != nil || id != tt.wantID {
-					t.Fatalf("Verify() = %d, %v, want %d", id, err, tt.wantID)
-				}
-				return
-			}
-			var te *TokenError
-			if !errors.As(err, &te) || !errors.Is(err, ErrInvalidToken) {
-				t.Fatalf("Verify() = %d, %v, want a *TokenError", id, err)
-			}
-			if te.Reason != tt.wantReason || id != 0 {
-				t.Errorf("Verify() = %d, reason %q (%v), want reason %q", id, te.Reason, err, tt.wantReason)
-			}
+			checkVerify(t, v, tt.token, tt.wantID, tt.wantReason)
 		})
+	}
+}
+
+// checkVerify verifies token and wants user wantID, or, when wantReason
+// is set, a *TokenError with that reason.
+func checkVerify(t *testing.T, v *Verifier, token string, wantID int64, wantReason string) {
+	t.Helper()
+	id, err := v.Verify(context.Background(), token)
+	if wantReason == "" {
+		if err != nil || id != wantID {
+			t.Fatalf("Verify() = %d, %v, want %d", id, err, wantID)
+		}
+		return
+	}
+	var te *TokenError
+	if !errors.As(err, &te) || !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("Verify() = %d, %v, want a *TokenError", id, err)
+	}
+	if te.Reason != wantReason || id != 0 {
+		t.Errorf("Verify() = %d, reason %q (%v), want reason %q", id, te.Reason, err, wantReason)
 	}
 }
 
@@ -285,17 +292,7 @@ func TestVerifyJWKS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			id, err := v.Verify(context.Background(), tt.token)
-			if tt.wantReason == "" {
-				if err != nil || id != tt.wantID {
-					t.Fatalf("Verify() = %d, %v, want %d", id, err, tt.wantID)
-				}
-				return
-			}
-			var te *TokenError
-			if !errors.As(err, &te) || te.Reason != tt.wantReason {
-				t.Fatalf("Verify() = %d, %v, want reason %q", id, err, tt.wantReason)
-			}
+			checkVerify(t, v, tt.token, tt.wantID, tt.wantReason)
 		})
 	}
 }

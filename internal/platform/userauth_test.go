@@ -28,16 +28,10 @@ func echoHeaders(_ context.Context, req *runtime.Request) error {
 	return req.RespondJSON(http.StatusOK, req.Header)
 }
 
+// headersManifest deploys test.headers on POST path with spec.http.auth.
 func headersManifest(name, path, auth string) string {
-	return fmt.Sprintf(`
-apiVersion: surge/v1
-kind: Function
-metadata: {name: %s}
-spec:
-  handler: test.headers
-  trigger: {subject: fn.%s}
-  http: {method: POST, path: %s, auth: %s}
-`, name, name, path, auth)
+	return fmt.Sprintf("{apiVersion: surge/v1, kind: Function, metadata: {name: %s}, spec: {handler: test.headers, "+
+		"trigger: {subject: fn.%s}, http: {method: POST, path: %s, auth: %s}}}\n", name, name, path, auth)
 }
 
 // userRoutes are the built-in functions that take a user_id, turned to
