@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"strings"
@@ -23,22 +22,6 @@ type functionStore interface {
 	Put(ctx context.Context, fn manifests.Function) (manifests.Deployed, bool, error)
 	Delete(ctx context.Context, name string) error
 	List(ctx context.Context) ([]manifests.Deployed, error)
-}
-
-// newAuth requires "Authorization: Bearer <token>", else 401.
-func newAuth(token string) echo.MiddlewareFunc {
-	want := []byte("Bearer " + token)
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			got := []byte(c.Request().Header.Get("Authorization"))
-			if subtle.ConstantTimeCompare(got, want) != 1 {
-				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="surge"`)
-				return runtime.Errorf(http.StatusUnauthorized, "unauthorized",
-					"a valid admin token is required (Authorization: Bearer <token>)")
-			}
-			return next(c)
-		}
-	}
 }
 
 // FunctionInfo is one row of GET /admin/functions.

@@ -57,6 +57,9 @@ type Config struct {
 	// Creds issues the NATS credentials of external functions
 	// (POST /admin/functions/{name}/creds); nil answers 501.
 	Creds CredsIssuer
+	// Users verifies end-user tokens on routes with spec.http.auth: user
+	// (*jwtauth.Verifier). Nil leaves such routes refused with a 503.
+	Users UserVerifier
 }
 
 // Validate reports missing required settings.
@@ -140,7 +143,8 @@ func (g *Gateway) echo() *echo.Echo {
 	admin.DELETE("/functions/:name", newDeleteFunctionHandler(g.reg))
 	admin.POST("/functions/:name/creds", newCredsHandler(g.reg, g.cfg.Creds))
 
-	deps := invokeDeps{nc: g.cfg.NC, js: g.cfg.JS, calls: g.calls, table: g.currentTable, bodyLimit: g.cfg.BodyLimit}
+	deps := invokeDeps{nc: g.cfg.NC, js: g.cfg.JS, calls: g.calls, table: g.currentTable, bodyLimit: g.cfg.BodyLimit,
+		auth: newRouteAuth(g.cfg.Users, g.cfg.AdminToken)}
 	e.POST("/function/:name", newByNameHandler(deps, false))
 	e.POST("/async-function/:name", newByNameHandler(deps, true))
 	e.GET("/calls/:id", newCallStatusHandler(g.calls))
@@ -211,6 +215,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 		t, errs := Build(fns)
 		for _, err := range errs {
 			g.cfg.Logger.Error("route not installed", "err", err)
+		}
+		if g.cfg.Users == nil {
+			for _, r := range t.Routes() {
+				if r.Target.Auth == manifests.AuthUser && (ev.Synced || ev.Name == r.Target.Function) {
+					g.cfg.Logger.Error("route refused with 503: it requires user auth and this gateway has no JWT verifier; start it with --jwt-secret-file or --jwks-url",
+						"function", r.Target.Function, "route", r.Name)
+				}
+			}
 		}
 		g.table.Store(t)
 		if ev.Synced {

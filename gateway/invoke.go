@@ -40,6 +40,7 @@ type invokeDeps struct {
 	calls     kvStore
 	table     func() *Table
 	bodyLimit int64
+	auth      routeAuth
 }
 
 // newRouteHandler serves the routes of deployed functions.
@@ -59,10 +60,14 @@ func newRouteHandler(d invokeDeps) echo.HandlerFunc {
 			return runtime.Errorf(http.StatusNotFound, "not_found", "no route for %s %s", r.Method, r.URL.Path)
 		}
 		c.Set(routeKey, route.Name)
-		if route.Async {
-			return invokeAsync(c, d, route.Target, &p)
+		user, err := d.auth.check(c, route.Target.Auth)
+		if err != nil {
+			return err
 		}
-		return invokeSync(c, d, route.Target, &p)
+		if route.Async {
+			return invokeAsync(c, d, route.Target, &p, user)
+		}
+		return invokeSync(c, d, route.Target, &p, user)
 	}
 }
 
@@ -74,6 +79,10 @@ func newByNameHandler(d invokeDeps, async bool) echo.HandlerFunc {
 		if !ok {
 			return runtime.Errorf(http.StatusNotFound, "function_not_found", "function %s is not deployed", name)
 		}
+		user, err := d.auth.check(c, tg.Auth)
+		if err != nil {
+			return err
+		}
 		var p Params
 		if async || tg.Stream {
 			if tg.Publish == "" {
@@ -84,22 +93,23 @@ func newByNameHandler(d invokeDeps, async bool) echo.HandlerFunc {
 				return runtime.Errorf(http.StatusBadRequest, "stream_function",
 					"function %s is stream-triggered; call it with POST /async-function/%s", name, name)
 			}
-			return invokeAsync(c, d, tg, &p)
+			return invokeAsync(c, d, tg, &p, user)
 		}
-		return invokeSync(c, d, tg, &p)
+		return invokeSync(c, d, tg, &p, user)
 	}
 }
 
 // invokeSync sends the call as a NATS request and relays the reply: 503
 // when nothing serves the subject, 504 after the function's timeout, the
-// function's own error otherwise.
-func invokeSync(c echo.Context, d invokeDeps, tg *Target, p *Params) error {
+// function's own error otherwise. user is the authenticated end user, 0
+// for none.
+func invokeSync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64) error {
 	r := c.Request()
 	body, err := readBody(r, d.bodyLimit)
 	if err != nil {
 		return err
 	}
-	msg := buildMsg(tg.Subject, r, c.Response().Header().Get(echo.HeaderXRequestID), p, body)
+	msg := buildMsg(tg.Subject, r, c.Response().Header().Get(echo.HeaderXRequestID), p, user, body)
 	// A little slack so the function's own 504 (with its message) wins.
 	ctx, cancel := context.WithTimeout(r.Context(), tg.Timeout+50*time.Millisecond)
 	defer cancel()
@@ -132,7 +142,7 @@ var callIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 // invokeAsync publishes the call to JetStream, de-duplicated on the
 // Idempotency-Key or a fresh call id, records it as queued, and answers 202
 // with X-Call-Id.
-func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params) error {
+func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64) error {
 	r := c.Request()
 	body, err := readBody(r, d.bodyLimit)
 	if err != nil {
@@ -144,7 +154,7 @@ func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params) error {
 	} else if !callIDPattern.MatchString(id) {
 		return runtime.BadRequest("Idempotency-Key", "must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'")
 	}
-	msg := buildMsg(tg.Publish, r, c.Response().Header().Get(echo.HeaderXRequestID), p, body)
+	msg := buildMsg(tg.Publish, r, c.Response().Header().Get(echo.HeaderXRequestID), p, user, body)
 	msg.Header[wire.HeaderCallID] = []string{id}
 	msg.Header[wire.HeaderFunction] = []string{tg.Function}
 	msg.Header[wire.HeaderMsgID] = []string{id}

@@ -10,7 +10,11 @@ import (
 )
 
 // forwarded are the HTTP request headers a function sees, besides the
-// method, path, query, path parameters and request id (buildMsg sets it).
+// method, path, query, path parameters, request id and authenticated user,
+// which buildMsg sets itself. It is an allow-list: every other client
+// header stays behind, so a client can never send a Surge-* header (a
+// forged Surge-User-Id, Surge-Call-Id, Surge-Function...) or a Nats-* one
+// to a function, nor its Authorization.
 var forwarded = []string{
 	wire.HeaderContentType,
 	wire.HeaderIdempotencyKey,
@@ -20,9 +24,10 @@ var forwarded = []string{
 }
 
 // buildMsg turns an HTTP call into the NATS message a function receives:
-// body as data, request details as headers.
-func buildMsg(subject string, r *http.Request, reqID string, p *Params, body []byte) *nats.Msg {
-	h := make(nats.Header, 8+p.n)
+// body as data, request details as headers; user, when not 0, is the end
+// user the gateway authenticated (Surge-User-Id).
+func buildMsg(subject string, r *http.Request, reqID string, p *Params, user int64, body []byte) *nats.Msg {
+	h := make(nats.Header, 9+p.n)
 	h[wire.HeaderMethod] = []string{r.Method}
 	h[wire.HeaderPath] = []string{r.URL.Path}
 	if r.URL.RawQuery != "" {
@@ -35,6 +40,9 @@ func buildMsg(subject string, r *http.Request, reqID string, p *Params, body []b
 		}
 	}
 	h[wire.HeaderRequestID] = []string{reqID}
+	if user > 0 {
+		h[wire.HeaderUserID] = []string{strconv.FormatInt(user, 10)}
+	}
 	return &nats.Msg{Subject: subject, Header: h, Data: body}
 }
 

@@ -23,6 +23,9 @@ type Target struct {
 	Timeout time.Duration
 	// Revision is the manifest revision the target was built from.
 	Revision string
+	// Auth is the function's spec.http.auth, checked on its route and on
+	// calls by name ("" for a function without a route: none).
+	Auth string
 }
 
 // Route is one HTTP route of a deployed function.
@@ -141,6 +144,9 @@ func Build(fns []manifests.Function) (*Table, []error) {
 
 func targetOf(fn *manifests.Function) *Target {
 	tg := &Target{Function: fn.Metadata.Name, Timeout: fn.Spec.Timeout.Std(), Revision: fn.Revision()}
+	if fn.Spec.HTTP != nil {
+		tg.Auth = fn.Spec.HTTP.Auth
+	}
 	if tg.Timeout == 0 {
 		tg.Timeout = manifests.DefaultTimeout
 	}

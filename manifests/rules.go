@@ -123,6 +123,9 @@ func (c *checks) http(path string, h *HTTP) {
 	if h.Async && h.Method != "" && !slices.Contains(asyncMethod, h.Method) {
 		c.add(path+".async", ErrInvalid, "only allowed with POST, PUT or PATCH, not %s", h.Method)
 	}
+	if !slices.Contains(authModes, h.Auth) {
+		c.add(path+".auth", ErrInvalid, "must be one of %s, got %q", strings.Join(authModes, ", "), h.Auth)
+	}
 }
 
 // checkRoute checks a gateway route: absolute, non-empty segments, each a

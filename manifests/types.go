@@ -65,7 +65,26 @@ type HTTP struct {
 	// Path is an absolute path; a segment written {name} is a parameter.
 	Path  string `json:"path" yaml:"path"`
 	Async bool   `json:"async,omitempty" yaml:"async,omitempty"`
+	// Auth is who may call the route: AuthNone (the default), AuthUser
+	// (an end-user JWT the gateway verifies) or AuthAdmin (the admin
+	// token). It applies to POST /function/{name} and
+	// /async-function/{name} of the same function too.
+	Auth string `json:"auth" yaml:"auth"`
 }
+
+// Values of spec.http.auth.
+const (
+	// AuthNone lets anyone call the route.
+	AuthNone = "none"
+	// AuthUser requires "Authorization: Bearer <JWT>" of an end user; the
+	// function receives the token's sub claim as Surge-User-Id.
+	AuthUser = "user"
+	// AuthAdmin requires the platform's admin token.
+	AuthAdmin = "admin"
+)
+
+// authModes lists the values of spec.http.auth, in the order errors name them.
+var authModes = []string{AuthNone, AuthUser, AuthAdmin}
 
 // Retry bounds redelivery of stream-triggered messages.
 type Retry struct {

@@ -34,7 +34,7 @@ const (
 )
 
 // Normalize fills the defaults of fields left at zero: concurrency, timeout,
-// retry.maxDeliver, batch.size, each kv history and storage and each
+// retry.maxDeliver, batch.size, http.auth, each kv history and storage and each
 // published stream's maxAge; it also rewrites
 // spec.config as compact JSON with sorted keys, and drops an empty one, so
 // equal configs compare equal. Normalize is idempotent.
@@ -56,6 +56,9 @@ func (f *Function) Normalize() {
 	}
 	if s.Batch.Size == 0 {
 		s.Batch.Size = DefaultBatchSize
+	}
+	if s.HTTP != nil && s.HTTP.Auth == "" {
+		s.HTTP.Auth = AuthNone
 	}
 	for i := range s.KV {
 		if s.KV[i].History == 0 {
@@ -147,6 +150,10 @@ func (f *Function) Revision() string {
 	c := *f
 	c.Spec.KV = slices.Clone(f.Spec.KV)
 	c.Spec.Publishes = slices.Clone(f.Spec.Publishes)
+	if f.Spec.HTTP != nil {
+		h := *f.Spec.HTTP
+		c.Spec.HTTP = &h
+	}
 	c.Normalize()
 	b, err := json.Marshal(&c)
 	if err != nil {

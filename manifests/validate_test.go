@@ -96,6 +96,12 @@ func TestValidate(t *testing.T) {
 			want: `spec.http.path: invalid path "/function/order-accept": /function is reserved by the platform`},
 		{name: "reserved calls", edit: func(f *Function) { f.Spec.HTTP.Path = "/calls/{id}" },
 			want: `spec.http.path: invalid path "/calls/{id}": /calls is reserved by the platform`},
+		{name: "auth user", edit: func(f *Function) { f.Spec.HTTP.Auth = AuthUser }},
+		{name: "auth admin", edit: func(f *Function) { f.Spec.HTTP.Auth = AuthAdmin }},
+		{name: "auth unknown", edit: func(f *Function) { f.Spec.HTTP.Auth = "jwt" },
+			want: `spec.http.auth: must be one of none, user, admin, got "jwt"`, wantErrs: ErrInvalid},
+		{name: "auth not normalized", edit: func(f *Function) { f.Spec.HTTP.Auth = "" },
+			want: `spec.http.auth: must be one of none, user, admin, got ""`, wantErrs: ErrInvalid},
 		{name: "not reserved functions", edit: func(f *Function) { f.Spec.HTTP.Path = "/functions" }},
 		{name: "concurrency max", edit: func(f *Function) { f.Spec.Concurrency = MaxConcurrency }},
 		{name: "concurrency negative", edit: func(f *Function) { f.Spec.Concurrency = -1 },
@@ -209,6 +215,9 @@ func TestRevision(t *testing.T) {
 		{name: "http method", edit: func(f *Function) { f.Spec.HTTP.Method = "PUT" }},
 		{name: "http path", edit: func(f *Function) { f.Spec.HTTP.Path = "/v2/orders" }},
 		{name: "http async", edit: func(f *Function) { f.Spec.HTTP.Async = true }},
+		{name: "http auth none spelled out", edit: func(f *Function) { f.Spec.HTTP.Auth = AuthNone }, wantSame: true},
+		{name: "http auth user", edit: func(f *Function) { f.Spec.HTTP.Auth = AuthUser }},
+		{name: "http auth admin", edit: func(f *Function) { f.Spec.HTTP.Auth = AuthAdmin }},
 		{name: "no http", edit: func(f *Function) { f.Spec.HTTP = nil }},
 		{name: "concurrency", edit: func(f *Function) { f.Spec.Concurrency = 1 }},
 		{name: "replicas", edit: func(f *Function) { f.Spec.Replicas = 0 }},
@@ -242,9 +251,9 @@ func TestRevision(t *testing.T) {
 
 func TestRevisionDoesNotModify(t *testing.T) {
 	f := Function{Spec: Spec{KV: []KVBucket{{Bucket: "b"}}, Publishes: []Stream{{Stream: "S", Subjects: []string{"s"}}},
-		Config: json.RawMessage(`{"b":1, "a":2}`)}}
+		HTTP: &HTTP{Method: "GET", Path: "/x"}, Config: json.RawMessage(`{"b":1, "a":2}`)}}
 	f.Revision()
-	if f.Spec.Concurrency != 0 || f.Spec.KV[0].History != 0 || f.Spec.Publishes[0].MaxAge != 0 || string(f.Spec.Config) != `{"b":1, "a":2}` {
+	if f.Spec.Concurrency != 0 || f.Spec.HTTP.Auth != "" || f.Spec.KV[0].History != 0 || f.Spec.Publishes[0].MaxAge != 0 || string(f.Spec.Config) != `{"b":1, "a":2}` {
 		t.Errorf("Revision modified its receiver: %+v", f.Spec)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/surgefn/surge/runtime"
 )
 
@@ -91,4 +93,25 @@ func ExampleHandlerFunc() {
 	e := runtime.AsError(err)
 	fmt.Println(e.Status, e.Code, e.Msg)
 	// Output: 500 panic function panicked
+}
+
+// A function that acts on one user's data checks the user the gateway
+// authenticated (route auth: user) against the user_id it was asked about.
+func ExampleRequest_AuthorizeUser() {
+	h := runtime.HandlerFunc(func(_ context.Context, req *runtime.Request) error {
+		var in struct {
+			UserID int64 `json:"user_id"`
+		}
+		if err := runtime.DecodeJSON(req.Data, &in, ""); err != nil {
+			return err
+		}
+		if err := req.AuthorizeUser(in.UserID); err != nil {
+			return err // 403 forbidden: another user's data
+		}
+		return req.RespondJSON(200, in)
+	})
+	req := runtime.NewRequest("fn.points", []byte(`{"user_id":42}`), nats.Header{runtime.HeaderUserID: []string{"7"}})
+	e := runtime.AsError(h.Handle(context.Background(), req))
+	fmt.Println(e.Status, e.Code)
+	// Output: 403 forbidden
 }

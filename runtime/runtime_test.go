@@ -106,3 +106,43 @@ func TestDecodeJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestAuthorizeUser(t *testing.T) {
+	tests := []struct {
+		name       string
+		header     []string // nil: no Surge-User-Id
+		user       int64
+		wantID     int64
+		wantOK     bool
+		wantForbid bool
+	}{
+		{name: "no header", user: 7},
+		{name: "same user", header: []string{"7"}, user: 7, wantID: 7, wantOK: true},
+		{name: "other user", header: []string{"8"}, user: 7, wantID: 8, wantOK: true, wantForbid: true},
+		{name: "empty value", header: []string{""}, user: 7, wantOK: true, wantForbid: true},
+		{name: "not a number", header: []string{"7a"}, user: 7, wantOK: true, wantForbid: true},
+		{name: "zero", header: []string{"0"}, user: 0, wantOK: true, wantForbid: true},
+		{name: "negative", header: []string{"-7"}, user: -7, wantOK: true, wantForbid: true},
+		{name: "empty list", header: []string{}, user: 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := nats.Header{}
+			if tt.header != nil {
+				h[wire.HeaderUserID] = tt.header
+			}
+			req := NewRequest("fn.x", nil, h)
+			id, ok := req.UserID()
+			if id != tt.wantID || ok != tt.wantOK {
+				t.Errorf("UserID() = %d, %v, want %d, %v", id, ok, tt.wantID, tt.wantOK)
+			}
+			err := req.AuthorizeUser(tt.user)
+			if (err != nil) != tt.wantForbid {
+				t.Fatalf("AuthorizeUser(%d) = %v, want forbidden: %v", tt.user, err, tt.wantForbid)
+			}
+			if e := AsError(err); err != nil && (e.Status != 403 || e.Code != "forbidden") {
+				t.Errorf("AuthorizeUser(%d) = %+v, want 403 forbidden", tt.user, e)
+			}
+		})
+	}
+}

@@ -4,7 +4,8 @@
 # measures the three baselines and the surge scenarios with the same load
 # generator (`surge bench`), samples the RSS of `surge up` throughout, and
 # writes BENCHMARKS.md. Bounded: every run has a timeout; the whole script
-# takes about 3 minutes after the build.
+# takes about 3 minutes after the build. echo and orders-http run twice,
+# on their routes and on auth: user twins with a JWT per simulated user.
 #
 # Knobs (environment): BENCH_DURATION (10s), BENCH_WARMUP (2s),
 # BENCH_KEEP=1 keeps the temporary directory (results, logs),
@@ -76,8 +77,14 @@ wait_for() {
 
 # 1. surge up. It prints its gateway and NATS addresses on stderr when it
 # generated the admin token, which it does: SURGE_ADMIN_TOKEN is unset.
+# The manifests are manifests/ plus the auth-on twins of echo and
+# order-accept (scripts/bench-auth.yaml), whose tokens the JWT secret signs.
+mkdir -p "$work/manifests"
+cp manifests/*.yaml scripts/bench-auth.yaml "$work/manifests/"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/jwt.secret"
 up_flags=(--data "$work/data" --http 127.0.0.1:0 --nats-listen 127.0.0.1:-1
-	--manifests manifests --access-log=false --log-level warn --drain-timeout 5s)
+	--manifests "$work/manifests" --jwt-secret-file "$work/jwt.secret"
+	--access-log=false --log-level warn --drain-timeout 5s)
 if [[ -n "$pprof" ]]; then
 	up_flags+=(--pprof "$pprof")
 fi
@@ -165,7 +172,10 @@ run baseline-nats-echo 60 echo --gateway "$url_b" -c 64
 run baseline-js 60 js-raw --nats "$nats" -c 256
 
 run echo 60 echo --gateway "$gateway" -c 64
+run echo-auth 60 echo --gateway "$gateway" -c 64 --path /v1/echo-user --jwt-secret-file "$work/jwt.secret"
 run orders-http 150 orders-http --gateway "$gateway" --nats "$nats" -c 64 --verify-timeout 90s
+run orders-http-auth 150 orders-http --gateway "$gateway" --nats "$nats" -c 64 --verify-timeout 90s \
+	--path /v1/orders-user --jwt-secret-file "$work/jwt.secret"
 half=$(awk -v t="$(throughput orders-http)" 'BEGIN { r = t / 2; if (r < 100) r = 100; printf "%d", r }')
 run orders-http-open 150 orders-http --gateway "$gateway" --nats "$nats" -c 128 --rate "$half" --verify-timeout 90s
 run baseline-nats-echo.2 60 echo --gateway "$url_b" -c 64

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,9 @@ type benchFlags struct {
 	drain       time.Duration
 	stream      string
 	consumer    string
+	// jwtSecretFile signs a token per simulated user (--jwt-secret-file).
+	jwtSecretFile string
+	jwtSecret     []byte
 }
 
 func newBenchCmd(env []string) *cobra.Command {
@@ -96,6 +100,11 @@ func addBenchFlags(cmd *cobra.Command, f *benchFlags, concurrency int, gateway b
 	fl.StringVar(&f.out, "out", "", "also write the JSON result to this file")
 }
 
+// addJWTFlag lets an HTTP scenario call routes with auth: user.
+func addJWTFlag(cmd *cobra.Command, f *benchFlags) {
+	cmd.Flags().StringVar(&f.jwtSecretFile, "jwt-secret-file", "", "HS256 secret (the gateway's --jwt-secret-file): send each simulated user's own bearer token, for routes with auth: user")
+}
+
 // addDrainFlags adds the verification flags of scenarios that wait for a
 // stream consumer.
 func addDrainFlags(cmd *cobra.Command, f *benchFlags, stream, consumer string) {
@@ -109,7 +118,7 @@ func addDrainFlags(cmd *cobra.Command, f *benchFlags, stream, consumer string) {
 }
 
 func (f *benchFlags) http() bench.HTTPConfig {
-	return bench.HTTPConfig{BaseURL: f.gateway, Connections: f.connections, Timeout: f.timeout}
+	return bench.HTTPConfig{BaseURL: f.gateway, Connections: f.connections, Timeout: f.timeout, JWTSecret: f.jwtSecret}
 }
 
 func (f *benchFlags) drainConfig() *bench.DrainConfig {
@@ -129,6 +138,13 @@ func scenarioCmd(env []string, use, short string, concurrency int, extra func(*c
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.jwtSecretFile != "" {
+				b, err := os.ReadFile(f.jwtSecretFile)
+				if err != nil {
+					return fmt.Errorf("--jwt-secret-file: %w", err)
+				}
+				f.jwtSecret = bytes.TrimRight(b, "\r\n")
+			}
 			sc, target, params, err := build(f)
 			if err != nil {
 				return err
@@ -147,9 +163,10 @@ func newBenchEchoCmd(env []string) *cobra.Command {
 	var size int
 	var path string
 	return scenarioCmd(env, "echo", "POST a body to the echo function (a round trip through the gateway and NATS)", 64,
-		func(cmd *cobra.Command, _ *benchFlags) {
+		func(cmd *cobra.Command, f *benchFlags) {
 			cmd.Flags().IntVar(&size, "payload-size", 64, "request body size in bytes")
 			cmd.Flags().StringVar(&path, "path", "/v1/echo", "route to POST to")
+			addJWTFlag(cmd, f)
 		},
 		func(f *benchFlags) (bench.Scenario, string, map[string]string, error) {
 			sc, err := bench.NewEcho(bench.EchoConfig{HTTP: f.http(), Path: path, PayloadSize: size})
@@ -186,6 +203,7 @@ func newBenchEventsCmd(env []string) *cobra.Command {
 // orderFlags are the flags of both order scenarios.
 type orderFlags struct {
 	users, items, sample int
+	path                 string // orders-http only
 }
 
 func (o *orderFlags) add(cmd *cobra.Command) {
@@ -207,11 +225,15 @@ func newBenchOrdersHTTPCmd(env []string) *cobra.Command {
 	return scenarioCmd(env, "orders-http", "POST /v1/orders; verify the store holds exactly the accepted orders", 64,
 		func(cmd *cobra.Command, f *benchFlags) {
 			o.add(cmd)
+			cmd.Flags().StringVar(&o.path, "path", "/v1/orders", "route to POST orders to")
+			addJWTFlag(cmd, f)
 			addDrainFlags(cmd, f, "ORDERS", "order-persist")
 		},
 		func(f *benchFlags) (bench.Scenario, string, map[string]string, error) {
-			sc, err := bench.NewOrdersHTTP(o.config(f))
-			return sc, f.gateway + "/v1/orders", o.params(), err
+			cfg := o.config(f)
+			cfg.Path = o.path
+			sc, err := bench.NewOrdersHTTP(cfg)
+			return sc, f.gateway + o.path, o.params(), err
 		})
 }
 

@@ -105,6 +105,17 @@ func addHTTPFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().StringVar(&f.opts.HTTPAddr, "http", "127.0.0.1:8080", "gateway listen address")
 	cmd.Flags().BoolVar(&f.opts.AccessLog, "access-log", true, "log every HTTP request")
 	cmd.Flags().Int64Var(&f.opts.BodyLimit, "body-limit", 1<<20, "largest request body in bytes (413 beyond)")
+	addJWTFlags(cmd, f)
+}
+
+// addJWTFlags are the gateway's end-user auth flags, for routes with
+// spec.http.auth: user.
+func addJWTFlags(cmd *cobra.Command, f *serverFlags) {
+	j := &f.opts.JWT
+	cmd.Flags().StringVar(&j.SecretFile, "jwt-secret-file", "", "file holding the HS256 secret (at least 32 bytes) that signs end-user JWTs, for routes with auth: user")
+	cmd.Flags().StringVar(&j.JWKSURL, "jwks-url", "", "URL of the JWKS whose RS256/ES256 keys sign end-user JWTs (refreshed every 15m, and on an unknown kid at most every 10s); instead of --jwt-secret-file")
+	cmd.Flags().StringVar(&j.Issuer, "jwt-issuer", "", "required iss claim of end-user JWTs (unchecked when empty)")
+	cmd.Flags().StringVar(&j.Audience, "jwt-audience", "", "required aud claim of end-user JWTs (unchecked when empty)")
 }
 
 // autoMemoryRatio is the share of the available memory --memory-limit auto

@@ -17,7 +17,8 @@ import (
 // array) on events.track and answers 202 {"accepted":N} once the stream
 // acknowledged it. An Idempotency-Key header becomes the message's
 // Nats-Msg-Id, so a retried POST within the stream's duplicate window is
-// counted once.
+// counted once. Through a route with auth: user, every event must be the
+// signed-in user's (else 403 forbidden, and none is published).
 type Ingest struct {
 	js jetstream.JetStream
 }
@@ -44,6 +45,11 @@ func (in *Ingest) Handle(ctx context.Context, req *runtime.Request) error {
 	evs, err := Parse(req.Data)
 	if err != nil {
 		return err
+	}
+	for i := range evs {
+		if err := req.AuthorizeUser(evs[i].UserID); err != nil {
+			return err // 403: an event of another user than the signed-in one
+		}
 	}
 	// The body as it came (validated), always as an array: no encoding again.
 	b := bytes.TrimSpace(req.Data)

@@ -17,7 +17,8 @@ import (
 // Accept is orders.accept: POST /v1/orders and fn.orders.accept. It answers
 // 202 {"order_id","status":"accepted","total_cents"} only after JetStream
 // acked the order on orders.submit, so an accepted order is never lost;
-// order-persist stores it.
+// order-persist stores it. Through a route with auth: user, an order for
+// another user than the signed-in one is 403 forbidden.
 type Accept struct {
 	js    jetstream.JetStream
 	idem  jetstream.KeyValue
@@ -63,6 +64,9 @@ func (a *Accept) Handle(ctx context.Context, req *runtime.Request) error {
 	total, verr := in.validate()
 	if verr != nil {
 		return verr
+	}
+	if err := req.AuthorizeUser(in.UserID); err != nil {
+		return err // 403: an order for another user than the signed-in one
 	}
 	buf := getBuf()
 	defer putBuf(buf)

@@ -35,7 +35,8 @@ const (
 
 // Get is orders.get: GET /v1/orders/{order_id} and fn.orders.get answer
 // the stored order (order_id, user_id, items, total_cents, currency,
-// status, created_at) or 404 order_not_found.
+// status, created_at) or 404 order_not_found, also for another user's order
+// when the call names a signed-in user (route auth: user).
 type Get struct {
 	store store.Orders
 }
@@ -74,7 +75,9 @@ func (g *Get) Handle(ctx context.Context, req *runtime.Request) error {
 		return runtime.BadRequest("order_id", "must be 1 to %d characters of A-Z, a-z, 0-9, '_' or '-'", MaxOrderIDLen)
 	}
 	o, err := g.store.GetOrder(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	// Another user's order reads as a missing one: a 403 would tell the
+	// caller that the id exists.
+	if errors.Is(err, store.ErrNotFound) || err == nil && req.AuthorizeUser(o.UserID) != nil {
 		return runtime.Errorf(http.StatusNotFound, "order_not_found", "order %s not found", id)
 	}
 	if err != nil {
@@ -90,7 +93,8 @@ func (g *Get) Handle(ctx context.Context, req *runtime.Request) error {
 //
 // newest first (created_at, then order_id, descending); orders is [] past
 // the last page. page >= 1 and size 1..100 (defaults 1 and 20); a bad
-// value is a 400 naming it. Page 1 with size <= 20 comes from an L1 cache
+// value is a 400 naming it; another user than the signed-in one (route
+// auth: user) is 403 forbidden. Page 1 with size <= 20 comes from an L1 cache
 // in this process (TTL l1TTL, default 1s) in front of the user's hot page
 // in ORDERS_HOT, which order-persist refreshes whenever the user's orders
 // change; other pages come from the store.
@@ -157,6 +161,9 @@ func (l *List) Handle(ctx context.Context, req *runtime.Request) error {
 	q, verr := parseListQuery(req)
 	if verr != nil {
 		return verr
+	}
+	if err := req.AuthorizeUser(q.userID); err != nil {
+		return err
 	}
 	if q.page == 1 && q.size <= HotPageSize {
 		orders, err := l.firstPage(ctx, q.userID)

@@ -122,10 +122,14 @@ func cacheKey(day string, user int64) string {
 	return "d." + day + ".u." + strconv.FormatInt(user, 10)
 }
 
-// Handle signs the user in for today.
+// Handle signs the user in for today; through a route with auth: user,
+// only the signed-in user (403 forbidden for another user_id).
 func (s *SignIn) Handle(ctx context.Context, req *runtime.Request) error {
 	user, err := decode(req.Data)
 	if err != nil {
+		return err
+	}
+	if err := req.AuthorizeUser(user); err != nil {
 		return err
 	}
 	day, prev := Day(s.clock.Now(), s.loc)

@@ -10,9 +10,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // HTTPConfig is what every HTTP scenario needs.
@@ -23,6 +27,11 @@ type HTTPConfig struct {
 	Connections int
 	// Timeout bounds one request.
 	Timeout time.Duration
+	// JWTSecret, when set, signs an HS256 end-user token per simulated
+	// user, sent as "Authorization: Bearer" by the scenarios' requests
+	// (routes with auth: user; --jwt-secret-file). Verification reads
+	// stay unauthenticated.
+	JWTSecret []byte
 }
 
 func (c *HTTPConfig) validate() error {
@@ -36,6 +45,9 @@ func (c *HTTPConfig) validate() error {
 	if c.Timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive, got %s", c.Timeout)
 	}
+	if c.JWTSecret != nil && len(c.JWTSecret) < 32 {
+		return fmt.Errorf("--jwt-secret-file: the secret is %d bytes, HS256 needs at least 32", len(c.JWTSecret))
+	}
 	return nil
 }
 
@@ -43,8 +55,10 @@ func (c *HTTPConfig) validate() error {
 // load: keep-alive, as many idle connections as workers (the default of 2
 // per host would re-dial constantly), no compression, no proxy.
 type httpClient struct {
-	base string
-	c    *http.Client
+	base   string
+	c      *http.Client
+	secret []byte
+	users  sync.Map // int64 -> http.Header with that user's token
 }
 
 func newHTTPClient(cfg HTTPConfig, workers int) (*httpClient, error) {
@@ -66,7 +80,8 @@ func newHTTPClient(cfg HTTPConfig, workers int) (*httpClient, error) {
 		WriteBufferSize:       16 << 10,
 		ReadBufferSize:        16 << 10,
 	}
-	return &httpClient{base: strings.TrimRight(cfg.BaseURL, "/"), c: &http.Client{Transport: tr, Timeout: cfg.Timeout}}, nil
+	return &httpClient{base: strings.TrimRight(cfg.BaseURL, "/"), c: &http.Client{Transport: tr, Timeout: cfg.Timeout},
+		secret: cfg.JWTSecret}, nil
 }
 
 func (h *httpClient) close() {
@@ -108,10 +123,21 @@ func (h *httpClient) do(ctx context.Context, method, path string, body []byte, w
 // http.NewRequest adds (URL parsing, a header map per request, GetBody for
 // redirects) is cost without use here.
 func (h *httpClient) send(ctx context.Context, method string, u *url.URL, body []byte, want int, resp *bytes.Buffer) string {
+	return h.sendAs(ctx, 0, method, u, body, want, resp)
+}
+
+// sendAs is send on behalf of user: with a JWT secret, the request carries
+// that user's token (signed once per user and client).
+func (h *httpClient) sendAs(ctx context.Context, user int64, method string, u *url.URL, body []byte, want int, resp *bytes.Buffer) string {
 	req := &http.Request{Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: noHeader, Host: u.Host}
 	if body != nil {
 		req.Header = jsonHeader
+	}
+	if h.secret != nil && user > 0 {
+		req.Header = h.userHeader(user)
+	}
+	if body != nil {
 		br := &bodyReader{}
 		br.Reset(body)
 		req.Body = br
@@ -131,6 +157,25 @@ func (h *httpClient) send(ctx context.Context, method string, u *url.URL, body [
 		return HTTPKind(res.StatusCode)
 	}
 	return ""
+}
+
+// tokenTTL is how long a bench token is valid: longer than any run.
+const tokenTTL = 24 * time.Hour
+
+// userHeader is the JSON header with user's bearer token.
+func (h *httpClient) userHeader(user int64) http.Header {
+	if v, ok := h.users.Load(user); ok {
+		return v.(http.Header)
+	}
+	now := time.Now()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: strconv.FormatInt(user, 10),
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(tokenTTL))}).SignedString(h.secret)
+	if err != nil {
+		panic(err) // HS256 with a non-empty key cannot fail
+	}
+	hdr := http.Header{"Content-Type": []string{"application/json"}, "Authorization": []string{"Bearer " + tok}}
+	v, _ := h.users.LoadOrStore(user, hdr)
+	return v.(http.Header)
 }
 
 // ErrKind classifies a transport error: timeout, conn (refused, reset,

@@ -29,6 +29,9 @@ type OrdersConfig struct {
 	Drain *DrainConfig
 	// Sample is how many acknowledged orders are read back one by one.
 	Sample int
+	// Path is the route orders-http posts to (default /v1/orders), e.g.
+	// a second order-accept with auth: user.
+	Path string
 }
 
 func (c *OrdersConfig) validate() error {

@@ -48,7 +48,11 @@ func (s *OrdersHTTP) Setup(_ context.Context, workers int) (err error) {
 	for i := range s.ws {
 		s.ws[i].gen = orderGen{rnd: newRand(), base: s.base, users: int64(s.cfg.Users), items: s.cfg.PayloadItems}
 	}
-	s.u, err = s.c.endpoint("/v1/orders")
+	path := s.cfg.Path
+	if path == "" {
+		path = "/v1/orders"
+	}
+	s.u, err = s.c.endpoint(path)
 	return err
 }
 
@@ -57,7 +61,7 @@ func (s *OrdersHTTP) Do(ctx context.Context, w int) string {
 	ws := &s.ws[w]
 	var user, total int64
 	ws.body, user, total = ws.gen.appendOrder(ws.body[:0], "")
-	if kind := s.c.send(ctx, http.MethodPost, s.u, ws.body, http.StatusAccepted, &ws.resp); kind != "" {
+	if kind := s.c.sendAs(ctx, user, http.MethodPost, s.u, ws.body, http.StatusAccepted, &ws.resp); kind != "" {
 		return kind
 	}
 	id, gotTotal, ok := parseAccepted(ws.resp.Bytes())

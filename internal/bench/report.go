@@ -22,6 +22,9 @@ const (
 	LabelOrdersNATS       = "orders-nats"
 	LabelSignIn           = "signin"
 	LabelEvents           = "events"
+	// The same two runs against routes with auth: user (a JWT per user).
+	LabelEchoAuth       = "echo-auth"
+	LabelOrdersHTTPAuth = "orders-http-auth"
 )
 
 // RSSLimitKiB is the memory target for `surge up` through the whole bench.
@@ -46,6 +49,8 @@ var Targets = []Target{
 	{Name: "orders-http p99, open loop at half that rate", Label: LabelOrdersHTTPOpen, Metric: "p99", Max: 5000},
 	{Name: "orders-nats intake (acked)", Label: LabelOrdersNATS, Metric: "throughput", Base: LabelBaselineJS, Min: 0.7},
 	{Name: "orders-nats persisted end to end (verified)", Label: LabelOrdersNATS, Metric: "persisted", Base: LabelBaselineJS, Min: 0.4},
+	{Name: "echo with auth: user vs without", Label: LabelEchoAuth, Metric: "throughput", Base: LabelEcho, Min: 0.9},
+	{Name: "orders-http with auth: user vs without", Label: LabelOrdersHTTPAuth, Metric: "throughput", Base: LabelOrdersHTTP, Min: 0.9},
 	{Name: "signin (no target)", Label: LabelSignIn, Metric: "throughput", Base: LabelBaselineNATSEcho},
 	{Name: "events requests (no target)", Label: LabelEvents, Metric: "throughput", Base: LabelBaselineNATSEcho},
 	{Name: "baseline (b) vs bare Echo (a) (no target)", Label: LabelBaselineNATSEcho, Metric: "throughput", Base: LabelBaselineEcho},

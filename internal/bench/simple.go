@@ -79,7 +79,8 @@ func (e *Echo) Setup(_ context.Context, workers int) (err error) {
 // Do implements Scenario.
 func (e *Echo) Do(ctx context.Context, w int) string {
 	buf := &e.bufs[w]
-	if kind := e.c.send(ctx, http.MethodPost, e.u, e.body, http.StatusOK, buf); kind != "" {
+	// With a JWT secret each worker is one signed-in user.
+	if kind := e.c.sendAs(ctx, int64(w)+1, http.MethodPost, e.u, e.body, http.StatusOK, buf); kind != "" {
 		return kind
 	}
 	if !bytes.Equal(buf.Bytes(), e.body) {

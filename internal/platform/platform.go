@@ -77,6 +77,10 @@ type Options struct {
 	Clock runtime.Clock
 	// Logger receives all logs; nil discards them.
 	Logger *slog.Logger
+	// JWT configures end-user tokens on routes with spec.http.auth: user.
+	JWT JWTOptions
+
+	jwtSecret []byte // read from JWT.SecretFile by validate
 }
 
 // Platform is a running surge process.
@@ -329,11 +333,18 @@ func (p *Platform) startGateway(ctx, runCtx context.Context) error {
 			}
 		}})
 	}
+	users, err := p.jwtVerifier(ctx)
+	if err != nil {
+		return err
+	}
 	cfg := gateway.Config{NC: p.gwConn, JS: js, Logger: p.log.With("component", "gateway"),
 		AdminToken: token, Registry: p.reg, Gatherer: p.reg, BodyLimit: p.opts.BodyLimit,
 		Checks: checks, AccessLog: p.opts.AccessLog}
 	if p.auth != nil { // a nil *Authority in the interface would not be nil
 		cfg.Creds = p.auth
+	}
+	if users != nil {
+		cfg.Users = users // a nil *Verifier in the interface would not read as "none"
 	}
 	gw, err := gateway.New(ctx, cfg)
 	if err != nil {

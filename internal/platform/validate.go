@@ -37,6 +37,9 @@ func (o *Options) validate() error {
 			errs = append(errs, err) // a missing or unreadable file, named with its flag
 		}
 	}
+	secret, jwtErrs := o.JWT.validate()
+	o.jwtSecret = secret
+	errs = append(errs, jwtErrs...)
 	return errors.Join(errs...)
 }
 

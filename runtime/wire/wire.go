@@ -29,6 +29,12 @@ const (
 	HeaderQuery = "Surge-Query"
 	// HeaderParamPrefix prefixes one header per route path parameter.
 	HeaderParamPrefix = "Surge-Param-"
+	// HeaderUserID is the end user the gateway authenticated on a route
+	// with spec.http.auth: user: the decimal int64 sub claim of the
+	// verified JWT. The gateway never forwards a client-sent copy (nor any
+	// other Surge-* request header); over NATS, who may set it is governed
+	// by the NATS credentials.
+	HeaderUserID = "Surge-User-Id"
 	// HeaderCallID identifies an async call; its status is kept in the calls bucket.
 	HeaderCallID = "Surge-Call-Id"
 	// HeaderFunction names the function an async call is for.
