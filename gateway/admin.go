@@ -129,6 +129,8 @@ func newPutFunctionHandler(dep deployer, limit int64) echo.HandlerFunc {
 			return &runtime.Error{Status: http.StatusBadRequest, Code: "invalid_manifest", Msg: err.Error()}
 		case errors.Is(err, deploy.ErrRouteConflict):
 			return &runtime.Error{Status: http.StatusConflict, Code: "route_conflict", Msg: err.Error()}
+		case errors.Is(err, deploy.ErrRegistry):
+			return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "registry_unavailable", Msg: "cannot read deployed functions", Err: err}
 		case err != nil:
 			return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "registry_unavailable", Msg: "cannot store the manifest", Err: err}
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/surgefn/surge/internal/natsauth"
 	"github.com/surgefn/surge/internal/platform"
+	"github.com/surgefn/surge/runtime/store"
 )
 
 // serverFlags are the flags of up, gateway and runtime.
@@ -70,8 +71,16 @@ func storeConfig(fs *pflag.FlagSet, backend string) (json.RawMessage, error) {
 	cfg := map[string]any{}
 	for _, sf := range storeFlags {
 		fl := fs.Lookup(sf.flag)
-		if sf.backend != backend || fl == nil || !fl.Changed {
+		if fl == nil || !fl.Changed {
 			continue
+		}
+		if sf.backend != backend {
+			if _, known := store.Lookup(backend); !known {
+				continue // the unknown --store is the error, reported by the platform
+			}
+			// Silently dropping it would start another store than meant,
+			// e.g. a local buntdb when --vtgate was set but --store not.
+			return nil, fmt.Errorf("--%s (or %s) is a setting of --store %s, but --store is %s", sf.flag, envName(sf.flag), sf.backend, backend)
 		}
 		if fl.Value.Type() == "int" {
 			n, err := fs.GetInt(sf.flag)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"runtime/debug"
+	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -51,14 +52,16 @@ func TestStoreConfig(t *testing.T) {
 		env     []string
 		backend string
 		want    string // "" for none
+		wantErr string
 	}{
-		{"defaults", nil, nil, "buntdb", ""},
-		{"shards", []string{"--shards", "4"}, nil, "buntdb", `{"shards":4}`},
-		{"another backend's flags are left out", []string{"--vtgate", "vt:1"}, nil, "buntdb", ""},
-		{"vitess", []string{"--vtgate", "vt:1", "--vtgate-max-open", "16", "--vtgate-conn-max-lifetime", "5m", "--shards", "4"}, nil, "vitess",
-			`{"address":"vt:1","conn_max_lifetime":"5m0s","max_open_conns":16}`},
-		{"from the environment", nil, []string{"SURGE_VTGATE=vt:2", "SURGE_VTGATE_KEYSPACE=shop"}, "vitess", `{"address":"vt:2","keyspace":"shop"}`},
-		{"unknown backend gets nothing", []string{"--shards", "4"}, nil, "nosuch", ""},
+		{"defaults", nil, nil, "buntdb", "", ""},
+		{"shards", []string{"--shards", "4"}, nil, "buntdb", `{"shards":4}`, ""},
+		{"another backend's flag is an error", []string{"--vtgate", "vt:1"}, nil, "buntdb", "", "--vtgate (or SURGE_VTGATE) is a setting of --store vitess, but --store is buntdb"},
+		{"another backend's variable is an error", nil, []string{"SURGE_SHARDS=4"}, "vitess", "", "--shards (or SURGE_SHARDS) is a setting of --store buntdb"},
+		{"vitess", []string{"--vtgate", "vt:1", "--vtgate-max-open", "16", "--vtgate-conn-max-lifetime", "5m"}, nil, "vitess",
+			`{"address":"vt:1","conn_max_lifetime":"5m0s","max_open_conns":16}`, ""},
+		{"from the environment", nil, []string{"SURGE_VTGATE=vt:2", "SURGE_VTGATE_KEYSPACE=shop"}, "vitess", `{"address":"vt:2","keyspace":"shop"}`, ""},
+		{"unknown backend gets nothing", []string{"--shards", "4"}, nil, "nosuch", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,6 +75,12 @@ func TestStoreConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := storeConfig(f.storeFlags, tt.backend)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("storeConfig error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
 			if err != nil || string(got) != tt.want {
 				t.Errorf("storeConfig = %s, %v; want %s", got, err, tt.want)
 			}

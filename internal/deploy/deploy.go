@@ -21,6 +21,9 @@ var (
 	ErrInvalid = errors.New("invalid manifest")
 	// ErrRouteConflict means another function already holds the route.
 	ErrRouteConflict = errors.New("route conflict")
+	// ErrRegistry means the deployed functions could not be read, so the
+	// route check could not be made.
+	ErrRegistry = errors.New("cannot read deployed functions")
 )
 
 // RouteConflict says which two functions want one route. It matches
@@ -111,7 +114,7 @@ func (d *Deployer) Check(ctx context.Context, fns []manifests.Function) error {
 	if routed(fns) {
 		deployed, err := d.reg.List(ctx)
 		if err != nil {
-			return fmt.Errorf("read deployed functions: %w", err)
+			return errors.Join(append(errs, fmt.Errorf("%w: %w", ErrRegistry, err))...)
 		}
 		for _, dep := range deployed {
 			if h := dep.Function.Spec.HTTP; h != nil && !names[dep.Function.Metadata.Name] {

@@ -77,6 +77,7 @@ type Host struct {
 	metrics *metrics
 
 	applyMu sync.Mutex // serializes reconciliation
+	stopped bool       // under applyMu: Stop ran, Apply starts nothing
 	mu      sync.Mutex // guards deps and failures
 	deps    map[string]*deployment
 	fails   map[string]string
@@ -139,7 +140,7 @@ func (h *Host) Run(ctx context.Context) error {
 		case ev.Function == nil:
 			h.Remove(ctx, ev.Name)
 		default:
-			if err := h.Apply(ctx, *ev.Function); err != nil {
+			if err := h.Apply(ctx, *ev.Function); err != nil && !errors.Is(err, ErrStopped) {
 				h.cfg.Logger.Error("deploy failed; previous version (if any) keeps serving",
 					"function", ev.Name, "err", err)
 			}
@@ -149,12 +150,20 @@ func (h *Host) Run(ctx context.Context) error {
 	})
 }
 
+// ErrStopped means the host was stopped: Apply starts nothing after Stop.
+var ErrStopped = errors.New("host stopped")
+
 // Apply starts fn or replaces the running version of it: unchanged is a
 // no-op; otherwise the new version starts first and the old one drains
 // after; if the new one fails to start the old one keeps serving.
 func (h *Host) Apply(ctx context.Context, fn manifests.Function) error {
 	h.applyMu.Lock()
 	defer h.applyMu.Unlock()
+	if h.stopped {
+		// A registry event after Stop took the deployments: a version
+		// started now would never be drained.
+		return ErrStopped
+	}
 	name := fn.Metadata.Name
 	rev := fn.Revision()
 	h.mu.Lock()
@@ -228,6 +237,7 @@ func (h *Host) drainLater(d *deployment) {
 // are done or ctx ends.
 func (h *Host) Stop(ctx context.Context) error {
 	h.applyMu.Lock()
+	h.stopped = true
 	h.mu.Lock()
 	deps := make([]*deployment, 0, len(h.deps))
 	for _, d := range h.deps {

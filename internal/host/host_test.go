@@ -461,6 +461,22 @@ func TestRemove(t *testing.T) {
 	f.h.Remove(context.Background(), "tag") // removing again is harmless
 }
 
+// TestApplyAfterStop: a registry event that arrives after Stop took the
+// deployments starts nothing (nobody would drain it).
+func TestApplyAfterStop(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.h.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.h.Apply(ctx, tagFn(t, 1, `{tag: late}`)); !errors.Is(err, host.ErrStopped) {
+		t.Fatalf("Apply after Stop = %v, want ErrStopped", err)
+	}
+	if got := f.tagInstances(t); len(got) != 0 {
+		t.Errorf("Apply after Stop subscribed %v", got)
+	}
+}
+
 // batchFn is a stream-triggered batcher on TEST_IN / test.in.
 func batchFn(t *testing.T, config string) manifests.Function {
 	return manifest(t, `apiVersion: surge/v1

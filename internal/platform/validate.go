@@ -25,8 +25,8 @@ func (o *Options) validate() error {
 		}
 		if _, port, err := net.SplitHostPort(a.addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: want HOST:PORT (%w)", a.flag, a.addr, err))
-		} else if n, err := strconv.Atoi(port); err != nil || n < -1 || n > 65535 {
-			errs = append(errs, fmt.Errorf("%s %q: port %q is not a number from 0 to 65535", a.flag, a.addr, port))
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 && !(n == -1 && a.flag == "--nats-listen") || n > 65535 {
+			errs = append(errs, fmt.Errorf("%s %q: port %q is not a number from 0 (any free port) to 65535", a.flag, a.addr, port))
 		}
 	}
 	if !o.NATSAuth.IsZero() {
