@@ -89,7 +89,8 @@ func userOrders(t testing.TB, st store.Orders, user int64) []store.Order {
 }
 
 // waitDrained waits until order-persist has handled every message of
-// ORDERS (nothing pending, nothing awaiting an ack).
+// ORDERS (nothing pending, nothing awaiting an ack, the ack floor at the
+// stream's last message).
 func waitDrained(t testing.TB, js jetstream.JetStream, within time.Duration) {
 	t.Helper()
 	testenv.Eventually(t, within, "order-persist drained ORDERS", func() bool {
@@ -100,7 +101,15 @@ func waitDrained(t testing.TB, js jetstream.JetStream, within time.Duration) {
 			return false
 		}
 		info, err := c.Info(ctx)
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+		if err != nil || info.NumPending != 0 || info.NumAckPending != 0 {
+			return false
+		}
+		// Nothing pending and nothing awaiting an ack is not enough: a
+		// message whose ack wait ran out (a crashed host held it) waits
+		// for redelivery in neither count. The ack floor reaching the
+		// stream's last message says every one was handled.
+		s, err := js.Stream(ctx, "ORDERS")
+		return err == nil && info.AckFloor.Stream >= s.CachedInfo().State.LastSeq
 	})
 }
 
