@@ -21,6 +21,8 @@ const (
 	OperatorKeyFile = "operator.nk"
 	SystemKeyFile   = "system.nk"
 	AccountKeyFile  = "account.nk"
+	// ClientAccountKeyFile is the key of the account applications live in.
+	ClientAccountKeyFile = "client-account.nk"
 	// SurgeCredsFile is the credentials of surge's own processes: every
 	// subject of the application account.
 	SurgeCredsFile = "surge.creds"
@@ -31,8 +33,31 @@ const (
 	issuedFile = "issued.json"
 )
 
-// AccountName is the name in the application account's JWT.
-const AccountName = "SURGE"
+// Names in the accounts' JWTs.
+const (
+	// AccountName is the account surge and its functions live in, with
+	// JetStream.
+	AccountName = "SURGE"
+	// ClientAccountName is the account of client.creds. It reaches SURGE
+	// only through the service imports of clientServices, so the server
+	// rewrites every reply subject a client sends: a client cannot aim a
+	// function's answer (sent with surge's own, unrestricted credentials)
+	// at $JS.API or $KV subjects by choosing its request's reply subject.
+	ClientAccountName = "CLIENT"
+)
+
+// clientServices are what SURGE exports to CLIENT: the function subjects,
+// the two intake subjects (a JetStream publish there is answered with the
+// ack), and $SRV discovery, which many services answer.
+var clientServices = []struct {
+	subject string
+	resp    jwt.ResponseType
+}{
+	{"fn.>", jwt.ResponseTypeSingleton},
+	{"orders.submit", jwt.ResponseTypeSingleton},
+	{"events.track", jwt.ResponseTypeSingleton},
+	{"$SRV.>", jwt.ResponseTypeStream},
+}
 
 // ClientPermissions are those of client.creds: call any function whose
 // subject is under fn. (the convention every built-in and the README
@@ -63,6 +88,7 @@ var (
 type Authority struct {
 	dir                       string
 	operator, system, account nkeys.KeyPair
+	clientAccount             nkeys.KeyPair
 	operatorJWT               *jwt.OperatorClaims
 	resolver                  *server.MemAccResolver
 	mu                        sync.Mutex
@@ -103,6 +129,9 @@ func Open(dir string) (*Authority, error) {
 	if a.account, err = loadOrCreateKey(filepath.Join(dir, AccountKeyFile), nkeys.CreateAccount); err != nil {
 		return nil, err
 	}
+	if a.clientAccount, err = loadOrCreateKey(filepath.Join(dir, ClientAccountKeyFile), nkeys.CreateAccount); err != nil {
+		return nil, err
+	}
 	if b, err := os.ReadFile(filepath.Join(dir, issuedFile)); err == nil {
 		if err := json.Unmarshal(b, &a.issued); err != nil {
 			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, issuedFile), err)
@@ -119,10 +148,10 @@ func Open(dir string) (*Authority, error) {
 	if err := a.signAccounts(); err != nil {
 		return nil, err
 	}
-	if err := a.writeUserCreds(SurgeCredsFile, "surge", jwt.Permissions{}); err != nil {
+	if err := a.writeUserCreds(SurgeCredsFile, "surge", a.account, jwt.Permissions{}); err != nil {
 		return nil, err
 	}
-	if err := a.writeUserCreds(ClientCredsFile, "client", ClientPermissions); err != nil {
+	if err := a.writeUserCreds(ClientCredsFile, "client", a.clientAccount, ClientPermissions); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -196,7 +225,19 @@ func (a *Authority) signAccounts() error {
 	if err != nil {
 		return err
 	}
-	return a.resolver.Store(a.AccountPublicKey(), accJWT)
+	if err := a.resolver.Store(a.AccountPublicKey(), accJWT); err != nil {
+		return err
+	}
+	cc := jwt.NewAccountClaims(a.ClientAccountPublicKey())
+	cc.Name = ClientAccountName
+	for _, svc := range clientServices {
+		cc.Imports.Add(&jwt.Import{Name: svc.subject, Subject: jwt.Subject(svc.subject), Account: a.AccountPublicKey(), Type: jwt.Service})
+	}
+	clientJWT, err := cc.Encode(a.operator)
+	if err != nil {
+		return fmt.Errorf("client account jwt: %w", err)
+	}
+	return a.resolver.Store(a.ClientAccountPublicKey(), clientJWT)
 }
 
 // accountClaims are the application account's claims: JetStream without
@@ -207,6 +248,9 @@ func (a *Authority) accountClaims() (*jwt.AccountClaims, string, error) {
 	ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: jwt.NoLimit, DiskStorage: jwt.NoLimit,
 		Streams: jwt.NoLimit, Consumer: jwt.NoLimit, MaxAckPending: jwt.NoLimit,
 		MemoryMaxStreamBytes: jwt.NoLimit, DiskMaxStreamBytes: jwt.NoLimit}
+	for _, svc := range clientServices {
+		ac.Exports.Add(&jwt.Export{Name: svc.subject, Subject: jwt.Subject(svc.subject), Type: jwt.Service, ResponseType: svc.resp})
+	}
 	for pub, at := range a.issued.Revoked {
 		ac.RevokeAt(pub, time.Unix(at, 0))
 	}
@@ -218,9 +262,9 @@ func (a *Authority) accountClaims() (*jwt.AccountClaims, string, error) {
 }
 
 // writeUserCreds (re)writes the credentials file name for a user of the
-// application account with perms, keeping the user key of an existing
-// file.
-func (a *Authority) writeUserCreds(name, user string, perms jwt.Permissions) error {
+// account whose key is account, with perms, keeping the user key of an
+// existing file.
+func (a *Authority) writeUserCreds(name, user string, account nkeys.KeyPair, perms jwt.Permissions) error {
 	path := filepath.Join(a.dir, name)
 	var kp nkeys.KeyPair
 	if b, err := os.ReadFile(path); err == nil {
@@ -232,15 +276,16 @@ func (a *Authority) writeUserCreds(name, user string, perms jwt.Permissions) err
 			return err
 		}
 	}
-	creds, err := a.userCreds(kp, user, perms, nil)
+	creds, err := a.userCreds(kp, user, account, perms, nil)
 	if err != nil {
 		return err
 	}
 	return writeSecret(path, creds)
 }
 
-// userCreds is a .creds file for the user kp in the application account.
-func (a *Authority) userCreds(kp nkeys.KeyPair, name string, perms jwt.Permissions, resp *jwt.ResponsePermission) ([]byte, error) {
+// userCreds is a .creds file for the user kp in the account whose key is
+// account.
+func (a *Authority) userCreds(kp nkeys.KeyPair, name string, account nkeys.KeyPair, perms jwt.Permissions, resp *jwt.ResponsePermission) ([]byte, error) {
 	pub, err := kp.PublicKey()
 	if err != nil {
 		return nil, err
@@ -249,7 +294,7 @@ func (a *Authority) userCreds(kp nkeys.KeyPair, name string, perms jwt.Permissio
 	uc.Name = name
 	uc.Permissions = perms
 	uc.Resp = resp
-	tok, err := uc.Encode(a.account)
+	tok, err := uc.Encode(account)
 	if err != nil {
 		return nil, fmt.Errorf("user jwt %s: %w", name, err)
 	}
@@ -283,6 +328,12 @@ func (a *Authority) AccountPublicKey() string {
 	return pub
 }
 
+// ClientAccountPublicKey is the public key of the account of client.creds.
+func (a *Authority) ClientAccountPublicKey() string {
+	pub, _ := a.clientAccount.PublicKey()
+	return pub
+}
+
 // Dir is the directory holding the keys and credentials files.
 func (a *Authority) Dir() string { return a.dir }
 
@@ -304,7 +355,7 @@ func (a *Authority) FunctionCreds(name, subject, queue string, rotate bool) ([]b
 	}
 	pub, _ := kp.PublicKey()
 	perms := jwt.Permissions{Sub: jwt.Permission{Allow: jwt.StringList{subject + " " + queue}}}
-	creds, err := a.userCreds(kp, "fn:"+name, perms, &jwt.ResponsePermission{MaxMsgs: 1})
+	creds, err := a.userCreds(kp, "fn:"+name, a.account, perms, &jwt.ResponsePermission{MaxMsgs: 1})
 	if err != nil {
 		return nil, err
 	}

@@ -53,12 +53,12 @@ func TestOpenKeepsKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if uc.Issuer != a.AccountPublicKey() {
-			t.Errorf("%s issued by %s, want the account", f, uc.Issuer)
-		}
-		want := jwt.Permissions{}
+		want, issuer := jwt.Permissions{}, a.AccountPublicKey()
 		if f == ClientCredsFile {
-			want = ClientPermissions
+			want, issuer = ClientPermissions, a.ClientAccountPublicKey()
+		}
+		if uc.Issuer != issuer {
+			t.Errorf("%s issued by %s, want %s", f, uc.Issuer, issuer)
 		}
 		if fmt.Sprint(uc.Pub.Allow, uc.Sub.Allow) != fmt.Sprint(want.Pub.Allow, want.Sub.Allow) {
 			t.Errorf("%s: permissions %+v, want %+v", f, uc.Permissions, want)
