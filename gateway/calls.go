@@ -1,18 +1,23 @@
 package gateway
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // newCallStatusHandler serves GET /calls/{id}: the status and result of an
-// async call.
-func newCallStatusHandler(calls kvStore) echo.HandlerFunc {
+// async call, to whoever may call its function: the route's auth applies
+// (a function without a route takes the admin token), and a user's call
+// is 404 to every other user.
+func newCallStatusHandler(calls kvStore, d invokeDeps) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		id := c.Param("id")
 		if !callIDPattern.MatchString(id) {
@@ -24,6 +29,21 @@ func newCallStatusHandler(calls kvStore) echo.HandlerFunc {
 		}
 		if err != nil {
 			return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "kv_unavailable", Msg: "call status is unavailable", Err: err}
+		}
+		var st wire.CallStatus
+		if err := json.Unmarshal(e.Value(), &st); err != nil {
+			return &runtime.Error{Status: http.StatusInternalServerError, Code: "internal", Msg: "call status is unreadable", Err: err}
+		}
+		mode := manifests.AuthAdmin // a removed function's calls: admin only
+		if tg, ok := d.table().Target(st.Function); ok {
+			mode = tg.Auth
+		}
+		user, err := d.auth.check(c, mode)
+		if err != nil {
+			return err
+		}
+		if st.UserID != 0 && st.UserID != user && mode == manifests.AuthUser {
+			return runtime.Errorf(http.StatusNotFound, "call_not_found", "no call with id %s", id)
 		}
 		return c.JSONBlob(http.StatusOK, e.Value())
 	}

@@ -147,7 +147,7 @@ func (g *Gateway) echo() *echo.Echo {
 		auth: newRouteAuth(g.cfg.Users, g.cfg.AdminToken)}
 	e.POST("/function/:name", newByNameHandler(deps, false))
 	e.POST("/async-function/:name", newByNameHandler(deps, true))
-	e.GET("/calls/:id", newCallStatusHandler(g.calls))
+	e.GET("/calls/:id", newCallStatusHandler(g.calls, deps))
 	e.Any("/*", newRouteHandler(deps))
 	return e
 }

@@ -2,17 +2,19 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/wire"
@@ -137,7 +139,21 @@ func invokeSync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64)
 	return nil
 }
 
-var callIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+var (
+	// idemKeyPattern is an Idempotency-Key the gateway accepts.
+	idemKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+	// callIDPattern is a call id: a key, with a user prefix of up to 21
+	// characters when the call was a user's.
+	callIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,150}$`)
+)
+
+// newCallID is a call id nobody can guess: 128 random bits. Without auth
+// on its route, the id is what lets a caller read a call's result.
+func newCallID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
 
 // invokeAsync publishes the call to JetStream, de-duplicated on the
 // Idempotency-Key or a fresh call id, records it as queued, and answers 202
@@ -148,11 +164,19 @@ func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64
 	if err != nil {
 		return err
 	}
-	id := r.Header.Get(wire.HeaderIdempotencyKey)
-	if id == "" {
-		id = nuid.Next()
-	} else if !callIDPattern.MatchString(id) {
+	key := r.Header.Get(wire.HeaderIdempotencyKey)
+	var id string
+	switch {
+	case key == "":
+		id = newCallID()
+	case !idemKeyPattern.MatchString(key):
 		return runtime.BadRequest("Idempotency-Key", "must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'")
+	case user > 0:
+		// Keys are scoped by user: another user's key is another call,
+		// so it neither collides with theirs nor reveals it.
+		id = "u" + strconv.FormatInt(user, 10) + "-" + key
+	default:
+		id = key
 	}
 	msg := buildMsg(tg.Publish, r, c.Response().Header().Get(echo.HeaderXRequestID), p, user, body)
 	msg.Header[wire.HeaderCallID] = []string{id}
@@ -166,7 +190,7 @@ func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64
 			Msg: "the call could not be queued; retry later", Err: err}
 	}
 	if !ack.Duplicate {
-		st := wire.CallStatus{CallID: id, Function: tg.Function, Status: wire.CallQueued, UpdatedAt: time.Now().UTC()}
+		st := wire.CallStatus{CallID: id, Function: tg.Function, Status: wire.CallQueued, UpdatedAt: time.Now().UTC(), UserID: user}
 		if b, err := json.Marshal(st); err == nil {
 			// Best effort, one round trip: Create never overwrites a status
 			// the runtime already wrote.

@@ -146,6 +146,13 @@ func targetOf(fn *manifests.Function) *Target {
 	tg := &Target{Function: fn.Metadata.Name, Timeout: fn.Spec.Timeout.Std(), Revision: fn.Revision()}
 	if fn.Spec.HTTP != nil {
 		tg.Auth = fn.Spec.HTTP.Auth
+	} else {
+		// A function without a route is internal: a stream consumer fed
+		// by another function's route (order-persist behind order-accept)
+		// or one reached over NATS only. Calling it by name over HTTP
+		// would skip the feeding route's auth and checks, so it takes the
+		// admin token.
+		tg.Auth = manifests.AuthAdmin
 	}
 	if tg.Timeout == 0 {
 		tg.Timeout = manifests.DefaultTimeout

@@ -58,6 +58,7 @@ func authServer(t *testing.T, users UserVerifier) (*echo.Echo, *headerEcho, *pub
 		route("mine", "GET", "/v1/users/{user_id}/orders", manifests.AuthUser, false),
 		route("mine-async", "POST", "/v1/mine", manifests.AuthUser, true),
 		route("ops", "POST", "/v1/ops", manifests.AuthAdmin, false),
+		fn("internal", "", "", false, "INTERNAL"),
 	})
 	if len(errs) > 0 {
 		t.Fatal(errs)
@@ -143,6 +144,10 @@ func TestRouteAuth(t *testing.T) {
 			wantChall: `Bearer realm="surge"`},
 		{name: "admin route", method: "POST", path: "/v1/ops", authz: "Bearer " + testAdminToken, forged: "7", wantStatus: 200},
 		{name: "admin function by name", method: "POST", path: "/function/ops", wantStatus: 401, wantChall: `Bearer realm="surge"`},
+		{name: "function without a route by name", method: "POST", path: "/async-function/internal", authz: good, wantStatus: 401,
+			wantChall: `Bearer realm="surge"`},
+		{name: "function without a route by name, admin", method: "POST", path: "/async-function/internal",
+			authz: "Bearer " + testAdminToken, wantStatus: 202},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

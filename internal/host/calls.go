@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,6 +29,7 @@ func (c *callTracker) put(m *runtime.Msg, status string, result []byte, err erro
 		return
 	}
 	st := wire.CallStatus{CallID: id, Function: c.function, Status: status, Attempts: m.Delivered, UpdatedAt: time.Now().UTC()}
+	st.UserID, _ = strconv.ParseInt(m.Header.Get(wire.HeaderUserID), 10, 64) // set by the gateway only
 	if len(result) > 0 {
 		if json.Valid(result) {
 			st.Result = result

@@ -196,6 +196,42 @@ func TestForgedUserHeaderNeverReachesFunctions(t *testing.T) {
 	}
 }
 
+// TestCallStatusBelongsToTheCaller: the status and result of a user's
+// async call are that user's: another user gets 404, no token 401, and
+// the same Idempotency-Key of two users names two calls.
+func TestCallStatusBelongsToTheCaller(t *testing.T) {
+	env := testenv.Start(t, func(o *platform.Options) { testenv.WithUserAuth(t, o) })
+	env.Deploy(t, headersManifest("whoami", "/v1/whoami", "user"))
+	a, b := testenv.UserToken(t, 81), testenv.UserToken(t, 82)
+	call := func(token, key string) string {
+		t.Helper()
+		r := env.Do(t, "POST", "/async-function/whoami", []byte(`{}`), token, "Idempotency-Key: "+key)
+		if r.Status != http.StatusAccepted {
+			t.Fatalf("async call = %d %s", r.Status, r.Body)
+		}
+		return r.Header.Get("X-Call-Id")
+	}
+	idA, idB := call(a, "same-key"), call(b, "same-key")
+	if idA == idB {
+		t.Fatalf("two users' calls with one Idempotency-Key share the id %s", idA)
+	}
+	testenv.Eventually(t, 5*time.Second, "A's call succeeded", func() bool {
+		r := env.Do(t, "GET", "/calls/"+idA, nil, a)
+		return r.Status == http.StatusOK && strings.Contains(string(r.Body), `"succeeded"`)
+	})
+	if r := env.Do(t, "GET", "/calls/"+idA, nil, b); r.Status != http.StatusNotFound {
+		t.Errorf("B reads A's call: %d %s, want 404", r.Status, r.Body)
+	}
+	if r := env.Do(t, "GET", "/calls/"+idA, nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("A's call without a token: %d %s, want 401", r.Status, r.Body)
+	}
+	// Ids made without a key are 128 random bits, not a sequence.
+	r := env.Do(t, "POST", "/async-function/whoami", []byte(`{}`), a)
+	if id := r.Header.Get("X-Call-Id"); len(id) != 32 {
+		t.Errorf("call id %q, want 32 hex digits", id)
+	}
+}
+
 // TestUserRouteWithoutVerifierIsRefused: a gateway started without JWT
 // flags never serves an auth: user route unauthenticated.
 func TestUserRouteWithoutVerifierIsRefused(t *testing.T) {

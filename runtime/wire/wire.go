@@ -95,6 +95,9 @@ type CallStatus struct {
 	Result    json.RawMessage `json:"result,omitempty"`
 	Error     *ErrorBody      `json:"error,omitempty"`
 	UpdatedAt time.Time       `json:"updated_at"`
+	// UserID is the end user who made the call (a route with auth: user);
+	// only that user may read the status.
+	UserID int64 `json:"user_id,omitempty"`
 }
 
 // ErrorBody is the JSON form of an error: {"code":..., "message":...}.
