@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -71,7 +72,14 @@ func (a *Accept) handleIdempotent(ctx context.Context, req *runtime.Request, key
 	}
 	sum := sha256.Sum256(*buf)
 	hash := hex.EncodeToString(sum[:])
-	kk := idemKey(key)
+	scoped := key
+	if uid, ok := req.UserID(); ok {
+		// One user's keys are theirs: another user's same key is another
+		// record, so it neither collides with theirs (a 422) nor tells
+		// that the key was used.
+		scoped = "u" + strconv.FormatInt(uid, 10) + ":" + key
+	}
+	kk := idemKey(scoped)
 	canon := len(*buf)
 	delay := time.Millisecond
 	create := true // a fresh key is the common case: one round trip

@@ -71,7 +71,10 @@ func newKeySet(cfg Config) *keySet {
 	ks := &keySet{url: cfg.JWKSURL, client: cfg.Client, clock: cfg.Clock, refresh: cfg.Refresh,
 		minRefresh: cfg.MinRefresh, log: cfg.Logger}
 	if ks.client == nil {
-		ks.client = &http.Client{Timeout: 5 * time.Second}
+		// No redirects: the key set comes from the configured URL only.
+		ks.client = &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}
 	}
 	if ks.refresh == 0 {
 		ks.refresh = DefaultRefresh

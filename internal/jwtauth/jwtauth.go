@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -142,7 +143,21 @@ func CheckJWKSURL(raw string) error {
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fmt.Errorf("%w: JWKS URL %q: must be an absolute http or https URL", ErrConfig, raw)
 	}
+	// Whoever answers the JWKS URL decides which tokens are valid: over
+	// plain http anyone on the path could add a key. http is for a
+	// provider on this machine only.
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("%w: JWKS URL %q: must be https (http only for localhost or a loopback address)", ErrConfig, raw)
+	}
 	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Verifier checks tokens. Safe for concurrent use.

@@ -189,6 +189,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "short secret", cfg: Config{Secret: secret[:31]}, want: "the HS256 secret is 31 bytes, shorter than 32"},
 		{name: "relative url", cfg: Config{JWKSURL: "/jwks.json"}, want: "must be an absolute http or https URL"},
 		{name: "ftp url", cfg: Config{JWKSURL: "ftp://id.example/jwks"}, want: "must be an absolute http or https URL"},
+		{name: "plain http to another host", cfg: Config{JWKSURL: "http://id.example/jwks"}, want: "must be https"},
+		{name: "plain http on loopback", cfg: Config{JWKSURL: "http://127.0.0.1:8081/jwks"}},
 		{name: "bad url", cfg: Config{JWKSURL: "https://id example/%zz"}, want: "JWKS URL"},
 		{name: "negative leeway", cfg: Config{Secret: secret, Leeway: -1}, want: "must not be negative"},
 	}

@@ -132,6 +132,15 @@ func TestUserAuthObjectLevel(t *testing.T) {
 		})
 	}
 
+	// Idempotency-Keys are per user: B's request with the key A used is
+	// B's own order, not a 422 telling B the key was taken.
+	if r := env.Do(t, "POST", "/v1/orders", order(a), asA, "Idempotency-Key: shared-k"); r.Status != http.StatusAccepted {
+		t.Fatalf("A with a key = %d %s", r.Status, r.Body)
+	}
+	if r := env.Do(t, "POST", "/v1/orders", order(b), asB, "Idempotency-Key: shared-k"); r.Status != http.StatusAccepted {
+		t.Errorf("B with A's key = %d %s, want 202", r.Status, r.Body)
+	}
+
 	// Over NATS (no gateway, no Surge-User-Id) no end-user check applies:
 	// who may send a request there is up to the NATS credentials.
 	msg, err := env.NC.Request("fn.orders.list", fmt.Appendf(nil, `{"user_id":%d}`, a), 2*time.Second)
