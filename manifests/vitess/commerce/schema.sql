@@ -102,6 +102,21 @@ CREATE TABLE IF NOT EXISTS order_lookup (
   PRIMARY KEY (order_id)
 ) ENGINE=InnoDB;
 
+-- One row per user, on the user's shard (hash vindex on user_id, like
+-- orders). version is the optimistic lock: the first write inserts version 1
+-- (INSERT IGNORE on the primary key), every later write is an UPDATE ...
+-- WHERE version = <expected>, so of concurrent writers with the same
+-- expected version exactly one changes the row. name is UTF-8 bytes (up to
+-- 64 characters of 4 bytes).
+CREATE TABLE IF NOT EXISTS profiles (
+  user_id    BIGINT         NOT NULL,
+  name       VARBINARY(256) NOT NULL,
+  level      INT            NOT NULL,
+  version    BIGINT         NOT NULL,
+  updated_at DATETIME(6)    NOT NULL,
+  PRIMARY KEY (user_id)
+) ENGINE=InnoDB;
+
 -- One row per user and day, on the user's shard (hash vindex on user_id,
 -- like orders): the primary key is what makes the first sign-in of a day
 -- exactly one record, and the previous day's row, which the streak needs,
