@@ -8,4 +8,5 @@ import (
 	_ "github.com/surgefn/surge/functions/orders"
 	_ "github.com/surgefn/surge/functions/signin"
 	_ "github.com/surgefn/surge/functions/sms"
+	_ "github.com/surgefn/surge/functions/users"
 )
