@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "github.com/surgefn/surge/functions/echo"
+	_ "github.com/surgefn/surge/functions/envelopes"
 	_ "github.com/surgefn/surge/functions/events"
 	_ "github.com/surgefn/surge/functions/orders"
 	_ "github.com/surgefn/surge/functions/signin"
