@@ -65,7 +65,7 @@ func TestEnvelopeCrash(t *testing.T) {
 	})
 	id := created.EnvelopeID
 
-	var answered atomic.Int32 // 200s so far
+	var answered atomic.Int32     // 200s so far
 	killed := make(chan int32, 1) // the 200s before the kill
 	go func() {
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && answered.Load() < 3; {

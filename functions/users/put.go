@@ -9,6 +9,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
 )
@@ -17,6 +19,7 @@ import (
 type Put struct {
 	cache *cache
 	clock runtime.Clock
+	nc    *nats.Conn // the host's, whose users.get L1s a write updates
 }
 
 var (
@@ -30,7 +33,7 @@ func (p *Put) Provision(_ context.Context, env *runtime.Env) error {
 	if err != nil {
 		return err
 	}
-	p.cache, p.clock = c, env.Clock
+	p.cache, p.clock, p.nc = c, env.Clock, env.NC
 	return nil
 }
 
@@ -154,6 +157,7 @@ func (p *Put) Handle(ctx context.Context, req *runtime.Request) error {
 	if err := p.cache.put(ctx, stored); err != nil {
 		_ = p.cache.kv.Delete(ctx, cacheKey(stored.UserID))
 	}
+	wrote(p.nc, stored)
 	return respond(req, stored)
 }
 

@@ -26,9 +26,10 @@
 // It answers 200 with the stored profile and its ETag, also for the
 // creating PUT (the contract's one success code). The cache is refreshed
 // on write: USERS gets the new version by compare-and-set, never replacing
-// a newer one. The L1 of other processes, and of users.get in this one,
-// may lag a write by up to l1TTL; a client that PUTs with a stale ETag
-// from there gets a 412, never a lost update.
+// a newer one, and the L1s of users.get on the same host connection get
+// it too, so a host reads its own writes at once. The L1 of other
+// processes may lag a write by up to l1TTL; a client that PUTs with a
+// stale ETag from there gets a 412, never a lost update.
 //
 // With route auth: user (Surge-User-Id present), another user's profile is
 // 403 forbidden on both.
@@ -41,7 +42,10 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -152,6 +156,38 @@ func parseUserID(s string) (int64, error) {
 	return id, nil
 }
 
+// l1Key identifies the L1 shared by the users.get instances of one host
+// (its NATS connection) with one config.
+type l1Key struct {
+	nc   *nats.Conn
+	ttl  time.Duration
+	size int
+}
+
+// l1s are the L1s of users.get, by l1Key, so that users.put on the same
+// host can update them on write.
+var l1s sync.Map // l1Key -> *runtime.Cache[int64, store.Profile]
+
+// sharedL1 returns the L1 of key, made on first use.
+func sharedL1(key l1Key, clock runtime.Clock) *runtime.Cache[int64, store.Profile] {
+	c, _ := l1s.LoadOrStore(key, runtime.NewCache[int64, store.Profile](key.ttl, key.size, clock))
+	return c.(*runtime.Cache[int64, store.Profile])
+}
+
+// wrote puts a profile just written into the host's L1s, unless one holds
+// a newer version.
+func wrote(nc *nats.Conn, p store.Profile) {
+	l1s.Range(func(k, v any) bool {
+		if k.(l1Key).nc == nc {
+			c := v.(*runtime.Cache[int64, store.Profile])
+			if cur, ok := c.Get(p.UserID); !ok || cur.Version < p.Version {
+				c.Put(p.UserID, p)
+			}
+		}
+		return true
+	})
+}
+
 func etag(p store.Profile) string { return `"` + strconv.FormatInt(p.Version, 10) + `"` }
 
 func respond(req *runtime.Request, p store.Profile) error {
@@ -201,7 +237,7 @@ func (g *Get) Provision(_ context.Context, env *runtime.Env) error {
 	if size == 0 {
 		size = 100_000
 	}
-	g.cache, g.l1 = c, runtime.NewCache[int64, store.Profile](ttl, size, env.Clock)
+	g.cache, g.l1 = c, sharedL1(l1Key{env.NC, ttl, size}, env.Clock)
 	return nil
 }
 
