@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"github.com/surgefn/surge/functions/envelopes"
-	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/internal/testenv"
-	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime/store"
 )
 
@@ -37,17 +35,7 @@ type envelopeAnswer struct {
 }
 
 func start(t *testing.T, auth bool) *testenv.Env {
-	dir := testenv.ManifestsDir(t, func(fn *manifests.Function) {
-		if auth {
-			fn.Spec.HTTP.Auth = manifests.AuthUser
-		}
-	}, "envelopes.yaml")
-	return testenv.Start(t, func(o *platform.Options) {
-		o.Manifests = dir
-		if auth {
-			testenv.WithUserAuth(t, o)
-		}
-	})
+	return testenv.StartFunctions(t, auth, "envelopes.yaml")
 }
 
 func create(t *testing.T, env *testenv.Env, total int64, count int) string {

@@ -167,17 +167,10 @@ func (d deps) seal(ctx context.Context, st state, rev uint64) error {
 	if err != nil {
 		return err
 	}
-	if _, err := d.kv.Update(ctx, stateKey(st.EnvelopeID), b, rev); err != nil && !isConflict(err) {
+	if _, err := d.kv.Update(ctx, stateKey(st.EnvelopeID), b, rev); err != nil && !runtime.IsKVConflict(err) {
 		return err
 	}
 	return nil
-}
-
-// isConflict reports a failed compare-and-set on a KV key: Create found
-// the key, or Update found another revision (nats.go maps both server
-// error codes, 10071 and 10164 on replicated buckets, to these).
-func isConflict(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }
 
 func storeUnavailable(err error) error {
@@ -371,7 +364,7 @@ func (g *Grab) take(ctx context.Context, id string, user int64) (revState, grab,
 		switch {
 		case err == nil:
 			return revState{st, rev}, mine, true, nil
-		case !isConflict(err):
+		case !runtime.IsKVConflict(err):
 			return revState{}, grab{}, false, err
 		}
 		// Another host's grab got in first: back off a little, with

@@ -8,9 +8,7 @@ import (
 	"time"
 
 	_ "github.com/surgefn/surge/functions/users"
-	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/internal/testenv"
-	"github.com/surgefn/surge/manifests"
 )
 
 type profile struct {
@@ -22,17 +20,7 @@ type profile struct {
 }
 
 func start(t *testing.T, auth bool) *testenv.Env {
-	dir := testenv.ManifestsDir(t, func(fn *manifests.Function) {
-		if auth {
-			fn.Spec.HTTP.Auth = manifests.AuthUser
-		}
-	}, "users.yaml")
-	return testenv.Start(t, func(o *platform.Options) {
-		o.Manifests = dir
-		if auth {
-			testenv.WithUserAuth(t, o)
-		}
-	})
+	return testenv.StartFunctions(t, auth, "users.yaml")
 }
 
 func put(t *testing.T, env *testenv.Env, user int64, body string, headers ...string) *testenv.Response {

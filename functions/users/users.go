@@ -111,18 +111,11 @@ func (c *cache) put(ctx context.Context, p store.Profile) error {
 			}
 			_, err = c.kv.Update(ctx, key, b, e.Revision())
 		}
-		if !isConflict(err) {
+		if !runtime.IsKVConflict(err) {
 			return err
 		}
 	}
 	return fmt.Errorf("cache %s: too many concurrent writers", key)
-}
-
-// isConflict reports a failed compare-and-set on a KV key: Create found
-// the key, or Update found another revision (nats.go maps both server
-// error codes, 10071 and 10164 on replicated buckets, to these).
-func isConflict(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }
 
 func provision(env *runtime.Env) (*cache, error) {
