@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // EnvelopeConfig configures the envelope scenario.
@@ -23,9 +24,8 @@ type EnvelopeConfig struct {
 }
 
 // Envelope is the envelope scenario: many grabbers, each a new user, on a
-// few open envelopes (POST /v1/envelopes/{id}/grab); an envelope found
-// empty (410, which counts as a completed grab) is replaced by a new one,
-// opened by the first worker to find it empty.
+// few open envelopes (POST /v1/envelopes/{id}/grab); an operation is one
+// share grabbed, and an emptied envelope is replaced by a new one.
 // Verify reads every envelope back: the shares sum exactly, no user holds
 // two, and every acknowledged share is listed with its amount.
 type Envelope struct {
@@ -104,35 +104,46 @@ func (e *Envelope) open(ctx context.Context, resp *bytes.Buffer) (*envelopeRun, 
 	return env, nil
 }
 
-// Do implements Scenario: one grab by a new user.
+// Do implements Scenario: one share grabbed by a new user. A grab that
+// finds its envelope empty (410) moves on to the envelope replacing it,
+// which the first worker to find it empty opens.
 func (e *Envelope) Do(ctx context.Context, w int) string {
 	ws := &e.ws[w]
 	slot := &e.slots[ws.rnd.IntN(len(e.slots))]
-	env := slot.Load()
 	user := e.base + e.users.Add(1)
 	ws.body = append(strconv.AppendInt(append(ws.body[:0], `{"user_id":`...), user, 10), '}')
-	kind := e.c.do(ctx, http.MethodPost, "/v1/envelopes/"+env.id+"/grab", ws.body, http.StatusOK, &ws.resp)
-	switch kind {
-	case "":
-	case HTTPKind(http.StatusGone):
-		if env.replaced.CompareAndSwap(false, true) {
-			next, err := e.open(ctx, &ws.resp)
-			if err != nil {
-				env.replaced.Store(false)
-				return KindOther
+	for range 100 {
+		env := slot.Load()
+		switch kind := e.c.do(ctx, http.MethodPost, "/v1/envelopes/"+env.id+"/grab", ws.body, http.StatusOK, &ws.resp); kind {
+		case "":
+			return e.record(env, user, ws.resp.Bytes())
+		case HTTPKind(http.StatusGone):
+			if env.replaced.CompareAndSwap(false, true) {
+				next, err := e.open(ctx, &ws.resp)
+				if err != nil {
+					env.replaced.Store(false)
+					return KindOther
+				}
+				slot.Store(next)
 			}
-			slot.Store(next)
+			for slot.Load() == env && ctx.Err() == nil {
+				time.Sleep(time.Millisecond) // another worker opens the next one
+			}
+		default:
+			return kind
 		}
-		return ""
-	default:
-		return kind
 	}
+	return KindOther
+}
+
+// record checks a grab's answer and keeps the share for Verify.
+func (e *Envelope) record(env *envelopeRun, user int64, body []byte) string {
 	var a struct {
 		UserID      int64 `json:"user_id"`
 		AmountCents int64 `json:"amount_cents"`
 		First       bool  `json:"first"`
 	}
-	if json.Unmarshal(ws.resp.Bytes(), &a) != nil || a.UserID != user || !a.First || a.AmountCents < 1 {
+	if json.Unmarshal(body, &a) != nil || a.UserID != user || !a.First || a.AmountCents < 1 {
 		return KindBadResponse
 	}
 	env.mu.Lock()
