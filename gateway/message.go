@@ -18,6 +18,7 @@ import (
 var forwarded = []string{
 	wire.HeaderContentType,
 	wire.HeaderIdempotencyKey,
+	"If-Match", // the user centre's optimistic lock
 	"Accept",
 	"User-Agent",
 	"X-Forwarded-For",

@@ -65,3 +65,11 @@ func (e *Env) RequireStream(ctx context.Context, subject string) error {
 	}
 	return nil
 }
+
+// IsKVConflict reports a failed compare-and-set on a KV key: Create found
+// the key, or Update found another revision. nats.go maps the server's
+// error codes (10071, and 10164 on a replicated bucket) to these two, so
+// a function doing optimistic writes on a bucket tests with this alone.
+func IsKVConflict(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
+}

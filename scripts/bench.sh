@@ -185,6 +185,7 @@ kill "$pid_a" "$pid_b" 2>/dev/null || true
 run orders-nats 300 orders-nats --gateway "$gateway" --nats "$nats" -c 256 --verify-timeout 240s
 run baseline-js.2 60 js-raw --nats "$nats" -c 256
 run signin 60 signin --gateway "$gateway" -c 64
+run envelope 60 envelope --gateway "$gateway" -c 64 --envelopes 4 --shares 100
 run events 150 events --gateway "$gateway" --nats "$nats" -c 32 --batch 100 --verify-timeout 90s
 
 # 4. The report, while surge up still runs (its VmHWM is the peak RSS).

@@ -127,6 +127,9 @@ func TestReadmeTour(t *testing.T) {
 		`"first":true`, `"first":false`, `"user_id":2`,
 		`"status":"sent"`, `429 Too Many Requests`, `"message_id"`,
 		`{"accepted":2}`, `"view":1,"click":0,"cart":0,"buy":1`, `"view":1,"click":1,"cart":0,"buy":1`,
+		"404\n", `"name":"Ann","level":1,"version":1`, `Etag: "1"`, `"version":2`, "412\n", "428\n", `"level":3,"version":3`, `"version":3`,
+		`"envelope_id":"`, `"user_id":2,"amount_cents":`, `"first":true`, `"user_id":2,"amount_cents":`, `"first":false`, "410\n",
+		`"total_cents":1000,"count":3,"taken":3,"remaining_cents":0`, `"user_id":3`, `"first":false`,
 	} {
 		i := strings.Index(rest, want)
 		if i < 0 {

@@ -4,8 +4,10 @@ package all
 
 import (
 	_ "github.com/surgefn/surge/functions/echo"
+	_ "github.com/surgefn/surge/functions/envelopes"
 	_ "github.com/surgefn/surge/functions/events"
 	_ "github.com/surgefn/surge/functions/orders"
 	_ "github.com/surgefn/surge/functions/signin"
 	_ "github.com/surgefn/surge/functions/sms"
+	_ "github.com/surgefn/surge/functions/users"
 )

@@ -332,7 +332,7 @@ func (h *hotCache) refreshUser(ctx context.Context, userID int64) error {
 				h.revs.set(userID, rev)
 			}
 		}
-		if err == nil || !isConflict(err) {
+		if err == nil || !runtime.IsKVConflict(err) {
 			return err
 		}
 	}

@@ -130,7 +130,7 @@ func (a *Accept) handleIdempotent(ctx context.Context, req *runtime.Request, key
 			switch {
 			case err == nil:
 				return a.finish(ctx, req, kk, rev, rec, buf, canon)
-			case isConflict(err):
+			case runtime.IsKVConflict(err):
 				continue // another call took it over first
 			default:
 				return a.idemUnavailable(ctx, req, err)
@@ -199,13 +199,6 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// isConflict reports a failed compare-and-set on a KV key: Create found
-// the key, or Update found another revision (nats.go maps both server
-// error codes to these).
-func isConflict(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }
 
 // mustJSON marshals values that cannot fail to marshal.

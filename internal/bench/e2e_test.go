@@ -54,6 +54,9 @@ func TestScenarios(t *testing.T) {
 	}{
 		{"echo", func() (Scenario, error) { return NewEcho(EchoConfig{HTTP: web, PayloadSize: 256}) }, run, false},
 		{"signin", func() (Scenario, error) { return NewSignIn(SignInConfig{HTTP: web, Users: 1000}) }, run, false},
+		{"envelope", func() (Scenario, error) {
+			return NewEnvelope(EnvelopeConfig{HTTP: web, Envelopes: 2, Shares: 20, TotalCents: 2000})
+		}, run, true},
 		{"events", func() (Scenario, error) {
 			return NewEvents(EventsConfig{HTTP: web, Batch: 20, Items: 10, Drain: drain("EVENTS", "events-aggregate")})
 		}, run, true},

@@ -22,6 +22,7 @@ const (
 	LabelOrdersNATS       = "orders-nats"
 	LabelSignIn           = "signin"
 	LabelEvents           = "events"
+	LabelEnvelope         = "envelope"
 	// The same two runs against routes with auth: user (a JWT per user).
 	LabelEchoAuth       = "echo-auth"
 	LabelOrdersHTTPAuth = "orders-http-auth"
@@ -53,6 +54,7 @@ var Targets = []Target{
 	{Name: "orders-http with auth: user vs without", Label: LabelOrdersHTTPAuth, Metric: "throughput", Base: LabelOrdersHTTP, Min: 0.9},
 	{Name: "signin (no target)", Label: LabelSignIn, Metric: "throughput", Base: LabelBaselineNATSEcho},
 	{Name: "events requests (no target)", Label: LabelEvents, Metric: "throughput", Base: LabelBaselineNATSEcho},
+	{Name: "envelope grabs, verified (no target)", Label: LabelEnvelope, Metric: "throughput", Base: LabelBaselineNATSEcho},
 	{Name: "baseline (b) vs bare Echo (a) (no target)", Label: LabelBaselineNATSEcho, Metric: "throughput", Base: LabelBaselineEcho},
 }
 

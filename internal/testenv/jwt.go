@@ -10,6 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/surgefn/surge/internal/platform"
+	"github.com/surgefn/surge/manifests"
 )
 
 // JWTSecret is the HS256 secret of the platforms WithUserAuth configures.
@@ -45,4 +46,22 @@ func UserToken(t testing.TB, user int64) string {
 		t.Fatal(err)
 	}
 	return "Authorization: Bearer " + s
+}
+
+// StartFunctions runs a platform with the repository manifests files
+// deployed; with userAuth, every route of them is auth: user, verifying
+// the tokens of UserToken.
+func StartFunctions(t testing.TB, userAuth bool, files ...string) *Env {
+	t.Helper()
+	dir := ManifestsDir(t, func(fn *manifests.Function) {
+		if userAuth && fn.Spec.HTTP != nil {
+			fn.Spec.HTTP.Auth = manifests.AuthUser
+		}
+	}, files...)
+	return Start(t, func(o *platform.Options) {
+		o.Manifests = dir
+		if userAuth {
+			WithUserAuth(t, o)
+		}
+	})
 }

@@ -1,6 +1,6 @@
 // Package store defines the storage the built-in functions need, split by
 // domain: a backend is a Store (Ping and Close) that implements any of the
-// domain interfaces Orders, SignIns, Messages and Events, each declared with
+// domain interfaces Orders, SignIns, Messages, Events and Profiles, each declared with
 // its types in its own file. A function asks for the domains it uses in its
 // Provision with As, and keeps only those narrow interfaces.
 //
@@ -13,7 +13,8 @@
 // domain, is what every backend must pass for the domains it implements.
 //
 // Every write is idempotent on its natural key (order_id; user_id+day;
-// message_id; stream sequence for event counts), so a redelivered stream
+// message_id; stream sequence for event counts; profiles are written by
+// compare-and-set on their version), so a redelivered stream
 // message never creates a second row, and every write is durable when the
 // call returns, so a stream message may be acked right after.
 package store
@@ -38,6 +39,9 @@ var (
 	ErrUnknownBackend = errors.New("unknown store backend")
 	// ErrBadConfig means a backend's config does not decode or validate.
 	ErrBadConfig = errors.New("bad store config")
+	// ErrVersionConflict means a compare-and-set write found another
+	// version than the one it expected (Profiles.PutProfile).
+	ErrVersionConflict = errors.New("version conflict")
 )
 
 // Store is what every backend implements; the domains it supports are the

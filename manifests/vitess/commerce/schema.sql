@@ -22,6 +22,29 @@
 -- (emoji, rarer CJK) into '?'. Bytes pass through unchanged. To read a
 -- column as text: SELECT CONVERT(items USING utf8mb4) ...
 
+-- Red envelopes have no user key that every read has (the sender is not in
+-- the grab or get calls), so they are sharded by xxhash of envelope_id, and
+-- their grabs with them.
+CREATE TABLE IF NOT EXISTS envelopes (
+  envelope_id VARBINARY(64) NOT NULL,
+  sender_id   BIGINT        NOT NULL,
+  total_cents BIGINT        NOT NULL,
+  share_count INT           NOT NULL,
+  created_at  DATETIME(6)   NOT NULL,
+  PRIMARY KEY (envelope_id)
+) ENGINE=InnoDB;
+
+-- One row per user and envelope, on the envelope's shard: the primary key
+-- makes a rewritten grab (a retry, the seal that writes every grab of an
+-- emptied envelope) an INSERT IGNORE no-op.
+CREATE TABLE IF NOT EXISTS envelope_grabs (
+  envelope_id  VARBINARY(64) NOT NULL,
+  user_id      BIGINT        NOT NULL,
+  amount_cents BIGINT        NOT NULL,
+  grabbed_at   DATETIME(6)   NOT NULL,
+  PRIMARY KEY (envelope_id, user_id)
+) ENGINE=InnoDB;
+
 -- Behaviour counters are per item, not per user: sharded by xxhash of
 -- item_id (a string of up to 64 characters, 256 bytes). Each stream
 -- message's contribution to an item is its own row, keyed (item_id, seq),
@@ -100,6 +123,21 @@ CREATE TABLE IF NOT EXISTS order_lookup (
   order_id VARBINARY(64) NOT NULL,
   user_id  BIGINT        NOT NULL,
   PRIMARY KEY (order_id)
+) ENGINE=InnoDB;
+
+-- One row per user, on the user's shard (hash vindex on user_id, like
+-- orders). version is the optimistic lock: the first write inserts version 1
+-- (INSERT IGNORE on the primary key), every later write is an UPDATE ...
+-- WHERE version = <expected>, so of concurrent writers with the same
+-- expected version exactly one changes the row. name is UTF-8 bytes (up to
+-- 64 characters of 4 bytes).
+CREATE TABLE IF NOT EXISTS profiles (
+  user_id    BIGINT         NOT NULL,
+  name       VARBINARY(256) NOT NULL,
+  level      INT            NOT NULL,
+  version    BIGINT         NOT NULL,
+  updated_at DATETIME(6)    NOT NULL,
+  PRIMARY KEY (user_id)
 ) ENGINE=InnoDB;
 
 -- One row per user and day, on the user's shard (hash vindex on user_id,
