@@ -89,12 +89,18 @@ type Authority struct {
 	dir                       string
 	operator, system, account nkeys.KeyPair
 	clientAccount             nkeys.KeyPair
-	operatorJWT               *jwt.OperatorClaims
-	resolver                  *server.MemAccResolver
-	mu                        sync.Mutex
-	srv                       *server.Server
-	issued                    issued
-	now                       func() time.Time
+	// clientUser is client.creds' user key. Releases before the CLIENT
+	// account signed it in SURGE; SURGE revokes it as of opened, so a copy
+	// of such an old file (which could aim answers, see ClientAccountName)
+	// stops working.
+	clientUser  string
+	opened      time.Time
+	operatorJWT *jwt.OperatorClaims
+	resolver    *server.MemAccResolver
+	mu          sync.Mutex
+	srv         *server.Server
+	issued      issued
+	now         func() time.Time
 }
 
 // issued is the file issuedFile.
@@ -145,13 +151,14 @@ func Open(dir string) (*Authority, error) {
 	if a.issued.Revoked == nil {
 		a.issued.Revoked = map[string]int64{}
 	}
+	if _, err := a.writeUserCreds(SurgeCredsFile, "surge", a.account, jwt.Permissions{}); err != nil {
+		return nil, err
+	}
+	if a.clientUser, err = a.writeUserCreds(ClientCredsFile, "client", a.clientAccount, ClientPermissions); err != nil {
+		return nil, err
+	}
+	a.opened = a.now()
 	if err := a.signAccounts(); err != nil {
-		return nil, err
-	}
-	if err := a.writeUserCreds(SurgeCredsFile, "surge", a.account, jwt.Permissions{}); err != nil {
-		return nil, err
-	}
-	if err := a.writeUserCreds(ClientCredsFile, "client", a.clientAccount, ClientPermissions); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -275,6 +282,9 @@ func (a *Authority) accountClaims() (*jwt.AccountClaims, string, error) {
 	for pub, at := range a.issued.Revoked {
 		ac.RevokeAt(pub, time.Unix(at, 0))
 	}
+	if a.clientUser != "" {
+		ac.RevokeAt(a.clientUser, a.opened)
+	}
 	tok, err := ac.Encode(a.operator)
 	if err != nil {
 		return nil, "", fmt.Errorf("account jwt: %w", err)
@@ -285,23 +295,25 @@ func (a *Authority) accountClaims() (*jwt.AccountClaims, string, error) {
 // writeUserCreds (re)writes the credentials file name for a user of the
 // account whose key is account, with perms, keeping the user key of an
 // existing file.
-func (a *Authority) writeUserCreds(name, user string, account nkeys.KeyPair, perms jwt.Permissions) error {
+func (a *Authority) writeUserCreds(name, user string, account nkeys.KeyPair, perms jwt.Permissions) (pub string, err error) {
 	path := filepath.Join(a.dir, name)
 	var kp nkeys.KeyPair
 	if b, err := os.ReadFile(path); err == nil {
 		kp, _ = jwt.ParseDecoratedUserNKey(b) // unreadable: a new key
 	}
 	if kp == nil {
-		var err error
 		if kp, err = nkeys.CreateUser(); err != nil {
-			return err
+			return "", err
 		}
 	}
 	creds, err := a.userCreds(kp, user, account, perms, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return writeSecret(path, creds)
+	if pub, err = kp.PublicKey(); err != nil {
+		return "", err
+	}
+	return pub, writeSecret(path, creds)
 }
 
 // userCreds is a .creds file for the user kp in the account whose key is

@@ -1,6 +1,7 @@
 package platform_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	_ "github.com/surgefn/surge/functions/orders"
 	"github.com/surgefn/surge/internal/natsauth"
@@ -80,12 +83,60 @@ func TestNATSRefusesAnonymousClients(t *testing.T) {
 		t.Errorf("%s: %v mode %v, want 0700", dir, err, st.Mode().Perm())
 	}
 	for _, f := range []string{natsauth.OperatorKeyFile, natsauth.SystemKeyFile, natsauth.AccountKeyFile,
-		natsauth.SurgeCredsFile, natsauth.ClientCredsFile} {
+		natsauth.ClientAccountKeyFile, natsauth.SurgeCredsFile, natsauth.ClientCredsFile} {
 		st, err := os.Stat(filepath.Join(dir, f))
 		if err != nil || st.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v, want mode 0600", f, err)
 		}
 	}
+}
+
+// TestLegacyClientCredsRevoked: client.creds of a release before the CLIENT
+// account (the same user key, signed in SURGE) no longer connects: such a
+// copy could aim a function's answer at any subject.
+func TestLegacyClientCredsRevoked(t *testing.T) {
+	env := testenv.Start(t, nil)
+	dir := env.P.Authority().Dir()
+	raw, err := os.ReadFile(filepath.Join(dir, natsauth.ClientCredsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := jwt.ParseDecoratedUserNKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accSeed, err := os.ReadFile(filepath.Join(dir, natsauth.AccountKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	account, err := nkeys.FromSeed(bytes.TrimSpace(accSeed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := user.PublicKey()
+	uc := jwt.NewUserClaims(pub)
+	uc.Permissions = natsauth.ClientPermissions
+	uc.IssuedAt = time.Now().Add(-time.Hour).Unix() // issued by the old release
+	tok, err := uc.Encode(account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := user.Seed()
+	legacy, err := jwt.FormatUserConfig(tok, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "legacy.creds")
+	if err := os.WriteFile(file, legacy, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(env.P.NATSURL(), nats.UserCredentials(file), nats.MaxReconnects(0))
+	if err == nil {
+		nc.Close()
+		t.Fatal("a client.creds signed in the SURGE account still connects")
+	}
+	// The current file does.
+	env.Connect(t, env.ClientCreds(t)).Close()
 }
 
 // TestClientCredsAllowed: with client.creds an application calls a
