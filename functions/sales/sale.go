@@ -25,8 +25,11 @@ const (
 	MaxPerUser = 100
 	// MaxSKULen is the longest SKU (as for orders).
 	MaxSKULen = orders.MaxSKULen
-	// DefaultBuckets is how many stock buckets a new sale gets.
-	DefaultBuckets = 8
+	// MaxBuckets is how many stock buckets a new sale gets at most: one per
+	// unitsPerBucket units of its first stock, so a small sale's qty > 1
+	// orders are not cut off by its stock being spread thin.
+	MaxBuckets     = 8
+	unitsPerBucket = 16
 )
 
 // saleIDPattern keeps a sale id usable in KV keys and order ids (32 + user
@@ -195,7 +198,7 @@ func (p *Put) Handle(ctx context.Context, req *runtime.Request) error {
 	case err == nil:
 		s.Buckets = old.Buckets
 	case errors.As(err, &re) && re.Status == http.StatusNotFound:
-		s.Buckets = DefaultBuckets
+		s.Buckets = int(min(max(s.Stock/unitsPerBucket, 1), MaxBuckets))
 	default:
 		return err
 	}
