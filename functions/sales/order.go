@@ -202,10 +202,6 @@ func (o *Order) Handle(ctx context.Context, req *runtime.Request) error {
 	if in.Qty < 1 || in.Qty > MaxPerUser {
 		return runtime.BadRequest("qty", "must be 1 to %d", MaxPerUser)
 	}
-	key := req.Header.Get(runtime.HeaderIdempotencyKey)
-	if len(key) > 255 {
-		return runtime.BadRequest(runtime.HeaderIdempotencyKey, "must be at most 255 characters")
-	}
 	if err := req.AuthorizeUser(in.UserID); err != nil {
 		return err
 	}
@@ -219,7 +215,14 @@ func (o *Order) Handle(ctx context.Context, req *runtime.Request) error {
 	if st := status(s, 1, o.clock.Now()); st != StatusOpen {
 		return runtime.Errorf(http.StatusConflict, "sale_not_open", "sale %s is %s", id, st)
 	}
-	if _, ok := o.soldOut.Get(id); ok {
+	key := req.Header.Get(runtime.HeaderIdempotencyKey)
+	if len(key) > 255 {
+		return runtime.BadRequest(runtime.HeaderIdempotencyKey, "must be at most 255 characters")
+	}
+	// A sold-out sale answers from memory for a quarter second, but not a
+	// call with an Idempotency-Key: that may be the retry of a call killed
+	// after its reservation, which gets its 202 below (Reserve replays).
+	if _, ok := o.soldOut.Get(id); ok && key == "" {
 		return soldOut(id)
 	}
 	uk := userKey(id, in.UserID)
