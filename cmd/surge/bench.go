@@ -76,7 +76,7 @@ reads consumer state and js-raw creates a stream, which client.creds may not).`,
 	}
 	cmd.AddCommand(newBenchEchoCmd(env), newBenchSignInCmd(env), newBenchEventsCmd(env),
 		newBenchOrdersHTTPCmd(env), newBenchOrdersNATSCmd(env), newBenchJSRawCmd(env),
-		newBenchBaselineCmd(env), newBenchReportCmd(env))
+		newBenchBaselineCmd(env), newBenchReportCmd(env), newBenchSaleCmd(env))
 	return cmd
 }
 

@@ -28,7 +28,7 @@ const (
 	// MaxBuckets is how many stock buckets a new sale gets at most: one per
 	// unitsPerBucket units of its first stock, so a small sale's qty > 1
 	// orders are not cut off by its stock being spread thin.
-	MaxBuckets     = 8
+	MaxBuckets     = 32
 	unitsPerBucket = 16
 )
 

@@ -15,16 +15,18 @@
 // reservations start at the bucket their claim id hashes to and move on
 // to the next one only when it has too few units left, so concurrent
 // buyers mostly contend on different keys. A key is sold out for n units
-// when no bucket holds n; a reservation never spans buckets, so with n > 1
-// the last few units spread over buckets can be out of reach of a large
-// order while small ones still succeed.
+// when the first bucket of its walk that is not empty holds fewer than n;
+// a reservation never spans buckets, so with n > 1 the last units spread
+// over buckets can be out of reach of a large order while small ones
+// still succeed.
 //
-// Every reservation reads all K buckets (concurrently) before it writes,
-// so a claim recorded in any bucket is found first; after a lost CAS it
-// starts over. The one case this cannot rule out: the same claim reserved
-// concurrently by two callers while Set raises a bucket that one of them
-// saw empty and the other saw full. Callers that derive claim ids per
-// purchase and raise stock rarely do not meet it.
+// A reservation walks the buckets in an order fixed by the claim id and
+// checks each for the claim before it takes units from it, so a retry
+// finds an earlier reservation of its claim before it could take again.
+// The one case this cannot rule out: a claim that fell over to a later
+// bucket, retried after Set raised an earlier one that was empty: the
+// retry takes units again. Raise stock before a sale opens, or accept that
+// a retry in flight during a raise can take twice.
 //
 // Claims stay in their bucket's value, so a value grows with the units it
 // sold (about 40 bytes a claim): the package suits stock of up to some
@@ -178,55 +180,65 @@ func IsConflict(err error) bool {
 // claim already recorded is returned as it is (Replayed, with the units it
 // holds, whatever n is now). ErrSoldOut when no bucket holds n units,
 // ErrNoStock when key was never Set.
+//
+// It walks the buckets in a fixed order from the one the claim hashes to,
+// checking each for the claim, and takes the units from the first that has
+// them; after a lost CAS it reads that bucket again. It moves on only past
+// empty buckets (a bucket with fewer than n units left ends the walk with
+// ErrSoldOut), and an empty bucket stays empty, so a retry of the same
+// claim, with any n, meets the claim before any bucket it could take from
+// (unless Set raised an earlier bucket in between; see the package doc).
+// An uncontended reservation is one read and one write.
 func (s *Stock) Reserve(ctx context.Context, key, claim string, n int64) (Claim, error) {
 	if n <= 0 {
 		return Claim{}, fmt.Errorf("%w: %d units", ErrBadCount, n)
 	}
-	start := s.start(claim)
-	for range maxAttempts {
-		all, err := s.readAll(ctx, key)
-		if err != nil {
-			return Claim{}, err
-		}
-		exists := false
-		for i, e := range all {
-			exists = exists || e.rev != 0
+	start, exists := s.start(claim), false
+	for j := 0; j < s.buckets; j++ {
+		i := (start + j) % s.buckets
+		for attempt := 0; ; attempt++ {
+			e, err := s.read(ctx, key, i)
+			if err != nil {
+				return Claim{}, err
+			}
 			if u, ok := e.v.Claims[claim]; ok {
 				return Claim{ID: claim, Units: u, Bucket: i, Replayed: true}, nil
 			}
-		}
-		if !exists {
-			return Claim{}, fmt.Errorf("%w: %s", ErrNoStock, key)
-		}
-		pick := -1
-		for j := range s.buckets {
-			i := (start + j) % s.buckets
-			if all[i].rev != 0 && all[i].v.Total-all[i].v.Sold >= n {
-				pick = i
-				break
+			exists = exists || e.rev != 0
+			left := e.v.Total - e.v.Sold
+			if e.rev == 0 || left <= 0 {
+				break // empty: the next bucket
+			}
+			if left < n {
+				// Not the next bucket: a retry of this claim with fewer
+				// units would take them here while the claim sits there.
+				return Claim{}, ErrSoldOut
+			}
+			v := e.v
+			v.Sold += n
+			if v.Claims == nil {
+				v.Claims = map[string]int64{}
+			}
+			v.Claims[claim] = n
+			conflict, err := s.write(ctx, key, i, v, e.rev)
+			if err != nil {
+				return Claim{}, err
+			}
+			if !conflict {
+				return Claim{ID: claim, Units: n, Bucket: i}, nil
+			}
+			if err := ctx.Err(); err != nil {
+				return Claim{}, err
+			}
+			if attempt == maxAttempts {
+				return Claim{}, fmt.Errorf("stock %s: gave up after %d lost races", key, maxAttempts)
 			}
 		}
-		if pick < 0 {
-			return Claim{}, ErrSoldOut
-		}
-		v := all[pick].v
-		v.Sold += n
-		if v.Claims == nil {
-			v.Claims = map[string]int64{}
-		}
-		v.Claims[claim] = n
-		conflict, err := s.write(ctx, key, pick, v, all[pick].rev)
-		if err != nil {
-			return Claim{}, err
-		}
-		if !conflict {
-			return Claim{ID: claim, Units: n, Bucket: pick}, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return Claim{}, err
-		}
 	}
-	return Claim{}, fmt.Errorf("stock %s: gave up after %d lost races", key, maxAttempts)
+	if !exists {
+		return Claim{}, fmt.Errorf("%w: %s", ErrNoStock, key)
+	}
+	return Claim{}, ErrSoldOut
 }
 
 // start is the bucket a claim tries first.

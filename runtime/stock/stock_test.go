@@ -104,7 +104,7 @@ func TestReserveConcurrent(t *testing.T) {
 func TestSetAndReserve(t *testing.T) {
 	kv := buckets(t, 1)[0]
 	ctx := context.Background()
-	s := stock.New(kv, 3)
+	s := stock.New(kv, 1)
 	if _, err := s.Reserve(ctx, "none", "a", 1); !errors.Is(err, stock.ErrNoStock) {
 		t.Errorf("reserve of a missing key: %v, want ErrNoStock", err)
 	}
@@ -146,5 +146,35 @@ func TestSetAndReserve(t *testing.T) {
 	}
 	if l, err := s.Get(ctx, "k"); err != nil || l != (stock.Levels{Total: 5, Sold: 5}) {
 		t.Errorf("levels %+v, %v", l, err)
+	}
+}
+
+// TestRetryOtherUnits: a claim retried with fewer units never takes again,
+// whichever bucket the first try fell over to.
+func TestRetryOtherUnits(t *testing.T) {
+	kv := buckets(t, 1)[0]
+	ctx := context.Background()
+	s := stock.New(kv, 3)
+	if _, err := s.Set(ctx, "k", 40); err != nil {
+		t.Fatal(err)
+	}
+	won := int64(0)
+	for i := range 40 {
+		id := fmt.Sprint("c", i)
+		first, err := s.Reserve(ctx, "k", id, 2)
+		if err == nil {
+			won += first.Units
+		}
+		again, err2 := s.Reserve(ctx, "k", id, 1)
+		if err == nil && (err2 != nil || !again.Replayed || again.Units != 2) {
+			t.Fatalf("claim %s retried: %+v, %v; want the 2 units replayed", id, again, err2)
+		}
+		if err != nil && err2 == nil {
+			won += again.Units
+		}
+	}
+	l, err := s.Get(ctx, "k")
+	if err != nil || l.Sold != won {
+		t.Errorf("sold %d (%v), the claims hold %d", l.Sold, err, won)
 	}
 }
