@@ -41,6 +41,7 @@ type invokeDeps struct {
 	table     func() *Table
 	bodyLimit int64
 	auth      routeAuth
+	proxies   TrustedProxies
 }
 
 // newRouteHandler serves the routes of deployed functions.
@@ -110,6 +111,7 @@ func invokeSync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64)
 		return err
 	}
 	msg := buildMsg(tg.Subject, r, c.Response().Header().Get(echo.HeaderXRequestID), p, user, body)
+	setClientIP(msg, r, d.proxies)
 	// A little slack so the function's own 504 (with its message) wins.
 	ctx, cancel := context.WithTimeout(r.Context(), tg.Timeout+50*time.Millisecond)
 	defer cancel()
@@ -155,6 +157,7 @@ func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64
 		return runtime.BadRequest("Idempotency-Key", "must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'")
 	}
 	msg := buildMsg(tg.Publish, r, c.Response().Header().Get(echo.HeaderXRequestID), p, user, body)
+	setClientIP(msg, r, d.proxies)
 	msg.Header[wire.HeaderCallID] = []string{id}
 	msg.Header[wire.HeaderFunction] = []string{tg.Function}
 	msg.Header[wire.HeaderMsgID] = []string{id}

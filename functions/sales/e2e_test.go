@@ -292,3 +292,36 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestSaleIPLimit: with ipLimit set, the client address counts, a forged
+// Surge-Client-Ip does not; behind a trusted proxy, X-Forwarded-For does.
+func TestSaleIPLimit(t *testing.T) {
+	edit := func(fn *manifests.Function) {
+		if fn.Metadata.Name == "sale-order" {
+			fn.Spec.Config = json.RawMessage(`{"ipLimit":2,"ipWindow":"1m"}`)
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		proxies string
+		header  string // %d is the call's number
+		want429 bool
+	}{
+		{name: "forged Surge-Client-Ip is dropped", header: "Surge-Client-Ip: 198.51.100.%d", want429: true},
+		{name: "X-Forwarded-For of an untrusted peer", header: "X-Forwarded-For: 198.51.100.%d", want429: true},
+		{name: "X-Forwarded-For of a trusted proxy", proxies: "127.0.0.1/32", header: "X-Forwarded-For: 198.51.100.%d"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := testenv.ManifestsDir(t, edit, "orders.yaml", "sales.yaml")
+			env := testenv.Start(t, func(o *platform.Options) { o.Manifests = dir; o.TrustedProxies = tc.proxies })
+			openSale(t, env, "ip", 10, 1)
+			var last *testenv.Response
+			for i := range 3 {
+				last = env.Do(t, "POST", "/v1/sales/ip/orders", buy(int64(100+i), 1), fmt.Sprintf(tc.header, i))
+			}
+			if got := last.Status == 429; got != tc.want429 || (got && last.Header.Get("Retry-After") == "") {
+				t.Errorf("third call = %d %s Retry-After %q, want 429: %v", last.Status, last.Body, last.Header.Get("Retry-After"), tc.want429)
+			}
+		})
+	}
+}
