@@ -1,56 +1,29 @@
 package orders_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/surgefn/surge/internal/natsauth"
 	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/internal/testenv"
 	"github.com/surgefn/surge/runtime/store"
 	"github.com/surgefn/surge/runtime/wire"
 )
 
-// Environment of the runtime host TestCrashRecovery runs as a child process.
-const (
-	envHelper  = "SURGE_ORDERS_CRASH_HELPER"
-	envNATSURL = "SURGE_ORDERS_CRASH_NATS"
-	envCreds   = "SURGE_ORDERS_CRASH_CREDS"
-	envDataDir = "SURGE_ORDERS_CRASH_DATA"
-	// crashStore is the store config of both runtime hosts: the same
-	// shard count, so the second opens the first one's files.
-	crashStore = `{"shards":4}`
-)
+// crashStore is the store config of both runtime hosts of
+// TestCrashRecovery: the same shard count, so the second opens the first
+// one's files.
+const crashStore = `{"shards":4}`
 
 // TestCrashHelperRuntime is not a test: it is the runtime host that
 // TestCrashRecovery starts in a child process and kills with SIGKILL.
-func TestCrashHelperRuntime(t *testing.T) {
-	if os.Getenv(envHelper) != "1" {
-		t.Skip("helper process for TestCrashRecovery")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	// Never stopped: the parent kills this process.
-	if _, err := platform.Start(ctx, platform.Options{NATSURL: os.Getenv(envNATSURL),
-		NATSAuth: natsauth.Client{CredsFile: os.Getenv(envCreds)}, DataDir: os.Getenv(envDataDir),
-		Runtime: true, StoreConfig: json.RawMessage(crashStore), Logger: testenv.Logger(t)}); err != nil {
-		fmt.Println("START FAILED:", err)
-		os.Exit(3)
-	}
-	fmt.Println("READY")
-	time.Sleep(60 * time.Second) // killed long before
-	os.Exit(4)
-}
+func TestCrashHelperRuntime(t *testing.T) { testenv.ChildRuntimeMain(t) }
 
 // TestCrashRecovery: a runtime host dies hard (SIGKILL: no drain, no acks,
 // maybe a torn store write) while it persists 10,000 orders published
@@ -65,35 +38,7 @@ func TestCrashRecovery(t *testing.T) {
 		Manifests: manifestsDir(t, "orders.yaml"), AdminToken: testenv.Token, Logger: testenv.Logger(t)})
 	rtData := t.TempDir()
 
-	child := exec.Command(os.Args[0], "-test.run=^TestCrashHelperRuntime$", "-test.count=1")
-	child.Env = append(os.Environ(), envHelper+"=1", envNATSURL+"="+n.P.NATSURL(),
-		envCreds+"="+n.P.NATSAuth().CredsFile, envDataDir+"="+rtData)
-	child.Stderr = os.Stderr
-	out, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if line := sc.Text(); line == "READY" || strings.HasPrefix(line, "START FAILED") {
-				ready <- line
-			}
-		}
-	}()
-	select {
-	case line := <-ready:
-		if line != "READY" {
-			t.Fatalf("child runtime: %s", line)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("child runtime not ready within 20s")
-	}
+	child := n.StartChildRuntime(t, "TestCrashHelperRuntime", rtData, crashStore)
 
 	// 10,000 orders for 100 users, published asynchronously.
 	const orders, users = 10_000, 100

@@ -1,54 +1,28 @@
 package sales_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/surgefn/surge/functions/sales"
-	"github.com/surgefn/surge/internal/natsauth"
 	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/internal/testenv"
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime/store"
 )
 
-// Environment of the runtime host TestSaleCrash runs as a child process.
-const (
-	envHelper   = "SURGE_SALES_CRASH_HELPER"
-	envNATSURL  = "SURGE_SALES_CRASH_NATS"
-	envCreds    = "SURGE_SALES_CRASH_CREDS"
-	envDataDir  = "SURGE_SALES_CRASH_DATA"
-	crashShards = `{"shards":4}`
-)
+// crashShards is the store config of both runtime hosts of TestSaleCrash.
+const crashShards = `{"shards":4}`
 
 // TestSaleCrashHelperRuntime is not a test: it is the runtime host that
 // TestSaleCrash starts in a child process and kills with SIGKILL.
-func TestSaleCrashHelperRuntime(t *testing.T) {
-	if os.Getenv(envHelper) != "1" {
-		t.Skip("helper process for TestSaleCrash")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := platform.Start(ctx, platform.Options{NATSURL: os.Getenv(envNATSURL),
-		NATSAuth: natsauth.Client{CredsFile: os.Getenv(envCreds)}, DataDir: os.Getenv(envDataDir),
-		Runtime: true, StoreConfig: json.RawMessage(crashShards), Logger: testenv.Logger(t)}); err != nil {
-		fmt.Println("START FAILED:", err)
-		os.Exit(3)
-	}
-	fmt.Println("READY")
-	time.Sleep(60 * time.Second) // killed long before
-	os.Exit(4)
-}
+func TestSaleCrashHelperRuntime(t *testing.T) { testenv.ChildRuntimeMain(t) }
 
 // TestSaleCrash: the runtime host serving a sale of 100 units is killed
 // with SIGKILL mid-sale while 1,000 buyers keep trying (each retrying until
@@ -68,35 +42,7 @@ func TestSaleCrash(t *testing.T) {
 	n.HTTP.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
 	n.HTTP.Timeout = 10 * time.Second
 	rtData := t.TempDir()
-	child := exec.Command(os.Args[0], "-test.run=^TestSaleCrashHelperRuntime$", "-test.count=1")
-	child.Env = append(os.Environ(), envHelper+"=1", envNATSURL+"="+n.P.NATSURL(),
-		envCreds+"="+n.P.NATSAuth().CredsFile, envDataDir+"="+rtData)
-	child.Stderr = os.Stderr
-	out, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if line := sc.Text(); line == "READY" || strings.HasPrefix(line, "START FAILED") {
-				ready <- line
-			}
-		}
-	}()
-	select {
-	case line := <-ready:
-		if line != "READY" {
-			t.Fatalf("child runtime: %s", line)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("child runtime not ready within 20s")
-	}
+	child := n.StartChildRuntime(t, "TestSaleCrashHelperRuntime", rtData, crashShards)
 	testenv.Eventually(t, 10*time.Second, "sale-put served", func() bool {
 		now := time.Now()
 		r, err := n.TryDo("PUT", "/v1/sales/crash", saleBody(100, 1, now.Add(-time.Minute), now.Add(time.Hour)), admin)
@@ -107,37 +53,30 @@ func TestSaleCrash(t *testing.T) {
 	var accepted atomic.Int64
 	var mu sync.Mutex
 	orderOf := map[int64]string{}
-	next := atomic.Int64{}
 	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				u := next.Add(1)
-				if u > buyers {
-					return
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		eachBuyer(buyers, workers, func(u int64) {
+			deadline := time.Now().Add(40 * time.Second)
+			for time.Now().Before(deadline) { // until a definite answer
+				r, err := n.TryDo("POST", "/v1/sales/crash/orders", buy(5000+u, 1), fmt.Sprintf("Idempotency-Key: b-%d", u))
+				if err == nil && r.Status == 202 {
+					var a sales.Accepted
+					_ = json.Unmarshal(r.Body, &a)
+					mu.Lock()
+					orderOf[5000+u] = a.OrderID
+					mu.Unlock()
+					accepted.Add(1)
+					break
 				}
-				deadline := time.Now().Add(40 * time.Second)
-				for time.Now().Before(deadline) { // until a definite answer
-					r, err := n.TryDo("POST", "/v1/sales/crash/orders", buy(5000+u, 1), fmt.Sprintf("Idempotency-Key: b-%d", u))
-					if err == nil && r.Status == 202 {
-						var a sales.Accepted
-						_ = json.Unmarshal(r.Body, &a)
-						mu.Lock()
-						orderOf[5000+u] = a.OrderID
-						mu.Unlock()
-						accepted.Add(1)
-						break
-					}
-					if err == nil && r.Status == 409 {
-						break
-					}
-					time.Sleep(20 * time.Millisecond)
+				if err == nil && r.Status == 409 {
+					break
 				}
+				time.Sleep(20 * time.Millisecond)
 			}
-		}()
-	}
+		})
+	}()
 	testenv.Eventually(t, 20*time.Second, "30 accepted before the crash", func() bool { return accepted.Load() >= 30 })
 	_ = child.Process.Kill() // SIGKILL, mid-sale
 	_ = child.Wait()

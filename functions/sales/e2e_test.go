@@ -218,48 +218,35 @@ func TestFlashSale(t *testing.T) {
 	var accepted, soldOut, limit, other atomic.Int64
 	var mu sync.Mutex
 	orderOf := map[int64]string{}
-	next := atomic.Int64{}
 	began := time.Now()
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				u := next.Add(1)
-				if u > int64(buyers) {
-					return
+	eachBuyer(buyers, workers, func(u int64) {
+		for try := range 2 {
+			r, err := env.TryDo("POST", "/v1/sales/flash/orders", buy(1000+u, 1))
+			switch {
+			case err != nil:
+				other.Add(1)
+			case r.Status == 202:
+				var a sales.Accepted
+				_ = json.Unmarshal(r.Body, &a)
+				mu.Lock()
+				if prev, ok := orderOf[u]; ok && prev != a.OrderID {
+					t.Errorf("user %d: two orders %s and %s", u, prev, a.OrderID)
 				}
-				for try := range 2 {
-					r, err := env.TryDo("POST", "/v1/sales/flash/orders", buy(1000+u, 1))
-					switch {
-					case err != nil:
-						other.Add(1)
-					case r.Status == 202:
-						var a sales.Accepted
-						_ = json.Unmarshal(r.Body, &a)
-						mu.Lock()
-						if prev, ok := orderOf[u]; ok && prev != a.OrderID {
-							t.Errorf("user %d: two orders %s and %s", u, prev, a.OrderID)
-						}
-						orderOf[u] = a.OrderID
-						mu.Unlock()
-						if try == 0 {
-							accepted.Add(1)
-						}
-					case r.ErrorCode() == "sold_out":
-						soldOut.Add(1)
-					case r.ErrorCode() == "limit_reached":
-						limit.Add(1)
-					default:
-						other.Add(1)
-						t.Logf("user %d: %d %s", u, r.Status, r.Body)
-					}
+				orderOf[u] = a.OrderID
+				mu.Unlock()
+				if try == 0 {
+					accepted.Add(1)
 				}
+			case r.ErrorCode() == "sold_out":
+				soldOut.Add(1)
+			case r.ErrorCode() == "limit_reached":
+				limit.Add(1)
+			default:
+				other.Add(1)
+				t.Logf("user %d: %d %s", u, r.Status, r.Body)
 			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
 	took := time.Since(began)
 	t.Logf("%d buyers x 2 attempts in %s (%.0f calls/s): %d accepted, %d sold_out, %d limit_reached, %d other",
 		buyers, took.Round(time.Millisecond), float64(2*buyers)/took.Seconds(), accepted.Load(), soldOut.Load(), limit.Load(), other.Load())
@@ -324,4 +311,21 @@ func TestSaleIPLimit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// eachBuyer calls buy for users 1..n from workers goroutines, and returns
+// when every call returned.
+func eachBuyer(n, workers int, buy func(u int64)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for u := next.Add(1); u <= int64(n); u = next.Add(1) {
+				buy(u)
+			}
+		}()
+	}
+	wg.Wait()
 }
