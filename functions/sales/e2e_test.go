@@ -16,6 +16,7 @@ import (
 	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/internal/testenv"
 	"github.com/surgefn/surge/manifests"
+	"github.com/surgefn/surge/runtime/stock"
 	"github.com/surgefn/surge/runtime/store"
 )
 
@@ -328,4 +329,43 @@ func eachBuyer(n, workers int, buy func(u int64)) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestSaleReconcile: a reservation whose call died before it published
+// (made here straight on the stock) is published by the reconciler and
+// stored; the buyer's keyed retry then gets that order as its 202.
+func TestSaleReconcile(t *testing.T) {
+	env := start(t, func(fn *manifests.Function) {
+		if fn.Metadata.Name == "sale-order" {
+			fn.Spec.Config = json.RawMessage(`{"reconcileEvery":"100ms"}`)
+		}
+	})
+	openSale(t, env, "rec", 5, 1)
+	kv, err := env.JS.KeyValue(context.Background(), sales.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := sales.OrderID("rec", 77, 1)
+	if _, err := stock.New(kv, 1).Reserve(context.Background(), "stock.rec", id, 1); err != nil {
+		t.Fatal(err)
+	}
+	st := testenv.Store[store.Orders](t, env)
+	testenv.Eventually(t, 10*time.Second, "the reconciler published "+id, func() bool {
+		_, err := st.GetOrder(context.Background(), id)
+		return err == nil
+	})
+	r := env.Do(t, "POST", "/v1/sales/rec/orders", buy(77, 1), "Idempotency-Key: retry-77")
+	var a sales.Accepted
+	if r.Status != 202 {
+		t.Fatalf("keyed retry = %d %s, want 202 with %s", r.Status, r.Body, id)
+	}
+	if r.JSON(t, &a); a.OrderID != id {
+		t.Errorf("keyed retry got %s, want %s", a.OrderID, id)
+	}
+	if v := getSale(t, env, "rec"); v.Sold != 1 {
+		t.Errorf("sold %d, want 1: nothing taken twice", v.Sold)
+	}
+	if r := env.Do(t, "POST", "/v1/sales/rec/orders", buy(77, 1)); r.ErrorCode() != "limit_reached" {
+		t.Errorf("another purchase = %d %s, want limit_reached", r.Status, r.Body)
+	}
 }

@@ -157,6 +157,20 @@ type purchase struct {
 	Units   int64  `json:"units"`
 	// Keys are the Idempotency-Keys that got this order.
 	Keys []string `json:"keys,omitempty"`
+	// Reconciled marks an order the reconciler published: its call died
+	// after the reservation and was not retried (yet).
+	Reconciled bool `json:"reconciled,omitempty"`
+}
+
+// adoptable is a reconciled purchase no Idempotency-Key claimed yet: a
+// keyed call that would be over per_user gets it as its answer.
+func (p *purchases) adoptable() (purchase, bool) {
+	for _, o := range p.Orders {
+		if o.Reconciled && len(o.Keys) == 0 {
+			return o, true
+		}
+	}
+	return purchase{}, false
 }
 
 func (p *purchases) units() (n int64) {
@@ -234,6 +248,15 @@ func (o *Order) Handle(ctx context.Context, req *runtime.Request) error {
 		return o.accepted(req, s, p.OrderID, p.Units)
 	}
 	if rec.units()+in.Qty > int64(s.PerUser) {
+		if p, ok := rec.adoptable(); ok && key != "" {
+			// Most likely this very call's earlier try, killed after its
+			// reservation and finished by the reconciler: its answer.
+			p.Keys = keys(key)
+			if err := o.record(ctx, uk, rec, rev, p); err != nil {
+				return unavailable(err)
+			}
+			return o.accepted(req, s, p.OrderID, p.Units)
+		}
 		return runtime.Errorf(http.StatusConflict, "limit_reached",
 			"user %d may buy at most %d units in sale %s", in.UserID, s.PerUser, id)
 	}

@@ -60,7 +60,7 @@ func (o *Order) reconcile(ctx context.Context, period time.Duration) int {
 				continue
 			}
 			published++
-			_ = o.record(ctx, userKey(id, user), rec, rev, purchase{OrderID: claim, Units: units})
+			_ = o.record(ctx, userKey(id, user), rec, rev, purchase{OrderID: claim, Units: units, Reconciled: true})
 			o.log.Info("sale order reconciled", "order_id", claim)
 		}
 	}
