@@ -23,10 +23,12 @@
 // A reservation walks the buckets in an order fixed by the claim id and
 // checks each for the claim before it takes units from it, so a retry
 // finds an earlier reservation of its claim before it could take again.
-// The one case this cannot rule out: a claim that fell over to a later
-// bucket, retried after Set raised an earlier one that was empty: the
-// retry takes units again. Raise stock before a sale opens, or accept that
-// a retry in flight during a raise can take twice.
+// A bucket Set refills after it sold out is marked, and a reservation
+// about to take from a marked bucket first looks for its claim in the
+// buckets after it, so a claim that fell over before the refill is still
+// found. What remains: the same claim reserved by two concurrent callers
+// at the moment of a refill (one walking past the bucket empty, the other
+// finding it refilled before the first one's write) can take twice.
 //
 // Claims stay in their bucket's value, so a value grows with the units it
 // sold (about 40 bytes a claim): the package suits stock of up to some
@@ -105,6 +107,10 @@ type value struct {
 	Total  int64            `json:"total"`
 	Sold   int64            `json:"sold"`
 	Claims map[string]int64 `json:"claims,omitempty"`
+	// Refilled marks a bucket Set raised after it had sold out: a claim
+	// walking past it when it was empty may sit in a later bucket, so a
+	// reservation looks there before it takes from this one.
+	Refilled bool `json:"refilled,omitempty"`
 }
 
 // entry is one bucket as read: its value and revision (0: missing).
@@ -187,7 +193,7 @@ func IsConflict(err error) bool {
 // empty buckets (a bucket with fewer than n units left ends the walk with
 // ErrSoldOut), and an empty bucket stays empty, so a retry of the same
 // claim, with any n, meets the claim before any bucket it could take from
-// (unless Set raised an earlier bucket in between; see the package doc).
+// (a bucket Set refilled sends it to look further first; see the package doc).
 // An uncontended reservation is one read and one write.
 func (s *Stock) Reserve(ctx context.Context, key, claim string, n int64) (Claim, error) {
 	if n <= 0 {
@@ -214,6 +220,11 @@ func (s *Stock) Reserve(ctx context.Context, key, claim string, n int64) (Claim,
 				// units would take them here while the claim sits there.
 				return Claim{}, ErrSoldOut
 			}
+			if e.v.Refilled {
+				if c, ok, err := s.findAfter(ctx, key, claim, start, j); err != nil || ok {
+					return c, err
+				}
+			}
 			v := e.v
 			v.Sold += n
 			if v.Claims == nil {
@@ -239,6 +250,21 @@ func (s *Stock) Reserve(ctx context.Context, key, claim string, n int64) (Claim,
 		return Claim{}, fmt.Errorf("%w: %s", ErrNoStock, key)
 	}
 	return Claim{}, ErrSoldOut
+}
+
+// findAfter looks for claim in the buckets after the j-th of its walk.
+func (s *Stock) findAfter(ctx context.Context, key, claim string, start, j int) (Claim, bool, error) {
+	for k := j + 1; k < s.buckets; k++ {
+		i := (start + k) % s.buckets
+		e, err := s.read(ctx, key, i)
+		if err != nil {
+			return Claim{}, false, err
+		}
+		if u, ok := e.v.Claims[claim]; ok {
+			return Claim{ID: claim, Units: u, Bucket: i, Replayed: true}, true, nil
+		}
+	}
+	return Claim{}, false, nil
 }
 
 // start is the bucket a claim tries first.
@@ -281,6 +307,9 @@ func (s *Stock) Set(ctx context.Context, key string, total int64) (Levels, error
 			}
 			if e.rev != 0 && v.Total == want {
 				continue
+			}
+			if e.rev != 0 && v.Sold > 0 && v.Sold >= v.Total && want > v.Total {
+				v.Refilled = true
 			}
 			v.Total = want
 			conflict, err := s.write(ctx, key, i, v, e.rev)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -176,5 +177,47 @@ func TestRetryOtherUnits(t *testing.T) {
 	l, err := s.Get(ctx, "k")
 	if err != nil || l.Sold != won {
 		t.Errorf("sold %d (%v), the claims hold %d", l.Sold, err, won)
+	}
+}
+
+// TestRetryAfterRefill: a claim that fell over past an empty bucket is
+// still found by its retry after Set refilled that bucket.
+func TestRetryAfterRefill(t *testing.T) {
+	kv := buckets(t, 1)[0]
+	ctx := context.Background()
+	s := stock.New(kv, 2)
+	// Two claims that start at the same bucket (fnv-1a, as stock.start).
+	startOf := func(id string) uint32 {
+		h := fnv.New32a()
+		h.Write([]byte(id))
+		return h.Sum32() % 2
+	}
+	a, b := "a", ""
+	for i := 0; b == ""; i++ {
+		if id := fmt.Sprint("b", i); startOf(id) == startOf(a) {
+			b = id
+		}
+	}
+	if _, err := s.Set(ctx, "k", 2); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := s.Reserve(ctx, "k", a, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := s.Reserve(ctx, "k", b, 1) // its first bucket is empty: falls over
+	if err != nil || cb.Bucket == ca.Bucket {
+		t.Fatalf("second claim: %+v, %v; want it in the other bucket", cb, err)
+	}
+	if _, err := s.Set(ctx, "k", 10); err != nil { // refills both
+		t.Fatal(err)
+	}
+	for _, id := range []string{a, b} {
+		if c, err := s.Reserve(ctx, "k", id, 1); err != nil || !c.Replayed {
+			t.Errorf("retry of %s after the refill: %+v, %v; want it replayed", id, c, err)
+		}
+	}
+	if l, err := s.Get(ctx, "k"); err != nil || l.Sold != 2 {
+		t.Errorf("sold %d (%v), want 2", l.Sold, err)
 	}
 }
