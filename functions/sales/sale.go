@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -129,6 +130,9 @@ func parseTime(field string, v *string) (time.Time, error) {
 type base struct {
 	kv    jetstream.KeyValue
 	clock runtime.Clock
+
+	mu     sync.Mutex
+	stocks map[string]*stock.Stock // by sale id
 }
 
 func (b *base) provision(env *runtime.Env) error {
@@ -156,7 +160,21 @@ func (b *base) load(ctx context.Context, id string) (Sale, uint64, error) {
 	return s, e.Revision(), nil
 }
 
-func (b *base) stock(s Sale) *stock.Stock { return stock.New(b.kv, s.Buckets) }
+// stock is the sale's stock handle, one per sale and process so that
+// its reservations take turns per bucket (stock.Stock).
+func (b *base) stock(s Sale) *stock.Stock {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st, ok := b.stocks[s.SaleID]
+	if !ok || st.Buckets() != s.Buckets {
+		if b.stocks == nil {
+			b.stocks = map[string]*stock.Stock{}
+		}
+		st = stock.New(b.kv, s.Buckets)
+		b.stocks[s.SaleID] = st
+	}
+	return st
+}
 
 // unavailable is a 503 for a KV or stream failure: retry.
 func unavailable(err error) *runtime.Error {

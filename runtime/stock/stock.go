@@ -72,6 +72,10 @@ const maxAttempts = 200
 type Stock struct {
 	kv      jetstream.KeyValue
 	buckets int
+	// turns queue this process's reservations per bucket (by index,
+	// whatever the key): callers of one Stock then lose CAS races only to
+	// other processes, instead of all retrying against each other.
+	turns []sync.Mutex
 }
 
 // New returns the stock of keys in kv, each split into buckets buckets
@@ -80,8 +84,11 @@ func New(kv jetstream.KeyValue, buckets int) *Stock {
 	if buckets <= 0 {
 		buckets = DefaultBuckets
 	}
-	return &Stock{kv: kv, buckets: buckets}
+	return &Stock{kv: kv, buckets: buckets, turns: make([]sync.Mutex, buckets)}
 }
+
+// Buckets is how many buckets each key is split into.
+func (s *Stock) Buckets() int { return s.buckets }
 
 // Claim is a reservation: its id, the units it holds and the bucket
 // that holds them. Replayed reports a claim that was already recorded, by
@@ -202,54 +209,65 @@ func (s *Stock) Reserve(ctx context.Context, key, claim string, n int64) (Claim,
 	start, exists := s.start(claim), false
 	for j := 0; j < s.buckets; j++ {
 		i := (start + j) % s.buckets
-		for attempt := 0; ; attempt++ {
-			e, err := s.read(ctx, key, i)
-			if err != nil {
-				return Claim{}, err
-			}
-			if u, ok := e.v.Claims[claim]; ok {
-				return Claim{ID: claim, Units: u, Bucket: i, Replayed: true}, nil
-			}
-			exists = exists || e.rev != 0
-			left := e.v.Total - e.v.Sold
-			if e.rev == 0 || left <= 0 {
-				break // empty: the next bucket
-			}
-			if left < n {
-				// Not the next bucket: a retry of this claim with fewer
-				// units would take them here while the claim sits there.
-				return Claim{}, ErrSoldOut
-			}
-			if e.v.Refilled {
-				if c, ok, err := s.findAfter(ctx, key, claim, start, j); err != nil || ok {
-					return c, err
-				}
-			}
-			v := e.v
-			v.Sold += n
-			if v.Claims == nil {
-				v.Claims = map[string]int64{}
-			}
-			v.Claims[claim] = n
-			conflict, err := s.write(ctx, key, i, v, e.rev)
-			if err != nil {
-				return Claim{}, err
-			}
-			if !conflict {
-				return Claim{ID: claim, Units: n, Bucket: i}, nil
-			}
-			if err := ctx.Err(); err != nil {
-				return Claim{}, err
-			}
-			if attempt == maxAttempts {
-				return Claim{}, fmt.Errorf("stock %s: gave up after %d lost races", key, maxAttempts)
-			}
+		if c, done, err := s.reserveIn(ctx, key, claim, n, start, j, i, &exists); done {
+			return c, err
 		}
 	}
 	if !exists {
 		return Claim{}, fmt.Errorf("%w: %s", ErrNoStock, key)
 	}
 	return Claim{}, ErrSoldOut
+}
+
+// reserveIn tries bucket i, the j-th of the walk, in this process's turn
+// for it. done is false when the bucket is empty (the walk goes on);
+// exists is set when the bucket exists.
+func (s *Stock) reserveIn(ctx context.Context, key, claim string, n int64, start, j, i int, exists *bool) (c Claim, done bool, err error) {
+	s.turns[i].Lock()
+	defer s.turns[i].Unlock()
+	for attempt := 0; ; attempt++ {
+		e, err := s.read(ctx, key, i)
+		if err != nil {
+			return Claim{}, true, err
+		}
+		if u, ok := e.v.Claims[claim]; ok {
+			return Claim{ID: claim, Units: u, Bucket: i, Replayed: true}, true, nil
+		}
+		*exists = *exists || e.rev != 0
+		left := e.v.Total - e.v.Sold
+		if e.rev == 0 || left <= 0 {
+			return Claim{}, false, nil // empty: the next bucket
+		}
+		if left < n {
+			// Not the next bucket: a retry of this claim with fewer
+			// units would take them here while the claim sits there.
+			return Claim{}, true, ErrSoldOut
+		}
+		if e.v.Refilled {
+			if c, ok, err := s.findAfter(ctx, key, claim, start, j); err != nil || ok {
+				return c, true, err
+			}
+		}
+		v := e.v
+		v.Sold += n
+		if v.Claims == nil {
+			v.Claims = map[string]int64{}
+		}
+		v.Claims[claim] = n
+		conflict, err := s.write(ctx, key, i, v, e.rev)
+		if err != nil {
+			return Claim{}, true, err
+		}
+		if !conflict {
+			return Claim{ID: claim, Units: n, Bucket: i}, true, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return Claim{}, true, err
+		}
+		if attempt == maxAttempts {
+			return Claim{}, true, fmt.Errorf("stock %s: gave up after %d lost races", key, maxAttempts)
+		}
+	}
 }
 
 // findAfter looks for claim in the buckets after the j-th of its walk.
