@@ -60,6 +60,9 @@ type Config struct {
 	// Users verifies end-user tokens on routes with spec.http.auth: user
 	// (*jwtauth.Verifier). Nil leaves such routes refused with a 503.
 	Users UserVerifier
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client address sent to functions as Surge-Client-Ip.
+	TrustedProxies TrustedProxies
 }
 
 // Validate reports missing required settings.
@@ -144,7 +147,7 @@ func (g *Gateway) echo() *echo.Echo {
 	admin.POST("/functions/:name/creds", newCredsHandler(g.reg, g.cfg.Creds))
 
 	deps := invokeDeps{nc: g.cfg.NC, js: g.cfg.JS, calls: g.calls, table: g.currentTable, bodyLimit: g.cfg.BodyLimit,
-		auth: newRouteAuth(g.cfg.Users, g.cfg.AdminToken)}
+		auth: newRouteAuth(g.cfg.Users, g.cfg.AdminToken), proxies: g.cfg.TrustedProxies}
 	e.POST("/function/:name", newByNameHandler(deps, false))
 	e.POST("/async-function/:name", newByNameHandler(deps, true))
 	e.GET("/calls/:id", newCallStatusHandler(g.calls, deps))

@@ -43,6 +43,7 @@ type invokeDeps struct {
 	table     func() *Table
 	bodyLimit int64
 	auth      routeAuth
+	proxies   TrustedProxies
 }
 
 // newRouteHandler serves the routes of deployed functions.
@@ -112,6 +113,7 @@ func invokeSync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64)
 		return err
 	}
 	msg := buildMsg(tg.Subject, r, c.Response().Header().Get(echo.HeaderXRequestID), p, user, body)
+	setClientIP(msg, r, d.proxies)
 	// A little slack so the function's own 504 (with its message) wins.
 	ctx, cancel := context.WithTimeout(r.Context(), tg.Timeout+50*time.Millisecond)
 	defer cancel()
@@ -179,6 +181,7 @@ func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64
 		id = key
 	}
 	msg := buildMsg(tg.Publish, r, c.Response().Header().Get(echo.HeaderXRequestID), p, user, body)
+	setClientIP(msg, r, d.proxies)
 	msg.Header[wire.HeaderCallID] = []string{id}
 	msg.Header[wire.HeaderFunction] = []string{tg.Function}
 	msg.Header[wire.HeaderMsgID] = []string{id}

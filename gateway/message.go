@@ -47,6 +47,15 @@ func buildMsg(subject string, r *http.Request, reqID string, p *Params, user int
 	return &nats.Msg{Subject: subject, Header: h, Data: body}
 }
 
+// setClientIP adds Surge-Client-Ip, the client address as the proxies
+// allow it to be known (a client-sent copy never got into msg: buildMsg
+// forwards no Surge-* header).
+func setClientIP(msg *nats.Msg, r *http.Request, proxies TrustedProxies) {
+	if ip := proxies.ClientIP(r); ip != "" {
+		msg.Header[wire.HeaderClientIP] = []string{ip}
+	}
+}
+
 // writeReply copies a function's reply to the HTTP response: the status
 // the function chose (200 by default), its content type (JSON by default)
 // and its headers other than the platform's own.

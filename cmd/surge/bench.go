@@ -76,7 +76,8 @@ reads consumer state and js-raw creates a stream, which client.creds may not).`,
 	}
 	cmd.AddCommand(newBenchEchoCmd(env), newBenchSignInCmd(env), newBenchEventsCmd(env),
 		newBenchOrdersHTTPCmd(env), newBenchOrdersNATSCmd(env), newBenchJSRawCmd(env),
-		newBenchBaselineCmd(env), newBenchReportCmd(env), newBenchEnvelopeCmd(env))
+		newBenchBaselineCmd(env), newBenchReportCmd(env), newBenchEnvelopeCmd(env),
+		newBenchSaleCmd(env))
 	return cmd
 }
 

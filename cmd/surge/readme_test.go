@@ -124,6 +124,8 @@ func TestReadmeTour(t *testing.T) {
 		`"status":"succeeded"`, `{"direct":true}`,
 		`"status":"accepted","total_cents":3998`, `"total_cents":3998,"currency":"CNY"`, `"invalid_request"`,
 		`"order_id":"client-42"`, `"total_cents":100`,
+		`"status":"accepted","total_cents":999`, `"status":"accepted","total_cents":999`, `"limit_reached"`,
+		`"total_cents":999`, `"sold_out"`, `"sold":2,"remaining":0,"status":"sold_out"`, `"sku":"P1","qty":1`,
 		`"first":true`, `"first":false`, `"user_id":2`,
 		`"status":"sent"`, `429 Too Many Requests`, `"message_id"`,
 		`{"accepted":2}`, `"view":1,"click":0,"cart":0,"buy":1`, `"view":1,"click":1,"cart":0,"buy":1`,
@@ -137,7 +139,7 @@ func TestReadmeTour(t *testing.T) {
 		}
 		rest = rest[i+len(want):]
 	}
-	if n := strings.Count(string(out), `"error"`); n != 2 {
-		t.Errorf("%d error answers, the README shows 2 (no_instances after the replier stopped, invalid_request):\n%s", n, out)
+	if n := strings.Count(string(out), `"error"`); n != 4 {
+		t.Errorf("%d error answers, the README shows 4 (no_instances after the replier stopped, invalid_request, limit_reached, sold_out):\n%s", n, out)
 	}
 }

@@ -114,6 +114,7 @@ func addHTTPFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().StringVar(&f.opts.HTTPAddr, "http", "127.0.0.1:8080", "gateway listen address")
 	cmd.Flags().BoolVar(&f.opts.AccessLog, "access-log", true, "log every HTTP request")
 	cmd.Flags().Int64Var(&f.opts.BodyLimit, "body-limit", 1<<20, "largest request body in bytes (413 beyond)")
+	cmd.Flags().StringVar(&f.opts.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs or addresses of the proxies whose X-Forwarded-For names the client address functions get as Surge-Client-Ip (default: the connection's peer)")
 	addJWTFlags(cmd, f)
 }
 

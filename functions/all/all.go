@@ -7,6 +7,7 @@ import (
 	_ "github.com/surgefn/surge/functions/envelopes"
 	_ "github.com/surgefn/surge/functions/events"
 	_ "github.com/surgefn/surge/functions/orders"
+	_ "github.com/surgefn/surge/functions/sales"
 	_ "github.com/surgefn/surge/functions/signin"
 	_ "github.com/surgefn/surge/functions/sms"
 	_ "github.com/surgefn/surge/functions/users"

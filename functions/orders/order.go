@@ -263,6 +263,11 @@ func currencyIndex(c string) int {
 	return int(c[0]-'A')*676 + int(c[1]-'A')*26 + int(c[2]-'A')
 }
 
+// KnownCurrency reports whether c is a currency an order may use (the
+// fixed ISO 4217 set, upper case); other functions that publish orders
+// (functions/sales) check theirs with it.
+func KnownCurrency(c string) bool { return knownCurrency(c) }
+
 // knownCurrency reports whether c is in the fixed ISO 4217 set; codes are
 // upper case, as ISO 4217 writes them.
 func knownCurrency(c string) bool {

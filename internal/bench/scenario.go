@@ -55,7 +55,7 @@ func HTTPKind(status int) string { return fmt.Sprintf("http_%d", status) }
 
 // Scenarios lists the scenario names `surge bench` knows, sorted.
 func Scenarios() []string {
-	names := []string{"echo", "signin", "events", "orders-http", "orders-nats", "js-raw", "envelope"}
+	names := []string{"echo", "signin", "events", "orders-http", "orders-nats", "js-raw", "envelope", "sale"}
 	sort.Strings(names)
 	return names
 }

@@ -79,8 +79,13 @@ type Options struct {
 	Logger *slog.Logger
 	// JWT configures end-user tokens on routes with spec.http.auth: user.
 	JWT JWTOptions
+	// TrustedProxies lists the proxies (CIDRs or addresses, comma
+	// separated) whose X-Forwarded-For names the client address functions
+	// get as Surge-Client-Ip; "" means the connection's peer.
+	TrustedProxies string
 
-	jwtSecret []byte // read from JWT.SecretFile by validate
+	jwtSecret []byte                 // read from JWT.SecretFile by validate
+	proxies   gateway.TrustedProxies // parsed from TrustedProxies by validate
 }
 
 // Platform is a running surge process.
@@ -339,7 +344,7 @@ func (p *Platform) startGateway(ctx, runCtx context.Context) error {
 	}
 	cfg := gateway.Config{NC: p.gwConn, JS: js, Logger: p.log.With("component", "gateway"),
 		AdminToken: token, Registry: p.reg, Gatherer: p.reg, BodyLimit: p.opts.BodyLimit,
-		Checks: checks, AccessLog: p.opts.AccessLog}
+		Checks: checks, AccessLog: p.opts.AccessLog, TrustedProxies: p.opts.proxies}
 	if p.auth != nil { // a nil *Authority in the interface would not be nil
 		cfg.Creds = p.auth
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/surgefn/surge/gateway"
 	"github.com/surgefn/surge/runtime/store"
 )
 
@@ -37,6 +38,11 @@ func (o *Options) validate() error {
 			errs = append(errs, err) // a missing or unreadable file, named with its flag
 		}
 	}
+	proxies, err := gateway.ParseTrustedProxies(o.TrustedProxies)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--trusted-proxies: %w", err))
+	}
+	o.proxies = proxies
 	secret, jwtErrs := o.JWT.validate()
 	o.jwtSecret = secret
 	errs = append(errs, jwtErrs...)

@@ -35,6 +35,11 @@ const (
 	// other Surge-* request header); over NATS, who may set it is governed
 	// by the NATS credentials.
 	HeaderUserID = "Surge-User-Id"
+	// HeaderClientIP is the client address the gateway saw: the
+	// connection's peer, or with --trusted-proxies the last X-Forwarded-For
+	// hop that is not a trusted proxy. A client-sent copy is dropped like
+	// every other Surge-* request header.
+	HeaderClientIP = "Surge-Client-Ip"
 	// HeaderCallID identifies an async call; its status is kept in the calls bucket.
 	HeaderCallID = "Surge-Call-Id"
 	// HeaderFunction names the function an async call is for.
