@@ -176,6 +176,12 @@ run echo-auth 60 echo --gateway "$gateway" -c 64 --path /v1/echo-user --jwt-secr
 run orders-http 150 orders-http --gateway "$gateway" --nats "$nats" -c 64 --verify-timeout 90s
 run orders-http-auth 150 orders-http --gateway "$gateway" --nats "$nats" -c 64 --verify-timeout 90s \
 	--path /v1/orders-user --jwt-secret-file "$work/jwt.secret"
+# Auth on and off once more in the other order (ABBA): the second of two
+# runs meets a warmer process and a fuller store, so each side's figure is
+# the mean of one run in each position.
+run orders-http-auth.2 150 orders-http --gateway "$gateway" --nats "$nats" -c 64 --verify-timeout 90s \
+	--path /v1/orders-user --jwt-secret-file "$work/jwt.secret"
+run orders-http.2 150 orders-http --gateway "$gateway" --nats "$nats" -c 64 --verify-timeout 90s
 half=$(awk -v t="$(throughput orders-http)" 'BEGIN { r = t / 2; if (r < 100) r = 100; printf "%d", r }')
 run orders-http-open 150 orders-http --gateway "$gateway" --nats "$nats" -c 128 --rate "$half" --verify-timeout 90s
 run baseline-nats-echo.2 60 echo --gateway "$url_b" -c 64

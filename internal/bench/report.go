@@ -74,8 +74,11 @@ type Evaluation struct {
 	// BaseRuns are the throughputs of the baseline's runs, in label order,
 	// when it ran more than once (BaseValue is their mean).
 	BaseRuns []float64
-	Ratio    float64 // Value / BaseValue, NaN when there is none
-	Verdict  string  // Pass, Miss, Info or NA
+	// Runs are the throughputs of the measured runs when the target's
+	// label ran more than once (label, label.2, ...; Value is their mean).
+	Runs    []float64
+	Ratio   float64 // Value / BaseValue, NaN when there is none
+	Verdict string  // Pass, Miss, Info or NA
 }
 
 // Evaluate applies t to the results (by label).
@@ -86,6 +89,17 @@ func (t Target) Evaluate(byLabel map[string]*Result) Evaluation {
 		return ev
 	}
 	ev.Value = metric(r, t.Metric)
+	if t.Metric == "" || t.Metric == "throughput" {
+		// A figure measured more than once (alternating with its base, so
+		// neither side always runs on the warmer or the fuller platform)
+		// is the mean of its runs, as a repeated baseline is.
+		if runs := baselineRuns(byLabel, t.Label); len(runs) > 1 {
+			ev.Value, ev.Runs = 0, runs
+			for _, v := range runs {
+				ev.Value += v / float64(len(runs))
+			}
+		}
+	}
 	if t.Base == "" {
 		switch {
 		case r.Ops == 0:
@@ -275,6 +289,13 @@ func formatValue(ev Evaluation) string {
 	}
 	if ev.Metric == "p99" {
 		return FormatUS(ev.Value)
+	}
+	if len(ev.Runs) > 1 {
+		runs := make([]string, len(ev.Runs))
+		for i, v := range ev.Runs {
+			runs[i] = FormatRate(v)
+		}
+		return fmt.Sprintf("%s/s (mean of %s)", FormatRate(ev.Value), strings.Join(runs, ", "))
 	}
 	return FormatRate(ev.Value) + "/s"
 }

@@ -220,3 +220,20 @@ func TestReadRSSSamples(t *testing.T) {
 		}
 	}
 }
+
+// TestEvaluateMeanOfRuns: a figure measured twice (label, label.2) is the
+// mean of its runs, as a repeated baseline is.
+func TestEvaluateMeanOfRuns(t *testing.T) {
+	byLabel := map[string]*Result{
+		"a": {Label: "a", Ops: 1, Throughput: 100}, "a.2": {Label: "a.2", Ops: 1, Throughput: 200},
+		"a-other": {Label: "a-other", Ops: 1, Throughput: 1000},
+		"b":       {Label: "b", Ops: 1, Throughput: 150},
+	}
+	ev := Target{Name: "a vs b", Label: "a", Metric: "throughput", Base: "b", Min: 0.9}.Evaluate(byLabel)
+	if ev.Value != 150 || len(ev.Runs) != 2 || ev.Ratio != 1 || ev.Verdict != Pass {
+		t.Errorf("Evaluate = value %v runs %v ratio %v %s, want 150, two runs, 1, pass", ev.Value, ev.Runs, ev.Ratio, ev.Verdict)
+	}
+	if got := formatValue(ev); got != "150/s (mean of 100, 200)" {
+		t.Errorf("formatValue = %q", got)
+	}
+}
