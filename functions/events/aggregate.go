@@ -219,7 +219,7 @@ func (a *Aggregate) mirrorItem(ctx context.Context, id string) error {
 			return nil
 		}
 		_, err = a.kv.Update(ctx, key, val, e.Revision())
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		if runtime.IsKVConflict(err) {
 			continue
 		}
 		return err

@@ -348,7 +348,7 @@ func (o *Order) record(ctx context.Context, uk string, rec purchases, rev uint64
 		} else {
 			_, err = o.kv.Update(ctx, uk, b, rev)
 		}
-		if !stock.IsConflict(err) {
+		if !runtime.IsKVConflict(err) {
 			return err
 		}
 		if rec, rev, err = o.purchases(ctx, uk); err != nil {

@@ -233,7 +233,7 @@ func (p *Put) Handle(ctx context.Context, req *runtime.Request) error {
 	} else {
 		_, err = p.kv.Update(ctx, saleKey(id), b, rev)
 	}
-	if stock.IsConflict(err) {
+	if runtime.IsKVConflict(err) {
 		return runtime.Errorf(http.StatusConflict, "conflict", "sale %s was changed concurrently; retry", id)
 	}
 	if err != nil {

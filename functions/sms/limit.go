@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/runtime"
 )
 
 // maxCAS bounds the optimistic-concurrency retries on one key. Conflicts
@@ -172,7 +174,7 @@ func (l *limiter) put(ctx context.Context, key string, rev uint64, v any) (ok bo
 	switch {
 	case err == nil:
 		return true, nil
-	case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+	case runtime.IsKVConflict(err):
 		return false, nil
 	}
 	return false, fmt.Errorf("write %s: %w", key, err)

@@ -45,6 +45,8 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/runtime"
 )
 
 // Sentinel errors of the package; test with errors.Is.
@@ -172,21 +174,13 @@ func (s *Stock) write(ctx context.Context, key string, i int, v value, rev uint6
 	} else {
 		_, err = s.kv.Update(ctx, k, b, rev)
 	}
-	if IsConflict(err) {
+	if runtime.IsKVConflict(err) {
 		return true, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("stock %s bucket %d: %w", key, i, err)
 	}
 	return false, nil
-}
-
-// IsConflict reports a failed compare-and-set on a KV key: Create found
-// the key, or Update found another revision. nats.go maps the server's
-// codes for both (10071 on R1 streams, 10164 on clustered R3 ones) to
-// these two errors.
-func IsConflict(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
 }
 
 // Reserve takes n units of key for claim, at most once per claim id: a
