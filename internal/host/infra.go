@@ -31,11 +31,8 @@ func EnsureInfra(ctx context.Context, js jetstream.JetStream) error {
 		{Bucket: wire.BucketHosts, TTL: 15 * time.Second, Storage: jetstream.MemoryStorage},
 	}
 	for _, cfg := range buckets {
-		if _, err := js.KeyValue(ctx, cfg.Bucket); err == nil {
-			continue
-		}
-		if _, err := js.CreateKeyValue(ctx, cfg); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
-			return fmt.Errorf("create bucket %s: %w", cfg.Bucket, err)
+		if _, _, err := bindOrCreateKV(ctx, js, cfg); err != nil {
+			return fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
 		}
 	}
 	return nil

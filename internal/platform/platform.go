@@ -269,11 +269,7 @@ func (p *Platform) startNATS() error {
 }
 
 func (p *Platform) connect(name string) (*nats.Conn, error) {
-	auth, err := p.natsAuth.Options()
-	if err != nil {
-		return nil, err
-	}
-	opts := append(auth, nats.Name(name), nats.MaxReconnects(-1), nats.CustomInboxPrefix(natsauth.InboxPrefix),
+	return p.natsAuth.Connect(p.natsURL, nats.Name(name), nats.MaxReconnects(-1), nats.CustomInboxPrefix(natsauth.InboxPrefix),
 		nats.ReconnectWait(250*time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
@@ -290,11 +286,6 @@ func (p *Platform) connect(name string) (*nats.Conn, error) {
 			}
 			p.log.Warn("nats async error", "conn", name, "subject", subj, "err", err)
 		}))
-	nc, err := nats.Connect(p.natsURL, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connect to nats %s: %w", natsauth.Redact(p.natsURL), err)
-	}
-	return nc, nil
 }
 
 // openStore opens the backend registered under opts.Store (runtime/store/all
