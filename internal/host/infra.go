@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/surgefn/surge/manifests"
+	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/wire"
 )
 
@@ -65,42 +66,65 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, name string, subj
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", name, err)
 	}
-	info := s.CachedInfo()
-	// UpdateStream replaces the whole subject list, so two hosts adding
-	// subjects at once (every host applies a deploy at about the same
-	// moment) can each drop the other's. Read the stream back after each
-	// update and repeat until every subject is captured.
-	var uerr error
-	for attempt := 0; ; attempt++ {
-		cfg := info.Config
-		merged, changed := mergeSubjects(cfg.Subjects, subjects)
-		if !changed {
-			return nil
+	if _, changed := mergeSubjects(s.CachedInfo().Config.Subjects, subjects); !changed {
+		return nil
+	}
+	// UpdateStream replaces the whole subject list and JetStream has no
+	// compare-and-set on a stream's config, so two hosts adding subjects at
+	// once (every host applies a deploy at about the same moment) would
+	// each drop the other's. The read-merge-write runs under a lock.
+	unlock, err := lockStream(ctx, js, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	info, err := s.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", name, err)
+	}
+	merged, changed := mergeSubjects(info.Config.Subjects, subjects)
+	if !changed {
+		return nil // another host added them while this one waited
+	}
+	cfg := info.Config
+	cfg.Subjects = merged
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("add subjects %v to stream %s: %w", subjects, name, err)
+	}
+	return nil
+}
+
+// streamLockTTL is how long a stream lock lives at most: a host that dies
+// holding it blocks the others no longer than that.
+const streamLockTTL = 10 * time.Second
+
+// lockStream takes the cluster-wide lock on stream name's config: a key
+// created (never overwritten) in the memory bucket wire.BucketLocks, whose
+// entries expire after streamLockTTL. It waits, with jitter, until the key
+// is free or streamLockTTL has passed.
+func lockStream(ctx context.Context, js jetstream.JetStream, name string) (unlock func(), err error) {
+	kv, _, err := bindOrCreateKV(ctx, js, jetstream.KeyValueConfig{Bucket: wire.BucketLocks, TTL: streamLockTTL,
+		Storage: jetstream.MemoryStorage})
+	if err != nil {
+		return nil, fmt.Errorf("lock stream %s: %w", name, err)
+	}
+	key := "stream." + name
+	deadline := time.Now().Add(streamLockTTL + time.Second)
+	for {
+		_, err := kv.Create(ctx, key, nil)
+		if err == nil {
+			return func() { _ = kv.Delete(context.WithoutCancel(ctx), key) }, nil
 		}
-		if attempt == maxStreamUpdates {
-			if uerr != nil {
-				return fmt.Errorf("add subjects %v to stream %s: %w", subjects, name, uerr)
-			}
-			return fmt.Errorf("add subjects %v to stream %s: still missing after %d updates (another process keeps changing its subjects)", subjects, name, attempt)
+		if !runtime.IsKVConflict(err) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("lock stream %s: %w", name, err)
 		}
-		cfg.Subjects = merged
-		_, uerr = js.UpdateStream(ctx, cfg)
-		if attempt > 0 || uerr != nil {
-			// Back off a little, with jitter, so racing hosts interleave.
-			select {
-			case <-time.After(time.Duration(rand.Int64N(int64(20*time.Millisecond)) * int64(attempt+1))):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		if info, err = s.Info(ctx); err != nil {
-			return fmt.Errorf("stream %s: %w", name, err)
+		select {
+		case <-time.After(time.Duration(5+rand.Int64N(15)) * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
 }
-
-// maxStreamUpdates bounds ensureStream's update-and-check rounds.
-const maxStreamUpdates = 10
 
 // mergeSubjects returns have with each subject of want that none of have
 // covers, and without the subjects of have such an added one covers (a

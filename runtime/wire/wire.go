@@ -80,6 +80,9 @@ const (
 	BucketCalls = "surge_calls"
 	// BucketHosts holds each runtime host's heartbeat and instance status.
 	BucketHosts = "surge_hosts"
+	// BucketLocks holds short-lived locks of the platform's own (a
+	// stream's subject list while a host extends it).
+	BucketLocks = "surge_locks"
 )
 
 // Async call states, as GET /calls/{id} reports them.
