@@ -28,7 +28,9 @@ var forwarded = []string{
 // body as data, request details as headers; user, when not 0, is the end
 // user the gateway authenticated (Surge-User-Id).
 func buildMsg(subject string, r *http.Request, reqID string, p *Params, user int64, body []byte) *nats.Msg {
-	h := make(nats.Header, 9+p.n)
+	// Method, path, query, request id, user, client IP, up to six
+	// forwarded client headers, and the parameters: sized once.
+	h := make(nats.Header, 12+p.n)
 	h[wire.HeaderMethod] = []string{r.Method}
 	h[wire.HeaderPath] = []string{r.URL.Path}
 	if r.URL.RawQuery != "" {

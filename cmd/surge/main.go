@@ -6,7 +6,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -39,9 +38,6 @@ the command line wins over the environment.`,
 	// would print only the version string).
 	root.Version = version
 	root.SetVersionTemplate("{{printVersion}}")
-	cobra.AddTemplateFunc("printVersion", func() string {
-		bi, ok := debug.ReadBuildInfo()
-		return buildVersion(bi, ok)
-	})
+	cobra.AddTemplateFunc("printVersion", versionText)
 	return root
 }

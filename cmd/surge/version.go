@@ -68,9 +68,14 @@ func buildVersion(bi *debug.BuildInfo, ok bool) string {
 	return s
 }
 
-func printVersion(w io.Writer) error {
+// versionText is what `surge version` and `surge --version` print.
+func versionText() string {
 	bi, ok := debug.ReadBuildInfo()
-	_, err := io.WriteString(w, buildVersion(bi, ok))
+	return buildVersion(bi, ok)
+}
+
+func printVersion(w io.Writer) error {
+	_, err := io.WriteString(w, versionText())
 	return err
 }
 

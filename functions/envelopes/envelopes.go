@@ -62,7 +62,6 @@ import (
 
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
-	"github.com/surgefn/surge/runtime/wire"
 )
 
 // Bucket is the KV bucket of envelope states, key e.<envelope_id>.
@@ -188,11 +187,11 @@ var idPattern = regexp.MustCompile(`^[0-9A-Za-z]{1,64}$`)
 // has none (a direct NATS call with the id in the body).
 func envelopeID(req *runtime.Request, from *string) (string, error) {
 	id := ""
-	if v, ok := req.Header[wire.HeaderParamPrefix+"envelope_id"]; ok && len(v) > 0 {
+	if v := req.Param("envelope_id"); v != "" {
 		if from != nil && *from != "" {
 			return "", runtime.BadRequest("envelope_id", "unknown field (the envelope is in the path)")
 		}
-		id = v[0]
+		id = v
 	} else if from != nil {
 		id = *from
 	}

@@ -21,14 +21,17 @@
 // order.go.
 package sales
 
-import "github.com/surgefn/surge/runtime"
+import (
+	"github.com/surgefn/surge/functions/orders"
+	"github.com/surgefn/surge/runtime"
+)
 
 // Names this package shares with its manifest and with clients.
 const (
 	// Bucket is the KV bucket of sales, their stock and the users' purchases.
 	Bucket = "SALES"
 	// SubjectSubmit is where the orders of a sale go: the order pipeline.
-	SubjectSubmit = "orders.submit"
+	SubjectSubmit = orders.SubjectSubmit
 )
 
 func init() {

@@ -230,8 +230,8 @@ func (o *Order) Handle(ctx context.Context, req *runtime.Request) error {
 		return runtime.Errorf(http.StatusConflict, "sale_not_open", "sale %s is %s", id, st)
 	}
 	key := req.Header.Get(runtime.HeaderIdempotencyKey)
-	if len(key) > 255 {
-		return runtime.BadRequest(runtime.HeaderIdempotencyKey, "must be at most 255 characters")
+	if len(key) > MaxIdempotencyKeyLen {
+		return runtime.BadRequest(runtime.HeaderIdempotencyKey, "must be at most %d characters", MaxIdempotencyKeyLen)
 	}
 	// A sold-out sale answers from memory for a quarter second, but not a
 	// call with an Idempotency-Key: that may be the retry of a call killed

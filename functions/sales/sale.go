@@ -26,6 +26,8 @@ const (
 	MaxPerUser = 100
 	// MaxSKULen is the longest SKU (as for orders).
 	MaxSKULen = orders.MaxSKULen
+	// MaxIdempotencyKeyLen bounds the Idempotency-Key header (as for orders).
+	MaxIdempotencyKeyLen = orders.MaxIdempotencyKeyLen
 	// MaxBuckets is how many stock buckets a new sale gets at most: one per
 	// unitsPerBucket units of its first stock, so a small sale's qty > 1
 	// orders are not cut off by its stock being spread thin.

@@ -52,7 +52,6 @@ import (
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
-	"github.com/surgefn/surge/runtime/wire"
 )
 
 // Bucket is the KV bucket of cached profiles, key u.<user_id>.
@@ -133,11 +132,11 @@ func provision(env *runtime.Env) (*cache, error) {
 // userParam returns the user_id path parameter (Surge-Param-user_id), or
 // ok false when the call has none (a direct NATS call with a JSON body).
 func userParam(req *runtime.Request) (int64, bool, error) {
-	v, ok := req.Header[wire.HeaderParamPrefix+"user_id"]
-	if !ok || len(v) == 0 {
+	v := req.Param("user_id")
+	if v == "" {
 		return 0, false, nil
 	}
-	id, err := parseUserID(v[0])
+	id, err := parseUserID(v)
 	return id, true, err
 }
 
