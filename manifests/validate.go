@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -120,6 +121,11 @@ func (f *Function) problems() []error {
 	}
 	if s.HTTP != nil {
 		v.http("spec.http", s.HTTP)
+		// A route to a stream trigger publishes the request to the
+		// filter, so the filter must be one subject.
+		if s.Trigger.Stream != "" && (s.Trigger.Filter == "" || strings.ContainsAny(s.Trigger.Filter, "*>")) {
+			v.add("spec.trigger.filter", ErrInvalid, "a stream trigger with an http route needs a literal filter (the subject the route publishes to), got %q", s.Trigger.Filter)
+		}
 	}
 	v.put(intRange("spec.concurrency", s.Concurrency, 1, MaxConcurrency))
 	v.put(intRange("spec.replicas", s.Replicas, 0, MaxReplicas))

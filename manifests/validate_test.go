@@ -55,12 +55,13 @@ func TestValidate(t *testing.T) {
 			want: `spec.handler: invalid handler id "1orders": use lowercase letters, digits, '_', '.' and '-', starting with a letter`},
 		{name: "stream with filter wildcards", edit: func(f *Function) {
 			f.Spec.Trigger = Trigger{Stream: "ORDERS", Filter: "orders.*.>"}
+			f.Spec.HTTP = nil
 		}},
 		{name: "filter without stream", edit: func(f *Function) { f.Spec.Trigger.Filter = "orders.submit" },
 			want: "spec.trigger.filter: only allowed with stream"},
-		{name: "filter > not last", edit: func(f *Function) { f.Spec.Trigger = Trigger{Stream: "ORDERS", Filter: "orders.>.x"} },
+		{name: "filter > not last", edit: func(f *Function) { f.Spec.Trigger = Trigger{Stream: "ORDERS", Filter: "orders.>.x"}; f.Spec.HTTP = nil },
 			want: `spec.trigger.filter: invalid subject "orders.>.x": '>' must be the last token`},
-		{name: "filter partial wildcard", edit: func(f *Function) { f.Spec.Trigger = Trigger{Stream: "ORDERS", Filter: "orders.a*"} },
+		{name: "filter partial wildcard", edit: func(f *Function) { f.Spec.Trigger = Trigger{Stream: "ORDERS", Filter: "orders.a*"}; f.Spec.HTTP = nil },
 			want: `spec.trigger.filter: invalid subject "orders.a*": a wildcard must be a whole token`},
 		{name: "subject wildcard", edit: func(f *Function) { f.Spec.Trigger.Subject = "fn.>" },
 			want: `spec.trigger.subject: invalid subject "fn.>": wildcards are not allowed here`},
@@ -68,8 +69,14 @@ func TestValidate(t *testing.T) {
 			want: `spec.trigger.subject: invalid subject "fn.orders accept": contains whitespace`},
 		{name: "subject trailing dot", edit: func(f *Function) { f.Spec.Trigger.Subject = "fn.orders." },
 			want: `spec.trigger.subject: invalid subject "fn.orders.": empty token`},
-		{name: "bad stream name", edit: func(f *Function) { f.Spec.Trigger = Trigger{Stream: "ORD.ERS"} },
+		{name: "bad stream name", edit: func(f *Function) { f.Spec.Trigger = Trigger{Stream: "ORD.ERS"}; f.Spec.HTTP = nil },
 			want: `spec.trigger.stream: invalid stream name "ORD.ERS": use letters, digits, '_' and '-'`},
+		{name: "route to a stream trigger with a wildcard filter", edit: func(f *Function) {
+			f.Spec.Trigger = Trigger{Stream: "ORDERS", Filter: "orders.*"}
+		}, want: `spec.trigger.filter: a stream trigger with an http route needs a literal filter (the subject the route publishes to), got "orders.*"`},
+		{name: "route to a stream trigger with a literal filter", edit: func(f *Function) {
+			f.Spec.Trigger = Trigger{Stream: "ORDERS", Filter: "orders.submit"}
+		}},
 		{name: "queue ok", edit: func(f *Function) { f.Spec.Queue = "Order_accept-2" }},
 		{name: "method missing", edit: func(f *Function) { f.Spec.HTTP.Method = "" }, want: "spec.http.method: required"},
 		{name: "async PUT", edit: func(f *Function) { f.Spec.HTTP.Method, f.Spec.HTTP.Async = "PUT", true }},
