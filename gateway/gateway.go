@@ -63,6 +63,9 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the
 	// client address sent to functions as Surge-Client-Ip.
 	TrustedProxies TrustedProxies
+	// Replicas is how many replicas the platform's streams and buckets get
+	// when the gateway creates them (--replicas, resolved); 0 means 1.
+	Replicas int
 }
 
 // Validate reports missing required settings.
@@ -111,10 +114,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		r := prometheus.NewRegistry()
 		cfg.Registry, cfg.Gatherer = r, r
 	}
-	if err := host.EnsureInfra(ctx, cfg.JS); err != nil {
+	if err := host.EnsureInfra(ctx, cfg.JS, host.Replication{Replicas: cfg.Replicas, Logger: cfg.Logger}); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	reg, err := manifests.OpenRegistry(ctx, cfg.JS)
+	reg, err := manifests.OpenRegistry(ctx, cfg.JS, cfg.Replicas)
 	if err != nil {
 		return nil, err
 	}

@@ -25,11 +25,6 @@ type requester interface {
 	RequestMsgWithContext(ctx context.Context, msg *nats.Msg) (*nats.Msg, error)
 }
 
-// publisher publishes to JetStream and waits for the ack (jetstream.JetStream).
-type publisher interface {
-	PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
-}
-
 // kvStore is the part of a KV bucket the call handlers use.
 type kvStore interface {
 	Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error)
@@ -38,7 +33,7 @@ type kvStore interface {
 
 type invokeDeps struct {
 	nc        requester
-	js        publisher
+	js        runtime.Publisher
 	calls     kvStore
 	table     func() *Table
 	bodyLimit int64
@@ -187,7 +182,7 @@ func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64
 	msg.Header[wire.HeaderMsgID] = []string{id}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	ack, err := d.js.PublishMsg(ctx, msg)
+	ack, err := runtime.PublishDurable(ctx, d.js, msg)
 	if err != nil {
 		return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "queue_unavailable",
 			Msg: "the call could not be queued; retry later", Err: err}

@@ -30,11 +30,14 @@ type Deployed struct {
 	Seq uint64
 }
 
-// OpenRegistry binds the functions bucket, creating it when missing.
-func OpenRegistry(ctx context.Context, js jetstream.JetStream) (*Registry, error) {
+// OpenRegistry binds the functions bucket, creating it with replicas (0
+// means 1) when missing. Moving an existing bucket up to more replicas is
+// the platform's job (host.EnsureInfra, which the processes call first).
+func OpenRegistry(ctx context.Context, js jetstream.JetStream, replicas int) (*Registry, error) {
 	kv, err := js.KeyValue(ctx, Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: Bucket, History: 5, Storage: jetstream.FileStorage})
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: Bucket, History: 5, Storage: jetstream.FileStorage,
+			Replicas: replicas})
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			kv, err = js.KeyValue(ctx, Bucket)
 		}

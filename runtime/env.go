@@ -67,9 +67,17 @@ func (e *Env) RequireStream(ctx context.Context, subject string) error {
 }
 
 // IsKVConflict reports a failed compare-and-set on a KV key: Create found
-// the key, or Update found another revision. nats.go maps the server's
-// error codes (10071, and 10164 on a replicated bucket) to these two, so
-// a function doing optimistic writes on a bucket tests with this alone.
+// the key, or Update found another revision. The server answers such a
+// conflict with API error 10071 on a bucket of one replica and 10164
+// (wrong last sequence, constant) on a replicated one; nats.go maps both to
+// ErrKeyExists or ErrKeyRevisionMismatch for KV calls, and the codes are
+// checked as well for a raw publish with an expected last subject sequence
+// (what a batched CAS write does).
 func IsKVConflict(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }

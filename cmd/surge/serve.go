@@ -260,6 +260,7 @@ finish and are acked, then NATS stops.`,
 	cmd.Flags().StringVar(&f.opts.Manifests, "manifests", "./manifests", "manifests deployed at start (file or directory)")
 	cmd.Flags().StringVar(&f.opts.NATSURL, "nats", "", "use an external NATS cluster instead of the embedded server")
 	addNATSAuthFlags(cmd, &f.opts.NATSAuth)
+	addReplicasFlag(cmd, f)
 	addStoreFlags(cmd, f)
 	addLogFlags(cmd, f)
 	return withEnv(cmd, env)
@@ -285,6 +286,7 @@ external NATS (--nats-creds, --nats-nkey, --nats-tls-*, user:password@).`,
 	addHTTPFlags(cmd, f)
 	cmd.Flags().StringVar(&f.opts.NATSURL, "nats", "", "NATS URL(s), comma separated (required)")
 	addNATSAuthFlags(cmd, &f.opts.NATSAuth)
+	addReplicasFlag(cmd, f)
 	addLogFlags(cmd, f)
 	return withEnv(cmd, env)
 }
@@ -310,6 +312,7 @@ external NATS (--nats-creds, --nats-nkey, --nats-tls-*, user:password@).`,
 	cmd.Flags().StringVar(&f.opts.DataDir, "data", "./data", "store data (buntdb)")
 	cmd.Flags().StringVar(&f.opts.NATSURL, "nats", "", "NATS URL(s), comma separated (required)")
 	addNATSAuthFlags(cmd, &f.opts.NATSAuth)
+	addReplicasFlag(cmd, f)
 	addStoreFlags(cmd, f)
 	addLogFlags(cmd, f)
 	return withEnv(cmd, env)

@@ -60,7 +60,7 @@ func (in *Ingest) Handle(ctx context.Context, req *runtime.Request) error {
 	if key := req.Header.Get(runtime.HeaderIdempotencyKey); key != "" {
 		msg.Header.Set(runtime.HeaderMsgID, "events:"+key)
 	}
-	if _, err := in.js.PublishMsg(ctx, msg); err != nil {
+	if _, err := runtime.PublishDurable(ctx, in.js, msg); err != nil {
 		return runtime.Internal(fmt.Errorf("publish %d events: %w", len(evs), err))
 	}
 	return req.RespondJSON(http.StatusAccepted, ingestResponse{Accepted: len(evs)})

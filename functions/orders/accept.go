@@ -102,7 +102,7 @@ func (a *Accept) publish(ctx context.Context, orderID string, data []byte) error
 		Header:  nats.Header{runtime.HeaderMsgID: []string{orderID}},
 		Data:    data,
 	}
-	if _, err := a.js.PublishMsg(ctx, msg); err != nil {
+	if _, err := runtime.PublishDurable(ctx, a.js, msg); err != nil {
 		return fmt.Errorf("publish order %s: %w", orderID, err)
 	}
 	return nil

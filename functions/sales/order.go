@@ -393,7 +393,7 @@ func (o *Order) publish(ctx context.Context, s Sale, user int64, orderID string,
 	if err != nil {
 		return err
 	}
-	_, err = o.js.PublishMsg(ctx, &nats.Msg{Subject: SubjectSubmit, Data: b,
+	_, err = runtime.PublishDurable(ctx, o.js, &nats.Msg{Subject: SubjectSubmit, Data: b,
 		Header: nats.Header{wire.HeaderMsgID: []string{orderID}}})
 	if err != nil {
 		return fmt.Errorf("publish order %s: %w", orderID, err)

@@ -211,7 +211,7 @@ func (s *Send) enqueue(ctx context.Context, q queued) error {
 		return err
 	}
 	msg := &nats.Msg{Subject: SubjectSend, Data: b, Header: nats.Header{runtime.HeaderMsgID: {q.MessageID}}}
-	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
+	if _, err := runtime.PublishDurable(ctx, s.js, msg); err != nil {
 		return fmt.Errorf("publish %s: %w", q.MessageID, err)
 	}
 	return nil

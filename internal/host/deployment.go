@@ -74,7 +74,7 @@ func (h *Host) start(ctx context.Context, fn manifests.Function, rev string) (*d
 	}
 	// The streams before Provision, which may look at them; for an external
 	// function they are all surge provides.
-	if err := EnsureStreams(ctx, d.js, &fn); err != nil {
+	if err := EnsureStreams(ctx, d.js, &fn, h.replication()); err != nil {
 		return nil, err
 	}
 	if d.value != nil {
@@ -84,7 +84,7 @@ func (h *Host) start(ctx context.Context, fn manifests.Function, rev string) (*d
 		if fn.IsStream() {
 			nc, js = h.cfg.StreamNC, h.cfg.StreamJS
 		}
-		buckets, err := ensureBuckets(ctx, js, &fn, d.log)
+		buckets, err := ensureBuckets(ctx, js, &fn, h.replication(), d.log)
 		if err != nil {
 			return nil, err
 		}

@@ -53,6 +53,9 @@ type Config struct {
 	Clock    runtime.Clock
 	// DrainTimeout bounds how long an old version may take to drain.
 	DrainTimeout time.Duration
+	// Replicas is how many replicas the streams and buckets the host
+	// creates get (--replicas, resolved: 1 to MaxReplicas); 0 means 1.
+	Replicas int
 }
 
 // Validate reports missing required settings.
@@ -66,6 +69,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Logger == nil {
 		errs = append(errs, errors.New("host config: Logger is required"))
+	}
+	if err := ValidateReplicas(c.Replicas); err != nil {
+		errs = append(errs, fmt.Errorf("host config: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -114,6 +120,11 @@ func New(cfg Config) (*Host, error) {
 	}, nil
 }
 
+// replication is the host's Replicas, logged by the host.
+func (h *Host) replication() Replication {
+	return Replication{Replicas: h.cfg.Replicas, Logger: h.cfg.Logger}
+}
+
 // ID is the host's name.
 func (h *Host) ID() string { return h.cfg.ID }
 
@@ -124,10 +135,10 @@ func (h *Host) Synced() <-chan struct{} { return h.synced }
 // heartbeat with this host's instances every 2 seconds. It does not drain:
 // call Stop for that.
 func (h *Host) Run(ctx context.Context) error {
-	if err := EnsureInfra(ctx, h.cfg.JS); err != nil {
+	if err := EnsureInfra(ctx, h.cfg.JS, h.replication()); err != nil {
 		return err
 	}
-	reg, err := manifests.OpenRegistry(ctx, h.cfg.JS)
+	reg, err := manifests.OpenRegistry(ctx, h.cfg.JS, h.cfg.Replicas)
 	if err != nil {
 		return err
 	}

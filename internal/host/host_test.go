@@ -181,7 +181,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := host.EnsureInfra(ctx, f.js); err != nil {
+	if err := host.EnsureInfra(ctx, f.js, host.Replication{}); err != nil {
 		t.Fatal(err)
 	}
 	f.h, err = host.New(host.Config{ID: "test-host", NC: f.nc, JS: f.js,

@@ -17,13 +17,14 @@ import (
 )
 
 // EnsureInfra creates the streams and buckets the platform itself uses, when
-// missing: DLQ, CALLS, and the functions, calls and hosts buckets. Every
-// gateway and runtime host calls it at start; it is idempotent.
-func EnsureInfra(ctx context.Context, js jetstream.JetStream) error {
-	if err := ensureStream(ctx, js, wire.StreamDLQ, []string{"dlq.>"}, 7*24*time.Hour); err != nil {
+// missing: DLQ, CALLS, and the functions, calls and hosts buckets, each
+// with r's replicas (existing ones with fewer are moved up). Every gateway
+// and runtime host calls it at start; it is idempotent.
+func EnsureInfra(ctx context.Context, js jetstream.JetStream, r Replication) error {
+	if err := ensureStream(ctx, js, r, wire.StreamDLQ, []string{"dlq.>"}, 7*24*time.Hour); err != nil {
 		return err
 	}
-	if err := ensureStream(ctx, js, wire.StreamCalls, []string{"calls.>"}, 24*time.Hour); err != nil {
+	if err := ensureStream(ctx, js, r, wire.StreamCalls, []string{"calls.>"}, 24*time.Hour); err != nil {
 		return err
 	}
 	buckets := []jetstream.KeyValueConfig{
@@ -32,7 +33,7 @@ func EnsureInfra(ctx context.Context, js jetstream.JetStream) error {
 		{Bucket: wire.BucketHosts, TTL: 15 * time.Second, Storage: jetstream.MemoryStorage},
 	}
 	for _, cfg := range buckets {
-		if _, _, err := bindOrCreateKV(ctx, js, cfg); err != nil {
+		if _, _, err := bindOrCreateKV(ctx, js, cfg, r); err != nil {
 			return fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
 		}
 	}
@@ -40,9 +41,10 @@ func EnsureInfra(ctx context.Context, js jetstream.JetStream) error {
 }
 
 // ensureStream makes sure stream name exists and captures subjects. A new
-// stream is file-backed with limits retention and maxAge; an existing one
-// keeps its settings and gets each subject none of its own covers.
-func ensureStream(ctx context.Context, js jetstream.JetStream, name string, subjects []string, maxAge time.Duration) error {
+// stream is file-backed with limits retention, maxAge and r's replicas; an
+// existing one keeps its settings, gets each subject none of its own
+// covers, and is moved up to r's replicas when it has fewer.
+func ensureStream(ctx context.Context, js jetstream.JetStream, r Replication, name string, subjects []string, maxAge time.Duration) error {
 	s, err := js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		_, err = js.CreateStream(ctx, jetstream.StreamConfig{
@@ -51,6 +53,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, name string, subj
 			Storage:   jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy,
 			MaxAge:    maxAge,
+			Replicas:  r.replicas(),
 			// JetStream refuses a duplicate window longer than MaxAge.
 			Duplicates: min(2*time.Minute, maxAge),
 		})
@@ -66,14 +69,18 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, name string, subj
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", name, err)
 	}
-	if _, changed := mergeSubjects(s.CachedInfo().Config.Subjects, subjects); !changed {
+	what := "stream " + name
+	_, addSubjects := mergeSubjects(s.CachedInfo().Config.Subjects, subjects)
+	_, raise := r.wantReplicas(what, s.CachedInfo().Config.Replicas)
+	if !addSubjects && !raise {
 		return nil
 	}
-	// UpdateStream replaces the whole subject list and JetStream has no
-	// compare-and-set on a stream's config, so two hosts adding subjects at
-	// once (every host applies a deploy at about the same moment) would
-	// each drop the other's. The read-merge-write runs under a lock.
-	unlock, err := lockStream(ctx, js, name)
+	// UpdateStream replaces the whole config and JetStream has no
+	// compare-and-set on it, so two hosts adding subjects at once (every
+	// host applies a deploy at about the same moment) would each drop the
+	// other's, and a host raising the replicas could undo a subject another
+	// just added. The read-merge-write runs under a lock.
+	unlock, err := lockStream(ctx, js, r, name)
 	if err != nil {
 		return err
 	}
@@ -84,12 +91,27 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, name string, subj
 	}
 	merged, changed := mergeSubjects(info.Config.Subjects, subjects)
 	if !changed {
-		return nil // another host added them while this one waited
+		// Another host added them while this one waited.
+		return r.raiseReplicas(ctx, js, what, info)
 	}
 	cfg := info.Config
 	cfg.Subjects = merged
+	// Never lower the replicas here: cfg has the stream's own count, moved
+	// up if r wants more.
+	want, raised := r.wantReplicas(what, cfg.Replicas)
+	cfg.Replicas = want
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		if raised {
+			// Say which half failed: try the subjects alone.
+			cfg.Replicas = info.Config.Replicas
+			if _, serr := js.UpdateStream(ctx, cfg); serr == nil {
+				return r.raiseReplicas(ctx, js, what, info)
+			}
+		}
 		return fmt.Errorf("add subjects %v to stream %s: %w", subjects, name, err)
+	}
+	if raised {
+		r.log().Info("replicas raised", "asset", what, "stream", name, "from", max(info.Config.Replicas, 1), "to", want)
 	}
 	return nil
 }
@@ -102,9 +124,9 @@ const streamLockTTL = 10 * time.Second
 // created (never overwritten) in the memory bucket wire.BucketLocks, whose
 // entries expire after streamLockTTL. It waits, with jitter, until the key
 // is free or streamLockTTL has passed.
-func lockStream(ctx context.Context, js jetstream.JetStream, name string) (unlock func(), err error) {
+func lockStream(ctx context.Context, js jetstream.JetStream, r Replication, name string) (unlock func(), err error) {
 	kv, _, err := bindOrCreateKV(ctx, js, jetstream.KeyValueConfig{Bucket: wire.BucketLocks, TTL: streamLockTTL,
-		Storage: jetstream.MemoryStorage})
+		Storage: jetstream.MemoryStorage}, r)
 	if err != nil {
 		return nil, fmt.Errorf("lock stream %s: %w", name, err)
 	}
@@ -145,15 +167,16 @@ func mergeSubjects(have, want []string) (merged []string, changed bool) {
 
 // EnsureStreams makes sure of every stream fn needs before it starts: the
 // stream of its trigger, capturing the filter (or the stream's default
-// subject), and each stream under spec.publishes with its subjects.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream, fn *manifests.Function) error {
+// subject), and each stream under spec.publishes with its subjects, each
+// with r's replicas.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, fn *manifests.Function, r Replication) error {
 	if fn.IsStream() {
-		if err := ensureStream(ctx, js, fn.Spec.Trigger.Stream, []string{streamSubject(fn)}, manifests.DefaultStreamMaxAge); err != nil {
+		if err := ensureStream(ctx, js, r, fn.Spec.Trigger.Stream, []string{streamSubject(fn)}, manifests.DefaultStreamMaxAge); err != nil {
 			return err
 		}
 	}
 	for _, p := range fn.Spec.Publishes {
-		if err := ensureStream(ctx, js, p.Stream, p.Subjects, p.MaxAge.Std()); err != nil {
+		if err := ensureStream(ctx, js, r, p.Stream, p.Subjects, p.MaxAge.Std()); err != nil {
 			return err
 		}
 	}

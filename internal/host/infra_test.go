@@ -77,7 +77,7 @@ func TestEnsureStreamUpdates(t *testing.T) {
 		MaxAge: 5 * time.Hour, Duplicates: time.Minute, Storage: jetstream.MemoryStorage}); err != nil {
 		t.Fatal(err)
 	}
-	if err := ensureStream(ctx, js, "WIDE", []string{"wide.>"}, time.Hour); err != nil {
+	if err := ensureStream(ctx, js, Replication{}, "WIDE", []string{"wide.>"}, time.Hour); err != nil {
 		t.Fatalf("widening: %v", err)
 	}
 	s, err := js.Stream(ctx, "WIDE")
@@ -100,7 +100,7 @@ func TestEnsureStreamUpdates(t *testing.T) {
 	errs := make(chan error, adders)
 	for i := range adders {
 		js := connectJS(t, url)
-		go func() { errs <- ensureStream(ctx, js, "RACE", []string{fmt.Sprintf("race.s%d", i)}, time.Hour) }()
+		go func() { errs <- ensureStream(ctx, js, Replication{}, "RACE", []string{fmt.Sprintf("race.s%d", i)}, time.Hour) }()
 	}
 	for range adders {
 		if err := <-errs; err != nil {

@@ -265,7 +265,7 @@ func (l *streamLoop) deadLetter(m *delivery, cause error) {
 	h[wire.HeaderMsgID] = []string{"dlq:" + m.Stream + ":" + strconv.FormatUint(m.Seq, 10)}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := l.js.PublishMsg(ctx, &nats.Msg{Subject: "dlq." + l.name, Header: h, Data: m.Data})
+	_, err := runtime.PublishDurable(ctx, l.js, &nats.Msg{Subject: "dlq." + l.name, Header: h, Data: m.Data})
 	if err != nil {
 		l.log.Error("dead-letter publish failed; will retry", "seq", m.Seq, "err", err)
 		_ = m.js.NakWithDelay(time.Second)

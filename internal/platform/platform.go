@@ -83,6 +83,10 @@ type Options struct {
 	// separated) whose X-Forwarded-For names the client address functions
 	// get as Surge-Client-Ip; "" means the connection's peer.
 	TrustedProxies string
+	// Replicas is how many replicas the streams and KV buckets the process
+	// creates get: 1 to host.MaxReplicas, or 0 for auto (1 on a single
+	// server, 3 on a cluster of 3 or more; see host.AutoReplicas).
+	Replicas int
 
 	jwtSecret []byte                 // read from JWT.SecretFile by validate
 	proxies   gateway.TrustedProxies // parsed from TrustedProxies by validate
@@ -109,6 +113,7 @@ type Platform struct {
 	wg       sync.WaitGroup
 	token    string
 	natsURL  string
+	replicas int // Options.Replicas, auto resolved
 	stopOnce sync.Once
 }
 
@@ -173,6 +178,9 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 		}
 	}
 	if err := p.startNATS(); err != nil {
+		return nil, err
+	}
+	if err := p.resolveReplicas(ctx); err != nil {
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -335,7 +343,7 @@ func (p *Platform) startGateway(ctx, runCtx context.Context) error {
 	}
 	cfg := gateway.Config{NC: p.gwConn, JS: js, Logger: p.log.With("component", "gateway"),
 		AdminToken: token, Registry: p.reg, Gatherer: p.reg, BodyLimit: p.opts.BodyLimit,
-		Checks: checks, AccessLog: p.opts.AccessLog, TrustedProxies: p.opts.proxies}
+		Checks: checks, AccessLog: p.opts.AccessLog, TrustedProxies: p.opts.proxies, Replicas: p.replicas}
 	if p.auth != nil { // a nil *Authority in the interface would not be nil
 		cfg.Creds = p.auth
 	}
@@ -367,7 +375,7 @@ func (p *Platform) startRuntime(ctx, runCtx context.Context) error {
 		return err
 	}
 	h, err := host.New(host.Config{NC: p.rtConn, JS: js, StreamNC: p.stConn, StreamJS: sjs, Store: p.store,
-		Logger: p.log.With("component", "runtime"), Registry: p.reg, Clock: p.opts.Clock})
+		Logger: p.log.With("component", "runtime"), Registry: p.reg, Clock: p.opts.Clock, Replicas: p.replicas})
 	if err != nil {
 		return err
 	}
@@ -404,10 +412,10 @@ func (p *Platform) deployDir(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	if err := host.EnsureInfra(ctx, js); err != nil {
+	if err := host.EnsureInfra(ctx, js, host.Replication{Replicas: p.replicas, Logger: p.log}); err != nil {
 		return err
 	}
-	reg, err := manifests.OpenRegistry(ctx, js)
+	reg, err := manifests.OpenRegistry(ctx, js, p.replicas)
 	if err != nil {
 		return err
 	}

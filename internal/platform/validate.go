@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/surgefn/surge/gateway"
+	"github.com/surgefn/surge/internal/host"
 	"github.com/surgefn/surge/runtime/store"
 )
 
@@ -29,6 +30,9 @@ func (o *Options) validate() error {
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 && !(n == -1 && a.flag == "--nats-listen") || n > 65535 {
 			errs = append(errs, fmt.Errorf("%s %q: port %q is not a number from 0 (any free port) to 65535", a.flag, a.addr, port))
 		}
+	}
+	if err := host.ValidateReplicas(o.Replicas); err != nil {
+		errs = append(errs, err)
 	}
 	if !o.NATSAuth.IsZero() {
 		if o.NATSURL == "" {

@@ -65,7 +65,7 @@ func Streams(t testing.TB, js jetstream.JetStream, file, name string) {
 		if fn.Metadata.Name != name {
 			continue
 		}
-		if err := host.EnsureStreams(context.Background(), js, &fn); err != nil {
+		if err := host.EnsureStreams(context.Background(), js, &fn, host.Replication{}); err != nil {
 			t.Fatal(err)
 		}
 		return

@@ -1,0 +1,94 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Publisher publishes to JetStream and waits for the stream's ack
+// (jetstream.JetStream is one).
+type Publisher interface {
+	PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+}
+
+// publishRetryBudget bounds the retries of a PublishDurable whose context
+// has no deadline: a stream's leader election takes a few seconds.
+const publishRetryBudget = 15 * time.Second
+
+// PublishDurable publishes msg to JetStream like p.PublishMsg and, while
+// the stream cannot take it for a moment (a replicated stream electing a
+// new leader after a server died: no responders, a 503 API error, or a
+// timeout), publishes it again with exponential backoff and jitter until
+// ctx ends (15s at most without a deadline). The ack it returns means the
+// message is stored on the stream's replicas.
+//
+// A timeout is retried only when msg carries Nats-Msg-Id: the first copy
+// may have been stored with its ack lost, and the stream's duplicate
+// window makes the second a no-op. No responders and 503 errors mean
+// nothing was stored, so they are retried either way.
+//
+// The first attempt is p.PublishMsg itself: the success path costs no
+// allocation on top of it.
+func PublishDurable(ctx context.Context, p Publisher, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	ack, err := p.PublishMsg(ctx, msg, opts...)
+	if err == nil || !retryablePublish(err, msg) {
+		return ack, err
+	}
+	return publishRetry(ctx, p, msg, opts, err)
+}
+
+// publishRetry is PublishDurable after a first failed attempt.
+func publishRetry(ctx context.Context, p Publisher, msg *nats.Msg, opts []jetstream.PublishOpt, err error) (*jetstream.PubAck, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(publishRetryBudget)
+	}
+	wait := 50 * time.Millisecond
+	for {
+		// Full jitter: the gateways and hosts that lost the leader at the
+		// same moment do not all come back at the same one.
+		d := wait/2 + rand.N(wait/2+1)
+		if time.Until(deadline) < d {
+			return nil, err
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		ack, perr := p.PublishMsg(ctx, msg, opts...)
+		if perr == nil {
+			return ack, nil
+		}
+		if !retryablePublish(perr, msg) {
+			return nil, perr
+		}
+		err = perr
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// retryablePublish reports whether a failed publish of msg may be sent
+// again: the stream had no leader (no responders, a 503 API error), or the
+// ack did not come in time and msg is de-duplicated by Nats-Msg-Id.
+func retryablePublish(err error, msg *nats.Msg) bool {
+	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code == http.StatusServiceUnavailable
+	}
+	if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		return msg.Header.Get(HeaderMsgID) != ""
+	}
+	return false
+}
