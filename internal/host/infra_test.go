@@ -100,7 +100,9 @@ func TestEnsureStreamUpdates(t *testing.T) {
 	errs := make(chan error, adders)
 	for i := range adders {
 		js := connectJS(t, url)
-		go func() { errs <- ensureStream(ctx, js, Replication{}, "RACE", []string{fmt.Sprintf("race.s%d", i)}, time.Hour) }()
+		go func() {
+			errs <- ensureStream(ctx, js, Replication{}, "RACE", []string{fmt.Sprintf("race.s%d", i)}, time.Hour)
+		}()
 	}
 	for range adders {
 		if err := <-errs; err != nil {
