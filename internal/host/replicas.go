@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,7 +52,8 @@ func ValidateReplicas(n int) error {
 // cluster of 3 or more servers). A server that is not part of a cluster
 // says so in its INFO (no cluster name), which settles it without a
 // round trip; on a cluster JetStream itself is asked, by creating a tiny
-// memory stream of 3 replicas and deleting it again: the servers a client
+// memory stream of 3 replicas and deleting it again (retried for up to
+// autoPlacementWait while the cluster forms): the servers a client
 // learns from INFO (nc.Servers) count listen addresses, not JetStream
 // peers, and a node that has no JetStream, or is down, cannot hold a
 // replica. A cluster with fewer than 3 JetStream servers up gets 1, with a
@@ -61,23 +63,50 @@ func AutoReplicas(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, lo
 	if cluster == "" {
 		return 1, nil
 	}
+	// A cluster that is forming (every node started at about the same
+	// time) may have a JetStream meta leader that knows only some of its
+	// peers yet: no placement is retried for a while before settling on 1.
+	deadline := time.Now().Add(autoPlacementWait)
+	for {
+		n, err := probeReplicas(ctx, js, log)
+		var apiErr *jetstream.APIError
+		if err == nil || !errors.As(err, &apiErr) || !(apiErr.ErrorCode == errCodeNoPeers ||
+			apiErr.ErrorCode == errCodeInsufficientResources || apiErr.ErrorCode == errCodeReplicasNotSupported) {
+			if err != nil {
+				return 0, fmt.Errorf("--replicas auto: asking JetStream of cluster %s whether it can place 3 replicas: %w", cluster, err)
+			}
+			return n, nil
+		}
+		if apiErr.ErrorCode == errCodeReplicasNotSupported || time.Now().After(deadline) {
+			log.Warn("--replicas auto: JetStream cannot place 3 replicas on this NATS cluster (fewer than 3 JetStream servers up); streams and buckets get 1 replica. Pass --replicas 3 to insist",
+				"cluster", cluster, "reason", apiErr.Description)
+			return 1, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("--replicas auto: %w", ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// autoPlacementWait is how long --replicas auto waits for a forming
+// cluster to have 3 JetStream peers.
+const autoPlacementWait = 10 * time.Second
+
+// probeReplicas creates a memory stream of clusterReplicas replicas and
+// deletes it again: clusterReplicas when that worked.
+func probeReplicas(ctx context.Context, js jetstream.JetStream, log *slog.Logger) (int, error) {
 	name := "surge_replicas_probe_" + nuid.Next()
 	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"_surge.probe." + name},
 		Storage: jetstream.MemoryStorage, Replicas: clusterReplicas, MaxMsgs: 1, MaxBytes: 1024})
-	if err == nil {
-		if derr := js.DeleteStream(context.WithoutCancel(ctx), name); derr != nil {
-			log.Warn("could not delete the replicas probe stream; delete it with nats stream rm", "stream", name, "err", derr)
-		}
-		return clusterReplicas, nil
+	if err != nil {
+		return 0, err
 	}
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && (apiErr.ErrorCode == errCodeNoPeers || apiErr.ErrorCode == errCodeInsufficientResources ||
-		apiErr.ErrorCode == errCodeReplicasNotSupported) {
-		log.Warn("--replicas auto: JetStream cannot place 3 replicas on this NATS cluster now (fewer than 3 JetStream servers up); streams and buckets get 1 replica. Pass --replicas 3 to insist",
-			"cluster", cluster, "reason", apiErr.Description)
-		return 1, nil
+	if derr := js.DeleteStream(context.WithoutCancel(ctx), name); derr != nil {
+		log.Warn("could not delete the replicas probe stream; delete it with nats stream rm", "stream", name, "err", derr)
 	}
-	return 0, fmt.Errorf("--replicas auto: asking JetStream of cluster %s whether it can place 3 replicas: %w", cluster, err)
+	return clusterReplicas, nil
 }
 
 // The JetStream API errors (nats-server's errors.json) that say a stream
