@@ -342,4 +342,3 @@ func compareStored(t *testing.T, st store.Orders, want map[int64]map[string]bool
 	}
 	return missing, dups, extra
 }
-
