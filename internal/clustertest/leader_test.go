@@ -259,19 +259,28 @@ func waitConsumed(t *testing.T, js jetstream.JetStream, stream, durable string, 
 	deadline := time.Now().Add(within)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		var last string
 		info, err := consumerInfo(ctx, js, stream, durable)
+		var last uint64
+		if err == nil {
+			// Nothing pending and nothing awaiting an ack is not enough: a
+			// message whose ack wait ran out (a killed host held it) waits
+			// for redelivery in neither count. The ack floor reaching the
+			// stream's last message says every one was settled.
+			var s jetstream.Stream
+			if s, err = js.Stream(ctx, stream); err == nil {
+				last = s.CachedInfo().State.LastSeq
+			}
+		}
 		cancel()
-		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream >= last {
 			return
 		}
-		if err != nil {
-			last = err.Error()
-		} else {
-			last = fmt.Sprintf("%d pending, %d awaiting ack", info.NumPending, info.NumAckPending)
-		}
 		if time.Now().After(deadline) {
-			t.Fatalf("consumer %s of %s not done within %s: %s", durable, stream, within, last)
+			state := fmt.Sprint(err)
+			if err == nil {
+				state = fmt.Sprintf("%d pending, %d awaiting ack, ack floor %d of %d", info.NumPending, info.NumAckPending, info.AckFloor.Stream, last)
+			}
+			t.Fatalf("consumer %s of %s not done within %s: %s", durable, stream, within, state)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

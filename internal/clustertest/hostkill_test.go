@@ -1,0 +1,141 @@
+package clustertest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/internal/platform"
+	"github.com/surgefn/surge/internal/testenv"
+	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/store"
+)
+
+// hostStore is the store config of both runtime hosts of the host kill
+// test: the same shard count, so the second opens the first one's files.
+const hostStore = `{"shards":4}`
+
+// TestClusterRuntimeHost is not a test: it is the runtime host that
+// TestRuntimeHostKilledMidBatch runs in a child process and kills.
+func TestClusterRuntimeHost(t *testing.T) { testenv.ServeChildRuntime(t) }
+
+// TestRuntimeHostKilledMidBatch: on the 3-node cluster (ORDERS and its
+// consumer at 3 replicas) a runtime host persisting 6,000 orders published
+// straight to orders.submit is killed with SIGKILL in the middle of its
+// batches; the host that takes over stores every acknowledged order
+// exactly once, the ones the dead host held unacked included.
+//
+// The embedded buntdb store belongs to one host (API.md section 5), so the
+// surviving host is the one that opens the dead host's store directory
+// after it is gone; several live hosts sharing the work need --store
+// vitess, which this test does not set up.
+func TestRuntimeHostKilledMidBatch(t *testing.T) {
+	c := cluster(t)
+	// The manifests and nothing else: no gateway, no runtime in this process.
+	c.Surge(t, func(o *platform.Options) { o.HTTPAddr, o.Runtime = "", false }, "orders.yaml")
+	rtData := t.TempDir()
+	child := testenv.ChildRuntimeAt(t, "TestClusterRuntimeHost", c.URLs(), c.SurgeAuth().CredsFile, rtData, hostStore)
+
+	const orders, users = 6000, 60
+	cons, err := c.JS().Consumer(context.Background(), "ORDERS", "order-persist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := make(chan string, 1)
+	go func() {
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			info, err := cons.Info(context.Background())
+			if err == nil && info.AckFloor.Stream >= 1000 {
+				_ = child.Process.Kill() // SIGKILL, batches in flight
+				killed <- fmt.Sprintf("ack floor %d, %d awaiting ack, %d pending",
+					info.AckFloor.Stream, info.NumAckPending, info.NumPending)
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		_ = child.Process.Kill()
+		killed <- "killed at the deadline"
+	}()
+	acked := publishOrders(t, c.JS(), orders, users)
+	t.Logf("%d of %d publishes acked; kill: %s", len(acked), orders, <-killed)
+	_ = child.Wait()
+	if info, err := cons.Info(context.Background()); err == nil {
+		t.Logf("after the kill: ack floor %d, %d awaiting ack, %d pending", info.AckFloor.Stream, info.NumAckPending, info.NumPending)
+		if info.NumAckPending == 0 {
+			t.Log("note: the killed host held no unacked message")
+		}
+	}
+
+	restart := time.Now()
+	r := c.Surge(t, func(o *platform.Options) {
+		o.HTTPAddr, o.DataDir, o.StoreConfig = "", rtData, json.RawMessage(hostStore)
+	})
+	waitConsumed(t, c.JS(), "ORDERS", "order-persist", 40*time.Second)
+	t.Logf("taken over in %s (includes the ack wait of the messages the dead host held)", time.Since(restart).Round(time.Millisecond))
+
+	want := map[int64]map[string]bool{}
+	for id, u := range acked {
+		if want[u] == nil {
+			want[u] = map[string]bool{}
+		}
+		want[u][id] = true
+	}
+	missing, dups, extra := compareStored(t, testenv.Store[store.Orders](t, r), want)
+	if missing > 0 || dups > 0 || extra > 0 {
+		t.Fatalf("%d of %d acknowledged orders missing, %d stored twice, %d stored that were never published", missing, len(acked), dups, extra)
+	}
+}
+
+// publishOrders publishes n orders for users users to orders.submit
+// asynchronously and returns the acknowledged ones (order_id -> user).
+func publishOrders(t *testing.T, js jetstream.JetStream, n, users int) map[string]int64 {
+	t.Helper()
+	type pending struct {
+		id   string
+		user int64
+		f    jetstream.PubAckFuture
+	}
+	var futs []pending
+	deadline := time.Now().Add(30 * time.Second)
+	for i := range n {
+		id, user := fmt.Sprintf("k-%05d", i), int64(6000+i%users)
+		m := &nats.Msg{Subject: "orders.submit", Header: nats.Header{runtime.HeaderMsgID: {id}},
+			Data: fmt.Appendf(nil, `{"order_id":%q,"user_id":%d,"items":[{"sku":"S","qty":1,"price_cents":150}],"currency":"USD"}`, id, user)}
+		for {
+			f, err := js.PublishMsgAsync(m)
+			if errors.Is(err, jetstream.ErrTooManyStalledMsgs) && time.Now().Before(deadline) {
+				select {
+				case <-js.PublishAsyncComplete():
+				case <-time.After(50 * time.Millisecond):
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("publish %d: %v", i, err)
+			}
+			futs = append(futs, pending{id, user, f})
+			break
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(30 * time.Second):
+		t.Fatal("publish acks did not arrive within 30s")
+	}
+	acked := map[string]int64{}
+	for _, p := range futs {
+		select {
+		case <-p.f.Ok():
+			acked[p.id] = p.user
+		case <-p.f.Err():
+		}
+	}
+	return acked
+}
