@@ -200,7 +200,24 @@ func TestOrdersLeaderKilled(t *testing.T) {
 		}()
 	}
 	start := time.Now()
-	time.Sleep(2 * time.Second)
+	time.Sleep(time.Second)
+	// A consumer leader move first: order-persist's pull loops must go on
+	// (checked below: every accepted order gets stored).
+	consLeader := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		info, err := consumerInfo(ctx, c.JS(), "ORDERS", "order-persist")
+		if err != nil || info.Cluster == nil {
+			return fmt.Sprint("unknown: ", err)
+		}
+		return info.Cluster.Leader
+	}
+	was := consLeader()
+	if _, err := c.NC().Request("$JS.API.CONSUMER.LEADER.STEPDOWN.ORDERS.order-persist", nil, 5*time.Second); err != nil {
+		t.Fatalf("consumer leader step-down: %v", err)
+	}
+	time.Sleep(time.Second)
+	t.Logf("order-persist's consumer leader moved from %s to %s", was, consLeader())
 	leader, err := c.LeaderOf("ORDERS")
 	if err != nil {
 		t.Fatal(err)

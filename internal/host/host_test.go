@@ -609,3 +609,43 @@ spec:
 		return err == nil && ci.AckFloor.Stream == 3 && ci.NumAckPending == 0
 	})
 }
+
+// TestStreamLoopOutlivesItsIterator: when the server ends a pull loop's
+// iterator (here: its consumer deleted, then created again as it was, as a
+// redeploy or an operator would), the loop pulls again instead of leaving
+// the replica idle.
+func TestStreamLoopOutlivesItsIterator(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.apply(t, batchFn(t, `{}`))
+	acked := func(seq uint64) func() bool {
+		return func() bool {
+			cons, err := f.js.Consumer(ctx, "TEST_IN", "batch")
+			if err != nil {
+				return false
+			}
+			ci, err := cons.Info(ctx)
+			return err == nil && ci.AckFloor.Stream == seq && ci.NumAckPending == 0 && ci.NumPending == 0
+		}
+	}
+	if _, err := f.js.Publish(ctx, "test.in", []byte("m1")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 5*time.Second, "m1 acked", acked(1))
+	cons, err := f.js.Consumer(ctx, "TEST_IN", "batch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := cons.CachedInfo().Config
+	if err := f.js.DeleteConsumer(ctx, "TEST_IN", "batch"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the loop's iterator sees the deletion
+	if _, err := f.js.CreateConsumer(ctx, "TEST_IN", cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.js.Publish(ctx, "test.in", []byte("m2")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "m2 handled and acked after the consumer came back", acked(2))
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,7 +27,10 @@ type streamLoop struct {
 	stream     string
 	js         jetstream.JetStream
 	cons       jetstream.Consumer
+	itMu       sync.Mutex // guards it and stopping: run replaces it, stop drains it
 	it         jetstream.MessagesContext
+	stopping   bool
+	buffer     int // pull buffer, in messages
 	h          runtime.BatchHandler
 	batchSize  int
 	batchWait  time.Duration
@@ -88,8 +92,8 @@ func startStreamLoop(ctx context.Context, cons jetstream.Consumer, stream string
 		m:          d.metrics,
 		done:       make(chan struct{}),
 	}
-	buffer := max(fn.Spec.Concurrency, 2*l.batchSize)
-	it, err := cons.Messages(jetstream.PullMaxMessages(buffer))
+	l.buffer = max(fn.Spec.Concurrency, 2*l.batchSize)
+	it, err := cons.Messages(jetstream.PullMaxMessages(l.buffer))
 	if err != nil {
 		return nil, fmt.Errorf("consume %s: %w", stream, err)
 	}
@@ -101,11 +105,17 @@ func startStreamLoop(ctx context.Context, cons jetstream.Consumer, stream string
 func (l *streamLoop) run() {
 	defer close(l.done)
 	raw := make([]jetstream.Msg, 0, l.batchSize)
+	l.itMu.Lock()
+	it := l.it
+	l.itMu.Unlock()
 	for {
-		m, err := l.it.Next()
+		m, err := it.Next()
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return
+				if it = l.reopen(); it == nil {
+					return
+				}
+				continue
 			}
 			l.log.Warn("pull failed", "err", err)
 			time.Sleep(100 * time.Millisecond)
@@ -119,7 +129,7 @@ func (l *streamLoop) run() {
 			if wait <= 0 {
 				wait = time.Microsecond
 			}
-			m, err := l.it.Next(jetstream.NextMaxWait(wait))
+			m, err := it.Next(jetstream.NextMaxWait(wait))
 			if err != nil {
 				closed = errors.Is(err, jetstream.ErrMsgIteratorClosed)
 				break
@@ -128,7 +138,9 @@ func (l *streamLoop) run() {
 		}
 		l.handle(raw)
 		if closed {
-			return
+			if it = l.reopen(); it == nil {
+				return
+			}
 		}
 	}
 }
@@ -279,15 +291,53 @@ func (l *streamLoop) deadLetter(m *delivery, cause error) {
 	}
 }
 
+// reopen is run's answer to an iterator that ended: nil after stop (the
+// loop ends), else a new one on the same consumer. nats.go ends an
+// iterator on its own only on a terminal status from the server (the
+// consumer deleted, a bad request); leader changes, missed heartbeats and
+// reconnects it rides out itself. A loop that ended there would leave its
+// replica silently idle, so it pulls again, once a second at most, until
+// it works (a deleted consumer comes back with the next deploy).
+func (l *streamLoop) reopen() jetstream.MessagesContext {
+	for {
+		l.itMu.Lock()
+		if l.stopping {
+			l.itMu.Unlock()
+			return nil
+		}
+		l.itMu.Unlock()
+		l.log.Warn("pull iterator ended by the server; pulling again in 1s", "stream", l.stream)
+		time.Sleep(time.Second)
+		l.itMu.Lock()
+		if l.stopping {
+			l.itMu.Unlock()
+			return nil
+		}
+		it, err := l.cons.Messages(jetstream.PullMaxMessages(l.buffer))
+		if err == nil {
+			l.it = it
+		}
+		l.itMu.Unlock()
+		if err == nil {
+			return it
+		}
+		l.log.Warn("pull again failed", "stream", l.stream, "err", err)
+	}
+}
+
 // stop drains: no more pulls, buffered messages are still handled and
 // settled, then the loop ends (or ctx does).
 func (l *streamLoop) stop(ctx context.Context) error {
-	l.it.Drain()
+	l.itMu.Lock()
+	l.stopping = true
+	it := l.it
+	l.itMu.Unlock()
+	it.Drain()
 	select {
 	case <-l.done:
 		return nil
 	case <-ctx.Done():
-		l.it.Stop()
+		it.Stop()
 		return fmt.Errorf("drain %s: %w", l.name, ctx.Err())
 	}
 }
