@@ -40,7 +40,8 @@ func TestRuntimeHostKilledMidBatch(t *testing.T) {
 	// The manifests and nothing else: no gateway, no runtime in this process.
 	c.Surge(t, func(o *platform.Options) { o.HTTPAddr, o.Runtime = "", false }, "orders.yaml")
 	rtData := t.TempDir()
-	child := testenv.ChildRuntimeAt(t, "TestClusterRuntimeHost", c.URLs(), c.SurgeAuth().CredsFile, rtData, hostStore)
+	child, _ := testenv.Child(t, "TestClusterRuntimeHost", testenv.ChildSpec{NATSURL: c.URLs(), Creds: c.SurgeAuth().CredsFile,
+		DataDir: rtData, Runtime: true, StoreConfig: json.RawMessage(hostStore)})
 
 	const orders, users = 6000, 60
 	cons, err := c.JS().Consumer(context.Background(), "ORDERS", "order-persist")
