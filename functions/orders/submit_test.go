@@ -2,7 +2,6 @@ package orders_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -25,40 +24,13 @@ import (
 // many acks JetStream marked as duplicates.
 func publishAsync(t testing.TB, js jetstream.JetStream, msgs []*nats.Msg, orderIDs []string) (acked []string, dups int) {
 	t.Helper()
-	futures := make([]jetstream.PubAckFuture, len(msgs))
-	deadline := time.Now().Add(20 * time.Second)
-	for i, m := range msgs {
-		for {
-			f, err := js.PublishMsgAsync(m)
-			if errors.Is(err, jetstream.ErrTooManyStalledMsgs) && time.Now().Before(deadline) {
-				// Back-pressure: too many acks outstanding. Let them land.
-				select {
-				case <-js.PublishAsyncComplete():
-				case <-time.After(50 * time.Millisecond):
-				}
-				continue
-			}
-			if err != nil {
-				t.Fatalf("publish %d: %v", i, err)
-			}
-			futures[i] = f
-			break
+	for i, ack := range testenv.PublishAsync(t, js, msgs) {
+		if ack == nil {
+			continue
 		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(20 * time.Second):
-		t.Fatal("publish acks did not arrive within 20s")
-	}
-	for i, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			acked = append(acked, orderIDs[i])
-			if ack.Duplicate {
-				dups++
-			}
-		case err := <-f.Err():
-			t.Logf("publish %s not acked: %v", orderIDs[i], err)
+		acked = append(acked, orderIDs[i])
+		if ack.Duplicate {
+			dups++
 		}
 	}
 	return acked, dups

@@ -3,7 +3,6 @@ package clustertest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -98,44 +97,17 @@ func TestRuntimeHostKilledMidBatch(t *testing.T) {
 // asynchronously and returns the acknowledged ones (order_id -> user).
 func publishOrders(t *testing.T, js jetstream.JetStream, n, users int) map[string]int64 {
 	t.Helper()
-	type pending struct {
-		id   string
-		user int64
-		f    jetstream.PubAckFuture
-	}
-	var futs []pending
-	deadline := time.Now().Add(30 * time.Second)
-	for i := range n {
-		id, user := fmt.Sprintf("k-%05d", i), int64(6000+i%users)
-		m := &nats.Msg{Subject: "orders.submit", Header: nats.Header{runtime.HeaderMsgID: {id}},
-			Data: fmt.Appendf(nil, `{"order_id":%q,"user_id":%d,"items":[{"sku":"S","qty":1,"price_cents":150}],"currency":"USD"}`, id, user)}
-		for {
-			f, err := js.PublishMsgAsync(m)
-			if errors.Is(err, jetstream.ErrTooManyStalledMsgs) && time.Now().Before(deadline) {
-				select {
-				case <-js.PublishAsyncComplete():
-				case <-time.After(50 * time.Millisecond):
-				}
-				continue
-			}
-			if err != nil {
-				t.Fatalf("publish %d: %v", i, err)
-			}
-			futs = append(futs, pending{id, user, f})
-			break
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(30 * time.Second):
-		t.Fatal("publish acks did not arrive within 30s")
+	msgs := make([]*nats.Msg, n)
+	user := func(i int) int64 { return int64(6000 + i%users) }
+	for i := range msgs {
+		id := fmt.Sprintf("k-%05d", i)
+		msgs[i] = &nats.Msg{Subject: "orders.submit", Header: nats.Header{runtime.HeaderMsgID: {id}},
+			Data: fmt.Appendf(nil, `{"order_id":%q,"user_id":%d,"items":[{"sku":"S","qty":1,"price_cents":150}],"currency":"USD"}`, id, user(i))}
 	}
 	acked := map[string]int64{}
-	for _, p := range futs {
-		select {
-		case <-p.f.Ok():
-			acked[p.id] = p.user
-		case <-p.f.Err():
+	for i, ack := range testenv.PublishAsync(t, js, msgs) {
+		if ack != nil {
+			acked[msgs[i].Header.Get(runtime.HeaderMsgID)] = user(i)
 		}
 	}
 	return acked
