@@ -73,7 +73,7 @@ func AutoReplicas(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, lo
 		if err == nil || !errors.As(err, &apiErr) || !(apiErr.ErrorCode == errCodeNoPeers ||
 			apiErr.ErrorCode == errCodeInsufficientResources || apiErr.ErrorCode == errCodeReplicasNotSupported) {
 			if err != nil {
-				return 0, fmt.Errorf("--replicas auto: asking JetStream of cluster %s whether it can place 3 replicas: %w", cluster, err)
+				return 0, fmt.Errorf("--replicas auto: asking JetStream of cluster %s whether it can place 3 replicas: %w (pass --replicas N to skip this check)", cluster, err)
 			}
 			return n, nil
 		}
