@@ -74,6 +74,22 @@ func TestReplicasAutoAndRaise(t *testing.T) {
 			t.Errorf("%s: %d replicas after a start with --replicas auto, want 3 (raised)", a, n)
 		}
 	}
+	// The stream trigger's durable consumer (replicas inherited from its
+	// stream) follows it: JetStream moves it up once the stream's new peers
+	// have caught up.
+	var last string
+	testenv.Eventually(t, 30*time.Second, "consumer order-persist on 3 replicas", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ci, err := consumerInfo(ctx, c.JS(), "ORDERS", "order-persist")
+		if err != nil || ci.Cluster == nil {
+			last = fmt.Sprint(err)
+			return false
+		}
+		last = fmt.Sprintf("leader %s, %d replicas", ci.Cluster.Leader, len(ci.Cluster.Replicas))
+		return ci.Cluster.Leader != "" && len(ci.Cluster.Replicas) == 2
+	})
+	t.Logf("consumer order-persist: %s", last)
 	auto.Stop(t)
 
 	again := c.Surge(t, func(o *platform.Options) { o.Replicas = 1 }, "orders.yaml")
