@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/internal/testenv"
+	"github.com/surgefn/surge/internal/vttest"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
 )
@@ -47,22 +50,7 @@ func TestRuntimeHostKilledMidBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	killed := make(chan string, 1)
-	go func() {
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			info, err := cons.Info(context.Background())
-			if err == nil && info.AckFloor.Stream >= 1000 {
-				_ = child.Process.Kill() // SIGKILL, batches in flight
-				killed <- fmt.Sprintf("ack floor %d, %d awaiting ack, %d pending",
-					info.AckFloor.Stream, info.NumAckPending, info.NumPending)
-				return
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-		_ = child.Process.Kill()
-		killed <- "killed at the deadline"
-	}()
+	killed := killAtAckFloor(child, cons, 1000)
 	acked := publishOrders(t, c.JS(), orders, users)
 	t.Logf("%d of %d publishes acked; kill: %s", len(acked), orders, <-killed)
 	_ = child.Wait()
@@ -80,14 +68,7 @@ func TestRuntimeHostKilledMidBatch(t *testing.T) {
 	waitConsumed(t, c.JS(), "ORDERS", "order-persist", 40*time.Second)
 	t.Logf("taken over in %s (includes the ack wait of the messages the dead host held)", time.Since(restart).Round(time.Millisecond))
 
-	want := map[int64]map[string]bool{}
-	for id, u := range acked {
-		if want[u] == nil {
-			want[u] = map[string]bool{}
-		}
-		want[u][id] = true
-	}
-	missing, dups, extra := compareStored(t, testenv.Store[store.Orders](t, r), want)
+	missing, dups, extra := compareStored(t, testenv.Store[store.Orders](t, r), byUser(acked))
 	if missing > 0 || dups > 0 || extra > 0 {
 		t.Fatalf("%d of %d acknowledged orders missing, %d stored twice, %d stored that were never published", missing, len(acked), dups, extra)
 	}
@@ -96,11 +77,16 @@ func TestRuntimeHostKilledMidBatch(t *testing.T) {
 // publishOrders publishes n orders for users users to orders.submit
 // asynchronously and returns the acknowledged ones (order_id -> user).
 func publishOrders(t *testing.T, js jetstream.JetStream, n, users int) map[string]int64 {
+	return publishOrdersFor(t, js, n, users, 6000)
+}
+
+// publishOrdersFor is publishOrders for the users from base on.
+func publishOrdersFor(t *testing.T, js jetstream.JetStream, n, users int, base int64) map[string]int64 {
 	t.Helper()
 	msgs := make([]*nats.Msg, n)
-	user := func(i int) int64 { return int64(6000 + i%users) }
+	user := func(i int) int64 { return base + int64(i%users) }
 	for i := range msgs {
-		id := fmt.Sprintf("k-%05d", i)
+		id := fmt.Sprintf("k-%d-%05d", base, i)
 		msgs[i] = &nats.Msg{Subject: "orders.submit", Header: nats.Header{runtime.HeaderMsgID: {id}},
 			Data: fmt.Appendf(nil, `{"order_id":%q,"user_id":%d,"items":[{"sku":"S","qty":1,"price_cents":150}],"currency":"USD"}`, id, user(i))}
 	}
@@ -111,4 +97,87 @@ func publishOrders(t *testing.T, js jetstream.JetStream, n, users int) map[strin
 		}
 	}
 	return acked
+}
+
+// TestRuntimeHostKilledMidBatchVitess is the multi-host shape API.md
+// section 5 supports: two runtime hosts on one Vitess keyspace share
+// order-persist's consumer; one is killed with SIGKILL in the middle of
+// its batches, and the other, still running, stores every acknowledged
+// order exactly once, the dead host's unacked ones included. Skipped
+// without a vtgate (make test starts one).
+func TestRuntimeHostKilledMidBatchVitess(t *testing.T) {
+	addr := vttest.VTGate(t)
+	c := cluster(t)
+	c.Surge(t, func(o *platform.Options) { o.HTTPAddr, o.Runtime = "", false }, "orders.yaml")
+	storeCfg := json.RawMessage(fmt.Sprintf(`{"address":%q,"max_open_conns":16}`, addr))
+	spec := func() testenv.ChildSpec {
+		return testenv.ChildSpec{NATSURL: c.URLs(), Creds: c.SurgeAuth().CredsFile, DataDir: t.TempDir(),
+			Runtime: true, Store: "vitess", StoreConfig: storeCfg}
+	}
+	victim, _ := testenv.Child(t, "TestClusterRuntimeHost", spec())
+	testenv.Child(t, "TestClusterRuntimeHost", spec()) // the survivor
+
+	cons, err := c.JS().Consumer(context.Background(), "ORDERS", "order-persist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := killAtAckFloor(victim, cons, 1000)
+	// The keyspace outlives the test: users no earlier run used.
+	base := rand.Int64N(1<<50) + 1
+	acked := publishOrdersFor(t, c.JS(), 6000, 60, base)
+	t.Logf("%d publishes acked; kill: %s", len(acked), <-killed)
+	_ = victim.Wait()
+	start := time.Now()
+	waitConsumed(t, c.JS(), "ORDERS", "order-persist", 40*time.Second)
+	t.Logf("the surviving host finished in %s (includes the ack wait of the messages the dead host held)", time.Since(start).Round(time.Millisecond))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, "vitess", store.OpenContext{Logger: testenv.Logger(t)}, storeCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	orders, err := store.As[store.Orders](st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing, dups, extra := compareStored(t, orders, byUser(acked))
+	if missing > 0 || dups > 0 || extra > 0 {
+		t.Fatalf("%d of %d acknowledged orders missing, %d stored twice, %d stored that were never published", missing, len(acked), dups, extra)
+	}
+}
+
+// killAtAckFloor kills child (SIGKILL) once cons has acked floor messages,
+// while it works on more, or after 20s; the channel says when.
+func killAtAckFloor(child *exec.Cmd, cons jetstream.Consumer, floor uint64) <-chan string {
+	killed := make(chan string, 1)
+	go func() {
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			info, err := cons.Info(context.Background())
+			if err == nil && info.AckFloor.Stream >= floor {
+				_ = child.Process.Kill() // SIGKILL, batches in flight
+				killed <- fmt.Sprintf("ack floor %d, %d awaiting ack, %d pending",
+					info.AckFloor.Stream, info.NumAckPending, info.NumPending)
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		_ = child.Process.Kill()
+		killed <- "killed at the deadline"
+	}()
+	return killed
+}
+
+// byUser groups order ids (order_id -> user) by user.
+func byUser(orders map[string]int64) map[int64]map[string]bool {
+	want := map[int64]map[string]bool{}
+	for id, u := range orders {
+		if want[u] == nil {
+			want[u] = map[string]bool{}
+		}
+		want[u][id] = true
+	}
+	return want
 }

@@ -268,13 +268,7 @@ func TestOrdersLeaderKilled(t *testing.T) {
 
 	// Every acknowledged order is stored exactly once.
 	orders := testenv.Store[store.Orders](t, e)
-	want := map[int64]map[string]bool{}
-	for id, u := range in.accepted {
-		if want[u] == nil {
-			want[u] = map[string]bool{}
-		}
-		want[u][id] = true
-	}
+	want := byUser(in.accepted)
 	// Listing pages is only exact once nothing is written any more.
 	waitConsumed(t, c.JS(), "ORDERS", "order-persist", 60*time.Second)
 	missing, dups, extra := compareStored(t, orders, want)
