@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -99,6 +100,21 @@ func TestReplicasAutoAndRaise(t *testing.T) {
 		}
 	}
 	again.Stop(t)
+
+	// More replicas than the cluster has servers: the start fails, naming
+	// the asset and the command that fixes it.
+	o := testenv.Options(t)
+	o.NATSURL, o.NATSAuth, o.NATSListen, o.Replicas = c.URLs(), c.SurgeAuth(), "", 5
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := platform.Start(ctx, o)
+	if err == nil {
+		_ = p.Stop(ctx)
+		t.Fatal("--replicas 5 on a 3-node cluster started")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "has 3 replica(s) and --replicas asks for 5") || !strings.Contains(msg, "nats stream edit") {
+		t.Errorf("--replicas 5 on 3 servers: %v; want the asset, the counts and the nats stream edit that fixes it", err)
+	}
 }
 
 // intake records the orders a load run got accepted.

@@ -102,10 +102,10 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, r Replication, na
 	cfg.Replicas = want
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
 		if raised {
-			// Say which half failed: try the subjects alone.
+			// Say which half failed: the subjects alone may go in.
 			cfg.Replicas = info.Config.Replicas
 			if _, serr := js.UpdateStream(ctx, cfg); serr == nil {
-				return r.raiseReplicas(ctx, js, what, info)
+				return replicasError(what, name, info.Config.Replicas, want, err)
 			}
 		}
 		return fmt.Errorf("add subjects %v to stream %s: %w", subjects, name, err)

@@ -150,10 +150,17 @@ func (r Replication) raiseReplicas(ctx context.Context, js jetstream.JetStream, 
 	cfg := info.Config
 	cfg.Replicas = want
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("%s has %d replica(s) and --replicas asks for %d, but raising them failed: %w; "+
-			"raise them with `nats stream edit %s --replicas %d` (once the cluster has %d JetStream servers up), or start with --replicas %d",
-			what, have, want, err, cfg.Name, want, want, have)
+		return replicasError(what, cfg.Name, have, want, err)
 	}
 	r.log().Info("replicas raised", "asset", what, "stream", cfg.Name, "from", have, "to", want)
 	return nil
+}
+
+// replicasError says that raising what (stream name) from have to want
+// replicas failed with err, and how to fix it.
+func replicasError(what, name string, have, want int, err error) error {
+	have = max(have, 1)
+	return fmt.Errorf("%s has %d replica(s) and --replicas asks for %d, but raising them failed: %w; "+
+		"raise them with `nats stream edit %s --replicas %d` (once the cluster has %d JetStream servers up), or start with --replicas %d",
+		what, have, want, err, name, want, want, have)
 }
