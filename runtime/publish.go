@@ -72,7 +72,9 @@ func publishRetry(ctx context.Context, p Publisher, msg *nats.Msg, opts []jetstr
 			return nil, perr
 		}
 		err = perr
-		wait = min(2*wait, time.Second)
+		// Capped low: an election ends at an unknown moment, and the
+		// publish after it should not wait long for its turn.
+		wait = min(2*wait, 250*time.Millisecond)
 	}
 }
 
