@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build run test test-short bench lint tools clean
+.PHONY: all build run test test-short chaos bench lint tools clean
 
 all: build
 
@@ -35,6 +35,10 @@ test: tools
 ## test-short: every test except the ones that need Vitess
 test-short: tools
 	SURGE_NATS_CLI=$(NATSCLI) $(GO) test -count=1 ./...
+
+## chaos: the kill drill, three rounds: a 3-node NATS cluster, a 2-shard Vitess, 2 gateways and 3 runtime hosts under load; SIGKILLs the ORDERS leader, a runtime host mid-batch and a gateway, then checks every acked write is stored once (make test runs one round)
+chaos:
+	SURGE_CHAOS_ROUNDS=$${SURGE_CHAOS_ROUNDS:-3} SURGE_TEST_PKGS=./internal/clustertest scripts/test.sh -run '^TestChaos$$' -v
 
 ## bench: the benchmark suite (scripts/bench.sh builds bin/surge, then writes BENCHMARKS.md)
 bench:

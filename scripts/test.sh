@@ -28,4 +28,5 @@ if [[ -z "${SURGE_TEST_VTGATE:-}" ]]; then
 fi
 export SURGE_TEST_REQUIRE_VITESS=1
 
-go test -count=1 -timeout 30m "$@" ./...
+# SURGE_TEST_PKGS narrows the packages (make chaos: ./internal/clustertest).
+go test -count=1 -timeout 30m "$@" ${SURGE_TEST_PKGS:-./...}

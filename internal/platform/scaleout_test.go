@@ -2,7 +2,6 @@ package platform_test
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +46,7 @@ func TestScaleOutOnExternalNATS(t *testing.T) {
 func TestStartFailureIsAnError(t *testing.T) {
 	o := testenv.Options(t)
 	// Fixed ports, so that the second start shows the first let them go.
-	o.NATSListen, o.HTTPAddr = freeAddr(t), freeAddr(t)
+	o.NATSListen, o.HTTPAddr = testenv.FreeAddr(t), testenv.FreeAddr(t)
 	o.Store = "nosuch"
 	_, err := platform.Start(context.Background(), o)
 	if err == nil || !strings.Contains(err.Error(), "nosuch") {
@@ -61,13 +60,3 @@ func TestStartFailureIsAnError(t *testing.T) {
 	}
 }
 
-// freeAddr is a loopback address with a port nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}

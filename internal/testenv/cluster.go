@@ -395,3 +395,10 @@ func (c *Cluster) Surge(t testing.TB, mutate func(*platform.Options), files ...s
 	}
 	return StartWith(t, o)
 }
+
+// FreeAddr is a loopback address with a port nothing listens on now, for a
+// server a test starts (and restarts) on a known address.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return "127.0.0.1:" + strconv.Itoa(freePorts(t, 1)[0])
+}
