@@ -8,7 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-		"sync"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,11 +30,11 @@ type load struct {
 	userBase int64
 
 	mu        sync.Mutex
-	orders    intake // the acked orders, whatever path they came by
-	signins   map[int64]bool   // users whose sign-in was answered 200
-	events    map[string]int   // item_id -> acked "view" events
-	failures  map[string]int   // what failed, by stream and reason
-	dupOrders atomic.Int64     // order ids acked twice (never expected)
+	orders    intake         // the acked orders, whatever path they came by
+	signins   map[int64]bool // users whose sign-in was answered 200
+	events    map[string]int // item_id -> acked "view" events
+	failures  map[string]int // what failed, by stream and reason
+	dupOrders atomic.Int64   // order ids acked twice (never expected)
 	seq       atomic.Int64
 }
 

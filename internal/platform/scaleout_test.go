@@ -59,4 +59,3 @@ func TestStartFailureIsAnError(t *testing.T) {
 		t.Errorf("healthz = %d", r.Status)
 	}
 }
-
