@@ -46,6 +46,8 @@ type Options struct {
 	HTTPAddr string
 	// NATSListen is the embedded NATS client address (host:port, port -1 = random).
 	NATSListen string
+	// Cluster makes the embedded server one node of a NATS cluster.
+	Cluster ClusterOptions
 	// NATSURL connects to an external NATS instead of embedding one; it
 	// may carry user:password@.
 	NATSURL string
@@ -160,6 +162,15 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("--nats-listen %s: %w", o.NATSListen, err)
 		}
+		if o.Cluster.Listen != "" {
+			host, port, err := splitClusterListen(o.Cluster.Listen)
+			if err == nil {
+				err = probeListen(host, port)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("--cluster-listen %s: %w", o.Cluster.Listen, err)
+			}
+		}
 	}
 	if o.PprofAddr != "" {
 		if err := p.startPprof(o.PprofAddr); err != nil {
@@ -237,10 +248,16 @@ func (p *Platform) startNATS() error {
 			MaxPayload: 8 << 20,
 		}
 		auth.ConfigureServer(so)
+		if !p.opts.Cluster.IsZero() {
+			if err := p.opts.Cluster.configureCluster(so, auth, p.opts.DataDir, p.log); err != nil {
+				return err
+			}
+		}
 		ns, err := server.NewServer(so)
 		if err != nil {
 			return fmt.Errorf("embedded nats: %w", err)
 		}
+		ns.SetLoggerV2(natsLogger{p.log.With("component", "nats", "server", so.ServerName)}, false, false, false)
 		ns.Start()
 		if !ns.ReadyForConnections(15 * time.Second) {
 			ns.Shutdown()
@@ -251,6 +268,10 @@ func (p *Platform) startNATS() error {
 		p.natsAuth = natsauth.Client{CredsFile: auth.SurgeCreds()}
 		url = ns.ClientURL()
 		p.log.Info("embedded nats started", "url", url, "jetstream", storeDir, "creds", auth.Dir())
+		if !p.opts.Cluster.IsZero() {
+			p.log.Info("embedded nats is a cluster node", "cluster", so.Cluster.Name, "server", so.ServerName,
+				"routes_on", net.JoinHostPort(so.Cluster.Host, strconv.Itoa(so.Cluster.Port)), "routes", p.opts.Cluster.Routes)
+		}
 	} else {
 		p.natsAuth = p.opts.NATSAuth
 	}
