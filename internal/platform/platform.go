@@ -33,6 +33,7 @@ import (
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
+	"github.com/surgefn/surge/runtime/wire"
 	_ "github.com/surgefn/surge/runtime/store/all" // the store backends
 )
 
@@ -323,6 +324,28 @@ func (p *Platform) openStore() error {
 	return nil
 }
 
+// storeIdentity names the data of the process's store for the host
+// heartbeat: the id a local store keeps with its files (or, for one that
+// keeps none, its directory on this machine), or the backend id for a
+// shared one.
+func (p *Platform) storeIdentity() *wire.StoreIdentity {
+	if p.store == nil {
+		return nil
+	}
+	b, _ := store.Lookup(p.opts.Store)
+	id := &wire.StoreIdentity{Backend: p.opts.Store, ID: p.opts.Store, Shared: !b.Local}
+	if b.Local {
+		hn, _ := os.Hostname()
+		dir, _ := filepath.Abs(filepath.Join(p.opts.DataDir, "store"))
+		id.Where = dir + " on " + hn
+		id.ID = id.Where
+		if s, ok := p.store.(store.Identifier); ok {
+			id.ID = s.StoreID()
+		}
+	}
+	return id
+}
+
 func (p *Platform) startGateway(ctx, runCtx context.Context) error {
 	token, err := p.adminToken()
 	if err != nil {
@@ -388,20 +411,28 @@ func (p *Platform) startRuntime(ctx, runCtx context.Context) error {
 		return err
 	}
 	h, err := host.New(host.Config{NC: p.rtConn, JS: js, StreamNC: p.stConn, StreamJS: sjs, Store: p.store,
-		Logger: p.log.With("component", "runtime"), Registry: p.reg, Clock: p.opts.Clock})
+		StoreIdentity: p.storeIdentity(), Logger: p.log.With("component", "runtime"), Registry: p.reg, Clock: p.opts.Clock})
 	if err != nil {
 		return err
 	}
 	p.host = h
 	p.wg.Add(1)
+	stopped := make(chan error, 1)
 	go func() {
 		defer p.wg.Done()
-		if err := h.Run(runCtx); err != nil {
+		err := h.Run(runCtx)
+		if err != nil {
 			p.log.Error("runtime host stopped", "err", err)
 		}
+		stopped <- err
 	}()
 	select {
 	case <-h.Synced():
+	case err := <-stopped:
+		if err == nil {
+			err = errors.New("stopped")
+		}
+		return fmt.Errorf("runtime host: %w", err)
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(60 * time.Second):
