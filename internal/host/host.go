@@ -53,8 +53,8 @@ type Config struct {
 	// not shared (see claimStore). Nil: the host has no store.
 	StoreIdentity *wire.StoreIdentity
 	Logger        *slog.Logger
-	Registry prometheus.Registerer
-	Clock    runtime.Clock
+	Registry      prometheus.Registerer
+	Clock         runtime.Clock
 	// DrainTimeout bounds how long an old version may take to drain.
 	DrainTimeout time.Duration
 }

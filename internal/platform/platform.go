@@ -33,8 +33,8 @@ import (
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
-	"github.com/surgefn/surge/runtime/wire"
 	_ "github.com/surgefn/surge/runtime/store/all" // the store backends
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // Options configure a surge process. The zero value of each field means its
