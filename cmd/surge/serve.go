@@ -261,9 +261,9 @@ form a cluster with no separate nats-server:
   surge up --store vitess --vtgate VTGATE:15991 --nats-listen 0.0.0.0:4222 \
     --cluster-name surge --cluster-listen 0.0.0.0:6222 \
     --routes nats-route://m1:6222,nats-route://m2:6222,nats-route://m3:6222
-Every node must hold the same NATS keys: start the first node once, stop
-it, and copy its <data>/nats directory to the others' --data before their
-first start. Routes authenticate with a secret derived from those keys; a
+Every node must hold the same NATS keys: create them once with
+surge nats-keys --data DIR and copy DIR/nats to every node's --data before
+its first start. Routes authenticate with a secret derived from those keys; a
 node with other keys is refused (logged as "cluster route refused").
 A deployment with more than one runtime host needs --store vitess: a host
 whose embedded buntdb store would split the data refuses to start.
