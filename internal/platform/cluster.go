@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
@@ -197,6 +199,38 @@ func (c *ClusterOptions) serverName(dataDir string, port int, log *slog.Logger) 
 	return name, nil
 }
 
+// waitJetStreamCluster waits until the embedded server's JetStream has a
+// meta leader it is current with: before that, a JetStream request (the
+// platform's first creates its streams) goes unanswered. That takes a
+// majority of the cluster's nodes, so a node started first waits for the
+// others, saying so every 10s, until ctx ends.
+func waitJetStreamCluster(ctx context.Context, ns *server.Server, log *slog.Logger) error {
+	began := time.Now()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	next := began.Add(10 * time.Second)
+	for !ns.JetStreamIsCurrent() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the NATS cluster's JetStream (a majority of the --routes nodes must be up and hold the same <data>/nats keys): %w", ctx.Err())
+		case now := <-tick.C:
+			if now.After(next) {
+				rz, _ := ns.Routez(nil)
+				peers := map[string]bool{}
+				if rz != nil {
+					for _, r := range rz.Routes {
+						peers[r.RemoteName] = true
+					}
+				}
+				log.Warn("waiting for the NATS cluster's JetStream: a majority of the --routes nodes must be up", "waited", now.Sub(began).Round(time.Second), "peers_connected", len(peers))
+				next = now.Add(10 * time.Second)
+			}
+		}
+	}
+	log.Info("NATS cluster JetStream ready", "server", ns.Name(), "waited", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
 // natsLogger hands the embedded server's warnings and errors to the
 // process log, its notices to debug (route pooling alone logs a dozen per
 // peer). A route refused for its credentials gets a line saying what that
@@ -205,7 +239,21 @@ type natsLogger struct{ log *slog.Logger }
 
 func (l natsLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
 
-func (l natsLogger) Warnf(format string, v ...any) { l.log.Warn(fmt.Sprintf(format, v...)) }
+// routineWarnings are nats-server warnings of a healthy cluster: a node
+// starting before its peers, the meta layer's periodic snapshot.
+var routineWarnings = []string{"Waiting for routing to be established", "JetStream has not established contact with a meta leader",
+	"Metalayer blocking snapshot"}
+
+func (l natsLogger) Warnf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	for _, r := range routineWarnings {
+		if strings.HasPrefix(msg, r) {
+			l.log.Debug(msg)
+			return
+		}
+	}
+	l.log.Warn(msg)
+}
 func (l natsLogger) Fatalf(format string, v ...any) {
 	l.log.Error(fmt.Sprintf(format, v...))
 }

@@ -184,7 +184,7 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 			return nil, err
 		}
 	}
-	if err := p.startNATS(); err != nil {
+	if err := p.startNATS(ctx); err != nil {
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -223,7 +223,7 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 	return p, nil
 }
 
-func (p *Platform) startNATS() error {
+func (p *Platform) startNATS(ctx context.Context) error {
 	url := p.opts.NATSURL
 	if url == "" {
 		host, port, err := splitHostPort(p.opts.NATSListen, "127.0.0.1", 4222)
@@ -266,6 +266,11 @@ func (p *Platform) startNATS() error {
 		}
 		auth.Attach(ns)
 		p.ns, p.auth = ns, auth
+		if !p.opts.Cluster.IsZero() {
+			if err := waitJetStreamCluster(ctx, ns, p.log); err != nil {
+				return err
+			}
+		}
 		p.natsAuth = natsauth.Client{CredsFile: auth.SurgeCreds()}
 		url = ns.ClientURL()
 		p.log.Info("embedded nats started", "url", url, "jetstream", storeDir, "creds", auth.Dir())
