@@ -249,20 +249,36 @@ func TestEmbeddedCluster(t *testing.T) {
 		return err != nil
 	})
 
-	// A fourth node with keys of its own cannot join, and says why.
+	// A fourth node with keys of its own cannot join, says why, and does
+	// not start: it waits for a JetStream cluster it never reaches.
 	var logs syncBuffer
 	stranger := clusterNode(t, t.TempDir(), freeAddr(t), routes, slog.New(slog.NewTextHandler(&logs, nil)))
-	s := startNodes(t, []platform.Options{stranger})[0]
+	sctx, scancel := context.WithCancel(context.Background())
+	defer scancel()
+	startErr := make(chan error, 1)
+	go func() {
+		p, err := platform.Start(sctx, stranger)
+		if err == nil {
+			_ = p.Stop(context.Background())
+		}
+		startErr <- err
+	}()
 	testenv.Eventually(t, 15*time.Second, "the stranger's refused route logged", func() bool {
 		return strings.Contains(logs.String(), "cluster route refused")
 	})
-	if p := peers(t, s.NATSServer()); len(p) != 0 {
-		t.Errorf("the node with other keys has routes to %v", p)
-	}
 	for i, p := range nodes {
-		if got := peers(t, p.NATSServer()); len(got) != 2 || got[s.NATSServer().Name()] {
+		if got := peers(t, p.NATSServer()); len(got) != 2 {
 			t.Errorf("node %d routes to %v, want only the two others", i+1, got)
 		}
+	}
+	scancel()
+	select {
+	case err := <-startErr:
+		if err == nil || !strings.Contains(err.Error(), "a majority of the --routes nodes must be up") {
+			t.Errorf("the stranger's start: %v, want the wait for the cluster's JetStream", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the stranger's start did not end 20s after its context")
 	}
 }
 
