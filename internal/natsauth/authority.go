@@ -45,6 +45,13 @@ const (
 // password is RouteSecret.
 const RouteUser = "surge-route"
 
+// revokeAllIssued is a revocation time after any JWT's issue time: a user
+// revoked as of it is revoked whenever its JWT was signed. It is a fixed
+// time, not the start time, so the account claims a restart signs equal
+// the stored ones (and a JWT signed in the same second as a start is not
+// let through).
+var revokeAllIssued = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
 // resolverSync is how often the account resolver compares its JWTs with
 // the cluster peers' and fetches the newer ones: a node that missed an
 // update (down, cut off) catches up within it.
@@ -114,11 +121,11 @@ type Authority struct {
 	operator, system, account nkeys.KeyPair
 	clientAccount             nkeys.KeyPair
 	// clientUser is client.creds' user key. Releases before the CLIENT
-	// account signed it in SURGE; SURGE revokes it as of opened, so a copy
+	// account signed it in SURGE; SURGE revokes every JWT of it (see
+	// revokeAllIssued), so a copy
 	// of such an old file (which could aim answers, see ClientAccountName)
 	// stops working.
 	clientUser  string
-	opened      time.Time
 	operatorJWT *jwt.OperatorClaims
 	resolver    *server.DirAccResolver
 	mu          sync.Mutex
@@ -184,7 +191,6 @@ func Open(dir string) (*Authority, error) {
 	if a.clientUser, err = a.writeUserCreds(ClientCredsFile, "client", a.clientAccount, ClientPermissions); err != nil {
 		return nil, err
 	}
-	a.opened = a.now()
 	if err := a.mergeStoredRevocations(); err != nil {
 		return nil, err
 	}
@@ -333,8 +339,7 @@ func sameClaims(x, y *jwt.AccountClaims) bool {
 // mergeStoredRevocations adds to the revocations those of the application
 // account's stored JWT, which may come from a cluster peer (a `surge creds
 // --rotate` sent to another node): signed anew without them, they would be
-// lifted on every node. The stored revocation of client.creds' old key
-// keeps its time, so the claims a restart signs equal the stored ones.
+// lifted on every node.
 func (a *Authority) mergeStoredRevocations() error {
 	old, err := a.resolver.LoadAcc(a.AccountPublicKey())
 	if err != nil {
@@ -345,10 +350,7 @@ func (a *Authority) mergeStoredRevocations() error {
 		return fmt.Errorf("%s: stored account jwt: %w", filepath.Join(a.dir, jwtDir), err)
 	}
 	for pub, at := range stored.Revocations {
-		switch {
-		case pub == a.clientUser:
-			a.opened = time.Unix(at, 0)
-		case at > a.issued.Revoked[pub]:
+		if pub != a.clientUser && at > a.issued.Revoked[pub] {
 			a.issued.Revoked[pub] = at
 		}
 	}
@@ -370,7 +372,7 @@ func (a *Authority) accountClaims() (*jwt.AccountClaims, string, error) {
 		ac.RevokeAt(pub, time.Unix(at, 0))
 	}
 	if a.clientUser != "" {
-		ac.RevokeAt(a.clientUser, a.opened)
+		ac.RevokeAt(a.clientUser, revokeAllIssued)
 	}
 	tok, err := ac.Encode(a.operator)
 	if err != nil {
