@@ -110,6 +110,15 @@ func addNATSAuthFlags(cmd *cobra.Command, a *natsauth.Client) {
 	fs.StringVar(&a.TLSKey, "nats-tls-key", "", "PEM key of --nats-tls-cert")
 }
 
+// addClusterFlags are the flags that make the embedded server a cluster node.
+func addClusterFlags(cmd *cobra.Command, c *platform.ClusterOptions) {
+	fs := cmd.Flags()
+	fs.StringVar(&c.Name, "cluster-name", "", "make the embedded NATS server a node of the NATS cluster of this name (the same on every node)")
+	fs.StringVar(&c.Listen, "cluster-listen", "", "HOST:PORT the embedded server accepts cluster routes on, e.g. 0.0.0.0:6222 (with --cluster-name)")
+	fs.StringVar(&c.Routes, "routes", "", "the nodes' route URLs, comma separated: nats-route://HOST:PORT,... (a node may list itself)")
+	fs.StringVar(&c.ServerName, "server-name", "", "this node's name in the cluster, unique per node (default: the one in <data>/server-name, else hostname-PORT)")
+}
+
 func addHTTPFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().StringVar(&f.opts.HTTPAddr, "http", "127.0.0.1:8080", "gateway listen address")
 	cmd.Flags().BoolVar(&f.opts.AccessLog, "access-log", true, "log every HTTP request")
@@ -246,6 +255,19 @@ surge creds NAME prints the credentials of an external function.
 With --nats an external NATS is used instead; --nats-creds, --nats-nkey and
 --nats-tls-* say how to authenticate to it.
 
+Cluster: --cluster-name, --cluster-listen and --routes make the embedded
+server one node of a NATS cluster, so three machines each running surge up
+form a cluster with no separate nats-server:
+  surge up --store vitess --vtgate VTGATE:15991 --nats-listen 0.0.0.0:4222 \
+    --cluster-name surge --cluster-listen 0.0.0.0:6222 \
+    --routes nats-route://m1:6222,nats-route://m2:6222,nats-route://m3:6222
+Every node must hold the same NATS keys: create them once with
+surge nats-keys --data DIR and copy DIR/nats to every node's --data before
+its first start. Routes authenticate with a secret derived from those keys; a
+node with other keys is refused (logged as "cluster route refused").
+A deployment with more than one runtime host needs --store vitess: a host
+whose embedded buntdb store would split the data refuses to start.
+
 Ctrl-C drains: HTTP stops taking requests, in-flight calls and stream batches
 finish and are acked, then NATS stops.`,
 		Args: cobra.NoArgs,
@@ -257,6 +279,7 @@ finish and are acked, then NATS stops.`,
 	cmd.Flags().StringVar(&f.opts.DataDir, "data", "./data", "all state: JetStream, store, admin token, NATS keys and credentials (nats/)")
 	addHTTPFlags(cmd, f)
 	cmd.Flags().StringVar(&f.opts.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS client address, for direct publishing")
+	addClusterFlags(cmd, &f.opts.Cluster)
 	cmd.Flags().StringVar(&f.opts.Manifests, "manifests", "./manifests", "manifests deployed at start (file or directory)")
 	cmd.Flags().StringVar(&f.opts.NATSURL, "nats", "", "use an external NATS cluster instead of the embedded server")
 	addNATSAuthFlags(cmd, &f.opts.NATSAuth)

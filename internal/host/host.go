@@ -48,9 +48,13 @@ type Config struct {
 	StreamNC *nats.Conn
 	StreamJS jetstream.JetStream
 	Store    store.Store
-	Logger   *slog.Logger
-	Registry prometheus.Registerer
-	Clock    runtime.Clock
+	// StoreIdentity names the data Store answers from; a host refuses to
+	// run when a live host answers from other data and either store is
+	// not shared (see claimStore). Nil: the host has no store.
+	StoreIdentity *wire.StoreIdentity
+	Logger        *slog.Logger
+	Registry      prometheus.Registerer
+	Clock         runtime.Clock
 	// DrainTimeout bounds how long an old version may take to drain.
 	DrainTimeout time.Duration
 	// Replicas is how many replicas the streams and buckets the host
@@ -136,6 +140,9 @@ func (h *Host) Synced() <-chan struct{} { return h.synced }
 // call Stop for that.
 func (h *Host) Run(ctx context.Context) error {
 	if err := EnsureInfra(ctx, h.cfg.JS, h.replication()); err != nil {
+		return err
+	}
+	if err := h.claimStore(ctx); err != nil {
 		return err
 	}
 	reg, err := manifests.OpenRegistry(ctx, h.cfg.JS, h.cfg.Replicas)
@@ -279,7 +286,7 @@ func (h *Host) Stop(ctx context.Context) error {
 func (h *Host) Status() wire.HostStatus {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	st := wire.HostStatus{Host: h.cfg.ID, Functions: map[string]wire.FunctionStatus{}, At: time.Now().UTC()}
+	st := wire.HostStatus{Host: h.cfg.ID, Functions: map[string]wire.FunctionStatus{}, At: time.Now().UTC(), Store: h.cfg.StoreIdentity}
 	for name, d := range h.deps {
 		st.Functions[name] = wire.FunctionStatus{Revision: d.revision, Instances: d.instances()}
 	}

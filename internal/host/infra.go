@@ -125,12 +125,17 @@ const streamLockTTL = 10 * time.Second
 // entries expire after streamLockTTL. It waits, with jitter, until the key
 // is free or streamLockTTL has passed.
 func lockStream(ctx context.Context, js jetstream.JetStream, r Replication, name string) (unlock func(), err error) {
+	return takeLock(ctx, js, r, "stream."+name, "lock stream "+name)
+}
+
+// takeLock takes the cluster-wide lock key in wire.BucketLocks (see
+// lockStream); what names it in errors.
+func takeLock(ctx context.Context, js jetstream.JetStream, r Replication, key, what string) (unlock func(), err error) {
 	kv, _, err := bindOrCreateKV(ctx, js, jetstream.KeyValueConfig{Bucket: wire.BucketLocks, TTL: streamLockTTL,
 		Storage: jetstream.MemoryStorage}, r)
 	if err != nil {
-		return nil, fmt.Errorf("lock stream %s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	key := "stream." + name
 	deadline := time.Now().Add(streamLockTTL + time.Second)
 	for {
 		_, err := kv.Create(ctx, key, nil)
@@ -138,7 +143,7 @@ func lockStream(ctx context.Context, js jetstream.JetStream, r Replication, name
 			return func() { _ = kv.Delete(context.WithoutCancel(ctx), key) }, nil
 		}
 		if !runtime.IsKVConflict(err) || time.Now().After(deadline) {
-			return nil, fmt.Errorf("lock stream %s: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		select {
 		case <-time.After(time.Duration(5+rand.Int64N(15)) * time.Millisecond):

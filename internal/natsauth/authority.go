@@ -1,6 +1,10 @@
 package natsauth
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 )
 
@@ -31,7 +36,30 @@ const (
 	// issuedFile records the user keys issued to external functions and the
 	// revoked ones, so a restart keeps revocations.
 	issuedFile = "issued.json"
+	// jwtDir is the account resolver's directory: the newest JWT of each
+	// account this server knows, its own or one a cluster peer sent.
+	jwtDir = "jwt"
 )
+
+// RouteUser is the user name cluster routes authenticate with; the
+// password is RouteSecret.
+const RouteUser = "surge-route"
+
+// revokeAllIssued is a revocation time after any JWT's issue time: a user
+// revoked as of it is revoked whenever its JWT was signed. It is a fixed
+// time, not the start time, so the account claims a restart signs equal
+// the stored ones (and a JWT signed in the same second as a start is not
+// let through).
+var revokeAllIssued = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
+// resolverSync is how often the account resolver compares its JWTs with
+// the cluster peers' and fetches the newer ones: a node that missed an
+// update (down, cut off) catches up within it.
+const resolverSync = 10 * time.Second
+
+// claimsUpdateSubject is where the system account announces a new account
+// JWT; every server of the cluster with the full resolver stores it.
+const claimsUpdateSubject = "$SYS.REQ.CLAIMS.UPDATE"
 
 // Names in the accounts' JWTs.
 const (
@@ -82,21 +110,24 @@ var (
 
 // Authority holds the keys of the embedded server's decentralized auth: an
 // operator, its system account and the application account surge and its
-// clients live in (JetStream enabled). Accounts are resolved from memory,
-// so a user credential can be issued at any time without touching the
-// server, and revoked by pushing new account claims to it.
+// clients live in (JetStream enabled). Accounts are resolved by the
+// server's full NATS resolver from <dir>/jwt, so a user credential can be
+// issued at any time without touching the server, and revoked by pushing
+// new account claims: the resolver hands them to every server of a
+// cluster (each trusting the same operator: every node's <data>/nats holds
+// the same keys).
 type Authority struct {
 	dir                       string
 	operator, system, account nkeys.KeyPair
 	clientAccount             nkeys.KeyPair
 	// clientUser is client.creds' user key. Releases before the CLIENT
-	// account signed it in SURGE; SURGE revokes it as of opened, so a copy
+	// account signed it in SURGE; SURGE revokes every JWT of it (see
+	// revokeAllIssued), so a copy
 	// of such an old file (which could aim answers, see ClientAccountName)
 	// stops working.
 	clientUser  string
-	opened      time.Time
 	operatorJWT *jwt.OperatorClaims
-	resolver    *server.MemAccResolver
+	resolver    *server.DirAccResolver
 	mu          sync.Mutex
 	srv         *server.Server
 	issued      issued
@@ -123,9 +154,12 @@ func Open(dir string) (*Authority, error) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("nats auth dir: %w", err)
 	}
-	a := &Authority{dir: dir, resolver: &server.MemAccResolver{}, now: time.Now,
+	a := &Authority{dir: dir, now: time.Now,
 		issued: issued{Functions: map[string][]string{}, Revoked: map[string]int64{}}}
 	var err error
+	if a.resolver, err = server.NewDirAccResolver(filepath.Join(dir, jwtDir), 0, resolverSync, server.NoDelete); err != nil {
+		return nil, fmt.Errorf("nats account resolver: %w", err)
+	}
 	if a.operator, err = loadOrCreateKey(filepath.Join(dir, OperatorKeyFile), nkeys.CreateOperator); err != nil {
 		return nil, err
 	}
@@ -157,7 +191,9 @@ func Open(dir string) (*Authority, error) {
 	if a.clientUser, err = a.writeUserCreds(ClientCredsFile, "client", a.clientAccount, ClientPermissions); err != nil {
 		return nil, err
 	}
-	a.opened = a.now()
+	if err := a.mergeStoredRevocations(); err != nil {
+		return nil, err
+	}
 	if err := a.signAccounts(); err != nil {
 		return nil, err
 	}
@@ -246,14 +282,14 @@ func (a *Authority) signAccounts() error {
 	if err != nil {
 		return fmt.Errorf("system account jwt: %w", err)
 	}
-	if err := a.resolver.Store(sysPub, sysJWT); err != nil {
+	if err := a.storeUnlessSame(sysJWT); err != nil {
 		return err
 	}
 	_, accJWT, err := a.accountClaims()
 	if err != nil {
 		return err
 	}
-	if err := a.resolver.Store(a.AccountPublicKey(), accJWT); err != nil {
+	if err := a.storeUnlessSame(accJWT); err != nil {
 		return err
 	}
 	cc := jwt.NewAccountClaims(a.ClientAccountPublicKey())
@@ -265,7 +301,60 @@ func (a *Authority) signAccounts() error {
 	if err != nil {
 		return fmt.Errorf("client account jwt: %w", err)
 	}
-	return a.resolver.Store(a.ClientAccountPublicKey(), clientJWT)
+	return a.storeUnlessSame(clientJWT)
+}
+
+// storeUnlessSame stores the account JWT tok in the resolver, unless the
+// one stored says the same (only its issue time and id differ). In a
+// cluster the newest JWT of an account wins on every node: a node that
+// restarts must not replace a peer's newer JWT (one with a revocation it
+// missed while it was down) with an older view signed anew.
+func (a *Authority) storeUnlessSame(tok string) error {
+	fresh, err := jwt.DecodeAccountClaims(tok)
+	if err != nil {
+		return fmt.Errorf("account jwt: %w", err)
+	}
+	if old, err := a.resolver.LoadAcc(fresh.Subject); err == nil {
+		if stored, err := jwt.DecodeAccountClaims(old); err == nil && sameClaims(stored, fresh) {
+			return nil
+		}
+	}
+	if err := a.resolver.Store(fresh.Subject, tok); err != nil {
+		return fmt.Errorf("store account jwt %s: %w", fresh.Name, err)
+	}
+	return nil
+}
+
+// sameClaims reports whether x and y differ at most in when and as what
+// id they were issued.
+func sameClaims(x, y *jwt.AccountClaims) bool {
+	norm := func(c jwt.AccountClaims) []byte {
+		c.IssuedAt, c.ID = 0, ""
+		b, _ := json.Marshal(c)
+		return b
+	}
+	return bytes.Equal(norm(*x), norm(*y))
+}
+
+// mergeStoredRevocations adds to the revocations those of the application
+// account's stored JWT, which may come from a cluster peer (a `surge creds
+// --rotate` sent to another node): signed anew without them, they would be
+// lifted on every node.
+func (a *Authority) mergeStoredRevocations() error {
+	old, err := a.resolver.LoadAcc(a.AccountPublicKey())
+	if err != nil {
+		return nil // none stored yet
+	}
+	stored, err := jwt.DecodeAccountClaims(old)
+	if err != nil {
+		return fmt.Errorf("%s: stored account jwt: %w", filepath.Join(a.dir, jwtDir), err)
+	}
+	for pub, at := range stored.Revocations {
+		if pub != a.clientUser && at > a.issued.Revoked[pub] {
+			a.issued.Revoked[pub] = at
+		}
+	}
+	return nil
 }
 
 // accountClaims are the application account's claims: JetStream without
@@ -283,7 +372,7 @@ func (a *Authority) accountClaims() (*jwt.AccountClaims, string, error) {
 		ac.RevokeAt(pub, time.Unix(at, 0))
 	}
 	if a.clientUser != "" {
-		ac.RevokeAt(a.clientUser, a.opened)
+		ac.RevokeAt(a.clientUser, revokeAllIssued)
 	}
 	tok, err := ac.Encode(a.operator)
 	if err != nil {
@@ -338,13 +427,29 @@ func (a *Authority) userCreds(kp nkeys.KeyPair, name string, account nkeys.KeyPa
 	return jwt.FormatUserConfig(tok, seed)
 }
 
-// ConfigureServer makes o trust the operator, resolve accounts from
-// memory, and refuse anonymous clients (operator mode has no anonymous
-// user).
+// ConfigureServer makes o trust the operator, resolve accounts with the
+// full resolver of <dir>/jwt, and refuse anonymous clients (operator mode
+// has no anonymous user). An Authority configures one server.
 func (a *Authority) ConfigureServer(o *server.Options) {
 	o.TrustedOperators = []*jwt.OperatorClaims{a.operatorJWT}
 	o.SystemAccount, _ = a.system.PublicKey()
 	o.AccountResolver = a.resolver
+}
+
+// RouteSecret is the password cluster routes authenticate with (user
+// RouteUser). It is derived from the operator's seed and every account key,
+// so only a node holding the same <data>/nats keys knows it: a node with
+// other keys, whose accounts the others would not trust, is refused at the
+// route instead of joining a cluster it cannot serve.
+func (a *Authority) RouteSecret() string {
+	seed, _ := a.operator.Seed()
+	mac := hmac.New(sha256.New, seed)
+	mac.Write([]byte("surge cluster route\n"))
+	for _, kp := range []nkeys.KeyPair{a.operator, a.system, a.account, a.clientAccount} {
+		pub, _ := kp.PublicKey()
+		mac.Write([]byte(pub + "\n"))
+	}
+	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // Attach gives a the running server, which revocations are pushed to.
@@ -430,8 +535,11 @@ func (a *Authority) saveIssued() error {
 	return writeSecret(filepath.Join(a.dir, issuedFile), append(b, '\n'))
 }
 
-// pushAccount signs the application account again and applies it to the
-// running server: revoked users are disconnected and cannot reconnect.
+// pushAccount signs the application account again, applies it to the
+// running server (revoked users are disconnected and cannot reconnect),
+// and announces it to the cluster's other servers, which store and apply
+// it the same way. A server that misses the announcement gets the JWT from
+// a peer within resolverSync.
 func (a *Authority) pushAccount() error {
 	ac, tok, err := a.accountClaims()
 	if err != nil {
@@ -445,5 +553,35 @@ func (a *Authority) pushAccount() error {
 		return fmt.Errorf("account %s: %w", ac.Subject, err)
 	}
 	a.srv.UpdateAccountClaims(acc, ac)
+	if err := a.announce(tok); err != nil {
+		return fmt.Errorf("revoked on this server, but not announced to the cluster's other servers (they catch up within %s): %w", resolverSync, err)
+	}
 	return nil
+}
+
+// announce publishes the account JWT tok on claimsUpdateSubject as a user
+// of the system account, over an in-process connection.
+func (a *Authority) announce(tok string) error {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return err
+	}
+	creds, err := a.userCreds(kp, "surge-sys", a.system, jwt.Permissions{}, nil)
+	if err != nil {
+		return err
+	}
+	userJWT, err := jwt.ParseDecoratedJWT(creds)
+	if err != nil {
+		return err
+	}
+	seed, _ := kp.Seed()
+	nc, err := nats.Connect("", nats.InProcessServer(a.srv), nats.UserJWTAndSeed(userJWT, string(seed)), nats.Name("surge-claims"))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if err := nc.Publish(claimsUpdateSubject, []byte(tok)); err != nil {
+		return err
+	}
+	return nc.FlushTimeout(5 * time.Second)
 }

@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 func TestRedact(t *testing.T) {
@@ -63,5 +65,80 @@ func TestOpenKeepsKeys(t *testing.T) {
 		if fmt.Sprint(uc.Pub.Allow, uc.Sub.Allow) != fmt.Sprint(want.Pub.Allow, want.Sub.Allow) {
 			t.Errorf("%s: permissions %+v, want %+v", f, uc.Permissions, want)
 		}
+	}
+}
+
+// TestReopenKeepsPeerRevocation: a node whose resolver holds a peer's
+// account JWT with a revocation (a `surge creds --rotate` made through
+// the peer) keeps that JWT when it restarts, instead of signing its own
+// view without the revocation, which would lift it on every node.
+func TestReopenKeepsPeerRevocation(t *testing.T) {
+	peerDir := filepath.Join(t.TempDir(), "nats")
+	peer, err := Open(peerDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true}
+	peer.ConfigureServer(o)
+	ns, err := server.NewServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	peer.Attach(ns)
+	first, err := peer.FunctionCreds("f", "fn.f", "f", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, err := jwt.ParseDecoratedUserNKey(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokedPub, _ := revoked.PublicKey()
+	if _, err := peer.FunctionCreds("f", "fn.f", "f", true); err != nil {
+		t.Fatal(err)
+	}
+	peerJWT, err := peer.resolver.LoadAcc(peer.AccountPublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// This node: the same keys, its resolver got the peer's JWT, but its
+	// issued.json never heard of the function.
+	dir := filepath.Join(t.TempDir(), "nats")
+	if err := os.CopyFS(dir, os.DirFS(peerDir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, issuedFile)); err != nil {
+		t.Fatal(err)
+	}
+	// A JWT's id hashes its claims, issue time (in seconds) included: in
+	// the same second a new signature would be the same JWT.
+	time.Sleep(1100 * time.Millisecond)
+	a, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := a.resolver.LoadAcc(a.AccountPublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored != peerJWT {
+		t.Error("the restart replaced the peer's account JWT")
+	}
+	_, tok, err := a.accountClaims()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, err := jwt.DecodeAccountClaims(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ac.Revocations[revokedPub]; !ok {
+		t.Error("the next account JWT this node signs lifts the peer's revocation")
 	}
 }

@@ -97,7 +97,8 @@ func TestStartFailsFast(t *testing.T) {
 		mutate func(*platform.Options)
 		want   []string
 	}{
-		{"unknown store", func(o *platform.Options) { o.Store = "mysql" }, []string{"--store", `"mysql"`, "known: buntdb, vitess"}},
+		// The known ones include this package's test backend (test-shared).
+		{"unknown store", func(o *platform.Options) { o.Store = "mysql" }, []string{"--store", `"mysql"`, "known: buntdb, ", ", vitess)"}},
 		{"vitess without vtgate", func(o *platform.Options) { o.Store, o.StoreConfig = "vitess", nil }, []string{"--vtgate"}},
 		{"vtgate unreachable", func(o *platform.Options) {
 			o.Store, o.StoreConfig = "vitess", json.RawMessage(`{"address":"127.0.0.1:1"}`)

@@ -149,10 +149,12 @@ func TestExternalNATSAuth(t *testing.T) {
 
 // TestScaleOutOnEmbeddedNATS: surge gateway/runtime processes join the
 // embedded server of a surge up with its surge.creds, and cannot without.
+// Both hosts are on a shared store (two embedded ones would be refused).
 func TestScaleOutOnEmbeddedNATS(t *testing.T) {
-	a := testenv.Start(t, nil)
+	a := testenv.Start(t, sharedStore)
 	second := func(o *platform.Options) {
 		o.NATSURL, o.NATSAuth, o.NATSListen, o.HTTPAddr = a.P.NATSURL(), a.P.NATSAuth(), "", ""
+		sharedStore(o)
 	}
 	testenv.Start(t, second)
 	a.Deploy(t, echoManifest)

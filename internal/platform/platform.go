@@ -34,6 +34,7 @@ import (
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/store"
 	_ "github.com/surgefn/surge/runtime/store/all" // the store backends
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // Options configure a surge process. The zero value of each field means its
@@ -46,6 +47,8 @@ type Options struct {
 	HTTPAddr string
 	// NATSListen is the embedded NATS client address (host:port, port -1 = random).
 	NATSListen string
+	// Cluster makes the embedded server one node of a NATS cluster.
+	Cluster ClusterOptions
 	// NATSURL connects to an external NATS instead of embedding one; it
 	// may carry user:password@.
 	NATSURL string
@@ -165,6 +168,15 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("--nats-listen %s: %w", o.NATSListen, err)
 		}
+		if o.Cluster.Listen != "" {
+			host, port, err := splitClusterListen(o.Cluster.Listen)
+			if err == nil {
+				err = probeListen(host, port)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("--cluster-listen %s: %w", o.Cluster.Listen, err)
+			}
+		}
 	}
 	if o.PprofAddr != "" {
 		if err := p.startPprof(o.PprofAddr); err != nil {
@@ -177,7 +189,7 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 			return nil, err
 		}
 	}
-	if err := p.startNATS(); err != nil {
+	if err := p.startNATS(ctx); err != nil {
 		return nil, err
 	}
 	if err := p.resolveReplicas(ctx); err != nil {
@@ -219,7 +231,7 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 	return p, nil
 }
 
-func (p *Platform) startNATS() error {
+func (p *Platform) startNATS(ctx context.Context) error {
 	url := p.opts.NATSURL
 	if url == "" {
 		host, port, err := splitHostPort(p.opts.NATSListen, "127.0.0.1", 4222)
@@ -245,10 +257,16 @@ func (p *Platform) startNATS() error {
 			MaxPayload: 8 << 20,
 		}
 		auth.ConfigureServer(so)
+		if !p.opts.Cluster.IsZero() {
+			if err := p.opts.Cluster.configureCluster(so, auth, p.opts.DataDir, p.log); err != nil {
+				return err
+			}
+		}
 		ns, err := server.NewServer(so)
 		if err != nil {
 			return fmt.Errorf("embedded nats: %w", err)
 		}
+		ns.SetLoggerV2(natsLogger{p.log.With("component", "nats", "server", so.ServerName)}, false, false, false)
 		ns.Start()
 		if !ns.ReadyForConnections(15 * time.Second) {
 			ns.Shutdown()
@@ -256,9 +274,18 @@ func (p *Platform) startNATS() error {
 		}
 		auth.Attach(ns)
 		p.ns, p.auth = ns, auth
+		if !p.opts.Cluster.IsZero() {
+			if err := waitJetStreamCluster(ctx, ns, p.log); err != nil {
+				return err
+			}
+		}
 		p.natsAuth = natsauth.Client{CredsFile: auth.SurgeCreds()}
 		url = ns.ClientURL()
 		p.log.Info("embedded nats started", "url", url, "jetstream", storeDir, "creds", auth.Dir())
+		if !p.opts.Cluster.IsZero() {
+			p.log.Info("embedded nats is a cluster node", "cluster", so.Cluster.Name, "server", so.ServerName,
+				"routes_on", net.JoinHostPort(so.Cluster.Host, strconv.Itoa(so.Cluster.Port)), "routes", p.opts.Cluster.Routes)
+		}
 	} else {
 		p.natsAuth = p.opts.NATSAuth
 	}
@@ -308,6 +335,28 @@ func (p *Platform) openStore() error {
 	}
 	p.store = s
 	return nil
+}
+
+// storeIdentity names the data of the process's store for the host
+// heartbeat: the id a local store keeps with its files (or, for one that
+// keeps none, its directory on this machine), or the backend id for a
+// shared one.
+func (p *Platform) storeIdentity() *wire.StoreIdentity {
+	if p.store == nil {
+		return nil
+	}
+	b, _ := store.Lookup(p.opts.Store)
+	id := &wire.StoreIdentity{Backend: p.opts.Store, ID: p.opts.Store, Shared: !b.Local}
+	if b.Local {
+		hn, _ := os.Hostname()
+		dir, _ := filepath.Abs(filepath.Join(p.opts.DataDir, "store"))
+		id.Where = dir + " on " + hn
+		id.ID = id.Where
+		if s, ok := p.store.(store.Identifier); ok {
+			id.ID = s.StoreID()
+		}
+	}
+	return id
 }
 
 func (p *Platform) startGateway(ctx, runCtx context.Context) error {
@@ -375,20 +424,29 @@ func (p *Platform) startRuntime(ctx, runCtx context.Context) error {
 		return err
 	}
 	h, err := host.New(host.Config{NC: p.rtConn, JS: js, StreamNC: p.stConn, StreamJS: sjs, Store: p.store,
-		Logger: p.log.With("component", "runtime"), Registry: p.reg, Clock: p.opts.Clock, Replicas: p.replicas})
+		StoreIdentity: p.storeIdentity(), Logger: p.log.With("component", "runtime"), Registry: p.reg, Clock: p.opts.Clock,
+		Replicas: p.replicas})
 	if err != nil {
 		return err
 	}
 	p.host = h
 	p.wg.Add(1)
+	stopped := make(chan error, 1)
 	go func() {
 		defer p.wg.Done()
-		if err := h.Run(runCtx); err != nil {
+		err := h.Run(runCtx)
+		if err != nil {
 			p.log.Error("runtime host stopped", "err", err)
 		}
+		stopped <- err
 	}()
 	select {
 	case <-h.Synced():
+	case err := <-stopped:
+		if err == nil {
+			err = errors.New("stopped")
+		}
+		return fmt.Errorf("runtime host: %w", err)
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(60 * time.Second):

@@ -11,15 +11,16 @@ import (
 )
 
 // TestScaleOutOnExternalNATS runs a gateway+runtime process and a second
-// runtime-only process against one external nats-server: a deploy reaches
-// both hosts, and `surge ls` counts the instances of both.
+// runtime-only process against one external nats-server, both on a shared
+// store: a deploy reaches both hosts, and `surge ls` counts the instances
+// of both.
 func TestScaleOutOnExternalNATS(t *testing.T) {
 	ns := externalServer(t, nil)
-	a := testenv.Start(t, func(o *platform.Options) { o.NATSURL = ns.ClientURL(); o.NATSListen = "" })
+	a := testenv.Start(t, func(o *platform.Options) { o.NATSURL = ns.ClientURL(); o.NATSListen = ""; sharedStore(o) })
 	if a.P.NATSServer() != nil {
 		t.Fatal("an embedded server started despite --nats")
 	}
-	testenv.Start(t, func(o *platform.Options) { o.NATSURL = ns.ClientURL(); o.HTTPAddr = "" }) // a second host
+	testenv.Start(t, func(o *platform.Options) { o.NATSURL = ns.ClientURL(); o.HTTPAddr = ""; sharedStore(o) }) // a second host
 	a.Deploy(t, echoManifest)
 	var list struct {
 		Functions []struct {

@@ -42,6 +42,7 @@ func (o *Options) validate() error {
 			errs = append(errs, err) // a missing or unreadable file, named with its flag
 		}
 	}
+	errs = append(errs, o.Cluster.validate(o.NATSURL != "")...)
 	proxies, err := gateway.ParseTrustedProxies(o.TrustedProxies)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--trusted-proxies: %w", err))

@@ -26,6 +26,16 @@ type Backend struct {
 	Local bool
 }
 
+// Identifier is implemented by a store that keeps an id with its data.
+// A runtime host announces it in its heartbeat, so that a host whose
+// local store (Backend.Local) is other data than the stores of the hosts
+// already running refuses to start instead of answering from it.
+type Identifier interface {
+	// StoreID is the same for every open of the same data and differs
+	// for any other data.
+	StoreID() string
+}
+
 // OpenContext is what the platform gives every backend besides its config.
 type OpenContext struct {
 	// Dir is the directory a backend keeping local files uses:

@@ -126,4 +126,22 @@ type HostStatus struct {
 	Host      string                    `json:"host"`
 	Functions map[string]FunctionStatus `json:"functions"`
 	At        time.Time                 `json:"at"`
+	// Store is the data the host's functions answer from; nil from a
+	// host of an older release or one without a store.
+	Store *StoreIdentity `json:"store,omitempty"`
+}
+
+// StoreIdentity names the data a runtime host's store answers from. Two
+// hosts answer from the same data when Backend and ID are equal.
+type StoreIdentity struct {
+	// Backend is the store backend's id (--store).
+	Backend string `json:"backend"`
+	// ID names the data: the id a local store keeps with its files, or
+	// the backend id for a shared store (one database every host reaches).
+	ID string `json:"id"`
+	// Shared means any number of hosts may use the store at once.
+	Shared bool `json:"shared"`
+	// Where says, for people, where the data is (a directory on a
+	// machine, a vtgate address).
+	Where string `json:"where,omitempty"`
 }

@@ -40,7 +40,9 @@ package buntstore
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,10 +73,16 @@ var (
 
 const metaKey = "meta:shard"
 
+// idKey holds the store's id in shard 0: random, written at the first
+// open, so hosts can tell this store's data from another directory's
+// (store.Identifier).
+const idKey = "meta:store-id"
+
 // Store is a set of buntdb shards plus the event-counter file. It is safe
 // for concurrent use.
 type Store struct {
 	dir    string
+	id     string // idKey
 	shards []*buntdb.DB
 	stats  *buntdb.DB
 	// commits group single-record writes per shard (see committer).
@@ -157,6 +165,10 @@ func Open(dir string, n int) (*Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
+	if s.id, err = loadOrCreateID(s.shards[0]); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("buntstore: store id in %s: %w", shardFile(0), err)
+	}
 	if s.stats, err = openDB(filepath.Join(dir, "stats.db")); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("buntstore: open stats.db: %w", err)
@@ -167,6 +179,35 @@ func Open(dir string, n int) (*Store, error) {
 	}
 	return s, nil
 }
+
+// loadOrCreateID returns the id in db, writing a new one if it has none.
+func loadOrCreateID(db *buntdb.DB) (string, error) {
+	var id string
+	err := db.Update(func(tx *buntdb.Tx) error {
+		v, err := tx.Get(idKey)
+		if err == nil {
+			id = v
+			return nil
+		}
+		if !errors.Is(err, buntdb.ErrNotFound) {
+			return err
+		}
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		id = hex.EncodeToString(b)
+		_, _, err = tx.Set(idKey, id, nil)
+		return err
+	})
+	return id, err
+}
+
+// StoreID is the id written into the store at its first open: equal for
+// every open of the same files, different for any other directory.
+func (s *Store) StoreID() string { return s.id }
+
+var _ store.Identifier = (*Store)(nil)
 
 func shardFile(i int) string { return fmt.Sprintf("shard-%02d.db", i) }
 
