@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -185,19 +186,24 @@ func serve(f *serverFlags) error {
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
 	startCtx, cancel := context.WithCancel(context.Background())
+	var stopped atomic.Bool // a signal ended the start, which may be waiting for NATS or the store
 	go func() {
 		select {
 		case <-sig:
+			stopped.Store(true)
 			cancel()
 		case <-startCtx.Done():
 		}
 	}()
 	p, err := platform.Start(startCtx, f.opts)
+	cancel()
 	if err != nil {
-		cancel()
+		if stopped.Load() && errors.Is(err, context.Canceled) {
+			log.Info("signal received while starting; stopped", "while", err.Error())
+			return nil
+		}
 		return err
 	}
-	cancel()
 	if p.HTTPURL() != "" && f.opts.AdminToken == "" {
 		creds := ""
 		if a := p.Authority(); a != nil {

@@ -103,6 +103,7 @@ type Platform struct {
 	host     *host.Host
 	lock     *dirLock
 	ln       net.Listener
+	startup  *startupServer // answers on ln while Start waits; nil once the gateway serves
 	pprof    *http.Server
 	reg      *prometheus.Registry
 	cancel   context.CancelFunc
@@ -114,6 +115,15 @@ type Platform struct {
 
 // Start brings the process up and returns once it serves (the gateway is
 // listening, the runtime host has applied every deployed function).
+//
+// A bad option, a taken port, refused NATS credentials or a store that
+// can never work fail at once. An external NATS (NATSURL) that does not
+// answer yet, a JetStream without a leader yet, or a store whose service
+// is not up yet (store.ErrUnavailable) are waited for: Start retries with
+// a backoff from 250ms to 5s, logging one line per attempt, and meanwhile
+// the gateway's listener answers /healthz (200) and /readyz (503, naming
+// what it waits for) and 503 elsewhere. Cancelling ctx ends the wait:
+// Start then returns ctx's error, having released everything.
 func Start(ctx context.Context, o Options) (p *Platform, err error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -151,6 +161,11 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 		if p.ln, err = net.Listen("tcp", o.HTTPAddr); err != nil {
 			return nil, fmt.Errorf("--http %s: %w", o.HTTPAddr, err)
 		}
+		pending := []string{"nats", "jetstream", "startup"}
+		if o.Runtime {
+			pending = append([]string{"store"}, pending...)
+		}
+		p.startup = startStartup(p.ln, p.log, pending...)
 	}
 	if o.NATSURL == "" {
 		host, port, err := splitHostPort(o.NATSListen, "127.0.0.1", 4222)
@@ -166,15 +181,19 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 			return nil, err
 		}
 	}
-	// The store needs no NATS: an unreachable one fails before NATS starts.
+	// The store needs no NATS: it is opened (or waited for) first.
 	if o.Runtime {
-		if err := p.openStore(); err != nil {
+		if err := p.openStore(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if err := p.startNATS(); err != nil {
+	if err := p.startNATS(ctx); err != nil {
 		return nil, err
 	}
+	if err := p.waitJetStream(ctx); err != nil {
+		return nil, err
+	}
+	p.startup.set("startup", "loading deployed functions")
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 
@@ -199,6 +218,10 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		if err := p.startup.handOff(ctx); err != nil {
+			return nil, fmt.Errorf("--http %s: hand the listener to the gateway: %w", o.HTTPAddr, err)
+		}
+		p.startup = nil
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
@@ -211,7 +234,7 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 	return p, nil
 }
 
-func (p *Platform) startNATS() error {
+func (p *Platform) startNATS(ctx context.Context) error {
 	url := p.opts.NATSURL
 	if url == "" {
 		host, port, err := splitHostPort(p.opts.NATSListen, "127.0.0.1", 4222)
@@ -256,16 +279,42 @@ func (p *Platform) startNATS() error {
 	}
 	p.natsURL = url
 	var err error
-	if p.gwConn, err = p.connect("surge-gateway"); err != nil {
+	if p.gwConn, err = p.connectWait(ctx, "surge-gateway"); err != nil {
 		return err
 	}
-	if p.rtConn, err = p.connect("surge-runtime"); err != nil {
+	if p.rtConn, err = p.connectWait(ctx, "surge-runtime"); err != nil {
 		return err
 	}
-	if p.stConn, err = p.connect("surge-runtime-streams"); err != nil {
+	if p.stConn, err = p.connectWait(ctx, "surge-runtime-streams"); err != nil {
 		return err
+	}
+	if p.opts.NATSURL != "" {
+		p.log.Info("nats connected", "url", natsauth.Redact(p.gwConn.ConnectedUrl()))
 	}
 	return nil
+}
+
+// waitJetStream waits until JetStream answers and the platform's own
+// streams and buckets exist: a NATS cluster that is still forming
+// accepts connections before it has a JetStream leader.
+func (p *Platform) waitJetStream(ctx context.Context) error {
+	js, err := jetstream.New(p.gwConn)
+	if err != nil {
+		return err
+	}
+	return p.waitFor(ctx, "jetstream", func(ctx context.Context) error {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := js.AccountInfo(actx); err != nil {
+			return err
+		}
+		return host.EnsureInfra(actx, js)
+	}, func(err error) string {
+		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+			return err.Error() + " (does the NATS server run with JetStream, -js?)"
+		}
+		return err.Error()
+	})
 }
 
 func (p *Platform) connect(name string) (*nats.Conn, error) {
@@ -289,17 +338,23 @@ func (p *Platform) connect(name string) (*nats.Conn, error) {
 }
 
 // openStore opens the backend registered under opts.Store (runtime/store/all
-// imports those surge ships).
-func (p *Platform) openStore() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+// imports those surge ships), waiting while it is store.ErrUnavailable.
+func (p *Platform) openStore(ctx context.Context) error {
 	oc := store.OpenContext{Dir: filepath.Join(p.opts.DataDir, "store"), Logger: p.log.With("store", p.opts.Store)}
-	s, err := store.Open(ctx, p.opts.Store, oc, p.opts.StoreConfig)
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	p.store = s
-	return nil
+	return p.waitFor(ctx, "store", func(ctx context.Context) error {
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		s, err := store.Open(octx, p.opts.Store, oc, p.opts.StoreConfig)
+		if err != nil {
+			err = fmt.Errorf("store: %w", err)
+			if !errors.Is(err, store.ErrUnavailable) {
+				return permanent(err)
+			}
+			return err
+		}
+		p.store = s
+		return nil
+	}, func(err error) string { return strings.TrimPrefix(err.Error(), "store: ") })
 }
 
 func (p *Platform) startGateway(ctx, runCtx context.Context) error {
@@ -452,6 +507,7 @@ func (p *Platform) adminToken() (string, error) {
 func (p *Platform) Stop(ctx context.Context) error {
 	var errs []error
 	p.stopOnce.Do(func() {
+		p.startup.close()
 		if p.gw != nil {
 			if err := p.gw.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("http drain: %w", err))
