@@ -27,16 +27,24 @@ func newHealthHandler() echo.HandlerFunc {
 }
 
 // newReadyHandler serves GET /readyz: 200 only when every check answers
-// within a second, else 503 naming the failing ones.
+// within a second, else 503 naming the failing ones. The checks run at
+// once, each with the whole second: a JetStream that does not answer
+// must not show as a store that timed out.
 func newReadyHandler(checks []Check) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), time.Second)
 		defer cancel()
-		results := map[string]string{}
+		errs := make([]error, len(checks))
+		var wg sync.WaitGroup
+		for i, ch := range checks {
+			wg.Go(func() { errs[i] = ch.Fn(ctx) })
+		}
+		wg.Wait()
+		results := make(map[string]string, len(checks))
 		ok := true
-		for _, ch := range checks {
-			if err := ch.Fn(ctx); err != nil {
-				results[ch.Name] = err.Error()
+		for i, ch := range checks {
+			if errs[i] != nil {
+				results[ch.Name] = errs[i].Error()
 				ok = false
 				continue
 			}

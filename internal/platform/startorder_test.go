@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/surgefn/surge/internal/platform"
@@ -342,4 +344,124 @@ func TestStartWaitsForVTGate(t *testing.T) {
 	if attempts, _ := logs.attempts("store"); len(attempts) < 2 || !slices.IsSorted(attempts) {
 		t.Errorf("store attempts logged: %v", attempts)
 	}
+}
+
+// cluster3 is a 3-node nats-server cluster with JetStream on loopback;
+// restart brings node i back with its data.
+type cluster3 struct {
+	t     *testing.T
+	opts  [3]*server.Options
+	nodes [3]*server.Server
+}
+
+func newCluster3(t *testing.T) *cluster3 {
+	t.Helper()
+	c := &cluster3{t: t}
+	var routes []*url.URL
+	clusterAddrs := [3]string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	for _, a := range clusterAddrs {
+		routes = append(routes, &url.URL{Scheme: "nats-route", Host: a})
+	}
+	for i := range c.opts {
+		host, port, _ := net.SplitHostPort(clusterAddrs[i])
+		cp, _ := strconv.Atoi(port)
+		_, cport, _ := net.SplitHostPort(freeAddr(t))
+		clientPort, _ := strconv.Atoi(cport)
+		c.opts[i] = &server.Options{ServerName: "n" + strconv.Itoa(i+1), Host: "127.0.0.1", Port: clientPort,
+			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+			Cluster: server.ClusterOpts{Name: "surge-test", Host: host, Port: cp}, Routes: routes}
+	}
+	for i := range c.opts {
+		c.start(i)
+	}
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			if n != nil {
+				n.Shutdown()
+			}
+		}
+	})
+	return c
+}
+
+func (c *cluster3) start(i int) {
+	c.t.Helper()
+	ns, err := server.NewServer(c.opts[i].Clone())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		c.t.Fatalf("node %d not ready", i+1)
+	}
+	c.nodes[i] = ns
+}
+
+func (c *cluster3) stop(i int) {
+	c.nodes[i].Shutdown()
+	c.nodes[i].WaitForShutdown()
+	c.nodes[i] = nil
+}
+
+func (c *cluster3) url(i int) string { return c.nodes[i].ClientURL() }
+
+// TestReadyzNoLeaderOnCluster: on a 3-node cluster, a replicated stream a
+// deployed function needs is named on a 503 /readyz while it cannot elect
+// a leader (two nodes down), and the gateway is ready again on its own
+// once they are back. The other checks keep their own answers: one slow
+// check does not time the others out.
+func TestReadyzNoLeaderOnCluster(t *testing.T) {
+	c := newCluster3(t)
+	urls := c.url(0) + "," + c.url(1) + "," + c.url(2)
+	// The stream first, at R3 (surge creates R1 ones until --replicas);
+	// the function's deploy keeps its settings.
+	nc, js := connectJS(t, urls)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	testenv.Eventually(t, 20*time.Second, "cluster has a JetStream leader", func() bool {
+		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		defer acancel()
+		_, err := js.AccountInfo(actx)
+		return err == nil
+	})
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "JOBS", Subjects: []string{"jobs.>"}, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	env := testenv.Start(t, func(o *platform.Options) { o.NATSURL, o.NATSListen = c.url(0), "" })
+	env.Deploy(t, jobsManifest)
+	testenv.Eventually(t, 20*time.Second, "ready on the cluster", func() bool { return getReadyz(env.URL).Status == http.StatusOK })
+
+	c.stop(1)
+	c.stop(2)
+	var r readiness
+	testenv.Eventually(t, 20*time.Second, "readyz 503 naming JOBS", func() bool {
+		r = getReadyz(env.URL)
+		return r.Status == http.StatusServiceUnavailable && strings.Contains(r.Checks["streams"], "stream JOBS: ")
+	})
+	t.Logf("two of three nodes down: %v", r.Checks)
+	if r.Checks["store"] != "ok" || r.Checks["nats"] != "ok" {
+		t.Errorf("checks with two nodes down = %v, want store and nats ok", r.Checks)
+	}
+	c.start(1)
+	c.start(2)
+	testenv.Eventually(t, 30*time.Second, "readyz 200 once the nodes are back", func() bool {
+		r = getReadyz(env.URL)
+		return r.Status == http.StatusOK
+	})
+}
+
+// connectJS connects to urls without credentials; closed with the test.
+func connectJS(t *testing.T, urls string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(urls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
 }
