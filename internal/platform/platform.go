@@ -303,7 +303,7 @@ func (p *Platform) waitJetStream(ctx context.Context) error {
 		return err
 	}
 	return p.waitFor(ctx, "jetstream", func(ctx context.Context) error {
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if _, err := js.AccountInfo(actx); err != nil {
 			return err
