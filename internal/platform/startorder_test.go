@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/surgefn/surge/internal/platform"
@@ -72,16 +71,7 @@ func natsAt(t *testing.T, addr, storeDir string) *server.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, err := server.NewServer(&server.Options{Host: host, Port: p, JetStream: true, StoreDir: storeDir, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	return ns
+	return externalServer(t, func(o *server.Options) { o.Host, o.Port, o.StoreDir = host, p, storeDir })
 }
 
 type readiness struct {
@@ -415,7 +405,7 @@ func TestReadyzNoLeaderOnCluster(t *testing.T) {
 	urls := c.url(0) + "," + c.url(1) + "," + c.url(2)
 	// The stream first, at R3 (surge creates R1 ones until --replicas);
 	// the function's deploy keeps its settings.
-	nc, js := connectJS(t, urls)
+	nc, js := testenv.ConnectJetStream(t, urls)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	testenv.Eventually(t, 20*time.Second, "cluster has a JetStream leader", func() bool {
@@ -451,17 +441,3 @@ func TestReadyzNoLeaderOnCluster(t *testing.T) {
 	})
 }
 
-// connectJS connects to urls without credentials; closed with the test.
-func connectJS(t *testing.T, urls string) (*nats.Conn, jetstream.JetStream) {
-	t.Helper()
-	nc, err := nats.Connect(urls)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
-}
