@@ -440,4 +440,3 @@ func TestReadyzNoLeaderOnCluster(t *testing.T) {
 		return r.Status == http.StatusOK
 	})
 }
-
