@@ -40,11 +40,14 @@ func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l } // attrs 
 func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
 
 // attempts returns the attempt numbers of the "waiting for <check>" lines,
-// and every other line at Warn or above.
+// and every other line at Warn or above logged while waiting for NATS
+// (before "nats connected").
 func (l *logRecorder) attempts(check string) (attempts []int64, others []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	connected := false
 	for _, r := range l.recs {
+		connected = connected || r.Message == "nats connected"
 		if r.Message == "waiting for "+check {
 			r.Attrs(func(a slog.Attr) bool {
 				if a.Key == "attempt" {
@@ -54,7 +57,7 @@ func (l *logRecorder) attempts(check string) (attempts []int64, others []string)
 			})
 			continue
 		}
-		if r.Level >= slog.LevelWarn {
+		if r.Level >= slog.LevelWarn && !connected {
 			others = append(others, r.Message)
 		}
 	}
