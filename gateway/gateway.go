@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -180,8 +182,22 @@ func (g *Gateway) readyChecks() []Check {
 				return errors.New("deployed functions not loaded yet")
 			}
 		}},
+		{Name: "streams", Fn: (&assetsCheck{info: jsStreamInfo(g.cfg.JS), assets: g.neededAssets, now: time.Now}).check},
 	}
 	return append(checks, g.cfg.Checks...)
+}
+
+// neededAssets lists the streams and buckets of the platform and of the
+// deployed functions, for the "streams" readiness check.
+func (g *Gateway) neededAssets() []asset {
+	g.mu.Lock()
+	fns := make([]manifests.Function, 0, len(g.fns))
+	for _, f := range g.fns {
+		fns = append(fns, f)
+	}
+	g.mu.Unlock()
+	slices.SortFunc(fns, func(a, b manifests.Function) int { return strings.Compare(a.Metadata.Name, b.Metadata.Name) })
+	return neededAssets(fns)
 }
 
 // Handler returns the HTTP handler, for tests with httptest.

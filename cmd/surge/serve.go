@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -194,19 +195,24 @@ func serve(f *serverFlags) error {
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
 	startCtx, cancel := context.WithCancel(context.Background())
+	var stopped atomic.Bool // a signal ended the start, which may be waiting for NATS or the store
 	go func() {
 		select {
 		case <-sig:
+			stopped.Store(true)
 			cancel()
 		case <-startCtx.Done():
 		}
 	}()
 	p, err := platform.Start(startCtx, f.opts)
+	cancel()
 	if err != nil {
-		cancel()
+		if stopped.Load() && errors.Is(err, context.Canceled) {
+			log.Info("signal received while starting; stopped", "while", err.Error())
+			return nil
+		}
 		return err
 	}
-	cancel()
 	if p.HTTPURL() != "" && f.opts.AdminToken == "" {
 		creds := ""
 		if a := p.Authority(); a != nil {
@@ -296,7 +302,11 @@ func newGatewayCmd(env []string) *cobra.Command {
 		Short: "Run only the HTTP gateway against a shared NATS (scale-out)",
 		Long: `gateway runs the HTTP gateway alone against a shared NATS: the embedded
 server of a surge up (--nats-creds <its data>/nats/surge.creds) or an
-external NATS (--nats-creds, --nats-nkey, --nats-tls-*, user:password@).`,
+external NATS (--nats-creds, --nats-nkey, --nats-tls-*, user:password@).
+
+Started before its NATS answers, it waits (retrying every 250ms to 5s, one
+log line per attempt) and /readyz is 503 naming what it waits for; refused
+credentials stop it at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if f.opts.NATSURL == "" {
@@ -321,7 +331,11 @@ func newRuntimeCmd(env []string) *cobra.Command {
 		Short: "Run only a runtime host (functions) against a shared NATS (scale-out)",
 		Long: `runtime runs a runtime host alone against a shared NATS: the embedded
 server of a surge up (--nats-creds <its data>/nats/surge.creds) or an
-external NATS (--nats-creds, --nats-nkey, --nats-tls-*, user:password@).`,
+external NATS (--nats-creds, --nats-nkey, --nats-tls-*, user:password@).
+
+Started before its NATS or its store (vtgate) answers, it waits (retrying
+every 250ms to 5s, one log line per attempt); refused credentials, a
+malformed --vtgate or a keyspace without the surge schema stop it at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if f.opts.NATSURL == "" {

@@ -137,6 +137,10 @@ func (r Replication) wantReplicas(what string, have int) (want int, raise bool) 
 	return want, have < want
 }
 
+// ErrReplicas is an asset that has fewer replicas than --replicas asks and
+// could not be raised: waiting does not fix it, the operator does.
+var ErrReplicas = errors.New("replicas")
+
 // raiseReplicas moves the stream of info up to the replicas r asks for,
 // when it has fewer. what names it in logs and errors (a stream, or a KV
 // bucket, whose stream is KV_<bucket>). The caller holds the stream's lock
@@ -160,7 +164,7 @@ func (r Replication) raiseReplicas(ctx context.Context, js jetstream.JetStream, 
 // replicas failed with err, and how to fix it.
 func replicasError(what, name string, have, want int, err error) error {
 	have = max(have, 1)
-	return fmt.Errorf("%s has %d replica(s) and --replicas asks for %d, but raising them failed: %w; "+
+	return fmt.Errorf("%w: %s has %d replica(s) and --replicas asks for %d, but raising them failed: %w; "+
 		"raise them with `nats stream edit %s --replicas %d` (once the cluster has %d JetStream servers up), or start with --replicas %d",
-		what, have, want, err, name, want, want, have)
+		ErrReplicas, what, have, want, err, name, want, want, have)
 }

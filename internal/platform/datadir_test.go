@@ -100,9 +100,11 @@ func TestStartFailsFast(t *testing.T) {
 		// The known ones include this package's test backend (test-shared).
 		{"unknown store", func(o *platform.Options) { o.Store = "mysql" }, []string{"--store", `"mysql"`, "known: buntdb, ", ", vitess)"}},
 		{"vitess without vtgate", func(o *platform.Options) { o.Store, o.StoreConfig = "vitess", nil }, []string{"--vtgate"}},
-		{"vtgate unreachable", func(o *platform.Options) {
-			o.Store, o.StoreConfig = "vitess", json.RawMessage(`{"address":"127.0.0.1:1"}`)
-		}, []string{"vtgate 127.0.0.1:1 is not reachable", "refused"}},
+		// A vtgate that does not answer yet is waited for (TestStartWaitsForVTGate);
+		// an address that can never answer is refused.
+		{"vtgate address malformed", func(o *platform.Options) {
+			o.Store, o.StoreConfig = "vitess", json.RawMessage(`{"address":"127.0.0.1"}`)
+		}, []string{"address", `"127.0.0.1" is not vtgate's gRPC host:port`}},
 		{"bad http address", func(o *platform.Options) { o.HTTPAddr = "8080" }, []string{"--http", "HOST:PORT"}},
 		{"http port taken", func(o *platform.Options) { o.HTTPAddr = taken.Addr().String() }, []string{"--http", taken.Addr().String(), "in use"}},
 		{"nats port taken", func(o *platform.Options) { o.NATSListen = taken.Addr().String() }, []string{"--nats-listen", "in use"}},

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"os"
@@ -135,10 +136,16 @@ func TestExternalNATSAuth(t *testing.T) {
 			o.NATSURL, o.NATSAuth, o.NATSListen = bad, c.badAuth, ""
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
+			began := time.Now()
 			p, err := platform.Start(ctx, o)
 			if err == nil {
 				_ = p.Stop(ctx)
 				t.Fatal("started without valid credentials")
+			}
+			// Refused credentials are not waited for as a NATS that is
+			// not up yet would be.
+			if took := time.Since(began); took > 10*time.Second || errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("refused after %s with %v; want at once", took, err)
 			}
 			if c.wantLeak != "" && strings.Contains(err.Error(), c.wantLeak) {
 				t.Errorf("the error shows the password: %v", err)

@@ -110,6 +110,7 @@ type Platform struct {
 	host     *host.Host
 	lock     *dirLock
 	ln       net.Listener
+	startup  *startupServer // answers on ln while Start waits; nil once the gateway serves
 	pprof    *http.Server
 	reg      *prometheus.Registry
 	cancel   context.CancelFunc
@@ -122,6 +123,15 @@ type Platform struct {
 
 // Start brings the process up and returns once it serves (the gateway is
 // listening, the runtime host has applied every deployed function).
+//
+// A bad option, a taken port, refused NATS credentials or a store that
+// can never work fail at once. An external NATS (NATSURL) that does not
+// answer yet, a JetStream without a leader yet, or a store whose service
+// is not up yet (store.ErrUnavailable) are waited for: Start retries with
+// a backoff from 250ms to 5s, logging one line per attempt, and meanwhile
+// the gateway's listener answers /healthz (200) and /readyz (503, naming
+// what it waits for) and 503 elsewhere. Cancelling ctx ends the wait:
+// Start then returns ctx's error, having released everything.
 func Start(ctx context.Context, o Options) (p *Platform, err error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -159,6 +169,11 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 		if p.ln, err = net.Listen("tcp", o.HTTPAddr); err != nil {
 			return nil, fmt.Errorf("--http %s: %w", o.HTTPAddr, err)
 		}
+		pending := []string{"nats", "jetstream", "startup"}
+		if o.Runtime {
+			pending = append([]string{"store"}, pending...)
+		}
+		p.startup = startStartup(p.ln, p.log, pending...)
 	}
 	if o.NATSURL == "" {
 		host, port, err := splitHostPort(o.NATSListen, "127.0.0.1", 4222)
@@ -183,18 +198,19 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 			return nil, err
 		}
 	}
-	// The store needs no NATS: an unreachable one fails before NATS starts.
+	// The store needs no NATS: it is opened (or waited for) first.
 	if o.Runtime {
-		if err := p.openStore(); err != nil {
+		if err := p.openStore(ctx); err != nil {
 			return nil, err
 		}
 	}
 	if err := p.startNATS(ctx); err != nil {
 		return nil, err
 	}
-	if err := p.resolveReplicas(ctx); err != nil {
+	if err := p.waitJetStream(ctx); err != nil {
 		return nil, err
 	}
+	p.startup.set("startup", "loading deployed functions")
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 
@@ -219,6 +235,10 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+		if err := p.startup.handOff(ctx); err != nil {
+			return nil, fmt.Errorf("--http %s: hand the listener to the gateway: %w", o.HTTPAddr, err)
+		}
+		p.startup = nil
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
@@ -291,16 +311,55 @@ func (p *Platform) startNATS(ctx context.Context) error {
 	}
 	p.natsURL = url
 	var err error
-	if p.gwConn, err = p.connect("surge-gateway"); err != nil {
+	if p.gwConn, err = p.connectWait(ctx, "surge-gateway"); err != nil {
 		return err
 	}
-	if p.rtConn, err = p.connect("surge-runtime"); err != nil {
+	if p.rtConn, err = p.connectWait(ctx, "surge-runtime"); err != nil {
 		return err
 	}
-	if p.stConn, err = p.connect("surge-runtime-streams"); err != nil {
+	if p.stConn, err = p.connectWait(ctx, "surge-runtime-streams"); err != nil {
 		return err
+	}
+	if p.opts.NATSURL != "" {
+		p.log.Info("nats connected", "url", natsauth.Redact(p.gwConn.ConnectedUrl()))
 	}
 	return nil
+}
+
+// waitJetStream waits until JetStream answers and the platform's own
+// streams and buckets exist: a NATS cluster that is still forming
+// accepts connections before it has a JetStream leader.
+func (p *Platform) waitJetStream(ctx context.Context) error {
+	js, err := jetstream.New(p.gwConn)
+	if err != nil {
+		return err
+	}
+	resolved := false
+	return p.waitFor(ctx, "jetstream", func(ctx context.Context) error {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if _, err := js.AccountInfo(actx); err != nil {
+			return err
+		}
+		if !resolved {
+			// auto asks JetStream how many servers can hold a replica: it
+			// answers only now.
+			if err := p.resolveReplicas(ctx); err != nil {
+				return err
+			}
+			resolved = true
+		}
+		err := host.EnsureInfra(actx, js, host.Replication{Replicas: p.replicas, Logger: p.log})
+		if errors.Is(err, host.ErrReplicas) {
+			return permanent(err)
+		}
+		return err
+	}, func(err error) string {
+		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+			return err.Error() + " (does the NATS server run with JetStream, -js?)"
+		}
+		return err.Error()
+	})
 }
 
 func (p *Platform) connect(name string) (*nats.Conn, error) {
@@ -324,17 +383,23 @@ func (p *Platform) connect(name string) (*nats.Conn, error) {
 }
 
 // openStore opens the backend registered under opts.Store (runtime/store/all
-// imports those surge ships).
-func (p *Platform) openStore() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+// imports those surge ships), waiting while it is store.ErrUnavailable.
+func (p *Platform) openStore(ctx context.Context) error {
 	oc := store.OpenContext{Dir: filepath.Join(p.opts.DataDir, "store"), Logger: p.log.With("store", p.opts.Store)}
-	s, err := store.Open(ctx, p.opts.Store, oc, p.opts.StoreConfig)
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	p.store = s
-	return nil
+	return p.waitFor(ctx, "store", func(ctx context.Context) error {
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		s, err := store.Open(octx, p.opts.Store, oc, p.opts.StoreConfig)
+		if err != nil {
+			err = fmt.Errorf("store: %w", err)
+			if !errors.Is(err, store.ErrUnavailable) {
+				return permanent(err)
+			}
+			return err
+		}
+		p.store = s
+		return nil
+	}, func(err error) string { return strings.TrimPrefix(err.Error(), "store: ") })
 }
 
 // storeIdentity names the data of the process's store for the host
@@ -518,6 +583,7 @@ func (p *Platform) adminToken() (string, error) {
 func (p *Platform) Stop(ctx context.Context) error {
 	var errs []error
 	p.stopOnce.Do(func() {
+		p.startup.close()
 		if p.gw != nil {
 			if err := p.gw.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("http drain: %w", err))

@@ -78,8 +78,15 @@ func Streams(t testing.TB, js jetstream.JetStream, file, name string) {
 // both end with the test.
 func JetStream(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	ns := NATSServer(t)
-	nc, err := nats.Connect(ns.ClientURL())
+	return ConnectJetStream(t, NATSServer(t).ClientURL())
+}
+
+// ConnectJetStream connects to urls (a comma separated list) without
+// credentials and returns the connection, closed with the test, and a
+// JetStream context on it.
+func ConnectJetStream(t testing.TB, urls string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(urls)
 	if err != nil {
 		t.Fatal(err)
 	}

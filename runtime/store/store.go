@@ -39,6 +39,11 @@ var (
 	ErrUnknownBackend = errors.New("unknown store backend")
 	// ErrBadConfig means a backend's config does not decode or validate.
 	ErrBadConfig = errors.New("bad store config")
+	// ErrUnavailable means the store's service does not answer yet (not
+	// started, not serving, unreachable): opening it again later may
+	// succeed, so the platform retries an Open that fails with it, where
+	// any other error refuses the start.
+	ErrUnavailable = errors.New("store unavailable")
 	// ErrVersionConflict means a compare-and-set write found another
 	// version than the one it expected (Profiles.PutProfile).
 	ErrVersionConflict = errors.New("version conflict")

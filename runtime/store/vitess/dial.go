@@ -2,8 +2,10 @@ package vitess
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 )
 
@@ -21,4 +23,20 @@ func checkReachable(ctx context.Context, addr string) error {
 		return fmt.Errorf("vtgate %s is not reachable: %w", addr, err)
 	}
 	return conn.Close()
+}
+
+// checkAddress reports an address that is not host:port with a port from 1
+// to 65535.
+func checkAddress(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "" {
+		return errors.New("no host")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	return nil
 }

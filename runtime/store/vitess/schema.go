@@ -2,6 +2,7 @@ package vitess
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -9,6 +10,8 @@ import (
 
 	"vitess.io/vitess/go/vt/proto/vtrpc"
 	"vitess.io/vitess/go/vt/vterrors"
+
+	"github.com/surgefn/surge/runtime/store"
 )
 
 // table is one table of the keyspace, declared by the file of the domain
@@ -69,7 +72,7 @@ func (s *Store) checkSchema(ctx context.Context) error {
 		case isNoTable(err):
 			missing = append(missing, t)
 		default:
-			return fmt.Errorf("vitess: keyspace %s, table %s: %w", s.keyspace, t.name, err)
+			return probeError(s.keyspace, t.name, err)
 		}
 	}
 	if len(missing) == 0 {
@@ -117,6 +120,41 @@ func (s *Store) ensureTable(ctx context.Context, t table) error {
 		return fmt.Errorf("probe: %w", err)
 	}
 	return nil
+}
+
+// probeError is the error of Open when probing table name of keyspace
+// failed other than by the table's absence. A keyspace of several shards
+// without a vschema is one vtgate treats as unsharded, and it answers
+// "Keyspace 'commerce' does not have exactly one shard": the surge schema
+// (its vschema) was not applied. A vtgate or tablet that does not serve
+// yet is store.ErrUnavailable, worth waiting for.
+func probeError(keyspace, name string, err error) error {
+	switch {
+	case isNoVSchema(err):
+		return fmt.Errorf("vitess: keyspace %s: %w: it has several shards but no vschema routing the surge tables "+
+			"(apply manifests/vitess/commerce: vtctldclient ApplySchema --sql-file schema.sql %s, then "+
+			"vtctldclient ApplyVSchema --vschema-file vschema.json %s): vtgate said: %w", keyspace, ErrSchema, keyspace, keyspace, err)
+	case isUnavailable(err):
+		return fmt.Errorf("vitess: keyspace %s, table %s: %w: %w", keyspace, name, store.ErrUnavailable, err)
+	}
+	return fmt.Errorf("vitess: keyspace %s, table %s: %w", keyspace, name, err)
+}
+
+// isNoVSchema reports vtgate's refusal to route a query into a keyspace
+// of several shards that has no vschema (vtgate/engine/routing.go). The
+// text is matched, not only the code: FAILED_PRECONDITION has other causes.
+func isNoVSchema(err error) bool {
+	return strings.Contains(err.Error(), "does not have exactly one shard")
+}
+
+// isUnavailable reports an error that may go away on its own: no serving
+// tablet yet (UNAVAILABLE), a timeout, a vtgate shutting down.
+func isUnavailable(err error) bool {
+	switch vterrors.Code(err) {
+	case vtrpc.Code_UNAVAILABLE, vtrpc.Code_DEADLINE_EXCEEDED, vtrpc.Code_CLUSTER_EVENT:
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded)
 }
 
 // isNoTable reports that the table does not exist: vtgate's "not in the

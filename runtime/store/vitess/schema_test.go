@@ -6,12 +6,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"vitess.io/vitess/go/vt/proto/vtrpc"
+	"vitess.io/vitess/go/vt/vterrors"
 
 	"github.com/surgefn/surge/internal/vttest"
 	"github.com/surgefn/surge/runtime/store"
@@ -162,5 +166,79 @@ func TestOpenBackend(t *testing.T) {
 				t.Errorf("Open(%s) = %v, want ErrBadConfig containing %q", tt.config, err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestProbeError: how Open reports a probe that failed for another reason
+// than a missing table. The vtgate errors are built as vtgate builds them
+// (vterrors with the code it uses), so this runs without a Vitess.
+func TestProbeError(t *testing.T) {
+	tests := []struct {
+		name            string
+		err             error
+		wantSchema      bool
+		wantUnavailable bool
+		wantText        []string
+	}{
+		{
+			name:       "sharded keyspace without vschema",
+			err:        vterrors.Errorf(vtrpc.Code_FAILED_PRECONDITION, "Keyspace 'commerce' does not have exactly one shard: [-80 80-]"),
+			wantSchema: true,
+			wantText:   []string{"keyspace commerce", "lacks the surge schema", "manifests/vitess/commerce", "ApplyVSchema --vschema-file vschema.json commerce", "does not have exactly one shard"},
+		},
+		{
+			name:            "no serving tablet yet",
+			err:             vterrors.Errorf(vtrpc.Code_UNAVAILABLE, "no healthy tablet available for 'keyspace:\"commerce\" shard:\"-80\" tablet_type:PRIMARY'"),
+			wantUnavailable: true,
+			wantText:        []string{"keyspace commerce, table orders", "store unavailable", "no healthy tablet"},
+		},
+		{
+			name:            "timeout",
+			err:             fmt.Errorf("probe: %w", context.DeadlineExceeded),
+			wantUnavailable: true,
+		},
+		{
+			name:     "anything else",
+			err:      vterrors.Errorf(vtrpc.Code_PERMISSION_DENIED, "User 'surge' has no access to table orders"),
+			wantText: []string{"keyspace commerce, table orders", "no access"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := probeError("commerce", "orders", tt.err)
+			if got := errors.Is(err, ErrSchema); got != tt.wantSchema {
+				t.Errorf("errors.Is(%v, ErrSchema) = %v, want %v", err, got, tt.wantSchema)
+			}
+			if got := errors.Is(err, store.ErrUnavailable); got != tt.wantUnavailable {
+				t.Errorf("errors.Is(%v, store.ErrUnavailable) = %v, want %v", err, got, tt.wantUnavailable)
+			}
+			for _, w := range tt.wantText {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestOpenUnreachable: a vtgate that does not answer is store.ErrUnavailable
+// (the platform waits for it), a malformed address is store.ErrBadConfig
+// (refused at once).
+func TestOpenUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	_, err = store.Open(context.Background(), ID, store.OpenContext{}, json.RawMessage(`{"address":"`+addr+`"}`))
+	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "vtgate "+addr+" is not reachable") {
+		t.Errorf("Open of a closed port = %v, want store.ErrUnavailable naming the address", err)
+	}
+	for _, bad := range []string{"vtgate", "vtgate:", ":15991", "vtgate:99999", "vtgate:grpc"} {
+		_, err := store.Open(context.Background(), ID, store.OpenContext{}, json.RawMessage(`{"address":"`+bad+`"}`))
+		if !errors.Is(err, store.ErrBadConfig) || errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "host:port") {
+			t.Errorf("Open(address %q) = %v, want store.ErrBadConfig saying host:port", bad, err)
+		}
 	}
 }

@@ -65,6 +65,10 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Address == "" {
 		errs = append(errs, errors.New("address: required (--vtgate: vtgate's gRPC host:port)"))
+	} else if err := checkAddress(c.Address); err != nil {
+		// A malformed address can never answer: refused at once, where
+		// a well-formed one that does not answer yet is waited for.
+		errs = append(errs, fmt.Errorf("address: %q is not vtgate's gRPC host:port: %w", c.Address, err))
 	}
 	if strings.ContainsAny(c.Keyspace, ":@/` ") {
 		errs = append(errs, fmt.Errorf("keyspace: %q is not a keyspace name", c.Keyspace))
@@ -110,14 +114,16 @@ var _ store.Store = (*Store)(nil)
 
 // Open connects to the keyspace through vtgate and checks that its tables
 // exist, creating those a surge keyspace lacks (see checkSchema; ErrSchema
-// if it cannot); ctx bounds the check.
+// if it cannot); ctx bounds the check. A vtgate that does not answer yet,
+// or whose tablets do not serve yet, is store.ErrUnavailable: the caller
+// may try again.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("vitess: config: %w", err)
 	}
 	cfg = cfg.withDefaults()
 	if err := checkReachable(ctx, cfg.Address); err != nil {
-		return nil, fmt.Errorf("vitess: %w", err)
+		return nil, fmt.Errorf("vitess: %w: %w", store.ErrUnavailable, err)
 	}
 	db, err := openDB(cfg)
 	if err != nil {
