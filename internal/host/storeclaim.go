@@ -27,11 +27,36 @@ const heartbeatTTL = 15 * time.Second
 // lock, so of two hosts starting at once on different stores one sees the
 // other. The same store is fine, also a host restarting on its own data
 // directory while its dead predecessor's heartbeat is still live.
+//
+// A failure to reach the buckets (a leader election on a cluster, a server
+// restarting) is retried with backoff for up to claimRetry; a split store
+// is refused at once.
 func (h *Host) claimStore(ctx context.Context) error {
-	mine := h.cfg.StoreIdentity
-	if mine == nil {
+	if h.cfg.StoreIdentity == nil {
 		return nil
 	}
+	deadline := time.Now().Add(claimRetry)
+	wait := 250 * time.Millisecond
+	for {
+		err := h.tryClaimStore(ctx)
+		if err == nil || errors.Is(err, ErrStoreSplit) || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		h.cfg.Logger.Warn("store check failed; retrying", "err", err, "in", wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// claimRetry bounds how long claimStore retries JetStream errors.
+const claimRetry = 30 * time.Second
+
+func (h *Host) tryClaimStore(ctx context.Context) error {
+	mine := h.cfg.StoreIdentity
 	unlock, err := takeLock(ctx, h.cfg.JS, h.replication(), "store", "store check")
 	if err != nil {
 		return err
