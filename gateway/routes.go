@@ -26,6 +26,10 @@ type Target struct {
 	// Auth is the function's spec.http.auth, checked on its route and on
 	// calls by name ("" for a function without a route: none).
 	Auth string
+
+	// limit is the function's adaptive in-flight limit (sync targets of
+	// a gateway's table; nil in a table built alone, which limits nothing).
+	limit *limiter
 }
 
 // Route is one HTTP route of a deployed function.

@@ -120,8 +120,8 @@ func (ri *requestInstance) dispatch(mr micro.Request) {
 		case ri.sem <- struct{}{}:
 			t.Stop()
 		case <-t.C:
-			ri.m.errorf("overloaded")
-			ri.respondError(reply, &runtime.Error{Status: http.StatusServiceUnavailable, Code: "overloaded",
+			ri.m.errorf(wire.CodeOverloaded)
+			ri.respondError(reply, &runtime.Error{Status: http.StatusServiceUnavailable, Code: wire.CodeOverloaded,
 				Msg: "function " + ri.name + " is at its concurrency limit; retry later"})
 			return
 		}

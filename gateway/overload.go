@@ -1,0 +1,267 @@
+package gateway
+
+import (
+	"math"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
+)
+
+// Overload protection: every sync function gets an adaptive limit on the
+// calls this gateway has in flight to it. A call over the limit is refused
+// at once (503 overloaded, Retry-After) instead of joining a queue at the
+// runtime host where it would wait for a slot: admitted calls keep close to
+// their unloaded latency, the excess costs a few microseconds each.
+//
+// The limit follows the calls' latency, the way TCP congestion control (and
+// Netflix concurrency-limits' Gradient2, Envoy's adaptive concurrency
+// filter) follow round-trip times, with Little's law for the cut:
+//
+//   - baseline is the lowest mean latency of a window seen lately: the
+//     function's latency without queueing.
+//   - target = baseline + max(baseline/4, limitFloor) is the latency
+//     admitted calls may have; the floor keeps millisecond jitter of fast
+//     functions (a GC pause, a busy core) from reading as overload.
+//   - Every window (>= limitWindow and limitMinSamples completions), when
+//     the window's mean latency is above target or a host answered
+//     overloaded, the limit becomes throughput x target (the in-flight
+//     count at which Little's law gives the target latency at the rate the
+//     function really completes calls), at most halving per window; when it
+//     is below target and the limit was in use, it grows by sqrt(limit).
+//
+// The baseline is kept across windows and may only rise at the end of a
+// limitPeriod that had a window refusing nothing, so sustained overload
+// (whose windows all run near target) cannot ratchet it up; a new revision
+// of the function starts a new limiter.
+//
+// The hot path (acquire, release) is atomics only; the one completion that
+// closes a window does the arithmetic, under a flag no one waits for.
+
+// Limiter defaults.
+const (
+	limitInitial    = 128
+	limitMin        = 2
+	limitMax        = 10000
+	limitWindow     = 50 * time.Millisecond
+	limitMaxWindow  = time.Second
+	limitMinSamples = 10
+	limitPeriod     = 30 * time.Second
+	limitFloor      = 5 * time.Millisecond
+)
+
+// monoNow is a monotonic clock in nanoseconds since the process started;
+// tests inject their own.
+var monoEpoch = time.Now()
+
+func monoNow() int64 { return int64(time.Since(monoEpoch)) }
+
+// limiter is the adaptive in-flight limit of one function's revision.
+type limiter struct {
+	now func() int64
+
+	inflight atomic.Int64
+	limit    atomic.Int64
+
+	// The current window, filled by every call.
+	peak     atomic.Int64 // highest in-flight count admitted
+	sum      atomic.Int64 // latency of completed calls, ns
+	count    atomic.Int64
+	refused  atomic.Int64
+	overload atomic.Int64 // hosts' overloaded answers and timeouts
+	start    atomic.Int64 // when the window began
+
+	updating atomic.Bool
+
+	// Touched only by the goroutine that holds updating.
+	baseline    time.Duration
+	periodStart int64
+	periodMin   time.Duration
+	periodFree  bool // a window of the period refused nothing
+}
+
+func newLimiter(now func() int64) *limiter {
+	if now == nil {
+		now = monoNow
+	}
+	l := &limiter{now: now}
+	t := now()
+	l.limit.Store(limitInitial)
+	l.start.Store(t)
+	l.periodStart = t
+	return l
+}
+
+// acquire admits a call (and returns its start time) or refuses it.
+func (l *limiter) acquire() (int64, bool) {
+	n := l.inflight.Add(1)
+	if n > l.limit.Load() {
+		l.inflight.Add(-1)
+		l.refused.Add(1)
+		return 0, false
+	}
+	if n > l.peak.Load() {
+		l.peak.Store(n) // racy max: a lost update only understates one window's peak
+	}
+	return l.now(), true
+}
+
+// Outcomes of a call, as release counts them.
+const (
+	// callDone is a reply from the function (success or its own error):
+	// its latency is a sample.
+	callDone = iota
+	// callOverloaded is a host's overloaded answer or a timeout: a sign of
+	// queueing even before latencies show it.
+	callOverloaded
+	// callOther is a failure that says nothing about the function's speed
+	// (no instances, the client went away).
+	callOther
+)
+
+// release ends a call admitted at start.
+func (l *limiter) release(start int64, outcome int) {
+	l.inflight.Add(-1)
+	now := l.now()
+	switch outcome {
+	case callDone:
+		l.sum.Add(now - start)
+		l.count.Add(1)
+	case callOverloaded:
+		l.overload.Add(1)
+	}
+	if now-l.start.Load() >= int64(limitWindow) && l.updating.CompareAndSwap(false, true) {
+		l.update(now)
+		l.updating.Store(false)
+	}
+}
+
+// update closes the window if it has enough to go on and moves the limit.
+func (l *limiter) update(now int64) {
+	elapsed := now - l.start.Load()
+	count := l.count.Load()
+	over := l.overload.Load()
+	if count < limitMinSamples && over == 0 && elapsed < int64(limitMaxWindow) {
+		return
+	}
+	l.start.Store(now)
+	count = l.count.Swap(0)
+	sum := l.sum.Swap(0)
+	over = l.overload.Swap(0)
+	refused := l.refused.Swap(0)
+	peak := l.peak.Swap(l.inflight.Load())
+	lim := l.limit.Load()
+	if count == 0 {
+		if over > 0 {
+			l.limit.Store(max(limitMin, lim/2))
+		}
+		return
+	}
+	avg := time.Duration(sum / count)
+
+	if l.baseline == 0 || avg < l.baseline {
+		l.baseline = avg
+	}
+	if l.periodMin == 0 || avg < l.periodMin {
+		l.periodMin = avg
+	}
+	if refused == 0 {
+		l.periodFree = true
+	}
+	if now-l.periodStart >= int64(limitPeriod) {
+		if l.periodFree {
+			l.baseline = l.periodMin
+		}
+		l.periodStart, l.periodMin, l.periodFree = now, 0, false
+	}
+
+	target := l.baseline + max(l.baseline/4, limitFloor)
+	next := lim
+	switch {
+	case avg > target || over > 0:
+		rate := float64(count) / float64(elapsed) // calls per ns
+		next = min(lim, max(lim/2, int64(rate*float64(target))))
+	case 2*peak >= lim:
+		next = lim + max(1, int64(math.Sqrt(float64(lim))))
+	}
+	l.limit.Store(min(limitMax, max(limitMin, next)))
+}
+
+// limiters holds the limiter of each function's current revision, so a new
+// routing table keeps the limits it learned.
+type limiters struct {
+	mu  sync.Mutex
+	now func() int64
+	by  map[string]*limiter
+	rev map[string]string
+}
+
+func newLimiters(now func() int64) *limiters {
+	return &limiters{now: now, by: map[string]*limiter{}, rev: map[string]string{}}
+}
+
+// attach gives every sync target of t its limiter: the one it had if the
+// revision is the same, a fresh one otherwise (a new revision may be
+// faster or slower); limiters of removed functions are dropped.
+func (ls *limiters) attach(t *Table) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	seen := make(map[string]bool, len(t.targets))
+	for name, tg := range t.targets {
+		if tg.Stream {
+			continue
+		}
+		seen[name] = true
+		l := ls.by[name]
+		if l == nil || ls.rev[name] != tg.Revision {
+			l = newLimiter(ls.now)
+			ls.by[name], ls.rev[name] = l, tg.Revision
+		}
+		tg.limit = l
+	}
+	for name := range ls.by {
+		if !seen[name] {
+			delete(ls.by, name)
+			delete(ls.rev, name)
+		}
+	}
+}
+
+// gate is the gateway-wide bound on calls in flight (--max-inflight): the
+// memory a burst can hold (bodies, goroutines, NATS buffers) stays bounded
+// whatever the per-function limits have learned. 0 means no bound.
+type gate struct {
+	max      int64
+	inflight atomic.Int64
+}
+
+func (g *gate) enter() bool {
+	if g == nil || g.max <= 0 {
+		return true
+	}
+	if g.inflight.Add(1) > g.max {
+		g.inflight.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (g *gate) leave() {
+	if g != nil && g.max > 0 {
+		g.inflight.Add(-1)
+	}
+}
+
+// errOverloaded is the refusal of a call over a limit; the error handler
+// adds Retry-After: 1.
+func errOverloaded(function string) *runtime.Error {
+	return &runtime.Error{Status: http.StatusServiceUnavailable, Code: wire.CodeOverloaded,
+		Msg: "function " + function + " is at its concurrency limit; retry later"}
+}
+
+// errGatewayOverloaded is the refusal of a call over --max-inflight.
+var errGatewayOverloaded = &runtime.Error{Status: http.StatusServiceUnavailable, Code: wire.CodeOverloaded,
+	Msg: "the gateway is at its limit of calls in flight; retry later"}
