@@ -31,7 +31,8 @@ import (
 //     overloaded, the limit becomes throughput x target (the in-flight
 //     count at which Little's law gives the target latency at the rate the
 //     function really completes calls), at most halving per window; when it
-//     is below target and the limit was in use, it grows by sqrt(limit).
+//     is in the lower half of the allowance and the limit was in use, it
+//     grows: by sqrt(limit) per window, by 1 within limitCalm of a cut.
 //
 // The baseline is kept across windows and may only rise at the end of a
 // limitPeriod that had a window refusing nothing, so sustained overload
@@ -51,6 +52,7 @@ const (
 	limitMinSamples = 10
 	limitPeriod     = 30 * time.Second
 	limitFloor      = 5 * time.Millisecond
+	limitCalm       = time.Second
 )
 
 // monoNow is a monotonic clock in nanoseconds since the process started;
@@ -81,6 +83,7 @@ type limiter struct {
 	periodStart int64
 	periodMin   time.Duration
 	periodFree  bool // a window of the period refused nothing
+	lastCut     int64
 }
 
 func newLimiter(now func() int64) *limiter {
@@ -92,6 +95,7 @@ func newLimiter(now func() int64) *limiter {
 	l.limit.Store(limitInitial)
 	l.start.Store(t)
 	l.periodStart = t
+	l.lastCut = t - int64(limitCalm)
 	return l
 }
 
@@ -178,14 +182,25 @@ func (l *limiter) update(now int64) {
 		l.periodStart, l.periodMin, l.periodFree = now, 0, false
 	}
 
-	target := l.baseline + max(l.baseline/4, limitFloor)
+	allowance := max(l.baseline/4, limitFloor)
+	target := l.baseline + allowance
 	next := lim
 	switch {
 	case avg > target || over > 0:
 		rate := float64(count) / float64(elapsed) // calls per ns
 		next = min(lim, max(lim/2, int64(rate*float64(target))))
-	case 2*peak >= lim:
-		next = lim + max(1, int64(math.Sqrt(float64(lim))))
+		l.lastCut = now
+	case avg <= l.baseline+allowance/2 && 2*peak >= lim:
+		// Growth only with latency well under target, and by one call
+		// per window within limitCalm of a cut (TCP's congestion
+		// avoidance after slow start): the effect of a larger limit shows
+		// a service time later, and a faster climb overshoots into the
+		// queue again, a sawtooth whose peaks would be the p99.
+		step := int64(1)
+		if now-l.lastCut >= int64(limitCalm) {
+			step = max(1, int64(math.Sqrt(float64(lim))))
+		}
+		next = lim + step
 	}
 	l.limit.Store(min(limitMax, max(limitMin, next)))
 }
