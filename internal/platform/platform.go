@@ -83,6 +83,11 @@ type Options struct {
 	// separated) whose X-Forwarded-For names the client address functions
 	// get as Surge-Client-Ip; "" means the connection's peer.
 	TrustedProxies string
+	// MaxInFlight bounds the calls in flight through the gateway, all
+	// functions together: 0 is gateway.DefaultMaxInFlight, negative none.
+	MaxInFlight int
+	// NoAdaptiveLimit turns off the gateway's adaptive per-function limit.
+	NoAdaptiveLimit bool
 
 	jwtSecret []byte                 // read from JWT.SecretFile by validate
 	proxies   gateway.TrustedProxies // parsed from TrustedProxies by validate
@@ -335,7 +340,8 @@ func (p *Platform) startGateway(ctx, runCtx context.Context) error {
 	}
 	cfg := gateway.Config{NC: p.gwConn, JS: js, Logger: p.log.With("component", "gateway"),
 		AdminToken: token, Registry: p.reg, Gatherer: p.reg, BodyLimit: p.opts.BodyLimit,
-		Checks: checks, AccessLog: p.opts.AccessLog, TrustedProxies: p.opts.proxies}
+		Checks: checks, AccessLog: p.opts.AccessLog, TrustedProxies: p.opts.proxies,
+		MaxInFlight: p.opts.MaxInFlight, NoAdaptiveLimit: p.opts.NoAdaptiveLimit}
 	if p.auth != nil { // a nil *Authority in the interface would not be nil
 		cfg.Creds = p.auth
 	}
