@@ -7,11 +7,15 @@ import (
 	"net/http"
 	"runtime"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/surgefn/surge/internal/testenv"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // slowManifest is a function of known capacity: 8 calls at once, 40ms each,
@@ -186,5 +190,42 @@ func TestOverloadSheds(t *testing.T) {
 	// calls hold nothing once answered.
 	if grow := int64(peak.HeapAlloc) - int64(before.HeapAlloc); grow > 128<<20 {
 		t.Errorf("heap grew by %d MiB under overload, want bounded (< 128 MiB)", grow>>20)
+	}
+}
+
+// TestHostRefusesLateCalls sends calls over NATS with a Surge-Deadline: one
+// that has less than half of the function's timeout left is answered 503
+// overloaded with Retry-After at once, without running (the function would
+// take 40ms); one with time enough runs.
+func TestHostRefusesLateCalls(t *testing.T) {
+	env := testenv.Start(t, nil)
+	env.Deploy(t, slowManifest)
+	call := func(left time.Duration) (*nats.Msg, time.Duration) {
+		t.Helper()
+		m := nats.NewMsg("fn.slow")
+		m.Header.Set(wire.HeaderDeadline, strconv.FormatInt(time.Now().Add(left).UnixMilli(), 10))
+		m.Data = []byte(`{}`)
+		t0 := time.Now()
+		resp, err := env.NC.RequestMsg(m, 5*time.Second)
+		if err != nil {
+			t.Fatalf("request with %s left: %v", left, err)
+		}
+		return resp, time.Since(t0)
+	}
+	if resp, _ := call(1500 * time.Millisecond); resp.Header.Get(wire.HeaderServiceErrorCode) != "" {
+		t.Fatalf("a call with 1.5s of its 2s left was refused: %v", resp.Header)
+	}
+	for _, left := range []time.Duration{900 * time.Millisecond, -time.Second} {
+		resp, took := call(left)
+		status, code, _, ok := wire.GetError(resp.Header)
+		if !ok || status != http.StatusServiceUnavailable || code != wire.CodeOverloaded {
+			t.Errorf("call with %s left = %v, want 503 overloaded", left, resp.Header)
+		}
+		if resp.Header.Get(wire.HeaderRetryAfter) == "" {
+			t.Errorf("refusal with %s left has no Retry-After", left)
+		}
+		if took >= 40*time.Millisecond {
+			t.Errorf("refusal with %s left took %s, want at once (the function takes 40ms)", left, took)
+		}
 	}
 }
