@@ -27,12 +27,12 @@ import (
 //     admitted calls may have; the floor keeps millisecond jitter of fast
 //     functions (a GC pause, a busy core) from reading as overload.
 //   - Every window (>= limitWindow and limitMinSamples completions), when
-//     the window's mean latency is above target or a host answered
-//     overloaded, the limit becomes throughput x target (the in-flight
+//     more than half the window's calls took longer than target or a host
+//     answered overloaded, the limit becomes throughput x target (the in-flight
 //     count at which Little's law gives the target latency at the rate the
-//     function really completes calls), at most halving per window; when it
-//     is in the lower half of the allowance and the limit was in use, it
-//     grows: by sqrt(limit) per window, by 1 within limitCalm of a cut.
+//     function really completes calls), at most halving per window; when
+//     the mean is in the lower half of the allowance, at most a quarter of
+//     the calls took longer than target and the limit was in use, it grows: by sqrt(limit) per window, by 1 within limitCalm of a cut.
 //
 // The baseline is kept across windows and may only rise at the end of a
 // limitPeriod that had a window refusing nothing, so sustained overload
@@ -67,11 +67,13 @@ type limiter struct {
 
 	inflight atomic.Int64
 	limit    atomic.Int64
+	target   atomic.Int64 // ns; 0 until a baseline is known
 
 	// The current window, filled by every call.
 	peak     atomic.Int64 // highest in-flight count admitted
 	sum      atomic.Int64 // latency of completed calls, ns
 	count    atomic.Int64
+	slow     atomic.Int64 // completions slower than target
 	refused  atomic.Int64
 	overload atomic.Int64 // hosts' overloaded answers and timeouts
 	start    atomic.Int64 // when the window began
@@ -132,8 +134,12 @@ func (l *limiter) release(start int64, outcome int) {
 	now := l.now()
 	switch outcome {
 	case callDone:
-		l.sum.Add(now - start)
+		rtt := now - start
+		l.sum.Add(rtt)
 		l.count.Add(1)
+		if tg := l.target.Load(); tg > 0 && rtt > tg {
+			l.slow.Add(1)
+		}
 	case callOverloaded:
 		l.overload.Add(1)
 	}
@@ -154,6 +160,7 @@ func (l *limiter) update(now int64) {
 	l.start.Store(now)
 	count = l.count.Swap(0)
 	sum := l.sum.Swap(0)
+	slow := l.slow.Swap(0)
 	over = l.overload.Swap(0)
 	refused := l.refused.Swap(0)
 	peak := l.peak.Swap(l.inflight.Load())
@@ -184,13 +191,17 @@ func (l *limiter) update(now int64) {
 
 	allowance := max(l.baseline/4, limitFloor)
 	target := l.baseline + allowance
+	oldTarget := time.Duration(l.target.Swap(int64(target)))
 	next := lim
 	switch {
-	case avg > target || over > 0:
+	case (oldTarget > 0 && 2*slow > count) || over > 0:
+		// The median call was slower than target: the median, not the
+		// mean, so a function whose latency has a long tail of its own
+		// (retried compare-and-sets) is not taken for a queue.
 		rate := float64(count) / float64(elapsed) // calls per ns
 		next = min(lim, max(lim/2, int64(rate*float64(target))))
 		l.lastCut = now
-	case avg <= l.baseline+allowance/2 && 2*peak >= lim:
+	case avg <= l.baseline+allowance/2 && 4*slow <= count && 2*peak >= lim:
 		// Growth only with latency well under target, and by one call
 		// per window within limitCalm of a cut (TCP's congestion
 		// avoidance after slow start): the effect of a larger limit shows
