@@ -24,13 +24,17 @@ import (
 //   - baseline is the lowest mean latency of a window seen lately: the
 //     function's latency without queueing.
 //   - target = baseline + max(baseline/4, limitFloor) is the latency
-//     admitted calls may have; the floor keeps millisecond jitter of fast
-//     functions (a GC pause, a busy core) from reading as overload.
-//   - Every window (>= limitWindow and limitMinSamples completions), when
+//     admitted calls may have; the floor keeps the jitter of fast
+//     functions on a busy machine (GC pauses, a few scheduler quanta, a
+//     closed-loop benchmark of 64 connections on two cores) from reading
+//     as overload: shedding starts where queueing costs tens of ms.
+//   - Every window (>= limitWindow and two baselines, and limitMinSamples
+//     completions), when
 //     more than half the window's calls took longer than target or a host
 //     answered overloaded, the limit becomes throughput x target (the in-flight
-//     count at which Little's law gives the target latency at the rate the
-//     function really completes calls), at most halving per window; when
+//     count at which Little's law gives the target latency at the best
+//     rate the function completed calls lately), at most halving per
+//     window; when
 //     the mean is in the lower half of the allowance, at most a quarter of
 //     the calls took longer than target and the limit was in use, it grows: by sqrt(limit) per window, by 1 within limitCalm of a cut.
 //
@@ -51,7 +55,7 @@ const (
 	limitMaxWindow  = time.Second
 	limitMinSamples = 10
 	limitPeriod     = 30 * time.Second
-	limitFloor      = 5 * time.Millisecond
+	limitFloor      = 20 * time.Millisecond
 	limitCalm       = time.Second
 )
 
@@ -77,6 +81,7 @@ type limiter struct {
 	refused  atomic.Int64
 	overload atomic.Int64 // hosts' overloaded answers and timeouts
 	start    atomic.Int64 // when the window began
+	window   atomic.Int64 // ns the window lasts at least
 
 	updating atomic.Bool
 
@@ -84,6 +89,9 @@ type limiter struct {
 	baseline    time.Duration
 	periodStart int64
 	periodMin   time.Duration
+	// Highest completion rate (calls per ns) of a window in this period
+	// and the last: what the function can do.
+	periodRate, lastRate float64
 	periodFree  bool // a window of the period refused nothing
 	lastCut     int64
 }
@@ -95,6 +103,7 @@ func newLimiter(now func() int64) *limiter {
 	l := &limiter{now: now}
 	t := now()
 	l.limit.Store(limitInitial)
+	l.window.Store(int64(limitWindow))
 	l.start.Store(t)
 	l.periodStart = t
 	l.lastCut = t - int64(limitCalm)
@@ -143,7 +152,7 @@ func (l *limiter) release(start int64, outcome int) {
 	case callOverloaded:
 		l.overload.Add(1)
 	}
-	if now-l.start.Load() >= int64(limitWindow) && l.updating.CompareAndSwap(false, true) {
+	if now-l.start.Load() >= l.window.Load() && l.updating.CompareAndSwap(false, true) {
 		l.update(now)
 		l.updating.Store(false)
 	}
@@ -179,6 +188,8 @@ func (l *limiter) update(now int64) {
 	if l.periodMin == 0 || avg < l.periodMin {
 		l.periodMin = avg
 	}
+	rate := float64(count) / float64(elapsed) // calls per ns
+	l.periodRate = max(l.periodRate, rate)
 	if refused == 0 {
 		l.periodFree = true
 	}
@@ -187,8 +198,12 @@ func (l *limiter) update(now int64) {
 			l.baseline = l.periodMin
 		}
 		l.periodStart, l.periodMin, l.periodFree = now, 0, false
+		l.lastRate, l.periodRate = l.periodRate, 0
 	}
 
+	// A window spans two baseline latencies at least, so that its
+	// completions show the function's rate rather than one burst of them.
+	l.window.Store(int64(max(limitWindow, 2*l.baseline)))
 	allowance := max(l.baseline/4, limitFloor)
 	target := l.baseline + allowance
 	oldTarget := time.Duration(l.target.Swap(int64(target)))
@@ -198,8 +213,13 @@ func (l *limiter) update(now int64) {
 		// The median call was slower than target: the median, not the
 		// mean, so a function whose latency has a long tail of its own
 		// (retried compare-and-sets) is not taken for a queue.
-		rate := float64(count) / float64(elapsed) // calls per ns
-		next = min(lim, max(lim/2, int64(rate*float64(target))))
+		// At the best rate seen lately, not this window's: refusals
+		// cost CPU too, and a rate they depress would cut the limit again
+		// and again (a closed-loop client retrying at once turns shedding
+		// into a spiral down to limitMin); BBR keeps a max filter on its
+		// bandwidth estimate for the same reason.
+		best := max(l.periodRate, l.lastRate)
+		next = min(lim, max(lim/2, int64(best*float64(target))))
 		l.lastCut = now
 	case avg <= l.baseline+allowance/2 && 4*slow <= count && 2*peak >= lim:
 		// Growth only with latency well under target, and by one call

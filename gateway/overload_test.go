@@ -123,9 +123,11 @@ func TestLimiterAdmitsUpToItsLimit(t *testing.T) {
 // function's queue stays short: admitted calls keep near their unloaded
 // latency, most of the excess is refused, and the function stays busy.
 func TestLimiterShedsAtThreeTimesCapacity(t *testing.T) {
-	const slots = 8
-	service := 20 * time.Millisecond
-	capacity := float64(slots) / service.Seconds() // 400/s
+	// A slow function: the allowance over the baseline (limitFloor or a
+	// quarter of it) leaves room within 2x.
+	const slots = 16
+	service := 100 * time.Millisecond
+	capacity := float64(slots) / service.Seconds() // 160/s
 	s := newSim(slots, service)
 
 	s.run(capacity/4, 2*time.Second) // unloaded: learns the baseline
@@ -154,12 +156,12 @@ func TestLimiterShedsAtThreeTimesCapacity(t *testing.T) {
 // Sustained overload through several baseline periods must not let the
 // baseline creep up to the overloaded latency.
 func TestLimiterBaselineHoldsUnderSustainedOverload(t *testing.T) {
-	service := 20 * time.Millisecond
-	s := newSim(4, service)
-	s.run(50, 2*time.Second)
-	s.run(600, 3*limitPeriod)
+	service := 100 * time.Millisecond
+	s := newSim(4, service) // 40/s
+	s.run(10, 2*time.Second)
+	s.run(120, 3*limitPeriod)
 	s.reset()
-	s.run(600, 5*time.Second)
+	s.run(120, 5*time.Second)
 	if p99 := quantile(s.latencies, 0.99); p99 > 2*service {
 		t.Errorf("admitted p99 after %s of overload = %s, want <= %s (baseline %s)", 3*limitPeriod, p99, 2*service, s.l.baseline)
 	}

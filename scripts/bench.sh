@@ -206,12 +206,12 @@ run events 150 events --gateway "$gateway" --nats "$nats" -c 32 --batch 100 --ve
 # sold count equals the accepted orders, each stored once.
 run sale 120 sale --gateway "$gateway" --nats "$nats" -c 64 --stock 100000 --verify-timeout 90s \
 	--admin-token "$(cat "$work/data/admin-token")"
-# Overload: echo-slow (scripts/bench-overload.yaml) serves 400 calls/s.
+# Overload: echo-slow (scripts/bench-overload.yaml) serves 320 calls/s.
 # Open loop at a quarter of that (the unloaded p99, and the gateway learns
 # the function's latency), then at three times it: the admitted calls'
 # p99 against the unloaded one, how fast the rest are refused, how many.
-run overload-unloaded 60 echo --gateway "$gateway" --path /v1/echo-slow -c 64 --rate 100
-run overload 60 echo --gateway "$gateway" --path /v1/echo-slow -c 2000 --rate 1200
+run overload-unloaded 60 echo --gateway "$gateway" --path /v1/echo-slow -c 64 --rate 80
+run overload 60 echo --gateway "$gateway" --path /v1/echo-slow -c 2000 --rate 960
 
 # 4. The report, while surge up still runs (its VmHWM is the peak RSS).
 if ((${#files[@]} == 0)); then
