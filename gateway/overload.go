@@ -92,8 +92,8 @@ type limiter struct {
 	// Highest completion rate (calls per ns) of a window in this period
 	// and the last: what the function can do.
 	periodRate, lastRate float64
-	periodFree  bool // a window of the period refused nothing
-	lastCut     int64
+	periodFree           bool // a window of the period refused nothing
+	lastCut              int64
 }
 
 func newLimiter(now func() int64) *limiter {
