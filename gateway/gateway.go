@@ -144,6 +144,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		synced: make(chan struct{}), fns: map[string]manifests.Function{}, gate: &gate{max: int64(cfg.MaxInFlight)}}
 	if !cfg.NoAdaptiveLimit {
 		g.limits = newLimiters(nil)
+		if err := cfg.Registry.Register(g.limits); err != nil {
+			return nil, fmt.Errorf("gateway: limiter metrics: %w", err)
+		}
 	}
 	empty, _ := Build(nil)
 	g.table.Store(empty)

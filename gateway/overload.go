@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/wire"
 )
@@ -72,6 +74,7 @@ type limiter struct {
 	inflight atomic.Int64
 	limit    atomic.Int64
 	target   atomic.Int64 // ns; 0 until a baseline is known
+	base     atomic.Int64 // ns: baseline, published for metrics
 
 	// The current window, filled by every call.
 	peak     atomic.Int64 // highest in-flight count admitted
@@ -204,6 +207,7 @@ func (l *limiter) update(now int64) {
 	// A window spans two baseline latencies at least, so that its
 	// completions show the function's rate rather than one burst of them.
 	l.window.Store(int64(max(limitWindow, 2*l.baseline)))
+	l.base.Store(int64(l.baseline))
 	allowance := max(l.baseline/4, limitFloor)
 	target := l.baseline + allowance
 	oldTarget := time.Duration(l.target.Swap(int64(target)))
@@ -311,3 +315,31 @@ func errOverloaded(function string) *runtime.Error {
 // errGatewayOverloaded is the refusal of a call over --max-inflight.
 var errGatewayOverloaded = &runtime.Error{Status: http.StatusServiceUnavailable, Code: wire.CodeOverloaded,
 	Msg: "the gateway is at its limit of calls in flight; retry later"}
+
+var (
+	descLimit = prometheus.NewDesc("surge_gateway_function_limit",
+		"Adaptive limit of sync calls in flight to a function from this gateway.", []string{"function"}, nil)
+	descInFlight = prometheus.NewDesc("surge_gateway_function_in_flight",
+		"Sync calls in flight to a function from this gateway.", []string{"function"}, nil)
+	descBaseline = prometheus.NewDesc("surge_gateway_function_baseline_seconds",
+		"A function's latency without queueing, as its limiter learned it (0 until known).", []string{"function"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (ls *limiters) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descLimit
+	ch <- descInFlight
+	ch <- descBaseline
+}
+
+// Collect implements prometheus.Collector: each function's limit, calls in
+// flight and baseline, read at scrape time (nothing on the hot path).
+func (ls *limiters) Collect(ch chan<- prometheus.Metric) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for name, l := range ls.by {
+		ch <- prometheus.MustNewConstMetric(descLimit, prometheus.GaugeValue, float64(l.limit.Load()), name)
+		ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(l.inflight.Load()), name)
+		ch <- prometheus.MustNewConstMetric(descBaseline, prometheus.GaugeValue, time.Duration(l.base.Load()).Seconds(), name)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -192,6 +193,13 @@ func TestOverloadSheds(t *testing.T) {
 	// calls hold nothing once answered.
 	if grow := int64(peak.HeapAlloc) - int64(before.HeapAlloc); grow > 128<<20 {
 		t.Errorf("heap grew by %d MiB under overload, want bounded (< 128 MiB)", grow>>20)
+	}
+	// Operators see what the gateway learned.
+	m := env.Do(t, "GET", "/metrics", nil)
+	for _, want := range []string{`surge_gateway_function_limit{function="slow"}`, `surge_gateway_function_baseline_seconds{function="slow"} 0.1`} {
+		if !strings.Contains(string(m.Body), want) {
+			t.Errorf("/metrics has no %s", want)
+		}
 	}
 }
 
