@@ -30,15 +30,15 @@ import (
 //     functions on a busy machine (GC pauses, a few scheduler quanta, a
 //     closed-loop benchmark of 64 connections on two cores) from reading
 //     as overload: shedding starts where queueing costs tens of ms.
-//   - Every window (>= limitWindow and two baselines, and limitMinSamples
-//     completions), when
-//     more than half the window's calls took longer than target or a host
-//     answered overloaded, the limit becomes throughput x target (the in-flight
-//     count at which Little's law gives the target latency at the best
-//     rate the function completed calls lately), at most halving per
-//     window; when
-//     the mean is in the lower half of the allowance, at most a quarter of
-//     the calls took longer than target and the limit was in use, it grows: by sqrt(limit) per window, by 1 within limitCalm of a cut.
+//   - Every window (at least limitWindow and two baselines long, with
+//     limitMinSamples completions): when more than half of its calls took
+//     longer than target, or a host answered overloaded, the limit becomes
+//     throughput x target, at most halving per window. That is the
+//     in-flight count at which Little's law gives the target latency at
+//     the best rate the function completed calls lately. When the mean is
+//     in the lower half of the allowance, at most a quarter of the calls
+//     took longer than target and the limit was in use, the limit grows:
+//     by sqrt(limit) per window, by 1 within limitCalm of a cut.
 //
 // The baseline is kept across windows and may only rise at the end of a
 // limitPeriod that had a window refusing nothing, so sustained overload

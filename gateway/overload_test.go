@@ -241,3 +241,36 @@ func BenchmarkLimiter(b *testing.B) {
 		}
 	})
 }
+
+// A window whose throughput fell (refusals retried at once eat the CPU the
+// function needs) must not cut the limit below what the function did at
+// its best lately: cutting at the depressed rate would depress it again,
+// down to limitMin.
+func TestLimiterCutsAtTheBestRecentRate(t *testing.T) {
+	clock := &simClock{t: int64(time.Hour)}
+	l := newLimiter(clock.now)
+	// window feeds n completions of latency lat spread over d.
+	window := func(n int, lat, d time.Duration) {
+		for i := 0; i < n; i++ {
+			clock.t += int64(d) / int64(n)
+			start, ok := l.acquire()
+			if !ok {
+				// Refused: the limit is what is under test, not this call.
+				continue
+			}
+			l.release(start-int64(lat), callDone)
+		}
+	}
+	window(40, 10*time.Millisecond, 100*time.Millisecond) // baseline 10ms at 400/s
+	window(40, 10*time.Millisecond, 100*time.Millisecond)
+	best := 400.0 * (10*time.Millisecond + limitFloor).Seconds() // 12 calls
+	for i, n := 0, 40; i < 30; i++ {
+		window(n, 200*time.Millisecond, 100*time.Millisecond) // overloaded, and slower each time
+		if n > limitMinSamples {
+			n--
+		}
+	}
+	if got := l.limit.Load(); float64(got) < best {
+		t.Errorf("limit after 30 overloaded windows at a falling rate = %d, want >= %.0f (the best rate x target)", got, best)
+	}
+}
