@@ -149,8 +149,11 @@ func invokeSync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64)
 	switch {
 	case err == nil:
 		outcome = callDone
-		if resp.Header.Get(wire.HeaderServiceErrorCode) == "503" && resp.Header.Get(wire.HeaderErrorCode) == wire.CodeOverloaded {
+		switch {
+		case resp.Header.Get(wire.HeaderServiceErrorCode) == "503" && resp.Header.Get(wire.HeaderErrorCode) == wire.CodeOverloaded:
 			outcome = callOverloaded
+		case resp.Header[wire.HeaderSlotWait] != nil:
+			outcome = callQueued
 		}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		outcome = callOverloaded

@@ -32,7 +32,9 @@ import (
 //     as overload: shedding starts where queueing costs tens of ms.
 //   - Every window (at least limitWindow and two baselines long, with
 //     limitMinSamples completions): when more than half of its calls took
-//     longer than target, or a host answered overloaded, the limit becomes
+//     longer than target and a tenth at least waited for a slot at the
+//     host (Surge-Slot-Wait: the delay is the function's queue, not a
+//     machine short of CPU), or a host answered overloaded, the limit becomes
 //     throughput x target, at most halving per window. That is the
 //     in-flight count at which Little's law gives the target latency at
 //     the best rate the function completed calls lately. When the mean is
@@ -81,6 +83,7 @@ type limiter struct {
 	sum      atomic.Int64 // latency of completed calls, ns
 	count    atomic.Int64
 	slow     atomic.Int64 // completions slower than target
+	queued   atomic.Int64 // completions that waited for a slot at the host
 	refused  atomic.Int64
 	overload atomic.Int64 // hosts' overloaded answers and timeouts
 	start    atomic.Int64 // when the window began
@@ -99,13 +102,17 @@ type limiter struct {
 	lastCut              int64
 }
 
-func newLimiter(now func() int64) *limiter {
+// newLimiter starts at initial calls in flight (limitInitial when 0).
+func newLimiter(now func() int64, initial int) *limiter {
 	if now == nil {
 		now = monoNow
 	}
+	if initial <= 0 {
+		initial = limitInitial
+	}
 	l := &limiter{now: now}
 	t := now()
-	l.limit.Store(limitInitial)
+	l.limit.Store(min(limitMax, max(limitMin, int64(initial))))
 	l.window.Store(int64(limitWindow))
 	l.start.Store(t)
 	l.periodStart = t
@@ -132,6 +139,10 @@ const (
 	// callDone is a reply from the function (success or its own error):
 	// its latency is a sample.
 	callDone = iota
+	// callQueued is a reply from the function to a call that waited for
+	// one of its concurrency slots at the host (Surge-Slot-Wait): a
+	// sample, and evidence that the function's own queue is building.
+	callQueued
 	// callOverloaded is a host's overloaded answer or a timeout: a sign of
 	// queueing even before latencies show it.
 	callOverloaded
@@ -145,7 +156,10 @@ func (l *limiter) release(start int64, outcome int) {
 	l.inflight.Add(-1)
 	now := l.now()
 	switch outcome {
-	case callDone:
+	case callDone, callQueued:
+		if outcome == callQueued {
+			l.queued.Add(1)
+		}
 		rtt := now - start
 		l.sum.Add(rtt)
 		l.count.Add(1)
@@ -173,6 +187,7 @@ func (l *limiter) update(now int64) {
 	count = l.count.Swap(0)
 	sum := l.sum.Swap(0)
 	slow := l.slow.Swap(0)
+	queued := l.queued.Swap(0)
 	over = l.overload.Swap(0)
 	refused := l.refused.Swap(0)
 	peak := l.peak.Swap(l.inflight.Load())
@@ -213,10 +228,15 @@ func (l *limiter) update(now int64) {
 	oldTarget := time.Duration(l.target.Swap(int64(target)))
 	next := lim
 	switch {
-	case (oldTarget > 0 && 2*slow > count) || over > 0:
-		// The median call was slower than target: the median, not the
-		// mean, so a function whose latency has a long tail of its own
-		// (retried compare-and-sets) is not taken for a queue.
+	case (oldTarget > 0 && 2*slow > count && 10*queued >= count) || over > 0:
+		// The median call was slower than target (the median, not the
+		// mean, so a function whose latency has a long tail of its own,
+		// retried compare-and-sets say, is not taken for a queue), and at
+		// least a tenth of the calls waited for a slot at the host: the
+		// delay is the function's own queue, which refusing shortens.
+		// Latency without slot waits is a machine short of CPU (the
+		// gateway's own HTTP work, other processes): refusals cost CPU
+		// too, and clients that retry at once would only get slower.
 		// At the best rate seen lately, not this window's: refusals
 		// cost CPU too, and a rate they depress would cut the limit again
 		// and again (a closed-loop client retrying at once turns shedding
@@ -225,12 +245,14 @@ func (l *limiter) update(now int64) {
 		best := max(l.periodRate, l.lastRate)
 		next = min(lim, max(lim/2, int64(best*float64(target))))
 		l.lastCut = now
-	case avg <= l.baseline+allowance/2 && 4*slow <= count && 2*peak >= lim:
-		// Growth only with latency well under target, and by one call
-		// per window within limitCalm of a cut (TCP's congestion
-		// avoidance after slow start): the effect of a larger limit shows
-		// a service time later, and a faster climb overshoots into the
-		// queue again, a sawtooth whose peaks would be the p99.
+	case 2*peak >= lim && (10*queued < count || (avg <= l.baseline+allowance/2 && 4*slow <= count)):
+		// Growth when the limit was in use and either latency is well
+		// under target or the calls are not waiting at the hosts (the
+		// limit is not what holds them back, so it must not stay in the
+		// way). By one call per window within limitCalm of a cut (TCP's
+		// congestion avoidance after slow start): the effect of a larger
+		// limit shows a service time later, and a faster climb overshoots
+		// into the queue again, a sawtooth whose peaks would be the p99.
 		step := int64(1)
 		if now-l.lastCut >= int64(limitCalm) {
 			step = max(1, int64(math.Sqrt(float64(lim))))
@@ -267,7 +289,10 @@ func (ls *limiters) attach(t *Table) {
 		seen[name] = true
 		l := ls.by[name]
 		if l == nil || ls.rev[name] != tg.Revision {
-			l = newLimiter(ls.now)
+			// Twice one host's slots: a burst from cold is let through
+			// (more hosts add slots, and the limit grows), yet a step to
+			// overload queues at most a host's worth before the first cut.
+			l = newLimiter(ls.now, 2*tg.Slots)
 			ls.by[name], ls.rev[name] = l, tg.Revision
 		}
 		tg.limit = l

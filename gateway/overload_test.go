@@ -30,7 +30,10 @@ type simServer struct {
 	latencies   []time.Duration
 }
 
-type call struct{ start, done int64 }
+type call struct {
+	start, done int64
+	queued      bool // waited for a slot
+}
 
 // run offers rate calls/s for d, in steps of 100µs.
 func (s *simServer) run(rate float64, d time.Duration) {
@@ -42,7 +45,11 @@ func (s *simServer) run(rate float64, d time.Duration) {
 		kept := s.running[:0]
 		for _, c := range s.running {
 			if c.done <= s.clock.t {
-				s.l.release(c.start, callDone)
+				outcome := callDone
+				if c.queued {
+					outcome = callQueued
+				}
+				s.l.release(c.start, outcome)
 				if c.start >= s.measureFrom {
 					s.latencies = append(s.latencies, time.Duration(s.clock.t-c.start))
 				}
@@ -66,7 +73,7 @@ func (s *simServer) run(rate float64, d time.Duration) {
 			}
 		}
 		for len(s.running) < s.slots && len(s.queue) > 0 {
-			s.running = append(s.running, call{start: s.queue[0], done: s.clock.t + int64(s.service)})
+			s.running = append(s.running, call{start: s.queue[0], done: s.clock.t + int64(s.service), queued: s.clock.t > s.queue[0]})
 			s.queue = s.queue[1:]
 		}
 	}
@@ -92,12 +99,12 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 
 func newSim(slots int, service time.Duration) *simServer {
 	clock := &simClock{t: int64(time.Hour)}
-	return &simServer{l: newLimiter(clock.now), clock: clock, slots: slots, service: service}
+	return &simServer{l: newLimiter(clock.now, 0), clock: clock, slots: slots, service: service}
 }
 
 func TestLimiterAdmitsUpToItsLimit(t *testing.T) {
 	clock := &simClock{}
-	l := newLimiter(clock.now)
+	l := newLimiter(clock.now, 0)
 	l.limit.Store(3)
 	var starts []int64
 	for i := 0; i < 3; i++ {
@@ -232,7 +239,7 @@ func TestGateBoundsInFlight(t *testing.T) {
 
 // BenchmarkLimiter is the cost the limiter adds to every sync call.
 func BenchmarkLimiter(b *testing.B) {
-	l := newLimiter(nil)
+	l := newLimiter(nil, 0)
 	l.limit.Store(1 << 40)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -248,7 +255,8 @@ func BenchmarkLimiter(b *testing.B) {
 // down to limitMin.
 func TestLimiterCutsAtTheBestRecentRate(t *testing.T) {
 	clock := &simClock{t: int64(time.Hour)}
-	l := newLimiter(clock.now)
+	l := newLimiter(clock.now, 0)
+	outcome := callDone
 	// window feeds n completions of latency lat spread over d.
 	window := func(n int, lat, d time.Duration) {
 		for i := 0; i < n; i++ {
@@ -258,12 +266,14 @@ func TestLimiterCutsAtTheBestRecentRate(t *testing.T) {
 				// Refused: the limit is what is under test, not this call.
 				continue
 			}
-			l.release(start-int64(lat), callDone)
+			l.release(start-int64(lat), outcome)
 		}
 	}
+	outcome = callDone
 	window(40, 10*time.Millisecond, 100*time.Millisecond) // baseline 10ms at 400/s
 	window(40, 10*time.Millisecond, 100*time.Millisecond)
 	best := 400.0 * (10*time.Millisecond + limitFloor).Seconds() // 12 calls
+	outcome = callQueued
 	for i, n := 0, 40; i < 30; i++ {
 		window(n, 200*time.Millisecond, 100*time.Millisecond) // overloaded, and slower each time
 		if n > limitMinSamples {
@@ -272,5 +282,30 @@ func TestLimiterCutsAtTheBestRecentRate(t *testing.T) {
 	}
 	if got := l.limit.Load(); float64(got) < best {
 		t.Errorf("limit after 30 overloaded windows at a falling rate = %d, want >= %.0f (the best rate x target)", got, best)
+	}
+}
+
+// Latency far over target without calls waiting for a slot at the host is
+// a machine short of CPU, not the function's queue: the limit must hold,
+// since refusing would not shorten anything.
+func TestLimiterHoldsWithoutSlotWaits(t *testing.T) {
+	clock := &simClock{t: int64(time.Hour)}
+	l := newLimiter(clock.now, 0)
+	feed := func(n int, lat time.Duration, outcome int) {
+		for i := 0; i < n; i++ {
+			clock.t += int64(5 * time.Millisecond)
+			start, _ := l.acquire()
+			l.release(start-int64(lat), outcome)
+		}
+	}
+	feed(40, 5*time.Millisecond, callDone) // baseline 5ms
+	before := l.limit.Load()
+	feed(400, 200*time.Millisecond, callDone)
+	if got := l.limit.Load(); got < before {
+		t.Errorf("limit fell from %d to %d on slow calls that never waited for a slot", before, got)
+	}
+	feed(400, 200*time.Millisecond, callQueued)
+	if got := l.limit.Load(); got >= before {
+		t.Errorf("limit %d did not fall on slow calls that waited for slots (was %d)", got, before)
 	}
 }

@@ -27,6 +27,11 @@ type Target struct {
 	// calls by name ("" for a function without a route: none).
 	Auth string
 
+	// Slots is how many calls one runtime host runs at once
+	// (spec.concurrency x spec.replicas; request triggers): where the
+	// adaptive limit starts.
+	Slots int
+
 	// limit is the function's adaptive in-flight limit (sync targets of
 	// a gateway's table; nil in a table built alone, which limits nothing).
 	limit *limiter
@@ -169,6 +174,7 @@ func targetOf(fn *manifests.Function) *Target {
 		return tg
 	}
 	tg.Subject = fn.Spec.Trigger.Subject
+	tg.Slots = max(fn.Spec.Concurrency, 1) * max(fn.Spec.Replicas, 1)
 	tg.Publish = "calls." + fn.Metadata.Name
 	return tg
 }

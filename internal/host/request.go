@@ -134,6 +134,7 @@ func (ri *requestInstance) dispatch(mr micro.Request) {
 		ri.overloaded(reply, "waited in the queue for more than half of its timeout")
 		return
 	}
+	var waited time.Duration
 	select {
 	case ri.sem <- struct{}{}:
 	default:
@@ -141,6 +142,7 @@ func (ri *requestInstance) dispatch(mr micro.Request) {
 		select {
 		case ri.sem <- struct{}{}:
 			t.Stop()
+			waited = time.Since(now)
 		case <-t.C:
 			ri.overloaded(reply, "is at its concurrency limit")
 			return
@@ -150,7 +152,7 @@ func (ri *requestInstance) dispatch(mr micro.Request) {
 	ri.inflight++
 	ri.mu.Unlock()
 	ri.lastCall.Store(time.Now().UnixNano())
-	go ri.serve(reply, deadline, runtime.NewRequest(mr.Subject(), mr.Data(), hdr))
+	go ri.serve(reply, deadline, waited, runtime.NewRequest(mr.Subject(), mr.Data(), hdr))
 }
 
 // callDeadline is when the caller stops waiting: its Surge-Deadline, or
@@ -183,7 +185,7 @@ func (ri *requestInstance) overloaded(reply, why string) {
 		Msg: "function " + ri.name + " " + why + "; retry later"})
 }
 
-func (ri *requestInstance) serve(reply string, deadline time.Time, req *runtime.Request) {
+func (ri *requestInstance) serve(reply string, deadline time.Time, waited time.Duration, req *runtime.Request) {
 	start := time.Now()
 	ri.m.inFlight.Inc()
 	defer func() {
@@ -221,6 +223,9 @@ func (ri *requestInstance) serve(reply string, deadline time.Time, req *runtime.
 	}
 	msg := replyMsg(req, err)
 	msg.Subject = reply
+	if waited > 0 {
+		msg.Header[wire.HeaderSlotWait] = []string{strconv.FormatInt(max(1, waited.Microseconds()), 10)}
+	}
 	if perr := ri.nc.PublishMsg(msg); perr != nil {
 		ri.log.Warn("reply failed", "err", perr)
 	}

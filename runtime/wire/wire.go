@@ -60,6 +60,12 @@ const (
 	// under that, as NTP keeps them), and gives the handler no longer than
 	// the deadline. A NATS caller may set it too.
 	HeaderDeadline = "Surge-Deadline"
+	// HeaderSlotWait is set by a runtime host on the reply of a call that
+	// had to wait for a concurrency slot (spec.concurrency): microseconds
+	// waited. It tells the gateway's adaptive limit that the latency it
+	// sees comes from the function's own queue, which refusing calls
+	// shortens, and not from a machine short of CPU, which it would not.
+	HeaderSlotWait = "Surge-Slot-Wait"
 	// HeaderRetryAfter tells an overloaded or rate-limited caller when to retry.
 	HeaderRetryAfter = "Retry-After"
 
