@@ -38,6 +38,7 @@ spec:
 `
 
 const (
+	slowDelay    = 100 * time.Millisecond
 	slowCapacity = 16 / 0.100 // calls per second
 )
 
@@ -177,8 +178,14 @@ func TestOverloadSheds(t *testing.T) {
 	if got := p99(admitted); got > 2*base {
 		t.Errorf("admitted p99 at 3x capacity = %s, want <= 2x the unloaded p99 %s", got, base)
 	}
-	if got := p99(refused); got > 50*time.Millisecond {
-		t.Errorf("refusal p99 = %s, want < 50ms (refused at once, not after queueing)", got)
+	// A refusal must not wait for the function: under 50ms, or on a
+	// machine so busy that an unloaded call spent longer than that outside
+	// the function (make test runs packages in parallel on two cores), no
+	// longer than such a call's overhead. A call refused after queueing
+	// would take up to half the 2s timeout.
+	bound := max(50*time.Millisecond, base-slowDelay)
+	if got := p99(refused); got > bound {
+		t.Errorf("refusal p99 = %s, want < %s (refused at once, not after queueing)", got, bound)
 	}
 	// Offered 3x, so about two thirds must go; shedding must not starve
 	// the function either.
