@@ -35,6 +35,12 @@ import (
 // DefaultBodyLimit is the largest request body accepted unless configured.
 const DefaultBodyLimit = 1 << 20
 
+// DefaultMaxInFlight bounds the calls a gateway has in flight, all
+// functions together, unless configured: with the default body limit the
+// bodies alone stay under what one process should hold, and the adaptive
+// per-function limits are far below it in normal operation.
+const DefaultMaxInFlight = 10000
+
 // Check is a named readiness probe.
 type Check struct {
 	Name string
@@ -68,6 +74,13 @@ type Config struct {
 	// Replicas is how many replicas the platform's streams and buckets get
 	// when the gateway creates them (--replicas, resolved); 0 means 1.
 	Replicas int
+	// MaxInFlight bounds the calls in flight through this gateway, all
+	// functions together (503 overloaded beyond); 0 means
+	// DefaultMaxInFlight, a negative value no bound.
+	MaxInFlight int
+	// NoAdaptiveLimit turns off the adaptive per-function in-flight limit
+	// of sync calls (overload.go): excess calls then queue at the hosts.
+	NoAdaptiveLimit bool
 }
 
 // Validate reports missing required settings.
@@ -98,6 +111,8 @@ type Gateway struct {
 	calls   jetstream.KeyValue
 	metrics *metrics
 	synced  chan struct{}
+	limits  *limiters
+	gate    *gate
 
 	mu  sync.Mutex
 	fns map[string]manifests.Function
@@ -111,6 +126,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	if cfg.BodyLimit == 0 {
 		cfg.BodyLimit = DefaultBodyLimit
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
 	}
 	if cfg.Registry == nil {
 		r := prometheus.NewRegistry()
@@ -128,7 +146,13 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: calls bucket: %w", err)
 	}
 	g := &Gateway{cfg: cfg, reg: reg, deploy: deploy.New(reg, host.CheckHandler), calls: calls, metrics: newMetrics(cfg.Registry),
-		synced: make(chan struct{}), fns: map[string]manifests.Function{}}
+		synced: make(chan struct{}), fns: map[string]manifests.Function{}, gate: &gate{max: int64(cfg.MaxInFlight)}}
+	if !cfg.NoAdaptiveLimit {
+		g.limits = newLimiters(nil)
+		if err := cfg.Registry.Register(g.limits); err != nil {
+			return nil, fmt.Errorf("gateway: limiter metrics: %w", err)
+		}
+	}
 	empty, _ := Build(nil)
 	g.table.Store(empty)
 	g.e = g.echo()
@@ -152,7 +176,7 @@ func (g *Gateway) echo() *echo.Echo {
 	admin.POST("/functions/:name/creds", newCredsHandler(g.reg, g.cfg.Creds))
 
 	deps := invokeDeps{nc: g.cfg.NC, js: g.cfg.JS, calls: g.calls, table: g.currentTable, bodyLimit: g.cfg.BodyLimit,
-		auth: newRouteAuth(g.cfg.Users, g.cfg.AdminToken), proxies: g.cfg.TrustedProxies}
+		auth: newRouteAuth(g.cfg.Users, g.cfg.AdminToken), proxies: g.cfg.TrustedProxies, gate: g.gate}
 	e.POST("/function/:name", newByNameHandler(deps, false))
 	e.POST("/async-function/:name", newByNameHandler(deps, true))
 	e.GET("/calls/:id", newCallStatusHandler(g.calls, deps))
@@ -245,6 +269,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 						"function", r.Target.Function, "route", r.Name)
 				}
 			}
+		}
+		if g.limits != nil {
+			g.limits.attach(t)
 		}
 		g.table.Store(t)
 		if ev.Synced {

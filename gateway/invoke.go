@@ -39,6 +39,7 @@ type invokeDeps struct {
 	bodyLimit int64
 	auth      routeAuth
 	proxies   TrustedProxies
+	gate      *gate
 }
 
 // newRouteHandler serves the routes of deployed functions.
@@ -62,6 +63,10 @@ func newRouteHandler(d invokeDeps) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if !d.gate.enter() {
+			return errGatewayOverloaded
+		}
+		defer d.gate.leave()
 		if route.Async {
 			return invokeAsync(c, d, route.Target, &p, user)
 		}
@@ -81,6 +86,10 @@ func newByNameHandler(d invokeDeps, async bool) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if !d.gate.enter() {
+			return errGatewayOverloaded
+		}
+		defer d.gate.leave()
 		var p Params
 		if async || tg.Stream {
 			if tg.Publish == "" {
@@ -98,6 +107,7 @@ func newByNameHandler(d invokeDeps, async bool) echo.HandlerFunc {
 }
 
 // invokeSync sends the call as a NATS request and relays the reply: 503
+// overloaded at once when the function's in-flight limit is reached, 503
 // when nothing serves the subject, 504 after the function's timeout, the
 // function's own error otherwise. user is the authenticated end user, 0
 // for none.
@@ -107,12 +117,42 @@ func invokeSync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64)
 	if err != nil {
 		return err
 	}
+	// Admission after the body is read: a slow client holds no slot.
+	var start int64
+	if tg.limit != nil {
+		var ok bool
+		if start, ok = tg.limit.acquire(); !ok {
+			return errOverloaded(tg.Function)
+		}
+	}
+	outcome := callOther
+	defer func() {
+		if tg.limit != nil {
+			tg.limit.release(start, outcome)
+		}
+	}()
 	msg := buildMsg(tg.Subject, r, c.Response().Header().Get(echo.HeaderXRequestID), p, user, body)
 	setClientIP(msg, r, d.proxies)
+	// The host refuses a call that waited in its queue for most of this
+	// deadline rather than run it for a caller that has given up.
+	deadline := time.Now().Add(tg.Timeout)
+	msg.Header[wire.HeaderDeadline] = []string{strconv.FormatInt(deadline.UnixMilli(), 10)}
 	// A little slack so the function's own 504 (with its message) wins.
-	ctx, cancel := context.WithTimeout(r.Context(), tg.Timeout+50*time.Millisecond)
+	ctx, cancel := context.WithDeadline(r.Context(), deadline.Add(50*time.Millisecond))
 	defer cancel()
 	resp, err := d.nc.RequestMsgWithContext(ctx, msg)
+	switch {
+	case err == nil:
+		outcome = callDone
+		switch {
+		case resp.Header.Get(wire.HeaderServiceErrorCode) == "503" && resp.Header.Get(wire.HeaderErrorCode) == wire.CodeOverloaded:
+			outcome = callOverloaded
+		case resp.Header[wire.HeaderSlotWait] != nil:
+			outcome = callQueued
+		}
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		outcome = callOverloaded
+	}
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "no_instances",

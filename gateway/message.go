@@ -29,8 +29,9 @@ var forwarded = []string{
 // user the gateway authenticated (Surge-User-Id).
 func buildMsg(subject string, r *http.Request, reqID string, p *Params, user int64, body []byte) *nats.Msg {
 	// Method, path, query, request id, user, client IP, up to six
-	// forwarded client headers, and the parameters: sized once.
-	h := make(nats.Header, 12+p.n)
+	// forwarded client headers, the deadline of a sync call (or the three
+	// headers of an async one) and the parameters: sized once.
+	h := make(nats.Header, 15+p.n)
 	h[wire.HeaderMethod] = []string{r.Method}
 	h[wire.HeaderPath] = []string{r.URL.Path}
 	if r.URL.RawQuery != "" {

@@ -26,6 +26,15 @@ type Target struct {
 	// Auth is the function's spec.http.auth, checked on its route and on
 	// calls by name ("" for a function without a route: none).
 	Auth string
+
+	// Slots is how many calls one runtime host runs at once
+	// (spec.concurrency x spec.replicas; request triggers): where the
+	// adaptive limit starts.
+	Slots int
+
+	// limit is the function's adaptive in-flight limit (sync targets of
+	// a gateway's table; nil in a table built alone, which limits nothing).
+	limit *limiter
 }
 
 // Route is one HTTP route of a deployed function.
@@ -165,6 +174,7 @@ func targetOf(fn *manifests.Function) *Target {
 		return tg
 	}
 	tg.Subject = fn.Spec.Trigger.Subject
+	tg.Slots = max(fn.Spec.Concurrency, 1) * max(fn.Spec.Replicas, 1)
 	tg.Publish = "calls." + fn.Metadata.Name
 	return tg
 }

@@ -9,6 +9,8 @@
 #
 # Knobs (environment): BENCH_DURATION (10s), BENCH_WARMUP (2s),
 # BENCH_KEEP=1 keeps the temporary directory (results, logs),
+# BENCH_ONLY=REGEX runs only the runs whose label matches (e.g. '^overload')
+# and writes their report into the kept temporary directory, not BENCHMARKS.md,
 # BENCH_PPROF=127.0.0.1:6060 serves net/http/pprof from `surge up` there and
 # saves an 8-second CPU profile of it during each surge run (implies
 # BENCH_KEEP; read them with `go tool pprof -top bin/surge FILE`).
@@ -25,7 +27,7 @@ surge=bin/surge
 # The platform runs on its defaults: no SURGE_* setting of the caller's
 # shell may change it (or the bench flags).
 while read -r v; do unset "$v"; done < <(env | sed -n 's/^\(SURGE_[A-Za-z0-9_]*\)=.*/\1/p')
-if [[ -n "$pprof" ]]; then
+if [[ -n "$pprof" || -n "${BENCH_ONLY:-}" ]]; then
 	BENCH_KEEP=1
 fi
 
@@ -80,7 +82,7 @@ wait_for() {
 # The manifests are manifests/ plus the auth-on twins of echo and
 # order-accept (scripts/bench-auth.yaml), whose tokens the JWT secret signs.
 mkdir -p "$work/manifests"
-cp manifests/*.yaml scripts/bench-auth.yaml "$work/manifests/"
+cp manifests/*.yaml scripts/bench-auth.yaml scripts/bench-overload.yaml "$work/manifests/"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/jwt.secret"
 up_flags=(--data "$work/data" --http 127.0.0.1:0 --nats-listen 127.0.0.1:-1
 	--manifests "$work/manifests" --jwt-secret-file "$work/jwt.secret"
@@ -137,6 +139,9 @@ files=()
 run() { # LABEL LIMIT SCENARIO [FLAGS...]: LIMIT bounds the whole run, verification included
 	local label=$1 limit=$2
 	shift 2
+	if [[ -n "${BENCH_ONLY:-}" && ! "$label" =~ $BENCH_ONLY ]]; then
+		return 0
+	fi
 	log "run $label: surge bench $*"
 	if [[ -n "$pprof" && "$label" != baseline-* ]]; then
 		(sleep 2 && curl -fsS -o "$work/cpu-$label.pprof" "http://$pprof/debug/pprof/profile?seconds=8") &
@@ -201,6 +206,12 @@ run events 150 events --gateway "$gateway" --nats "$nats" -c 32 --batch 100 --ve
 # sold count equals the accepted orders, each stored once.
 run sale 120 sale --gateway "$gateway" --nats "$nats" -c 64 --stock 100000 --verify-timeout 90s \
 	--admin-token "$(cat "$work/data/admin-token")"
+# Overload: echo-slow (scripts/bench-overload.yaml) serves 320 calls/s.
+# Open loop at a quarter of that (the unloaded p99, and the gateway learns
+# the function's latency), then at three times it: the admitted calls'
+# p99 against the unloaded one, how fast the rest are refused, how many.
+run overload-unloaded 60 echo --gateway "$gateway" --path /v1/echo-slow -c 64 --rate 80
+run overload 60 echo --gateway "$gateway" --path /v1/echo-slow -c 2000 --rate 960
 
 # 4. The report, while surge up still runs (its VmHWM is the peak RSS).
 if ((${#files[@]} == 0)); then
@@ -208,10 +219,14 @@ if ((${#files[@]} == 0)); then
 	exit 1
 fi
 commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
-"$surge" bench report "${files[@]}" --out BENCHMARKS.md --commit "$commit" \
+out=BENCHMARKS.md
+if [[ -n "${BENCH_ONLY:-}" ]]; then
+	out="$work/BENCHMARKS.md"
+fi
+"$surge" bench report "${files[@]}" --out "$out" --commit "$commit" \
 	--rss-samples "$work/rss" --pid "$up_pid" --started "$started" --loadavg "$loadavg"
-log "wrote BENCHMARKS.md in $(($(date +%s) - started))s"
-sed -n '/^## Targets/,/^## Results/p' BENCHMARKS.md | grep '^|' >&2
+log "wrote $out in $(($(date +%s) - started))s"
+sed -n '/^## Targets/,/^## Results/p' "$out" | grep '^|' >&2
 if ((${#failed[@]} > 0)); then
 	log "failed runs: ${failed[*]}"
 	exit 1

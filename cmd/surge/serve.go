@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/surgefn/surge/gateway"
 	"github.com/surgefn/surge/internal/natsauth"
 	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/runtime/store"
@@ -125,6 +126,8 @@ func addHTTPFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().BoolVar(&f.opts.AccessLog, "access-log", true, "log every HTTP request")
 	cmd.Flags().Int64Var(&f.opts.BodyLimit, "body-limit", 1<<20, "largest request body in bytes (413 beyond)")
 	cmd.Flags().StringVar(&f.opts.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs or addresses of the proxies whose X-Forwarded-For names the client address functions get as Surge-Client-Ip (default: the connection's peer)")
+	cmd.Flags().IntVar(&f.opts.MaxInFlight, "max-inflight", gateway.DefaultMaxInFlight, "most calls in flight through this gateway, all functions together; beyond, 503 overloaded with Retry-After at once (bounds memory under a flood; -1 for no bound)")
+	cmd.Flags().BoolVar(&f.opts.NoAdaptiveLimit, "no-adaptive-limit", false, "turn off the adaptive per-function limit of sync calls in flight (by default a call that would queue past its function's unloaded latency is refused at once with 503 overloaded and Retry-After; without it excess calls queue at the runtime hosts until half their timeout)")
 	addJWTFlags(cmd, f)
 }
 

@@ -1,10 +1,15 @@
 // Package echo is the trivial built-in function: it answers with the
-// request body. The tour and the `echo` benchmark use it.
+// request body. The tour and the `echo` benchmark use it; with a delay in
+// its config it is a function of known capacity (concurrency / delay) for
+// the overload test and benchmark.
 package echo
 
 import (
 	"context"
+	"errors"
+	"time"
 
+	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
 )
 
@@ -13,12 +18,36 @@ func init() {
 }
 
 // Echo answers every request with its body.
-type Echo struct{}
+type Echo struct {
+	// Delay is how long each call takes before it answers (spec.config
+	// {"delay": "20ms"}); 0 answers at once.
+	Delay manifests.Duration `json:"delay"`
+}
 
-var _ runtime.Handler = (*Echo)(nil)
+var (
+	_ runtime.Handler   = (*Echo)(nil)
+	_ runtime.Validator = (*Echo)(nil)
+)
 
-// Handle responds with the request body.
-func (*Echo) Handle(_ context.Context, req *runtime.Request) error {
+// Validate refuses a negative delay.
+func (e *Echo) Validate() error {
+	if e.Delay < 0 {
+		return errors.New("delay must not be negative")
+	}
+	return nil
+}
+
+// Handle responds with the request body, after the delay.
+func (e *Echo) Handle(ctx context.Context, req *runtime.Request) error {
+	if e.Delay > 0 {
+		t := time.NewTimer(e.Delay.Std())
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
 	if ct := req.Header.Get(runtime.HeaderContentType); ct != "" {
 		req.SetHeader(runtime.HeaderContentType, ct)
 	}

@@ -200,11 +200,25 @@ func ErrKind(err error) string {
 	return KindOther
 }
 
-// getJSON GETs path and returns the body when the status is want.
+// getJSON GETs path and returns the body when the status is want. A read
+// refused as overloaded (the gateway sheds while the platform works off
+// what a run left) is tried again a little later, as its Retry-After asks.
 func (h *httpClient) getJSON(ctx context.Context, path string, want int) ([]byte, error) {
 	var buf bytes.Buffer
-	if kind := h.do(ctx, http.MethodGet, path, nil, want, &buf); kind != "" {
-		return nil, fmt.Errorf("GET %s: %s: %s", path, kind, strings.TrimSpace(buf.String()))
+	for attempt := 1; ; attempt++ {
+		buf.Reset()
+		kind := h.do(ctx, http.MethodGet, path, nil, want, &buf)
+		if kind == "" {
+			return buf.Bytes(), nil
+		}
+		overloaded := kind == HTTPKind(http.StatusServiceUnavailable) && bytes.Contains(buf.Bytes(), []byte(`"overloaded"`))
+		if !overloaded || attempt == 100 {
+			return nil, fmt.Errorf("GET %s: %s: %s", path, kind, strings.TrimSpace(buf.String()))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("GET %s: %s: %s", path, kind, strings.TrimSpace(buf.String()))
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return buf.Bytes(), nil
 }

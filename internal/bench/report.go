@@ -23,6 +23,10 @@ const (
 	LabelSignIn           = "signin"
 	LabelEvents           = "events"
 	LabelEnvelope         = "envelope"
+	// A function of known capacity (echo with a delay) at a quarter of
+	// it, then at three times it (scripts/bench-overload.yaml).
+	LabelOverloadUnloaded = "overload-unloaded"
+	LabelOverload         = "overload"
 	// The same two runs against routes with auth: user (a JWT per user).
 	LabelEchoAuth       = "echo-auth"
 	LabelOrdersHTTPAuth = "orders-http-auth"
@@ -32,15 +36,19 @@ const (
 const RSSLimitKiB = 512 << 10
 
 // Target is one goal of the issue: a figure of a run, either as a ratio to
-// a baseline's throughput (Base set, ratio >= Min) or absolute (value <=
-// Max). Targets with neither are informational.
+// a baseline's throughput (Base set, ratio >= Min), as a ratio to the same
+// figure of the baseline (Base and MaxRatio set, ratio <= MaxRatio) or
+// absolute (value <= Max). Targets with none are informational.
 type Target struct {
 	Name   string  // what the report calls it
 	Label  string  // the result it reads
-	Metric string  // "throughput", "persisted" or "p99"
+	Metric string  // "throughput", "persisted", "p99", "error-p99" or "refused"
 	Base   string  // the baseline result it is a ratio to ("" for absolute)
 	Min    float64 // least ratio to pass (0 with a Base: informational)
 	Max    float64 // largest absolute value to pass (µs for p99)
+	// MaxRatio is the largest ratio of Metric to the Base's own Metric
+	// that passes (a latency that may grow at most so much).
+	MaxRatio float64
 }
 
 // Targets are the issue's goals, in report order.
@@ -56,6 +64,9 @@ var Targets = []Target{
 	{Name: "events requests (no target)", Label: LabelEvents, Metric: "throughput", Base: LabelBaselineNATSEcho},
 	{Name: "envelope grabs, verified (no target)", Label: LabelEnvelope, Metric: "throughput", Base: LabelBaselineNATSEcho},
 	{Name: "baseline (b) vs bare Echo (a) (no target)", Label: LabelBaselineNATSEcho, Metric: "throughput", Base: LabelBaselineEcho},
+	{Name: "overload: admitted p99 at 3x capacity vs unloaded p99", Label: LabelOverload, Metric: "p99", Base: LabelOverloadUnloaded, MaxRatio: 2},
+	{Name: "overload: refusal p99 (503 overloaded, Retry-After)", Label: LabelOverload, Metric: "error-p99", Max: 50000},
+	{Name: "overload: share refused at 3x capacity (no target; about 67% is the ideal)", Label: LabelOverload, Metric: "refused"},
 }
 
 // Verdicts of a target.
@@ -112,6 +123,19 @@ func (t Target) Evaluate(byLabel map[string]*Result) Evaluation {
 		}
 		return ev
 	}
+	if t.MaxRatio > 0 {
+		b, ok := byLabel[t.Base]
+		if !ok || r.Ops == 0 || b.Ops == 0 {
+			return ev
+		}
+		ev.BaseValue = metric(b, t.Metric)
+		ev.Ratio = ev.Value / ev.BaseValue
+		ev.Verdict = Miss
+		if ev.Ratio <= t.MaxRatio {
+			ev.Verdict = Pass
+		}
+		return ev
+	}
 	runs := baselineRuns(byLabel, t.Base)
 	if len(runs) == 0 {
 		return ev
@@ -164,6 +188,16 @@ func metric(r *Result, name string) float64 {
 		return r.Verify.PersistedRate
 	case "p99":
 		return r.Latency.P99
+	case "error-p99":
+		if r.ErrorLatency == nil {
+			return 0
+		}
+		return r.ErrorLatency.P99
+	case "refused":
+		if r.Ops+r.Errors == 0 {
+			return 0
+		}
+		return float64(r.Errors) / float64(r.Ops+r.Errors)
 	}
 	return r.Throughput
 }
@@ -287,8 +321,11 @@ func formatValue(ev Evaluation) string {
 	if ev.Verdict == NA && ev.Value == 0 {
 		return "-"
 	}
-	if ev.Metric == "p99" {
+	switch ev.Metric {
+	case "p99", "error-p99":
 		return FormatUS(ev.Value)
+	case "refused":
+		return fmt.Sprintf("%.0f%%", ev.Value*100)
 	}
 	if len(ev.Runs) > 1 {
 		runs := make([]string, len(ev.Runs))
@@ -304,6 +341,9 @@ func formatBase(ev Evaluation) string {
 	if ev.Base == "" || ev.BaseValue == 0 {
 		return ""
 	}
+	if ev.MaxRatio > 0 && ev.Metric == "p99" {
+		return fmt.Sprintf("%s p99 %s", ev.Base, FormatUS(ev.BaseValue))
+	}
 	if len(ev.BaseRuns) > 1 {
 		runs := make([]string, len(ev.BaseRuns))
 		for i, v := range ev.BaseRuns {
@@ -318,7 +358,9 @@ func formatGoal(t Target) string {
 	switch {
 	case t.Min > 0:
 		return fmt.Sprintf(">= %.1fx", t.Min)
-	case t.Max > 0 && t.Metric == "p99":
+	case t.MaxRatio > 0:
+		return fmt.Sprintf("<= %.1fx", t.MaxRatio)
+	case t.Max > 0 && (t.Metric == "p99" || t.Metric == "error-p99"):
 		return "<= " + FormatUS(t.Max)
 	}
 	return ""

@@ -109,8 +109,11 @@ type Result struct {
 	Unit        string            `json:"unit,omitempty"`        // Counter scenarios: what an op carries
 	UnitRate    float64           `json:"unit_rate,omitempty"`   // units/s
 	Latency     Latency           `json:"latency_us"`            // of the successful measured operations
-	Verify      *Verification     `json:"verify,omitempty"`      // nil: not verified
-	End         time.Time         `json:"end"`                   // verification included
+	// ErrorLatency is of the failed measured operations (how fast a
+	// refusal comes back); nil without errors.
+	ErrorLatency *Latency      `json:"error_latency_us,omitempty"`
+	Verify       *Verification `json:"verify,omitempty"` // nil: not verified
+	End          time.Time     `json:"end"`              // verification included
 }
 
 // WriteJSON writes r as indented JSON.
@@ -153,6 +156,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s %s/s\n", r.Unit, FormatRate(r.UnitRate), r.Unit)
 	}
 	fmt.Fprintf(tw, "errors\t%d%s\n", r.Errors, formatKinds(r.ErrorKinds))
+	if el := r.ErrorLatency; el != nil {
+		fmt.Fprintf(tw, "error latency\tp50 %s  p99 %s  max %s\n", FormatUS(el.P50), FormatUS(el.P99), FormatUS(el.Max))
+	}
 	l := r.Latency
 	fmt.Fprintf(tw, "latency\tp50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (mean %s)\n",
 		FormatUS(l.P50), FormatUS(l.P90), FormatUS(l.P99), FormatUS(l.P999), FormatUS(l.Max), FormatUS(l.Mean))

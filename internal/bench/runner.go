@@ -66,6 +66,7 @@ func (o *Options) Validate() error {
 // worker is one load goroutine's private tally, merged after the run.
 type worker struct {
 	hist  *hdrhistogram.Histogram
+	ehist *hdrhistogram.Histogram // latency of failed operations (refusals)
 	kinds map[string]int64
 	ok    int64
 	errs  int64
@@ -83,6 +84,7 @@ func (w *worker) record(kind string, latency time.Duration, done time.Time) {
 	} else {
 		w.errs++
 		w.kinds[kind]++
+		recordUS(w.ehist, latency)
 	}
 	if done.After(w.last) {
 		w.last = done
@@ -119,7 +121,7 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 
 	r := &run{sc: sc, o: o, workers: make([]*worker, o.Concurrency)}
 	for i := range r.workers {
-		r.workers[i] = &worker{hist: newHistogram(), kinds: map[string]int64{}}
+		r.workers[i] = &worker{hist: newHistogram(), ehist: newHistogram(), kinds: map[string]int64{}}
 	}
 	r.start = time.Now()
 	r.measureFrom = r.start.Add(o.Warmup)
@@ -253,7 +255,7 @@ func (r *run) seen() (ok, errs, warm int64) {
 
 // result merges the workers' tallies.
 func (r *run) result() *Result {
-	h := newHistogram()
+	h, eh := newHistogram(), newHistogram()
 	res := &Result{
 		Label: r.o.Label, Scenario: r.sc.Name(), Target: r.o.Target, Mode: "closed",
 		Concurrency: r.o.Concurrency, Params: r.o.Params, Start: r.start,
@@ -265,6 +267,7 @@ func (r *run) result() *Result {
 	var last time.Time
 	for _, w := range r.workers {
 		h.Merge(w.hist)
+		eh.Merge(w.ehist)
 		res.Ops += w.ok
 		res.Errors += w.errs
 		for k, n := range w.kinds {
@@ -282,6 +285,10 @@ func (r *run) result() *Result {
 		res.Throughput = float64(res.Ops) / res.Seconds
 	}
 	res.Latency = latencyOf(h)
+	if res.Errors > 0 {
+		el := latencyOf(eh)
+		res.ErrorLatency = &el
+	}
 	if c, ok := r.sc.(Counter); ok {
 		unit, per := c.Unit()
 		res.Unit, res.UnitRate = unit, res.Throughput*float64(per)

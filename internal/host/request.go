@@ -18,6 +18,12 @@ import (
 	"github.com/surgefn/surge/runtime/wire"
 )
 
+// Pending limits of a request instance's subscription: 64k calls or 64 MiB.
+const (
+	pendingMsgs  = 64 << 10
+	pendingBytes = 64 << 20
+)
+
 // requestInstance is one replica of a request-triggered function: a nats
 // micro service whose endpoint subscribes to the trigger subject in the
 // function's queue group. Calls run on their own goroutines, at most
@@ -81,11 +87,15 @@ func startRequestInstance(nc *nats.Conn, d *deployment, idx int) (*requestInstan
 		return nil, fmt.Errorf("start micro service for %s: %w", fn.Metadata.Name, err)
 	}
 	// Let a burst queue up in the client rather than be dropped as a slow
-	// consumer; concurrency bounds the work, not the queue.
+	// consumer, within bounds: a call queued past half its deadline is
+	// answered overloaded in microseconds (dispatch), so a queue this long
+	// only builds when the gateways' limits are off; beyond it the server
+	// drops calls (their callers time out) instead of this process
+	// growing without bound.
 	err = svc.AddEndpoint("call", micro.HandlerFunc(ri.dispatch),
 		micro.WithEndpointSubject(fn.Spec.Trigger.Subject),
 		micro.WithEndpointQueueGroup(fn.QueueName()),
-		micro.WithEndpointPendingLimits(1<<20, 256<<20))
+		micro.WithEndpointPendingLimits(pendingMsgs, pendingBytes))
 	if err != nil {
 		_ = svc.Stop()
 		return nil, fmt.Errorf("subscribe %s: %w", fn.Spec.Trigger.Subject, err)
@@ -108,21 +118,33 @@ func (ri *requestInstance) stats() callStats {
 }
 
 // dispatch runs on the subscription's goroutine: it takes a concurrency slot
-// (waiting at most half the timeout, then answering 503 with Retry-After)
-// and hands the call to a goroutine.
+// and hands the call to a goroutine. A call may wait in the subscription's
+// queue and then for a slot until half its time is gone (its
+// Surge-Deadline, or the function's timeout from now when it has none);
+// past that it is answered 503 overloaded with Retry-After at once, without
+// running: its caller would likely time out before the reply, and the work
+// would only delay the calls behind it.
 func (ri *requestInstance) dispatch(mr micro.Request) {
 	reply := mr.Reply()
+	hdr := nats.Header(mr.Headers())
+	now := time.Now()
+	deadline := callDeadline(hdr, now, ri.timeout)
+	wait := deadline.Sub(now) - ri.timeout/2
+	if wait <= 0 {
+		ri.overloaded(reply, "waited in the queue for more than half of its timeout")
+		return
+	}
+	var waited time.Duration
 	select {
 	case ri.sem <- struct{}{}:
 	default:
-		t := time.NewTimer(ri.timeout / 2)
+		t := time.NewTimer(wait)
 		select {
 		case ri.sem <- struct{}{}:
 			t.Stop()
+			waited = time.Since(now)
 		case <-t.C:
-			ri.m.errorf("overloaded")
-			ri.respondError(reply, &runtime.Error{Status: http.StatusServiceUnavailable, Code: "overloaded",
-				Msg: "function " + ri.name + " is at its concurrency limit; retry later"})
+			ri.overloaded(reply, "is at its concurrency limit")
 			return
 		}
 	}
@@ -130,10 +152,40 @@ func (ri *requestInstance) dispatch(mr micro.Request) {
 	ri.inflight++
 	ri.mu.Unlock()
 	ri.lastCall.Store(time.Now().UnixNano())
-	go ri.serve(reply, runtime.NewRequest(mr.Subject(), mr.Data(), nats.Header(mr.Headers())))
+	go ri.serve(reply, deadline, waited, runtime.NewRequest(mr.Subject(), mr.Data(), hdr))
 }
 
-func (ri *requestInstance) serve(reply string, req *runtime.Request) {
+// callDeadline is when the caller stops waiting: its Surge-Deadline, or
+// timeout from now without one. A deadline further away than timeout (a
+// caller with a longer wait, or a clock behind the gateway's) is cut to
+// timeout: the function never runs longer than its manifest says.
+func callDeadline(h nats.Header, now time.Time, timeout time.Duration) time.Time {
+	limit := now.Add(timeout)
+	v := h.Get(wire.HeaderDeadline)
+	if v == "" {
+		return limit
+	}
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		// A malformed header from a NATS caller: the call keeps the
+		// function's own timeout rather than being refused for it.
+		return limit
+	}
+	if d := time.UnixMilli(ms); d.Before(limit) {
+		return d
+	}
+	return limit
+}
+
+// overloaded answers a call it will not run with 503 overloaded.
+func (ri *requestInstance) overloaded(reply, why string) {
+	ri.m.errorf(wire.CodeOverloaded)
+	ri.errors.Add(1)
+	ri.respondError(reply, &runtime.Error{Status: http.StatusServiceUnavailable, Code: wire.CodeOverloaded,
+		Msg: "function " + ri.name + " " + why + "; retry later"})
+}
+
+func (ri *requestInstance) serve(reply string, deadline time.Time, waited time.Duration, req *runtime.Request) {
 	start := time.Now()
 	ri.m.inFlight.Inc()
 	defer func() {
@@ -146,10 +198,11 @@ func (ri *requestInstance) serve(reply string, req *runtime.Request) {
 		}
 		ri.mu.Unlock()
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), ri.timeout)
+	// The caller's deadline, never later than the function's timeout.
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	err := runtime.HandlerFunc(ri.h.Handle).Handle(ctx, req)
 	if err == nil && ctx.Err() != nil {
-		err = fmt.Errorf("%w after %s", context.DeadlineExceeded, ri.timeout)
+		err = fmt.Errorf("%w after %s (timeout %s)", context.DeadlineExceeded, time.Since(start).Round(time.Millisecond), ri.timeout)
 	}
 	cancel()
 	elapsed := time.Since(start)
@@ -170,6 +223,9 @@ func (ri *requestInstance) serve(reply string, req *runtime.Request) {
 	}
 	msg := replyMsg(req, err)
 	msg.Subject = reply
+	if waited > 0 {
+		msg.Header[wire.HeaderSlotWait] = []string{strconv.FormatInt(max(1, waited.Microseconds()), 10)}
+	}
 	if perr := ri.nc.PublishMsg(msg); perr != nil {
 		ri.log.Warn("reply failed", "err", perr)
 	}

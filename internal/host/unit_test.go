@@ -3,11 +3,15 @@ package host
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 func TestBackoffDelay(t *testing.T) {
@@ -62,5 +66,33 @@ func TestCheckHandlerTrigger(t *testing.T) {
 		Trigger: manifests.Trigger{Stream: "S", Filter: "s.x"}}}
 	if err := CheckHandler(stream); err != nil {
 		t.Errorf("batch-only handler on a stream trigger: %v", err)
+	}
+}
+
+func TestCallDeadline(t *testing.T) {
+	now := time.UnixMilli(1_700_000_000_000)
+	timeout := 2 * time.Second
+	ms := func(d time.Duration) string { return strconv.FormatInt(now.Add(d).UnixMilli(), 10) }
+	tests := []struct {
+		name   string
+		header string
+		want   time.Duration // from now
+	}{
+		{name: "no header: the function's timeout", header: "", want: timeout},
+		{name: "the caller's sooner deadline", header: ms(800 * time.Millisecond), want: 800 * time.Millisecond},
+		{name: "already past", header: ms(-time.Second), want: -time.Second},
+		{name: "later than the timeout: cut to it", header: ms(time.Minute), want: timeout},
+		{name: "malformed: the function's timeout", header: "soon", want: timeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := nats.Header{}
+			if tt.header != "" {
+				h.Set(wire.HeaderDeadline, tt.header)
+			}
+			if got := callDeadline(h, now, timeout).Sub(now); got != tt.want {
+				t.Errorf("callDeadline = now%+v, want now%+v", got, tt.want)
+			}
+		})
 	}
 }

@@ -90,6 +90,11 @@ type Options struct {
 	// creates get: 1 to host.MaxReplicas, or 0 for auto (1 on a single
 	// server, 3 on a cluster of 3 or more; see host.AutoReplicas).
 	Replicas int
+	// MaxInFlight bounds the calls in flight through the gateway, all
+	// functions together: 0 is gateway.DefaultMaxInFlight, negative none.
+	MaxInFlight int
+	// NoAdaptiveLimit turns off the gateway's adaptive per-function limit.
+	NoAdaptiveLimit bool
 
 	jwtSecret []byte                 // read from JWT.SecretFile by validate
 	proxies   gateway.TrustedProxies // parsed from TrustedProxies by validate
@@ -457,7 +462,8 @@ func (p *Platform) startGateway(ctx, runCtx context.Context) error {
 	}
 	cfg := gateway.Config{NC: p.gwConn, JS: js, Logger: p.log.With("component", "gateway"),
 		AdminToken: token, Registry: p.reg, Gatherer: p.reg, BodyLimit: p.opts.BodyLimit,
-		Checks: checks, AccessLog: p.opts.AccessLog, TrustedProxies: p.opts.proxies, Replicas: p.replicas}
+		Checks: checks, AccessLog: p.opts.AccessLog, TrustedProxies: p.opts.proxies, Replicas: p.replicas,
+		MaxInFlight: p.opts.MaxInFlight, NoAdaptiveLimit: p.opts.NoAdaptiveLimit}
 	if p.auth != nil { // a nil *Authority in the interface would not be nil
 		cfg.Creds = p.auth
 	}

@@ -52,6 +52,20 @@ const (
 	HeaderIdempotencyKey = "Idempotency-Key"
 	// HeaderContentType is the content type of the body.
 	HeaderContentType = "Content-Type"
+	// HeaderDeadline is when the caller stops waiting for the reply, in
+	// Unix milliseconds; the gateway sets it on every sync call. A runtime
+	// host answers 503 overloaded at once, without running the call, when
+	// the call waited in its queue for more than half of the time it had
+	// (clocks of the gateway and the host are assumed synchronised to well
+	// under that, as NTP keeps them), and gives the handler no longer than
+	// the deadline. A NATS caller may set it too.
+	HeaderDeadline = "Surge-Deadline"
+	// HeaderSlotWait is set by a runtime host on the reply of a call that
+	// had to wait for a concurrency slot (spec.concurrency): microseconds
+	// waited. It tells the gateway's adaptive limit that the latency it
+	// sees comes from the function's own queue, which refusing calls
+	// shortens, and not from a machine short of CPU, which it would not.
+	HeaderSlotWait = "Surge-Slot-Wait"
 	// HeaderRetryAfter tells an overloaded or rate-limited caller when to retry.
 	HeaderRetryAfter = "Retry-After"
 
@@ -68,6 +82,11 @@ const (
 	// HeaderDLQSubject is the original subject of a dead-lettered message.
 	HeaderDLQSubject = "Surge-Dlq-Subject"
 )
+
+// CodeOverloaded is the error code of a call refused, at once and without
+// running it, because its function or the gateway is at its limit of calls
+// in flight: 503 with Retry-After.
+const CodeOverloaded = "overloaded"
 
 // Names of the streams and buckets the platform owns. The bucket of
 // deployed manifests is manifests.Bucket.
