@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -339,94 +338,30 @@ func TestStartWaitsForVTGate(t *testing.T) {
 	}
 }
 
-// cluster3 is a 3-node nats-server cluster with JetStream on loopback;
-// restart brings node i back with its data.
-type cluster3 struct {
-	t     *testing.T
-	opts  [3]*server.Options
-	nodes [3]*server.Server
-}
-
-func newCluster3(t *testing.T) *cluster3 {
-	t.Helper()
-	c := &cluster3{t: t}
-	var routes []*url.URL
-	clusterAddrs := [3]string{testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)}
-	for _, a := range clusterAddrs {
-		routes = append(routes, &url.URL{Scheme: "nats-route", Host: a})
-	}
-	for i := range c.opts {
-		host, port, _ := net.SplitHostPort(clusterAddrs[i])
-		cp, _ := strconv.Atoi(port)
-		_, cport, _ := net.SplitHostPort(testenv.FreeAddr(t))
-		clientPort, _ := strconv.Atoi(cport)
-		c.opts[i] = &server.Options{ServerName: "n" + strconv.Itoa(i+1), Host: "127.0.0.1", Port: clientPort,
-			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-			Cluster: server.ClusterOpts{Name: "surge-test", Host: host, Port: cp}, Routes: routes}
-	}
-	for i := range c.opts {
-		c.start(i)
-	}
-	t.Cleanup(func() {
-		for _, n := range c.nodes {
-			if n != nil {
-				n.Shutdown()
-			}
-		}
-	})
-	return c
-}
-
-func (c *cluster3) start(i int) {
-	c.t.Helper()
-	ns, err := server.NewServer(c.opts[i].Clone())
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		c.t.Fatalf("node %d not ready", i+1)
-	}
-	c.nodes[i] = ns
-}
-
-func (c *cluster3) stop(i int) {
-	c.nodes[i].Shutdown()
-	c.nodes[i].WaitForShutdown()
-	c.nodes[i] = nil
-}
-
-func (c *cluster3) url(i int) string { return c.nodes[i].ClientURL() }
-
 // TestReadyzNoLeaderOnCluster: on a 3-node cluster, a replicated stream a
 // deployed function needs is named on a 503 /readyz while it cannot elect
 // a leader (two nodes down), and the gateway is ready again on its own
 // once they are back. The other checks keep their own answers: one slow
 // check does not time the others out.
 func TestReadyzNoLeaderOnCluster(t *testing.T) {
-	c := newCluster3(t)
-	urls := c.url(0) + "," + c.url(1) + "," + c.url(2)
-	// The stream first, at R3 (surge creates R1 ones until --replicas);
-	// the function's deploy keeps its settings.
-	nc, js := testenv.ConnectJetStream(t, urls)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	testenv.Eventually(t, 20*time.Second, "cluster has a JetStream leader", func() bool {
-		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
-		defer acancel()
-		_, err := js.AccountInfo(actx)
-		return err == nil
-	})
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "JOBS", Subjects: []string{"jobs.>"}, Replicas: 3}); err != nil {
-		t.Fatal(err)
+	if testing.Short() {
+		t.Skip("cluster test: three child nats-servers")
 	}
-	nc.Close()
-	env := testenv.Start(t, func(o *platform.Options) { o.NATSURL, o.NATSListen = c.url(0), "" })
+	c := testenv.StartCluster(t, "TestPlatformClusterNode")
+	env := c.Surge(t, nil) // --replicas auto: 3
 	env.Deploy(t, jobsManifest)
 	testenv.Eventually(t, 20*time.Second, "ready on the cluster", func() bool { return getReadyz(env.URL).Status == http.StatusOK })
 
-	c.stop(1)
-	c.stop(2)
+	// The JOBS leader and one more node down: the one left cannot elect a
+	// leader. (Were the leader the one left, it would go on calling itself
+	// leader until it noticed the lost quorum.)
+	leader, err := c.LeaderOf("JOBS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := (leader + 1) % testenv.ClusterSize
+	c.Kill(leader)
+	c.Kill(other)
 	var r readiness
 	testenv.Eventually(t, 20*time.Second, "readyz 503 naming JOBS", func() bool {
 		r = getReadyz(env.URL)
@@ -436,10 +371,14 @@ func TestReadyzNoLeaderOnCluster(t *testing.T) {
 	if r.Checks["store"] != "ok" || r.Checks["nats"] != "ok" {
 		t.Errorf("checks with two nodes down = %v, want store and nats ok", r.Checks)
 	}
-	c.start(1)
-	c.start(2)
+	c.Restart(leader)
+	c.Restart(other)
 	testenv.Eventually(t, 30*time.Second, "readyz 200 once the nodes are back", func() bool {
 		r = getReadyz(env.URL)
 		return r.Status == http.StatusOK
 	})
 }
+
+// TestPlatformClusterNode is not a test: it is a node of the NATS cluster
+// of TestReadyzNoLeaderOnCluster, run in a child process.
+func TestPlatformClusterNode(t *testing.T) { testenv.ServeClusterNode(t) }
