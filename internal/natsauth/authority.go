@@ -504,6 +504,12 @@ func (a *Authority) FunctionCreds(name, subject, queue string, rotate bool) ([]b
 	}
 	old := a.issued.Functions[name]
 	if rotate {
+		// The stored JWT may hold a peer's revocations announced since
+		// Open: the JWT signed below must keep them, or, newer, it would
+		// lift them on every node.
+		if err := a.mergeStoredRevocations(); err != nil {
+			return nil, err
+		}
 		// A revocation is by user key: the new key is not in it, even
 		// if its JWT was issued in the same second.
 		at := a.now().Unix()

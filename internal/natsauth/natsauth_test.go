@@ -142,3 +142,84 @@ func TestReopenKeepsPeerRevocation(t *testing.T) {
 		t.Error("the next account JWT this node signs lifts the peer's revocation")
 	}
 }
+
+// startAttached runs a server configured and attached by a.
+func startAttached(t *testing.T, a *Authority) {
+	t.Helper()
+	o := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true}
+	a.ConfigureServer(o)
+	ns, err := server.NewServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	a.Attach(ns)
+}
+
+// TestRotateKeepsPeerRevocation: a node that got a peer's account JWT (a
+// revocation announced while it ran) and then rotates a function of its
+// own signs a JWT that still holds the peer's revocation; without the
+// merge, the newer JWT would lift it on every node.
+func TestRotateKeepsPeerRevocation(t *testing.T) {
+	peerDir := filepath.Join(t.TempDir(), "nats")
+	peer, err := Open(peerDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "nats")
+	if err := os.CopyFS(dir, os.DirFS(peerDir)); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startAttached(t, peer)
+	startAttached(t, a)
+
+	first, err := peer.FunctionCreds("f", "fn.f", "f", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := jwt.ParseDecoratedUserNKey(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokedPub, _ := kp.PublicKey()
+	// The resolver keeps the newer of two JWTs, by issue time in seconds.
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := peer.FunctionCreds("f", "fn.f", "f", true); err != nil {
+		t.Fatal(err)
+	}
+	// What the announcement does on a's server: its resolver stores the
+	// peer's JWT.
+	peerJWT, err := peer.resolver.LoadAcc(peer.AccountPublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.resolver.Store(a.AccountPublicKey(), peerJWT); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // a later issue time, as a later rotation has
+	if _, err := a.FunctionCreds("g", "fn.g", "g", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.FunctionCreds("g", "fn.g", "g", true); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := a.resolver.LoadAcc(a.AccountPublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, err := jwt.DecodeAccountClaims(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ac.Revocations[revokedPub]; !ok {
+		t.Error("rotating g on this node lifted the peer's revocation of f's old key")
+	}
+}
