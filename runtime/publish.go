@@ -33,14 +33,36 @@ const publishRetryBudget = 15 * time.Second
 // window makes the second a no-op. No responders and 503 errors mean
 // nothing was stored, so they are retried either way.
 //
-// The first attempt is p.PublishMsg itself: the success path costs no
-// allocation on top of it.
+// A stream whose leader died drops a publish without an answer, so an
+// attempt does not get all of ctx's time: each gets at most half of what
+// is left (at least attemptMin), and the rest is for the retries that
+// reach the new leader. With no deadline on ctx the first attempt is
+// p.PublishMsg itself (JetStream's own timeout applies) and the success
+// path costs no allocation; a deadline costs one context per publish.
 func PublishDurable(ctx context.Context, p Publisher, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	ack, err := p.PublishMsg(ctx, msg, opts...)
-	if err == nil || !retryablePublish(err, msg) {
+	var ack *jetstream.PubAck
+	var err error
+	if d, ok := ctx.Deadline(); ok && time.Until(d) > 2*attemptMin {
+		ack, err = publishAttempt(ctx, p, msg, opts, d)
+	} else {
+		ack, err = p.PublishMsg(ctx, msg, opts...)
+	}
+	if err == nil || !retryablePublish(err, msg) || ctx.Err() != nil {
 		return ack, err
 	}
 	return publishRetry(ctx, p, msg, opts, err)
+}
+
+// attemptMin is the least time a publish attempt gets before it is sent
+// again: an ack under load can take a while.
+const attemptMin = 500 * time.Millisecond
+
+// publishAttempt publishes msg with half the time left until deadline
+// (at least attemptMin).
+func publishAttempt(ctx context.Context, p Publisher, msg *nats.Msg, opts []jetstream.PublishOpt, deadline time.Time) (*jetstream.PubAck, error) {
+	actx, cancel := context.WithTimeout(ctx, max(time.Until(deadline)/2, attemptMin))
+	defer cancel()
+	return p.PublishMsg(actx, msg, opts...)
 }
 
 // publishRetry is PublishDurable after a first failed attempt.
@@ -64,11 +86,11 @@ func publishRetry(ctx context.Context, p Publisher, msg *nats.Msg, opts []jetstr
 			return nil, err
 		case <-t.C:
 		}
-		ack, perr := p.PublishMsg(ctx, msg, opts...)
+		ack, perr := publishAttempt(ctx, p, msg, opts, deadline)
 		if perr == nil {
 			return ack, nil
 		}
-		if !retryablePublish(perr, msg) {
+		if !retryablePublish(perr, msg) || ctx.Err() != nil {
 			return nil, perr
 		}
 		err = perr

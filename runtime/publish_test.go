@@ -86,6 +86,39 @@ func TestPublishDurable(t *testing.T) {
 	}
 }
 
+// stalledPublisher is a stream whose leader died: its first stalls
+// publishes get no answer until their context ends.
+type stalledPublisher struct {
+	stalls int
+	calls  int
+	ack    jetstream.PubAck
+}
+
+func (p *stalledPublisher) PublishMsg(ctx context.Context, _ *nats.Msg, _ ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	p.calls++
+	if p.calls <= p.stalls {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return &p.ack, nil
+}
+
+// TestPublishDurableStalledAttempt: a publish the dead leader never
+// answers does not take the whole deadline; the retry after it is acked
+// in time.
+func TestPublishDurableStalledAttempt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	p := &stalledPublisher{stalls: 1}
+	msg := &nats.Msg{Subject: "orders.submit", Header: nats.Header{runtime.HeaderMsgID: {"o-1"}}}
+	if _, err := runtime.PublishDurable(ctx, p, msg); err != nil {
+		t.Fatalf("%v after %d attempts; want the second attempt acked within the deadline", err, p.calls)
+	}
+	if p.calls != 2 {
+		t.Errorf("%d attempts, want 2", p.calls)
+	}
+}
+
 func repeat(err error, n int) []error {
 	out := make([]error, n)
 	for i := range out {
