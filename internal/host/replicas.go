@@ -56,8 +56,10 @@ func ValidateReplicas(n int) error {
 // autoPlacementWait while the cluster forms): the servers a client
 // learns from INFO (nc.Servers) count listen addresses, not JetStream
 // peers, and a node that has no JetStream, or is down, cannot hold a
-// replica. A cluster with fewer than 3 JetStream servers up gets 1, with a
-// warning saying how to insist.
+// replica. On a cluster with fewer than 3 JetStream servers up it returns
+// ErrPlacement after autoPlacementWait, which the caller retries: settling
+// on 1 would leave every stream and bucket this process creates on one
+// server of a degraded cluster for good.
 func AutoReplicas(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, log *slog.Logger) (int, error) {
 	cluster := nc.ConnectedClusterName()
 	if cluster == "" {
@@ -77,10 +79,15 @@ func AutoReplicas(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, lo
 			}
 			return n, nil
 		}
-		if apiErr.ErrorCode == errCodeReplicasNotSupported || time.Now().After(deadline) {
-			log.Warn("--replicas auto: JetStream cannot place 3 replicas on this NATS cluster (fewer than 3 JetStream servers up); streams and buckets get 1 replica. Pass --replicas 3 to insist",
+		if apiErr.ErrorCode == errCodeReplicasNotSupported {
+			// A cluster whose JetStream is not clustered.
+			log.Warn("--replicas auto: this NATS cluster's JetStream is not clustered; streams and buckets get 1 replica",
 				"cluster", cluster, "reason", apiErr.Description)
 			return 1, nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("%w on NATS cluster %s yet (%s): fewer than 3 JetStream servers are up; "+
+				"waiting for them (pass --replicas 1 to run on a cluster of fewer than 3 servers)", ErrPlacement, cluster, apiErr.Description)
 		}
 		select {
 		case <-ctx.Done():
@@ -89,6 +96,16 @@ func AutoReplicas(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, lo
 		}
 	}
 }
+
+// IsNotClustered reports whether err is JetStream refusing more than one
+// replica because it is not clustered (a single server).
+func IsNotClustered(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeReplicasNotSupported
+}
+
+// ErrPlacement is JetStream unable to place 3 replicas on a cluster yet.
+var ErrPlacement = errors.New("--replicas auto: JetStream cannot place 3 replicas")
 
 // autoPlacementWait is how long --replicas auto waits for a forming
 // cluster to have 3 JetStream peers.

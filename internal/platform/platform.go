@@ -355,8 +355,13 @@ func (p *Platform) waitJetStream(ctx context.Context) error {
 			resolved = true
 		}
 		err := host.EnsureInfra(actx, js, host.Replication{Replicas: p.replicas, Logger: p.log})
-		if errors.Is(err, host.ErrReplicas) {
+		switch {
+		case errors.Is(err, host.ErrReplicas):
 			return permanent(err)
+		case host.IsNotClustered(err):
+			// Waiting does not make a single server a cluster.
+			return permanent(fmt.Errorf("--replicas %d needs a NATS cluster of at least %d JetStream servers; this NATS is not clustered (use --replicas 1 or auto): %w",
+				p.replicas, p.replicas, err))
 		}
 		return err
 	}, func(err error) string {

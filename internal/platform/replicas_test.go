@@ -36,4 +36,17 @@ func TestReplicasOnASingleServer(t *testing.T) {
 			t.Errorf("Replicas %d: %v, want an error naming --replicas", bad, err)
 		}
 	}
+	// A count a single server cannot give fails the start at once (it was
+	// retried for ever: waiting does not make a server a cluster).
+	o := testenv.Options(t)
+	o.Replicas = 3
+	start := time.Now()
+	p, err := platform.Start(ctx, o)
+	if err == nil {
+		_ = p.Stop(ctx)
+		t.Fatal("--replicas 3 on a single server started")
+	}
+	if !strings.Contains(err.Error(), "needs a NATS cluster") || time.Since(start) > 4*time.Second {
+		t.Errorf("--replicas 3 on a single server: %v after %s; want at once an error saying it needs a cluster", err, time.Since(start))
+	}
 }
