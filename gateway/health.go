@@ -159,7 +159,9 @@ func (c *assetsCheck) check(ctx context.Context) error {
 	if !c.at.IsZero() && c.now().Sub(c.at) < assetsTTL {
 		return c.last
 	}
-	c.last = c.probe(ctx)
+	// The result is cached for every caller: one client hanging up must
+	// not make it "context canceled" for the others.
+	c.last = c.probe(context.WithoutCancel(ctx))
 	c.at = c.now()
 	return c.last
 }

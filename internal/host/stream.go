@@ -30,7 +30,8 @@ type streamLoop struct {
 	itMu       sync.Mutex // guards it and stopping: run replaces it, stop drains it
 	it         jetstream.MessagesContext
 	stopping   bool
-	buffer     int // pull buffer, in messages
+	quit       chan struct{} // closed by stop: ends reopen's wait
+	buffer     int           // pull buffer, in messages
 	h          runtime.BatchHandler
 	batchSize  int
 	batchWait  time.Duration
@@ -91,6 +92,7 @@ func startStreamLoop(ctx context.Context, cons jetstream.Consumer, stream string
 		log:        d.log.With("instance", idx),
 		m:          d.metrics,
 		done:       make(chan struct{}),
+		quit:       make(chan struct{}),
 	}
 	l.buffer = max(fn.Spec.Concurrency, 2*l.batchSize)
 	it, err := cons.Messages(jetstream.PullMaxMessages(l.buffer))
@@ -307,7 +309,11 @@ func (l *streamLoop) reopen() jetstream.MessagesContext {
 		}
 		l.itMu.Unlock()
 		l.log.Warn("pull iterator ended by the server; pulling again in 1s", "stream", l.stream)
-		time.Sleep(time.Second)
+		select {
+		case <-time.After(time.Second):
+		case <-l.quit:
+			return nil
+		}
 		l.itMu.Lock()
 		if l.stopping {
 			l.itMu.Unlock()
@@ -329,6 +335,9 @@ func (l *streamLoop) reopen() jetstream.MessagesContext {
 // settled, then the loop ends (or ctx does).
 func (l *streamLoop) stop(ctx context.Context) error {
 	l.itMu.Lock()
+	if !l.stopping {
+		close(l.quit)
+	}
 	l.stopping = true
 	it := l.it
 	l.itMu.Unlock()
