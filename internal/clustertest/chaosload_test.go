@@ -210,6 +210,22 @@ func errClass(err error) string {
 	return s
 }
 
+// requireTraffic fails the test unless every stream of the load got
+// writes acked: checks that every acked write is stored prove nothing on
+// empty sets.
+func (l *load) requireTraffic(t *testing.T) {
+	t.Helper()
+	l.mu.Lock()
+	signins, events := len(l.signins), len(l.events)
+	l.mu.Unlock()
+	l.orders.mu.Lock()
+	orders := len(l.orders.accepted)
+	l.orders.mu.Unlock()
+	if orders < 1000 || signins == 0 || events == 0 {
+		t.Fatalf("too little acked to check: %d orders, %d sign-ins, %d event items", orders, signins, events)
+	}
+}
+
 func (l *load) report(t *testing.T) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -272,7 +288,17 @@ func (l *load) verify(t *testing.T, within time.Duration) {
 		var r struct {
 			First bool `json:"first"`
 		}
-		code, b, err := l.post(context.Background(), 0, "/v1/signin", fmt.Appendf(nil, `{"user_id":%d}`, user))
+		var code int
+		var b []byte
+		var err error
+		// A 503 (overloaded, no instance yet) asks for a retry.
+		for try := 0; try < 20; try++ {
+			code, b, err = l.post(context.Background(), 0, "/v1/signin", fmt.Appendf(nil, `{"user_id":%d}`, user))
+			if err == nil && code != http.StatusServiceUnavailable {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		if err == nil && code == http.StatusOK && json.Unmarshal(b, &r) == nil && r.First {
 			t.Errorf("user %d: acked sign-in not stored (signing in again is first:true)", user)
 		} else if err != nil || code != http.StatusOK {
@@ -299,39 +325,22 @@ func (l *load) verify(t *testing.T, within time.Duration) {
 	}
 }
 
-// checkOrders reads every order list of byUser's users to its end.
+// checkOrders reads every order list of byUser's users to its end,
+// through the public API.
 func (l *load) checkOrders(t *testing.T, byUser map[int64]map[string]bool) (missing, twice, extra int) {
-	for user, want := range byUser {
-		seen := map[string]int{}
-		for page := 1; ; page++ {
-			var r struct {
-				Orders []struct {
-					OrderID string `json:"order_id"`
-				} `json:"orders"`
-			}
-			if code := l.get(t, fmt.Sprintf("/v1/users/%d/orders?page=%d&size=100", user, page), &r); code != http.StatusOK {
-				t.Fatalf("user %d orders page %d: %d", user, page, code)
-			}
-			for _, o := range r.Orders {
-				seen[o.OrderID]++
-			}
-			if len(r.Orders) < 100 {
-				break
-			}
+	return auditOrders(byUser, func(user int64, page int) ([]string, bool) {
+		var r struct {
+			Orders []struct {
+				OrderID string `json:"order_id"`
+			} `json:"orders"`
 		}
-		for id := range want {
-			if seen[id] == 0 {
-				missing++
-			}
+		if code := l.get(t, fmt.Sprintf("/v1/users/%d/orders?page=%d&size=100", user, page+1), &r); code != http.StatusOK {
+			t.Fatalf("user %d orders page %d: %d", user, page+1, code)
 		}
-		for id, n := range seen {
-			if n > 1 {
-				twice++
-			}
-			if !want[id] {
-				extra++
-			}
+		ids := make([]string, len(r.Orders))
+		for i, o := range r.Orders {
+			ids[i] = o.OrderID
 		}
-	}
-	return missing, twice, extra
+		return ids, len(r.Orders) == 100
+	})
 }

@@ -52,12 +52,16 @@ func TestRuntimeHostKilledMidBatch(t *testing.T) {
 	}
 	killed := killAtAckFloor(child, cons, 1000)
 	acked := publishOrders(t, c.JS(), orders, users)
-	t.Logf("%d of %d publishes acked; kill: %s", len(acked), orders, <-killed)
+	kill := <-killed
+	if kill == killedLate {
+		t.Fatal("the host was killed only at the deadline, not in the middle of a batch")
+	}
+	t.Logf("%d of %d publishes acked; kill: %s", len(acked), orders, kill)
 	_ = child.Wait()
 	if info, err := cons.Info(context.Background()); err == nil {
 		t.Logf("after the kill: ack floor %d, %d awaiting ack, %d pending", info.AckFloor.Stream, info.NumAckPending, info.NumPending)
 		if info.NumAckPending == 0 {
-			t.Log("note: the killed host held no unacked message")
+			t.Fatal("the killed host held no unacked message: it was not killed in the middle of a batch")
 		}
 	}
 
@@ -126,7 +130,11 @@ func TestRuntimeHostKilledMidBatchVitess(t *testing.T) {
 	// The keyspace outlives the test: users no earlier run used.
 	base := rand.Int64N(1<<50) + 1
 	acked := publishOrdersFor(t, c.JS(), 12000, 60, base)
-	t.Logf("%d publishes acked; kill: %s", len(acked), <-killed)
+	kill := <-killed
+	if kill == killedLate {
+		t.Fatal("the host was killed only at the deadline, not in the middle of a batch")
+	}
+	t.Logf("%d publishes acked; kill: %s", len(acked), kill)
 	_ = victim.Wait()
 	start := time.Now()
 	waitConsumed(t, c.JS(), "ORDERS", "order-persist", 40*time.Second)
@@ -155,8 +163,12 @@ func killAtAckFloor(child *exec.Cmd, cons jetstream.Consumer, floor uint64) <-ch
 	return killWhen(child, cons, func(ci *jetstream.ConsumerInfo) bool { return ci.AckFloor.Stream >= floor })
 }
 
+// killedLate is what killWhen says when when never held: the kill came
+// after the point the test is about.
+const killedLate = "killed at the deadline"
+
 // killWhen kills child (SIGKILL) once cons's info satisfies when, or
-// after 20s; the channel says when.
+// after 20s (killedLate); the channel says when.
 func killWhen(child *exec.Cmd, cons jetstream.Consumer, when func(*jetstream.ConsumerInfo) bool) <-chan string {
 	killed := make(chan string, 1)
 	go func() {
@@ -172,7 +184,7 @@ func killWhen(child *exec.Cmd, cons jetstream.Consumer, when func(*jetstream.Con
 			time.Sleep(2 * time.Millisecond)
 		}
 		_ = child.Process.Kill()
-		killed <- "killed at the deadline"
+		killed <- killedLate
 	}()
 	return killed
 }

@@ -254,7 +254,9 @@ func TestOrdersLeaderKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	in.mu.Lock()
 	before := len(in.times)
+	in.mu.Unlock()
 	killedAt := time.Now()
 	c.Kill(leader)
 	t.Logf("killed %s, the ORDERS leader, after %d accepted orders", testenv.NodeName(leader), before)
@@ -366,18 +368,31 @@ func compareStored(t *testing.T, st store.Orders, want map[int64]map[string]bool
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	return auditOrders(want, func(u int64, page int) ([]string, bool) {
+		orders, err := st.ListOrders(ctx, u, page*1000, 1000)
+		if err != nil {
+			t.Fatalf("list orders of %d: %v", u, err)
+		}
+		ids := make([]string, len(orders))
+		for i, o := range orders {
+			ids[i] = o.OrderID
+		}
+		return ids, len(orders) == 1000
+	})
+}
+
+// auditOrders compares, user by user, the order ids list gives page after
+// page (0, 1, ... while more) with want: the acked ids missing, the
+// copies of an id stored more than once, and the ids stored that were
+// never acked (a publish whose ack was lost).
+func auditOrders(want map[int64]map[string]bool, list func(user int64, page int) (ids []string, more bool)) (missing, dups, extra int) {
 	for u, ids := range want {
 		seen := map[string]int{}
-		for off := 0; ; off += 1000 {
-			page, err := st.ListOrders(ctx, u, off, 1000)
-			if err != nil {
-				t.Fatalf("list orders of %d: %v", u, err)
-			}
-			for _, o := range page {
-				seen[o.OrderID]++
-			}
-			if len(page) < 1000 {
-				break
+		for page, more := 0, true; more; page++ {
+			var got []string
+			got, more = list(u, page)
+			for _, id := range got {
+				seen[id]++
 			}
 		}
 		for id := range ids {
