@@ -124,20 +124,29 @@ func (ri *requestInstance) stats() callStats {
 // past that it is answered 503 overloaded with Retry-After at once, without
 // running: its caller would likely time out before the reply, and the work
 // would only delay the calls behind it.
+//
+// A call finding a free slot runs whatever its Surge-Deadline says: calls
+// queue here only while every slot is taken, and the deadline is the
+// gateway's clock, so a host clock ahead of it by half a timeout would
+// otherwise refuse every call of an idle host. Such a call gets at least
+// half its timeout to run.
 func (ri *requestInstance) dispatch(mr micro.Request) {
 	reply := mr.Reply()
 	hdr := nats.Header(mr.Headers())
 	now := time.Now()
 	deadline := callDeadline(hdr, now, ri.timeout)
 	wait := deadline.Sub(now) - ri.timeout/2
-	if wait <= 0 {
-		ri.overloaded(reply, "waited in the queue for more than half of its timeout")
-		return
-	}
 	var waited time.Duration
 	select {
 	case ri.sem <- struct{}{}:
+		if wait <= 0 {
+			deadline = now.Add(ri.timeout / 2)
+		}
 	default:
+		if wait <= 0 {
+			ri.overloaded(reply, "waited in the queue for more than half of its timeout")
+			return
+		}
 		t := time.NewTimer(wait)
 		select {
 		case ri.sem <- struct{}{}:

@@ -232,6 +232,22 @@ func TestHostRefusesLateCalls(t *testing.T) {
 	if resp, _ := call(1500 * time.Millisecond); resp.Header.Get(wire.HeaderServiceErrorCode) != "" {
 		t.Fatalf("a call with 1.5s of its 2s left was refused: %v", resp.Header)
 	}
+	// An idle host runs a call however late the gateway's clock says it
+	// is: the clocks of two machines may differ.
+	if resp, _ := call(-time.Second); resp.Header.Get(wire.HeaderServiceErrorCode) != "" {
+		t.Fatalf("an idle host refused a call whose deadline (by another clock) had passed: %v", resp.Header)
+	}
+	// Every slot taken: a late call is refused at once instead of queueing.
+	var busy sync.WaitGroup
+	for range 16 {
+		busy.Go(func() {
+			m := nats.NewMsg("fn.slow")
+			m.Data = []byte(`{}`)
+			_, _ = env.NC.RequestMsg(m, 5*time.Second)
+		})
+	}
+	defer busy.Wait()
+	time.Sleep(50 * time.Millisecond) // the 16 calls hold the slots for 100ms
 	for _, left := range []time.Duration{900 * time.Millisecond, -time.Second} {
 		resp, took := call(left)
 		status, code, _, ok := wire.GetError(resp.Header)
