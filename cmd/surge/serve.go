@@ -119,6 +119,9 @@ func addClusterFlags(cmd *cobra.Command, c *platform.ClusterOptions) {
 	fs.StringVar(&c.Listen, "cluster-listen", "", "HOST:PORT the embedded server accepts cluster routes on, e.g. 0.0.0.0:6222 (with --cluster-name)")
 	fs.StringVar(&c.Routes, "routes", "", "the nodes' route URLs, comma separated: nats-route://HOST:PORT,... (a node may list itself)")
 	fs.StringVar(&c.ServerName, "server-name", "", "this node's name in the cluster, unique per node (default: the one in <data>/server-name, else hostname-PORT)")
+	fs.StringVar(&c.TLSCert, "cluster-tls-cert", "", "PEM certificate this node presents on cluster routes (server and client auth); with --cluster-tls-key and --cluster-tls-ca, routes are TLS")
+	fs.StringVar(&c.TLSKey, "cluster-tls-key", "", "PEM key of --cluster-tls-cert")
+	fs.StringVar(&c.TLSCA, "cluster-tls-ca", "", "PEM file of the CAs whose certificates a route peer must present")
 }
 
 func addHTTPFlags(cmd *cobra.Command, f *serverFlags) {

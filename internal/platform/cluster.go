@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,13 +40,21 @@ type ClusterOptions struct {
 	// else hostname-PORT (the cluster port), then persisted: JetStream
 	// knows its peers by name, so it must not change across restarts.
 	ServerName string
+	// TLSCert, TLSKey and TLSCA turn on TLS for the routes
+	// (--cluster-tls-cert/-key/-ca): every node presents TLSCert (valid for
+	// server and client auth: a route is dialled by either side) and
+	// accepts only peers whose certificate TLSCA signed. Without them the
+	// routes are authenticated but not encrypted: a private network only.
+	TLSCert, TLSKey, TLSCA string
 
-	routes []*url.URL // parsed from Routes by validate
+	routes []*url.URL  // parsed from Routes by validate
+	tls    *tls.Config // loaded from the TLS files by validate
 }
 
 // IsZero reports whether c configures no cluster.
 func (c ClusterOptions) IsZero() bool {
-	return c.Name == "" && c.Listen == "" && c.Routes == "" && c.ServerName == ""
+	return c.Name == "" && c.Listen == "" && c.Routes == "" && c.ServerName == "" &&
+		c.TLSCert == "" && c.TLSKey == "" && c.TLSCA == ""
 }
 
 // serverNameFile holds the embedded server's cluster name under the data
@@ -64,7 +73,7 @@ func (c *ClusterOptions) validate(external bool) []error {
 		return nil
 	}
 	if external {
-		return []error{errors.New("--cluster-name, --cluster-listen, --routes and --server-name configure the embedded server; " +
+		return []error{errors.New("--cluster-name, --cluster-listen, --routes, --server-name and --cluster-tls-* configure the embedded server; " +
 			"with --nats the external NATS cluster is configured on its own servers")}
 	}
 	var errs []error
@@ -88,6 +97,21 @@ func (c *ClusterOptions) validate(external bool) []error {
 	if c.Listen != "" {
 		if _, _, err := splitClusterListen(c.Listen); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if c.TLSCert != "" || c.TLSKey != "" || c.TLSCA != "" {
+		if c.TLSCert == "" || c.TLSKey == "" || c.TLSCA == "" {
+			errs = append(errs, errors.New("--cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca go together: "+
+				"each node presents its certificate and accepts only peers the CA signed"))
+		} else if tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: c.TLSCert, KeyFile: c.TLSKey,
+			CaFile: c.TLSCA, Verify: true}); err != nil {
+			errs = append(errs, fmt.Errorf("--cluster-tls-*: %w", err))
+		} else {
+			// A node dials routes as well as accepting them: the CA
+			// verifies peers either way (as nats-server's own cluster tls
+			// block does).
+			tc.RootCAs = tc.ClientCAs
+			c.tls = tc
 		}
 	}
 	c.routes = nil
@@ -157,6 +181,11 @@ func (c *ClusterOptions) configureCluster(so *server.Options, auth *natsauth.Aut
 	so.ServerName = name
 	so.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: port,
 		Username: natsauth.RouteUser, Password: secret}
+	if c.tls != nil {
+		so.Cluster.TLSConfig, so.Cluster.TLSTimeout = c.tls, 2
+	} else {
+		log.Warn("cluster routes are not encrypted (no --cluster-tls-cert/-key/-ca): run them on a private network only")
+	}
 	so.Routes = make([]*url.URL, len(c.routes))
 	for i, r := range c.routes {
 		u := *r

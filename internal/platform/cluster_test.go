@@ -1,8 +1,11 @@
 package platform_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
@@ -325,3 +328,77 @@ func TestClusterFlags(t *testing.T) {
 }
 
 func netListen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+
+// TestEmbeddedClusterTLS: with --cluster-tls-*, the nodes' routes are TLS
+// (a route port asks for TLS in its INFO) and the three nodes still form
+// the cluster; a peer without a certificate the CA signed is refused.
+func TestEmbeddedClusterTLS(t *testing.T) {
+	pki := newTestPKI(t, t.TempDir())
+	addrs := []string{testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)}
+	routes := "nats-route://" + strings.Join(addrs, ",nats-route://")
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	if _, err := natsauth.Open(filepath.Join(dirs[0], "nats")); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs[1:] {
+		copyDir(t, filepath.Join(dirs[0], "nats"), filepath.Join(d, "nats"))
+	}
+	var opts []platform.Options
+	for i := range dirs {
+		o := clusterNode(t, dirs[i], addrs[i], routes, testenv.Logger(t))
+		o.Cluster.TLSCert, o.Cluster.TLSKey, o.Cluster.TLSCA = pki.nodeCert, pki.nodeKey, pki.ca
+		opts = append(opts, o)
+	}
+	nodes := startNodes(t, opts)
+	testenv.Eventually(t, 20*time.Second, "every node routed to the two others over TLS", func() bool {
+		for _, p := range nodes {
+			if len(peers(t, p.NATSServer())) != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	// The route port speaks TLS to a peer with a certificate the CA
+	// signed, and refuses one without.
+	caPEM, err := os.ReadFile(pki.ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	nodeCert, err := tls.LoadX509KeyPair(pki.nodeCert, pki.nodeKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func(certs []tls.Certificate) error {
+		d := &net.Dialer{Timeout: 2 * time.Second}
+		conn, err := tls.DialWithDialer(d, "tcp", addrs[0], &tls.Config{RootCAs: pool, Certificates: certs, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		// TLS 1.3 tells a client its certificate was refused after the
+		// handshake: the first read gets the alert (or the INFO).
+		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err = bufio.NewReader(conn).ReadString('\n')
+		return err
+	}
+	if err := dial([]tls.Certificate{nodeCert}); err != nil {
+		t.Errorf("TLS to the route port with the node certificate: %v", err)
+	}
+	if err := dial(nil); err == nil {
+		t.Error("the route port accepted a TLS peer without a certificate")
+	}
+
+	// Only one of the three TLS files: refused before anything starts.
+	o := clusterNode(t, t.TempDir(), testenv.FreeAddr(t), routes, testenv.Logger(t))
+	o.Cluster.TLSCert = pki.nodeCert
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if p, err := platform.Start(ctx, o); err == nil {
+		_ = p.Stop(ctx)
+		t.Fatal("--cluster-tls-cert alone started")
+	} else if !strings.Contains(err.Error(), "go together") {
+		t.Errorf("--cluster-tls-cert alone: %v, want the three flags named together", err)
+	}
+}

@@ -189,7 +189,10 @@ func TestScaleOutOnEmbeddedNATS(t *testing.T) {
 // certificate, as PEM files.
 type testPKI struct {
 	ca, cert, key string
-	serverTLS     *tls.Config
+	// nodeCert and nodeKey are a cluster node's: for server and client
+	// auth on 127.0.0.1 (a route is dialled by either side).
+	nodeCert, nodeKey string
+	serverTLS         *tls.Config
 }
 
 func newTestPKI(t *testing.T, dir string) testPKI {
@@ -203,31 +206,39 @@ func newTestPKI(t *testing.T, dir string) testPKI {
 		t.Fatal(err)
 	}
 	caCert, _ := x509.ParseCertificate(caDER)
-	issue := func(serial int64, cn string, usage x509.ExtKeyUsage, ips ...net.IP) tls.Certificate {
+	issue := func(serial int64, cn string, usage []x509.ExtKeyUsage, ips ...net.IP) tls.Certificate {
 		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
 			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage}, IPAddresses: ips}
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: usage, IPAddresses: ips}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &k.PublicKey, caKey)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
 	}
-	srv := issue(2, "127.0.0.1", x509.ExtKeyUsageServerAuth, net.ParseIP("127.0.0.1"))
-	cli := issue(3, "surge", x509.ExtKeyUsageClientAuth)
+	srv := issue(2, "127.0.0.1", []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, net.ParseIP("127.0.0.1"))
+	cli := issue(3, "surge", []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth})
+	node := issue(4, "127.0.0.1", []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, net.ParseIP("127.0.0.1"))
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
 	p := testPKI{ca: filepath.Join(dir, "ca.pem"), cert: filepath.Join(dir, "client.pem"), key: filepath.Join(dir, "client-key.pem"),
+		nodeCert: filepath.Join(dir, "node.pem"), nodeKey: filepath.Join(dir, "node-key.pem"),
 		serverTLS: &tls.Config{Certificates: []tls.Certificate{srv}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(cli.PrivateKey)
 	if err != nil {
 		t.Fatal(err)
 	}
+	nodeKeyDER, err := x509.MarshalPKCS8PrivateKey(node.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for path, block := range map[string]*pem.Block{
-		p.ca:   {Type: "CERTIFICATE", Bytes: caDER},
-		p.cert: {Type: "CERTIFICATE", Bytes: cli.Certificate[0]},
-		p.key:  {Type: "PRIVATE KEY", Bytes: keyDER},
+		p.ca:       {Type: "CERTIFICATE", Bytes: caDER},
+		p.cert:     {Type: "CERTIFICATE", Bytes: cli.Certificate[0]},
+		p.key:      {Type: "PRIVATE KEY", Bytes: keyDER},
+		p.nodeCert: {Type: "CERTIFICATE", Bytes: node.Certificate[0]},
+		p.nodeKey:  {Type: "PRIVATE KEY", Bytes: nodeKeyDER},
 	} {
 		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
 			t.Fatal(err)
