@@ -194,10 +194,12 @@ func metric(r *Result, name string) float64 {
 		}
 		return r.ErrorLatency.P99
 	case "refused":
+		// Refusals are the 503s (overloaded); a timeout or another error
+		// is not one.
 		if r.Ops+r.Errors == 0 {
 			return 0
 		}
-		return float64(r.Errors) / float64(r.Ops+r.Errors)
+		return float64(r.ErrorKinds["http_503"]) / float64(r.Ops+r.Errors)
 	}
 	return r.Throughput
 }
