@@ -115,7 +115,8 @@ func TestOverloadSheds(t *testing.T) {
 
 	// Unloaded: a quarter of the capacity. The gateway learns the baseline.
 	var unloaded []time.Duration
-	for _, o := range openLoop(t, client, url, slowCapacity/4, 3*time.Second) {
+	// 240 calls: the p99 of fewer is one unlucky call on a busy machine.
+	for _, o := range openLoop(t, client, url, slowCapacity/4, 6*time.Second) {
 		if o.status != http.StatusOK {
 			t.Fatalf("unloaded call = %d %s, want 200", o.status, o.code)
 		}
