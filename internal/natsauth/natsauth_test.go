@@ -78,18 +78,7 @@ func TestReopenKeepsPeerRevocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true}
-	peer.ConfigureServer(o)
-	ns, err := server.NewServer(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	peer.Attach(ns)
+	startAttached(t, peer)
 	first, err := peer.FunctionCreds("f", "fn.f", "f", false)
 	if err != nil {
 		t.Fatal(err)

@@ -112,17 +112,25 @@ func peers(t *testing.T, ns *server.Server) map[string]bool {
 // client with client.creds reaches it through any node, a revocation made
 // on one node disconnects the revoked user on another, and a node with
 // other keys cannot join.
-func TestEmbeddedCluster(t *testing.T) {
-	addrs := []string{testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)}
-	routes := "nats-route://" + strings.Join(addrs, ",nats-route://")
-	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
-	// The first node's keys, copied to the others before their first start.
+// threeNodes is the route addresses, the --routes list and the data
+// directories of a 3-node test cluster, the first node's NATS keys copied
+// to the others before their first start.
+func threeNodes(t *testing.T) (addrs []string, routes string, dirs []string) {
+	t.Helper()
+	addrs = []string{testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)}
+	routes = "nats-route://" + strings.Join(addrs, ",nats-route://")
+	dirs = []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	if _, err := natsauth.Open(filepath.Join(dirs[0], "nats")); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range dirs[1:] {
 		copyDir(t, filepath.Join(dirs[0], "nats"), filepath.Join(d, "nats"))
 	}
+	return addrs, routes, dirs
+}
+
+func TestEmbeddedCluster(t *testing.T) {
+	addrs, routes, dirs := threeNodes(t)
 	var opts []platform.Options
 	for i := range dirs {
 		opts = append(opts, clusterNode(t, dirs[i], addrs[i], routes, testenv.Logger(t)))
@@ -334,15 +342,7 @@ func netListen(addr string) (net.Listener, error) { return net.Listen("tcp", add
 // the cluster; a peer without a certificate the CA signed is refused.
 func TestEmbeddedClusterTLS(t *testing.T) {
 	pki := newTestPKI(t, t.TempDir())
-	addrs := []string{testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)}
-	routes := "nats-route://" + strings.Join(addrs, ",nats-route://")
-	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
-	if _, err := natsauth.Open(filepath.Join(dirs[0], "nats")); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range dirs[1:] {
-		copyDir(t, filepath.Join(dirs[0], "nats"), filepath.Join(d, "nats"))
-	}
+	addrs, routes, dirs := threeNodes(t)
 	var opts []platform.Options
 	for i := range dirs {
 		o := clusterNode(t, dirs[i], addrs[i], routes, testenv.Logger(t))
