@@ -49,8 +49,15 @@
 // at the moment of a refill (one walking past the bucket empty, the other
 // finding it refilled before the first one's write) can take twice.
 //
-// Measured alternatives (BenchmarkReserve, and `surge bench sale` against
-// orders-http): see the README's flash-sale section.
+// Measured (BenchmarkReserve with -benchtime 20000x: 64 goroutines, a new
+// claim each, one hot key, an embedded file-backed server on 2 shared
+// cores): keeping every claim in its bucket's value cost 9.3 ms a
+// reservation with 1 bucket, 1.1 ms with 8 and 244 µs with 32, growing
+// with the claims; this design 206 µs, 66-94 µs and 52-74 µs, flat. The
+// README's flash-sale section has the figures through the platform and
+// why JetStream atomic batches were not used: a batch cannot span the KV
+// bucket and the stream an order goes to, and at one replica on file
+// storage the server opens a file store per batch.
 package stock
 
 import (
