@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,8 +29,7 @@ import (
 //     the units at most once for it (runtime/stock).
 //  3. The order is published to orders.submit with Nats-Msg-Id = order id,
 //     and acked by JetStream: order-persist stores it exactly once.
-//  4. The purchase is appended to the user's record (CAS), which moves k on,
-//     behind the 202: the user's next call on this instance waits for it.
+//  4. The purchase is appended to the user's record (CAS), which moves k on.
 //
 // A call killed after 2 or 3 leaves the record unchanged, so the retry
 // computes the same k, hence the same order id: its reservation is
@@ -65,10 +63,6 @@ type Order struct {
 	soldOut *runtime.Cache[string, bool]
 	stop    context.CancelFunc
 	done    chan struct{}
-	// writing holds, by user record key, a channel closed when this
-	// process's background write of that record ends; wg counts them.
-	writing sync.Map
-	wg      sync.WaitGroup
 }
 
 var (
@@ -128,13 +122,12 @@ func (o *Order) Provision(ctx context.Context, env *runtime.Env) error {
 	return nil
 }
 
-// Cleanup stops the reconciler and waits for the records being written.
+// Cleanup stops the reconciler.
 func (o *Order) Cleanup() error {
 	if o.stop != nil {
 		o.stop()
 		<-o.done
 	}
-	o.wg.Wait()
 	return nil
 }
 
@@ -247,9 +240,6 @@ func (o *Order) Handle(ctx context.Context, req *runtime.Request) error {
 		return soldOut(id)
 	}
 	uk := userKey(id, in.UserID)
-	if err := o.awaitRecord(ctx, uk); err != nil {
-		return err
-	}
 	rec, rev, err := o.purchases(ctx, uk)
 	if err != nil {
 		return err
@@ -282,50 +272,12 @@ func (o *Order) Handle(ctx context.Context, req *runtime.Request) error {
 	if err := o.publish(ctx, s, in.UserID, orderID, claim.Units); err != nil {
 		return unavailable(err) // the retry publishes the same order
 	}
-	// The order is durable: answer 202 now and append to the record
-	// behind the answer. Until it is written, this user's next call here
-	// waits for it; a call elsewhere, or after a kill, reads the record
-	// without it, computes the same order id and gets this order again
-	// (replayed, de-duplicated), as a concurrent call of the user would.
-	o.recordLater(uk, rec, rev, purchase{OrderID: orderID, Units: claim.Units, Keys: keys(key)})
+	if err := o.record(ctx, uk, rec, rev, purchase{OrderID: orderID, Units: claim.Units, Keys: keys(key)}); err != nil {
+		// The order is durable: answer 202. The record lags; the next
+		// call of this user computes the same order id and completes it.
+		o.log.Warn("sale purchase not recorded", "order_id", orderID, "err", err)
+	}
 	return o.accepted(req, s, orderID, claim.Units)
-}
-
-// recordLater appends p to the user's record in the background.
-func (o *Order) recordLater(uk string, rec purchases, rev uint64, p purchase) {
-	ch := make(chan struct{})
-	if prev, loaded := o.writing.Swap(uk, ch); loaded {
-		// A concurrent call of the same user (the same purchase): after
-		// the write of the first.
-		<-prev.(chan struct{})
-	}
-	o.wg.Add(1)
-	go func() {
-		defer o.wg.Done()
-		defer o.writing.CompareAndDelete(uk, ch)
-		defer close(ch)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := o.record(ctx, uk, rec, rev, p); err != nil {
-			// The next call of this user completes it (see Handle).
-			o.log.Warn("sale purchase not recorded", "order_id", p.OrderID, "err", err)
-		}
-	}()
-}
-
-// awaitRecord waits for this process's write of the user's record, if
-// one is under way.
-func (o *Order) awaitRecord(ctx context.Context, uk string) error {
-	ch, ok := o.writing.Load(uk)
-	if !ok {
-		return nil
-	}
-	select {
-	case <-ch.(chan struct{}):
-		return nil
-	case <-ctx.Done():
-		return unavailable(ctx.Err())
-	}
 }
 
 func keys(key string) []string {
