@@ -19,8 +19,8 @@ import (
 
 // Limits of a sale.
 const (
-	// MaxStock bounds a sale's stock: runtime/stock keeps every claim in
-	// its bucket's value.
+	// MaxStock bounds a sale's stock: the reconciler reads every claim of
+	// an open sale, and its purchase record, on each pass.
 	MaxStock = 100_000
 	// MaxPerUser bounds per_user.
 	MaxPerUser = 100

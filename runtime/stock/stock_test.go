@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,7 +19,7 @@ import (
 
 // buckets opens one KV bucket through each of conns fresh connections to
 // one server.
-func buckets(t *testing.T, conns int) []jetstream.KeyValue {
+func buckets(t testing.TB, conns int) []jetstream.KeyValue {
 	t.Helper()
 	ns := testenv.NATSServer(t)
 	var out []jetstream.KeyValue
@@ -219,5 +220,105 @@ func TestRetryAfterRefill(t *testing.T) {
 	}
 	if l, err := s.Get(ctx, "k"); err != nil || l.Sold != 2 {
 		t.Errorf("sold %d (%v), want 2", l.Sold, err)
+	}
+}
+
+// TestManyClaimsStaySmall: one bucket takes 10x more claims than its
+// value keeps; the value stays small, and every claim is replayed by its
+// retry, through a second Stock (another process) too, and listed by
+// Claims.
+func TestManyClaimsStaySmall(t *testing.T) {
+	kvs := buckets(t, 2)
+	ctx := context.Background()
+	s := stock.New(kvs[0], 1)
+	const n = 640
+	if _, err := s.Set(ctx, "k", n); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if c, err := s.Reserve(ctx, "k", fmt.Sprintf("c/%d", i), 1); err != nil || c.Replayed {
+			t.Fatalf("reserve %d: %+v, %v", i, c, err)
+		}
+	}
+	e, err := kvs[0].Get(ctx, "k.b0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Value()) > 2048 {
+		t.Errorf("bucket value is %d bytes after %d claims, want it bounded (<= 2 KiB)", len(e.Value()), n)
+	}
+	other := stock.New(kvs[1], 1)
+	for i := range n {
+		c, err := other.Reserve(ctx, "k", fmt.Sprintf("c/%d", i), 3)
+		if err != nil || !c.Replayed || c.Units != 1 {
+			t.Fatalf("retry of claim %d: %+v, %v; want it replayed with 1 unit", i, c, err)
+		}
+	}
+	if l, err := other.Get(ctx, "k"); err != nil || l.Sold != n {
+		t.Errorf("levels %+v, %v; want %d sold", l, err, n)
+	}
+	claims, err := other.Claims(ctx, "k")
+	if err != nil || len(claims) != n {
+		t.Errorf("Claims: %d (%v), want %d", len(claims), err, n)
+	}
+	for id, u := range claims {
+		var i int
+		if _, err := fmt.Sscanf(id, "c/%d", &i); err != nil || u != 1 {
+			t.Errorf("claim %q = %d units", id, u)
+		}
+	}
+}
+
+// TestRefillSeenThroughCache: a Stock that last saw a bucket sold out
+// (its own write) still sells the units another process's Set added.
+func TestRefillSeenThroughCache(t *testing.T) {
+	kvs := buckets(t, 2)
+	ctx := context.Background()
+	a, b := stock.New(kvs[0], 1), stock.New(kvs[1], 1)
+	if _, err := b.Set(ctx, "k", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Reserve(ctx, "k", "x", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Set(ctx, "k", 3); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"y", "z"} {
+		if c, err := a.Reserve(ctx, "k", id, 1); err != nil || c.Replayed {
+			t.Errorf("reserve %s after the raise: %+v, %v", id, c, err)
+		}
+	}
+	if _, err := a.Reserve(ctx, "k", "w", 1); !errors.Is(err, stock.ErrSoldOut) {
+		t.Errorf("past the raise: %v, want ErrSoldOut", err)
+	}
+}
+
+// BenchmarkReserve: one hot key, 64 goroutines each reserving a new claim
+// per op through one Stock (one process), on an embedded nats-server
+// with a file-backed bucket; the stock is 200k units so values grow with
+// the run when claims stay in them.
+func BenchmarkReserve(b *testing.B) {
+	for _, nb := range []int{1, 8, 32} {
+		b.Run(fmt.Sprintf("buckets=%d", nb), func(b *testing.B) {
+			kv := buckets(b, 1)[0]
+			ctx := context.Background()
+			s := stock.New(kv, nb)
+			if _, err := s.Set(ctx, "hot", 200_000); err != nil {
+				b.Fatal(err)
+			}
+			var next atomic.Int64
+			b.SetParallelism(32) // 64 goroutines on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					id := "o-" + strconv.FormatInt(next.Add(1), 10)
+					if _, err := s.Reserve(ctx, "hot", id, 1); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 	}
 }
