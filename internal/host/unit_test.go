@@ -96,3 +96,29 @@ func TestCallDeadline(t *testing.T) {
 		})
 	}
 }
+
+func TestStoreConflict(t *testing.T) {
+	buntA := &wire.StoreIdentity{Backend: "buntdb", ID: "id-a", Where: "/a on m1"}
+	buntB := &wire.StoreIdentity{Backend: "buntdb", ID: "id-b", Where: "/b on m2"}
+	commerce := &wire.StoreIdentity{Backend: "vitess", ID: "vitess keyspace commerce", Shared: true}
+	other := &wire.StoreIdentity{Backend: "vitess", ID: "vitess keyspace other", Shared: true}
+	tests := []struct {
+		name        string
+		mine, their *wire.StoreIdentity
+		wantSplit   bool
+	}{
+		{"the same buntdb directory (a restart)", buntA, buntA, false},
+		{"two buntdb directories", buntA, buntB, true},
+		{"buntdb next to vitess", buntA, commerce, true},
+		{"one keyspace", commerce, commerce, false},
+		{"two keyspaces", commerce, other, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := storeConflict(tt.mine, &wire.HostStatus{Host: "h1", Store: tt.their, At: time.Now()})
+			if got := errors.Is(err, ErrStoreSplit); got != tt.wantSplit {
+				t.Errorf("storeConflict = %v, want split %v", err, tt.wantSplit)
+			}
+		})
+	}
+}

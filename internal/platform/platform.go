@@ -427,8 +427,11 @@ func (p *Platform) storeIdentity() *wire.StoreIdentity {
 		dir, _ := filepath.Abs(filepath.Join(p.opts.DataDir, "store"))
 		id.Where = dir + " on " + hn
 		id.ID = id.Where
-		if s, ok := p.store.(store.Identifier); ok {
-			id.ID = s.StoreID()
+	}
+	if s, ok := p.store.(store.Identifier); ok {
+		id.ID = s.StoreID()
+		if !b.Local {
+			id.Where = id.ID
 		}
 	}
 	return id

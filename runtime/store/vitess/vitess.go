@@ -110,7 +110,16 @@ type Store struct {
 }
 
 // Each domain's file checks that Store implements that domain.
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store      = (*Store)(nil)
+	_ store.Identifier = (*Store)(nil)
+)
+
+// StoreID names the data: the keyspace. Hosts reaching it through
+// different vtgates of one Vitess share it; a host on another keyspace is
+// on other data (the store-split check refuses it). Two Vitess clusters
+// with keyspaces of the same name are not told apart.
+func (s *Store) StoreID() string { return "vitess keyspace " + s.keyspace }
 
 // Open connects to the keyspace through vtgate and checks that its tables
 // exist, creating those a surge keyspace lacks (see checkSchema; ErrSchema
