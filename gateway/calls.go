@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/surgefn/surge/manifests"
@@ -23,7 +25,16 @@ func newCallStatusHandler(calls kvStore, d invokeDeps) echo.HandlerFunc {
 		if !callIDPattern.MatchString(id) {
 			return runtime.BadRequest("id", "not a valid call id")
 		}
+		var value []byte
 		e, err := calls.Get(c.Request().Context(), id)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			// A KV read may be served by a replica that has not seen the
+			// write yet (a call polled right after its 202, at 3
+			// replicas): the stream's leader has it if anyone does.
+			value, err = leaderCallStatus(c.Request().Context(), d.nc, id)
+		} else if err == nil {
+			value = e.Value()
+		}
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return runtime.Errorf(http.StatusNotFound, "call_not_found", "no call with id %s", id)
 		}
@@ -31,7 +42,7 @@ func newCallStatusHandler(calls kvStore, d invokeDeps) echo.HandlerFunc {
 			return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "kv_unavailable", Msg: "call status is unavailable", Err: err}
 		}
 		var st wire.CallStatus
-		if err := json.Unmarshal(e.Value(), &st); err != nil {
+		if err := json.Unmarshal(value, &st); err != nil {
 			return &runtime.Error{Status: http.StatusInternalServerError, Code: "internal", Msg: "call status is unreadable", Err: err}
 		}
 		mode := manifests.AuthAdmin // a removed function's calls: admin only
@@ -45,6 +56,39 @@ func newCallStatusHandler(calls kvStore, d invokeDeps) echo.HandlerFunc {
 		if st.UserID != 0 && st.UserID != user && mode == manifests.AuthUser {
 			return runtime.Errorf(http.StatusNotFound, "call_not_found", "no call with id %s", id)
 		}
-		return c.JSONBlob(http.StatusOK, e.Value())
+		return c.JSONBlob(http.StatusOK, value)
 	}
+}
+
+// leaderCallStatus reads call id's status from the leader of the calls
+// bucket's stream: a stream message get (not a direct get, which any
+// replica may answer). jetstream.ErrKeyNotFound when it has none.
+func leaderCallStatus(ctx context.Context, nc requester, id string) ([]byte, error) {
+	req, _ := json.Marshal(struct {
+		LastBySubject string `json:"last_by_subj"`
+	}{"$KV." + wire.BucketCalls + "." + id})
+	resp, err := nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: "$JS.API.STREAM.MSG.GET.KV_" + wire.BucketCalls, Data: req})
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		Message *struct {
+			Data []byte `json:"data"`
+		} `json:"message"`
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return nil, err
+	}
+	switch {
+	case r.Error != nil && r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
+		return nil, jetstream.ErrKeyNotFound
+	case r.Error != nil:
+		return nil, r.Error
+	case r.Message == nil:
+		return nil, errors.New("stream message get: empty answer")
+	case len(r.Message.Data) == 0:
+		return nil, jetstream.ErrKeyNotFound // a delete marker
+	}
+	return r.Message.Data, nil
 }
