@@ -174,6 +174,9 @@ func (g *Gateway) echo() *echo.Echo {
 	admin.PUT("/functions/:name", newPutFunctionHandler(g.deploy, g.cfg.BodyLimit))
 	admin.DELETE("/functions/:name", newDeleteFunctionHandler(g.reg))
 	admin.POST("/functions/:name/creds", newCredsHandler(g.reg, g.cfg.Creds))
+	admin.GET("/dlq", newDLQListHandler(g.reg, g.cfg.JS))
+	admin.POST("/dlq/:function/replay", newDLQReplayHandler(g.reg, g.cfg.JS, g.cfg.BodyLimit))
+	admin.DELETE("/dlq/:function/:seq", newDLQDeleteHandler(g.reg, g.cfg.JS))
 
 	deps := invokeDeps{nc: g.cfg.NC, js: g.cfg.JS, calls: g.calls, table: g.currentTable, bodyLimit: g.cfg.BodyLimit,
 		auth: newRouteAuth(g.cfg.Users, g.cfg.AdminToken), proxies: g.cfg.TrustedProxies, gate: g.gate}

@@ -235,3 +235,7 @@ func (c *checks) publishes(path string, streams []Stream) {
 		}
 	}
 }
+
+// ValidName reports whether name can be a function's metadata.name: a DNS
+// label of at most 63 characters, so also a single NATS subject token.
+func ValidName(name string) bool { return len(name) <= 63 && dnsLabelRE.MatchString(name) }

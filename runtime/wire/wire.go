@@ -81,6 +81,11 @@ const (
 	HeaderDLQMsgID = "Surge-Dlq-Msg-Id"
 	// HeaderDLQSubject is the original subject of a dead-lettered message.
 	HeaderDLQSubject = "Surge-Dlq-Subject"
+	// HeaderReplay marks a message replayed from the dead-letter stream:
+	// "dlq:<DLQ sequence>". Such a message carries the Nats-Msg-Id
+	// "replay:<DLQ sequence>", not the client's original one, which
+	// JetStream could still de-duplicate within its window.
+	HeaderReplay = "Surge-Replay"
 )
 
 // CodeOverloaded is the error code of a call refused, at once and without
