@@ -32,7 +32,7 @@ the command line wins over the environment.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newUpCmd(env), newGatewayCmd(env), newRuntimeCmd(env),
-		newDeployCmd(env), newLsCmd(env), newRmCmd(env), newCallCmd(env), newCredsCmd(env), newNATSKeysCmd(env), newBenchCmd(env),
+		newDeployCmd(env), newLsCmd(env), newRmCmd(env), newCallCmd(env), newCredsCmd(env), newNATSKeysCmd(env), newBenchCmd(env), newDLQCmd(env),
 		newVersionCmd())
 	// --version prints what `surge version` does (cobra's default template
 	// would print only the version string).
