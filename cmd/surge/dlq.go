@@ -99,6 +99,8 @@ func newDLQLsCmd(env []string) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the raw JSON (full payloads and headers)")
 	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many dead letters (1 to 1000)")
 	cmd.Flags().Uint64Var(&after, "after", 0, "list only dead letters after this DLQ seq (paging)")
+	noEnv(cmd.Flags(), "limit")
+	noEnv(cmd.Flags(), "after")
 	addClientFlags(cmd, f)
 	return withEnv(cmd, env)
 }

@@ -8,8 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // Test-only modules: a slow function, one that fails or panics on demand,
@@ -57,6 +60,7 @@ type delivery struct {
 	Delivered int
 	At        time.Time
 	Data      string
+	Header    nats.Header
 }
 
 type recorder struct {
@@ -88,13 +92,15 @@ func (r *recorder) deliveries() []delivery {
 
 // recorderFn records every delivery; with Fail set it fails every message
 // (or, with FailTimes, the first FailTimes deliveries of each); BatchDelay
-// simulates work per batch.
+// simulates work per batch; FailUnlessReplayed fails every message that
+// has no Surge-Replay header.
 type recorderFn struct {
-	Fail       bool               `json:"fail"`
-	FailTimes  int                `json:"failTimes"`
-	Reject     bool               `json:"reject"`
-	BatchDelay manifests.Duration `json:"batchDelay"`
-	name       string
+	Fail               bool               `json:"fail"`
+	FailUnlessReplayed bool               `json:"failUnlessReplayed"`
+	FailTimes          int                `json:"failTimes"`
+	Reject             bool               `json:"reject"`
+	BatchDelay         manifests.Duration `json:"batchDelay"`
+	name               string
 }
 
 func (f *recorderFn) Provision(_ context.Context, env *runtime.Env) error {
@@ -110,14 +116,14 @@ func (f *recorderFn) HandleBatch(ctx context.Context, batch []*runtime.Msg) erro
 	now := time.Now()
 	rec.mu.Lock()
 	for _, m := range batch {
-		rec.seen = append(rec.seen, delivery{Seq: m.Seq, Delivered: m.Delivered, At: now, Data: string(m.Data)})
+		rec.seen = append(rec.seen, delivery{Seq: m.Seq, Delivered: m.Delivered, At: now, Data: string(m.Data), Header: m.Header})
 	}
 	rec.mu.Unlock()
 	for _, m := range batch {
 		switch {
 		case f.Reject:
 			m.Reject(runtime.BadRequest("payload", "rejected on purpose"))
-		case f.Fail || m.Delivered <= f.FailTimes:
+		case f.Fail || m.Delivered <= f.FailTimes || (f.FailUnlessReplayed && m.Header.Get(wire.HeaderReplay) == ""):
 			m.Fail(errors.New("failing on purpose"))
 		}
 	}
