@@ -45,9 +45,9 @@ func newDLQLsCmd(env []string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls FUNCTION",
 		Short: "List a function's dead letters: DLQ seq, original subject, deliveries, error, payload",
-		Example: `  surge dlq ls orders-events
-  surge dlq ls orders-events --limit 20 --after 120   # the page after DLQ seq 120
-  surge dlq ls orders-events --json                   # with full payloads and headers`,
+		Example: `  surge dlq ls order-persist
+  surge dlq ls order-persist --limit 20 --after 120   # the page after DLQ seq 120
+  surge dlq ls order-persist --json                   # with full payloads and headers`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if limit < 1 || limit > 1000 {
@@ -140,8 +140,8 @@ original headers plus Surge-Replay: dlq:<seq> and Nats-Msg-Id: replay:<seq>
 replay retried after a lost answer is not doubled). The DLQ entry is deleted
 only after the stream acked the republish; a failed one stays listed. The
 command fails when any dead letter could not be replayed.`,
-		Example: `  surge dlq replay orders-events            # every dead letter of the function
-  surge dlq replay orders-events --seq 12,15`,
+		Example: `  surge dlq replay order-persist            # every dead letter of the function
+  surge dlq replay order-persist --seq 12,15`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var body []byte
@@ -195,7 +195,7 @@ func newDLQRmCmd(env []string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "rm FUNCTION SEQ...",
 		Short:   "Discard dead letters for good (DLQ seqs as surge dlq ls shows)",
-		Example: `  surge dlq rm orders-events 12 15`,
+		Example: `  surge dlq rm order-persist 12 15`,
 		Args:    cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			seqs := args[1:]
