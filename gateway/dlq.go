@@ -53,6 +53,23 @@ type ReplayResult struct {
 	Error    string `json:"error,omitempty"`
 }
 
+// DLQPage is the answer of GET /admin/dlq: Next is the after of the next
+// page, 0 on the last; Total is how many dead letters the function has.
+type DLQPage struct {
+	Function    string       `json:"function"`
+	DeadLetters []DeadLetter `json:"dead_letters"`
+	Total       uint64       `json:"total"`
+	Next        uint64       `json:"next"`
+}
+
+// ReplayReport is the answer of POST /admin/dlq/{function}/replay.
+type ReplayReport struct {
+	Function string         `json:"function"`
+	Replayed int            `json:"replayed"`
+	Failed   int            `json:"failed"`
+	Results  []ReplayResult `json:"results"`
+}
+
 func dlqSubject(fn string) string { return "dlq." + fn }
 
 // originalHeaders is the message's headers without what dead-lettering added.
@@ -194,8 +211,7 @@ func newDLQListHandler(reg functionStore, js jetstream.JetStream) echo.HandlerFu
 			out = append(out, deadLetter(m))
 			seq = m.Sequence + 1
 		}
-		return c.JSON(http.StatusOK, map[string]any{"function": fn, "dead_letters": out,
-			"total": info.State.Subjects[dlqSubject(fn)], "next": next})
+		return c.JSON(http.StatusOK, DLQPage{Function: fn, DeadLetters: out, Total: info.State.Subjects[dlqSubject(fn)], Next: next})
 	}
 }
 
@@ -273,8 +289,7 @@ func newDLQReplayHandler(reg functionStore, js jetstream.JetStream, limit int64)
 			}
 			results = append(results, r)
 		}
-		return c.JSON(http.StatusOK, map[string]any{"function": fn, "replayed": replayed,
-			"failed": len(results) - replayed, "results": results})
+		return c.JSON(http.StatusOK, ReplayReport{Function: fn, Replayed: replayed, Failed: len(results) - replayed, Results: results})
 	}
 }
 

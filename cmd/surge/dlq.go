@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/surgefn/surge/gateway"
 )
 
 func newDLQCmd(env []string) *cobra.Command {
@@ -25,16 +27,6 @@ acked the republish.`,
 	}
 	cmd.AddCommand(newDLQLsCmd(env), newDLQReplayCmd(env), newDLQRmCmd(env))
 	return cmd
-}
-
-type deadLetterRow struct {
-	Seq             uint64    `json:"seq"`
-	Subject         string    `json:"subject"`
-	Error           string    `json:"error"`
-	Deliveries      int       `json:"deliveries"`
-	Time            time.Time `json:"time"`
-	Payload         string    `json:"payload"`
-	PayloadEncoding string    `json:"payload_encoding"`
 }
 
 func newDLQLsCmd(env []string) *cobra.Command {
@@ -69,11 +61,7 @@ func newDLQLsCmd(env []string) *cobra.Command {
 				_, err := cmd.OutOrStdout().Write(append(raw, '\n'))
 				return err
 			}
-			var res struct {
-				DeadLetters []deadLetterRow `json:"dead_letters"`
-				Total       uint64          `json:"total"`
-				Next        uint64          `json:"next"`
-			}
+			var res gateway.DLQPage
 			if err := json.Unmarshal(raw, &res); err != nil {
 				return fmt.Errorf("decode answer: %w", err)
 			}
@@ -156,16 +144,7 @@ command fails when any dead letter could not be replayed.`,
 			if err != nil {
 				return err
 			}
-			var res struct {
-				Replayed int `json:"replayed"`
-				Failed   int `json:"failed"`
-				Results  []struct {
-					Seq      uint64 `json:"seq"`
-					Replayed bool   `json:"replayed"`
-					Subject  string `json:"subject"`
-					Error    string `json:"error"`
-				} `json:"results"`
-			}
+			var res gateway.ReplayReport
 			if _, err := c.do(http.MethodPost, "/admin/dlq/"+url.PathEscape(args[0])+"/replay", "application/json", body, &res); err != nil {
 				return err
 			}
