@@ -68,6 +68,9 @@ type ReplayReport struct {
 	Replayed int            `json:"replayed"`
 	Failed   int            `json:"failed"`
 	Results  []ReplayResult `json:"results"`
+	// Remaining is how many dead letters the function still has: those
+	// that failed, and those past the first dlqMaxLimit of a replay of all.
+	Remaining uint64 `json:"remaining"`
 }
 
 func dlqSubject(fn string) string { return "dlq." + fn }
@@ -222,7 +225,9 @@ func newDLQListHandler(reg functionStore, js jetstream.JetStream) echo.HandlerFu
 // not drop it as a duplicate of the original, and a replay retried after
 // a lost answer is not doubled); its DLQ entry is deleted only once the
 // republish is acked. Named seqs are all checked first: one that is not
-// this function's dead letter is a 404 and nothing is replayed.
+// this function's dead letter is a 404 and nothing is replayed. Without a
+// body at most the oldest dlqMaxLimit (1000) go in one call, so that one
+// answer stays quick; remaining says what is left.
 func newDLQReplayHandler(reg functionStore, js jetstream.JetStream, limit int64) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
@@ -273,7 +278,7 @@ func newDLQReplayHandler(reg functionStore, js jetstream.JetStream, limit int64)
 				if err != nil {
 					return err
 				}
-				if m == nil {
+				if m == nil || len(msgs) == dlqMaxLimit {
 					break
 				}
 				msgs = append(msgs, m)
@@ -289,7 +294,11 @@ func newDLQReplayHandler(reg functionStore, js jetstream.JetStream, limit int64)
 			}
 			results = append(results, r)
 		}
-		return c.JSON(http.StatusOK, ReplayReport{Function: fn, Replayed: replayed, Failed: len(results) - replayed, Results: results})
+		rep := ReplayReport{Function: fn, Replayed: replayed, Failed: len(results) - replayed, Results: results}
+		if info, err := st.Info(ctx, jetstream.WithSubjectFilter(dlqSubject(fn))); err == nil {
+			rep.Remaining = info.State.Subjects[dlqSubject(fn)]
+		}
+		return c.JSON(http.StatusOK, rep)
 	}
 }
 

@@ -126,8 +126,9 @@ func newDLQReplayCmd(env []string) *cobra.Command {
 original headers plus Surge-Replay: dlq:<seq> and Nats-Msg-Id: replay:<seq>
 (a fresh id: the original one could still be de-duplicated by the stream; a
 replay retried after a lost answer is not doubled). The DLQ entry is deleted
-only after the stream acked the republish; a failed one stays listed. The
-command fails when any dead letter could not be replayed.`,
+only after the stream acked the republish; a failed one stays listed. Without
+--seq at most the 1000 oldest go per call. The command fails when any dead
+letter could not be replayed.`,
 		Example: `  surge dlq replay order-persist            # every dead letter of the function
   surge dlq replay order-persist --seq 12,15`,
 		Args: cobra.ExactArgs(1),
@@ -157,6 +158,9 @@ command fails when any dead letter could not be replayed.`,
 				}
 			}
 			fmt.Fprintf(out, "%d replayed, %d failed\n", res.Replayed, res.Failed)
+			if left := int(res.Remaining) - res.Failed; left > 0 && !cmd.Flags().Changed("seq") {
+				fmt.Fprintf(out, "%d more dead letters left (at most 1000 go per call): run it again\n", left)
+			}
 			if res.Failed > 0 {
 				return fmt.Errorf("%d dead letters not replayed (still listed)", res.Failed)
 			}

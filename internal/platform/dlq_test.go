@@ -32,8 +32,9 @@ type dlqPage struct {
 }
 
 type replayAnswer struct {
-	Replayed int `json:"replayed"`
-	Failed   int `json:"failed"`
+	Replayed  int    `json:"replayed"`
+	Failed    int    `json:"failed"`
+	Remaining uint64 `json:"remaining"`
 	Results  []struct {
 		Seq      uint64 `json:"seq"`
 		Replayed bool   `json:"replayed"`
@@ -160,7 +161,7 @@ func TestDeadLetterAdmin(t *testing.T) {
 	r = env.Do(t, "POST", "/admin/dlq/doomed/replay", []byte(fmt.Sprintf(`{"seq":[%d]}`, ack.Sequence)), adminAuth)
 	ra = replayAnswer{}
 	r.JSON(t, &ra)
-	if r.Status != 200 || ra.Replayed != 0 || ra.Failed != 1 || !strings.Contains(ra.Results[0].Error, "nowhere.doomed") {
+	if r.Status != 200 || ra.Replayed != 0 || ra.Failed != 1 || ra.Remaining != 3 || !strings.Contains(ra.Results[0].Error, "nowhere.doomed") {
 		t.Errorf("unacked replay = %d %s", r.Status, r.Body)
 	}
 	if p := listDLQ(t, env, "function=doomed"); p.Total != 3 || p.DeadLetters[2].Seq != ack.Sequence {
@@ -224,7 +225,7 @@ func TestDeadLetterAdmin(t *testing.T) {
 	r = env.Do(t, "POST", "/admin/dlq/doomed/replay", nil, adminAuth)
 	ra = replayAnswer{}
 	r.JSON(t, &ra)
-	if r.Status != 200 || ra.Replayed != 2 || ra.Failed != 0 {
+	if r.Status != 200 || ra.Replayed != 2 || ra.Failed != 0 || ra.Remaining != 0 {
 		t.Fatalf("replay all = %d %s", r.Status, r.Body)
 	}
 	testenv.Eventually(t, 5*time.Second, "both replayed", func() bool {
@@ -255,4 +256,41 @@ func TestDeadLetterAdmin(t *testing.T) {
 	if r := env.Do(t, "GET", "/admin/dlq?function=other", nil, adminAuth); r.Status != 404 {
 		t.Errorf("removed function without dead letters = %d %s", r.Status, r.Body)
 	}
+}
+
+// TestDeadLetterReplayAllIsBounded: a replay of all takes the oldest 1000
+// and says how many are left; the next call takes the rest.
+func TestDeadLetterReplayAllIsBounded(t *testing.T) {
+	env := testenv.Start(t, nil)
+	env.Deploy(t, streamManifest("bulk", `{failUnlessReplayed: true}`, 1, "50ms"))
+	ctx := context.Background()
+	testenv.Eventually(t, 2*time.Second, "stream", func() bool { _, err := env.JS.Stream(ctx, "TEST_BULK"); return err == nil })
+	// Planted dead letters (as deadLetter writes them), faster than 1002 failures.
+	const n = 1002
+	msgs := make([]*nats.Msg, n)
+	for i := range msgs {
+		msgs[i] = &nats.Msg{Subject: "dlq.bulk", Data: []byte(fmt.Sprint(i)),
+			Header: nats.Header{wire.HeaderDLQSubject: {"test.bulk"}, wire.HeaderDLQError: {"planted"}}}
+	}
+	for i, a := range testenv.PublishAsync(t, env.JS, msgs) {
+		if a == nil {
+			t.Fatalf("dead letter %d not stored", i)
+		}
+	}
+	for _, want := range []struct{ replayed, remaining int }{{1000, 2}, {2, 0}} {
+		r := env.Do(t, "POST", "/admin/dlq/bulk/replay", nil, adminAuth)
+		var ra replayAnswer
+		r.JSON(t, &ra)
+		if r.Status != 200 || ra.Replayed != want.replayed || ra.Failed != 0 || ra.Remaining != uint64(want.remaining) {
+			t.Fatalf("replay all = %d replayed %d failed %d remaining %d, want %+v", r.Status, ra.Replayed, ra.Failed, ra.Remaining, want)
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, "all replayed and acked", func() bool {
+		c, err := env.JS.Consumer(ctx, "TEST_BULK", "bulk")
+		if err != nil {
+			return false
+		}
+		ci, err := c.Info(ctx)
+		return err == nil && ci.AckFloor.Stream == n && ci.NumAckPending == 0
+	})
 }
