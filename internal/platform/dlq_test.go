@@ -152,8 +152,8 @@ func TestDeadLetterAdmin(t *testing.T) {
 	}
 
 	// A republish that is not acked (no stream takes the subject) leaves
-	// the entry where it was.
-	ack, err := env.JS.PublishMsg(ctx, &nats.Msg{Subject: "dlq.doomed", Data: []byte("lost"),
+	// the entry where it was. Its payload is not UTF-8: listed as base64.
+	ack, err := env.JS.PublishMsg(ctx, &nats.Msg{Subject: "dlq.doomed", Data: []byte{0xff, 'l'},
 		Header: nats.Header{wire.HeaderDLQSubject: {"nowhere.doomed"}, wire.HeaderDLQError: {"planted"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +164,8 @@ func TestDeadLetterAdmin(t *testing.T) {
 	if r.Status != 200 || ra.Replayed != 0 || ra.Failed != 1 || ra.Remaining != 3 || !strings.Contains(ra.Results[0].Error, "nowhere.doomed") {
 		t.Errorf("unacked replay = %d %s", r.Status, r.Body)
 	}
-	if p := listDLQ(t, env, "function=doomed"); p.Total != 3 || p.DeadLetters[2].Seq != ack.Sequence {
+	if p := listDLQ(t, env, "function=doomed"); p.Total != 3 || p.DeadLetters[2].Seq != ack.Sequence ||
+		p.DeadLetters[2].PayloadEncoding != "base64" || p.DeadLetters[2].Payload != "/2w=" {
 		t.Errorf("after an unacked replay: %+v", p)
 	}
 	// Discard it; twice is a 404.
