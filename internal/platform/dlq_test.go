@@ -35,7 +35,7 @@ type replayAnswer struct {
 	Replayed  int    `json:"replayed"`
 	Failed    int    `json:"failed"`
 	Remaining uint64 `json:"remaining"`
-	Results  []struct {
+	Results   []struct {
 		Seq      uint64 `json:"seq"`
 		Replayed bool   `json:"replayed"`
 		Subject  string `json:"subject"`
