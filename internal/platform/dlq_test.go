@@ -295,3 +295,37 @@ func TestDeadLetterReplayAllIsBounded(t *testing.T) {
 		return err == nil && ci.AckFloor.Stream == n && ci.NumAckPending == 0
 	})
 }
+
+// TestDeadAsyncCallReplayed: an async call that died is run again by a
+// replay, under the same call id, and its status follows.
+func TestDeadAsyncCallReplayed(t *testing.T) {
+	env := testenv.Start(t, nil)
+	env.Deploy(t, strings.Replace(failManifest, "path: /v1/fail}", "path: /v1/fail, async: true}\n  retry: {maxDeliver: 1}", 1))
+	r := env.Do(t, "POST", "/v1/fail?status=500", []byte(`{}`))
+	if r.Status != 202 {
+		t.Fatalf("async route = %d %s", r.Status, r.Body)
+	}
+	id := r.Header.Get("X-Call-Id")
+	var st wire.CallStatus
+	testenv.Eventually(t, 5*time.Second, "call dead", func() bool {
+		env.Do(t, "GET", "/calls/"+id, nil).JSON(t, &st)
+		return st.Status == wire.CallDead
+	})
+	p := listDLQ(t, env, "function=failer")
+	if p.Total != 1 || p.DeadLetters[0].Subject != "calls.failer" || p.DeadLetters[0].Headers.Get(wire.HeaderCallID) != id {
+		t.Fatalf("dead letters = %+v", p)
+	}
+	r = env.Do(t, "POST", "/admin/dlq/failer/replay", nil, adminAuth)
+	var ra replayAnswer
+	r.JSON(t, &ra)
+	if r.Status != 200 || ra.Replayed != 1 {
+		t.Fatalf("replay = %d %s", r.Status, r.Body)
+	}
+	testenv.Eventually(t, 5*time.Second, "replayed call succeeded", func() bool {
+		env.Do(t, "GET", "/calls/"+id, nil).JSON(t, &st)
+		return st.Status == wire.CallSucceeded
+	})
+	if string(st.Result) != `{"ok":"yes"}` {
+		t.Errorf("result = %s", st.Result)
+	}
+}

@@ -44,7 +44,8 @@ func (failer) Handle(_ context.Context, req *runtime.Request) error {
 	if q.Get("panic") != "" {
 		panic("boom")
 	}
-	if s := q.Get("status"); s != "" {
+	// A call replayed from the DLQ succeeds.
+	if s := q.Get("status"); s != "" && req.Header.Get(wire.HeaderReplay) == "" {
 		n, _ := strconv.Atoi(s)
 		return runtime.Errorf(n, q.Get("code"), "failed on purpose")
 	}
