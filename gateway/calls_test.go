@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/surgefn/surge/gateway"
@@ -18,16 +17,7 @@ import (
 // read (which any replica may serve) finds nothing: the stream leader's
 // last message for the key, nothing for a missing or deleted one.
 func TestLeaderCallStatus(t *testing.T) {
-	ns := testenv.NATSServer(t)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := testenv.ConnectJetStream(t, testenv.NATSServer(t).ClientURL())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: wire.BucketCalls})

@@ -127,8 +127,7 @@ func TestChaos(t *testing.T) {
 	from := time.Now()
 	wait := l.start(ctx)
 	defer func() { stop(); wait() }()
-	settle := func(d time.Duration) { time.Sleep(d) }
-	settle(3 * time.Second)
+	time.Sleep(3 * time.Second)
 
 	// A phase is the 12s after a kill; its longest gap between two acked
 	// orders (the phase's edges included) is the kill's outage. Longer
@@ -140,7 +139,7 @@ func TestChaos(t *testing.T) {
 	}
 	var phases []phase
 	watch := func(what string, at time.Time) {
-		settle(time.Until(at.Add(phaseLength)))
+		time.Sleep(time.Until(at.Add(phaseLength)))
 		phases = append(phases, phase{what, at, time.Now()})
 	}
 	for round := range rounds {
@@ -169,7 +168,7 @@ func TestChaos(t *testing.T) {
 		p.kill(victim)
 		watch(fmt.Sprintf("round %d: gateway %d killed", round, victim-gw0), at)
 		p.start(victim)
-		settle(2 * time.Second)
+		time.Sleep(2 * time.Second)
 	}
 	stop()
 	wait()
