@@ -26,8 +26,9 @@ tools: $(NATSCLI)
 $(NATSCLI): tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(NATSCLI) github.com/nats-io/natscli/nats
 
-## test: vet, then every test, Vitess integration included (scripts/test.sh starts and stops a 2-shard vttestserver)
+## test: installs chromium and prometheus if missing (scripts/test-deps.sh), vet, then every test, Vitess integration included (scripts/test.sh starts and stops a 2-shard vttestserver)
 test: tools
+	scripts/test-deps.sh
 	$(GO) vet ./...
 	scripts/check-large-files.sh
 	SURGE_NATS_CLI=$(NATSCLI) scripts/test.sh
