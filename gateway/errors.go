@@ -28,7 +28,8 @@ func newErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		e := toError(err)
 		if e.Status >= 500 && e.Err != nil {
 			log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path,
-				"status", e.Status, "code", e.Code, "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", e.Err)
+				"status", e.Status, "code", e.Code, "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+				"trace_id", wire.TraceID(c.Response().Header().Get(wire.HeaderTraceresponse)), "err", e.Err)
 		}
 		if e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable {
 			if c.Response().Header().Get("Retry-After") == "" {

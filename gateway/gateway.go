@@ -313,14 +313,20 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	return srv.Shutdown(ctx)
 }
 
-// requestID echoes X-Request-Id or makes one, on the response and the context.
+// requestID echoes X-Request-Id or makes one, and gives the request its
+// hop of the caller's W3C trace (a new trace when the caller sent no valid
+// traceparent), both on the response: the hop as traceresponse, which
+// buildMsg sends on to the function as its traceparent.
 func (g *Gateway) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		r := c.Request()
+		id := r.Header.Get(echo.HeaderXRequestID)
 		if id == "" || len(id) > 128 {
 			id = nuid.Next()
 		}
-		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		h := c.Response().Header()
+		h[echo.HeaderXRequestID] = []string{id}
+		h[wire.HeaderTraceresponse] = []string{wire.ChildTraceparent(r.Header.Get(wire.HeaderTraceparent))}
 		return next(c)
 	}
 }
@@ -352,7 +358,8 @@ func (g *Gateway) observe(next echo.HandlerFunc) echo.HandlerFunc {
 				g.cfg.Logger.LogAttrs(c.Request().Context(), slog.LevelInfo, "http",
 					slog.String("method", c.Request().Method), slog.String("path", c.Request().URL.Path),
 					slog.Int("status", status), slog.Duration("took", elapsed),
-					slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)))
+					slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+					slog.String("trace_id", wire.TraceID(c.Response().Header().Get(wire.HeaderTraceresponse))))
 			}
 		}()
 		return next(c)

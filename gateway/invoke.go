@@ -131,7 +131,8 @@ func invokeSync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64)
 			tg.limit.release(start, outcome)
 		}
 	}()
-	msg := buildMsg(tg.Subject, r, c.Response().Header().Get(echo.HeaderXRequestID), p, user, body)
+	reqID, tp := hop(c)
+	msg := buildMsg(tg.Subject, r, reqID, tp, p, user, body)
 	setClientIP(msg, r, d.proxies)
 	// The host refuses a call that waited in its queue for most of this
 	// deadline rather than run it for a caller that has given up.
@@ -215,7 +216,8 @@ func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64
 	default:
 		id = key
 	}
-	msg := buildMsg(tg.Publish, r, c.Response().Header().Get(echo.HeaderXRequestID), p, user, body)
+	reqID, tp := hop(c)
+	msg := buildMsg(tg.Publish, r, reqID, tp, p, user, body)
 	setClientIP(msg, r, d.proxies)
 	msg.Header[wire.HeaderCallID] = []string{id}
 	msg.Header[wire.HeaderFunction] = []string{tg.Function}

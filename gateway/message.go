@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 
 	"github.com/surgefn/surge/runtime/wire"
@@ -24,14 +25,21 @@ var forwarded = []string{
 	"X-Forwarded-For",
 }
 
+// hop is the request id and the traceparent of the gateway's hop that the
+// requestID middleware put on the response.
+func hop(c echo.Context) (reqID, traceparent string) {
+	h := c.Response().Header()
+	return h.Get(echo.HeaderXRequestID), h.Get(wire.HeaderTraceresponse)
+}
+
 // buildMsg turns an HTTP call into the NATS message a function receives:
 // body as data, request details as headers; user, when not 0, is the end
 // user the gateway authenticated (Surge-User-Id).
-func buildMsg(subject string, r *http.Request, reqID string, p *Params, user int64, body []byte) *nats.Msg {
-	// Method, path, query, request id, user, client IP, up to six
-	// forwarded client headers, the deadline of a sync call (or the three
-	// headers of an async one) and the parameters: sized once.
-	h := make(nats.Header, 15+p.n)
+func buildMsg(subject string, r *http.Request, reqID, traceparent string, p *Params, user int64, body []byte) *nats.Msg {
+	// Method, path, query, request id, trace (2), user, client IP, up to
+	// six forwarded client headers, the deadline of a sync call (or the
+	// three headers of an async one) and the parameters: sized once.
+	h := make(nats.Header, 17+p.n)
 	h[wire.HeaderMethod] = []string{r.Method}
 	h[wire.HeaderPath] = []string{r.URL.Path}
 	if r.URL.RawQuery != "" {
@@ -44,6 +52,12 @@ func buildMsg(subject string, r *http.Request, reqID string, p *Params, user int
 		}
 	}
 	h[wire.HeaderRequestID] = []string{reqID}
+	if traceparent != "" {
+		h[wire.HeaderTraceparent] = []string{traceparent}
+		if ts := r.Header.Get(wire.HeaderTracestate); ts != "" {
+			h[wire.HeaderTracestate] = []string{ts}
+		}
+	}
 	if user > 0 {
 		h[wire.HeaderUserID] = []string{strconv.FormatInt(user, 10)}
 	}

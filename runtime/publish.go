@@ -39,7 +39,11 @@ const publishRetryBudget = 15 * time.Second
 // reach the new leader. With no deadline on ctx the first attempt is
 // p.PublishMsg itself (JetStream's own timeout applies) and the success
 // path costs no allocation; a deadline costs one context per publish.
+//
+// When ctx carries a traceparent (a handler's context does, see
+// Traceparent) and msg has none, msg gets a child of it.
 func PublishDurable(ctx context.Context, p Publisher, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	traceMsg(ctx, msg)
 	var ack *jetstream.PubAck
 	var err error
 	if d, ok := ctx.Deadline(); ok && time.Until(d) > 2*attemptMin {

@@ -209,7 +209,8 @@ func (ri *requestInstance) serve(reply string, deadline time.Time, waited time.D
 	}()
 	// The caller's deadline, never later than the function's timeout.
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	err := runtime.HandlerFunc(ri.h.Handle).Handle(ctx, req)
+	tp := req.Header.Get(wire.HeaderTraceparent)
+	err := runtime.HandlerFunc(ri.h.Handle).Handle(runtime.WithTraceparent(ctx, tp), req)
 	if err == nil && ctx.Err() != nil {
 		err = fmt.Errorf("%w after %s (timeout %s)", context.DeadlineExceeded, time.Since(start).Round(time.Millisecond), ri.timeout)
 	}
@@ -224,7 +225,7 @@ func (ri *requestInstance) serve(reply string, deadline time.Time, waited time.D
 		ri.errors.Add(1)
 		ri.m.errorf(e.Code)
 		if e.Status >= 500 {
-			ri.log.Error("call failed", "status", e.Status, "code", e.Code, "err", err)
+			ri.log.Error("call failed", "status", e.Status, "code", e.Code, "trace_id", wire.TraceID(tp), "err", err)
 		}
 	}
 	if reply == "" {

@@ -287,7 +287,8 @@ func (l *streamLoop) deadLetter(m *delivery, cause error) {
 	}
 	l.m.deadLetters.Inc()
 	l.calls.dead(&m.Msg, cause)
-	l.log.Warn("dead-lettered", "seq", m.Seq, "subject", m.Subject, "deliveries", m.Delivered, "reason", reason)
+	l.log.Warn("dead-lettered", "seq", m.Seq, "subject", m.Subject, "deliveries", m.Delivered, "reason", reason,
+		"trace_id", wire.TraceID(m.Header.Get(wire.HeaderTraceparent)))
 	if err := m.js.Term(); err != nil {
 		l.log.Warn("term failed", "seq", m.Seq, "err", err)
 	}
@@ -362,7 +363,7 @@ type handlerBatch struct {
 func (hb handlerBatch) HandleBatch(ctx context.Context, batch []*runtime.Msg) error {
 	runtime.ForEach(batch, hb.concurrency, func(_ int, m *runtime.Msg) {
 		req := runtime.NewRequest(m.Subject, m.Data, m.Header)
-		err := runtime.HandlerFunc(hb.h.Handle).Handle(ctx, req)
+		err := runtime.HandlerFunc(hb.h.Handle).Handle(runtime.WithTraceparent(ctx, m.Header.Get(wire.HeaderTraceparent)), req)
 		if err != nil {
 			e := runtime.AsError(err)
 			if e.Status >= 400 && e.Status < 500 && e.Status != 408 && e.Status != 429 {
