@@ -98,6 +98,19 @@ type Msg struct {
 	failed   error
 	rejected error
 	result   []byte
+	parts    []RejectedPart
+}
+
+// RejectedPart is one item of a message that carries several (a JSON
+// array of orders, say) that its handler refused: the host dead-letters
+// it on its own, naming its index, and acks the message for the rest.
+type RejectedPart struct {
+	// Index is the item's position in the message, from 0.
+	Index int
+	// Data is the item itself, the dead letter's payload.
+	Data []byte
+	// Err says why; a *Error's message names the field.
+	Err error
 }
 
 // Fail marks the message for redelivery with the manifest's backoff (or the
@@ -106,6 +119,18 @@ func (m *Msg) Fail(err error) { m.failed = err }
 
 // Reject sends the message to the dead-letter stream now: retrying cannot help.
 func (m *Msg) Reject(err error) { m.rejected = err }
+
+// RejectPart dead-letters item index of a message that carries several,
+// with data (the item) as the dead letter's payload; the message itself is
+// acked when nothing else failed, so the other items count as handled.
+// Parts go to the dead-letter stream before the ack: a crash in between
+// redelivers the message, and the dead letters are de-duplicated.
+func (m *Msg) RejectPart(index int, data []byte, err error) {
+	m.parts = append(m.parts, RejectedPart{Index: index, Data: data, Err: err})
+}
+
+// RejectedParts are the items RejectPart refused, in the order it was called.
+func (m *Msg) RejectedParts() []RejectedPart { return m.parts }
 
 // SetResult records a result for async call status (GET /calls/{id}).
 func (m *Msg) SetResult(b []byte) { m.result = b }

@@ -2,6 +2,7 @@ package orders
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -129,8 +130,12 @@ func (p *Persist) HandleBatch(ctx context.Context, batch []*runtime.Msg) error {
 	return nil
 }
 
-// decodeBatch decodes every message, rejecting invalid ones, and returns
-// the orders to store (one per order_id, the first in stream order), the
+// MaxSubmitBatch is the most orders one orders.submit message may carry.
+const MaxSubmitBatch = 1000
+
+// decodeBatch decodes every message, rejecting invalid ones (an invalid
+// order inside an array on its own, naming its index), and returns the
+// orders to store (one per order_id, the first in stream order), the
 // distinct users they belong to, and whether any message is a redelivery.
 func decodeBatch(batch []*runtime.Msg, now func() time.Time) (orders []store.Order, users []int64, redelivered bool) {
 	orders = make([]store.Order, 0, len(batch))
@@ -143,6 +148,17 @@ func decodeBatch(batch []*runtime.Msg, now func() time.Time) (orders []store.Ord
 		}
 		return batchTime
 	}
+	add := func(o store.Order) {
+		if _, dup := seen[o.OrderID]; dup {
+			return // the same order twice in one batch: store it once
+		}
+		seen[o.OrderID] = struct{}{}
+		orders = append(orders, o)
+		if _, ok := seenUser[o.UserID]; !ok {
+			seenUser[o.UserID] = struct{}{}
+			users = append(users, o.UserID)
+		}
+	}
 	for _, m := range batch {
 		if m.Delivered > 1 {
 			redelivered = true
@@ -153,22 +169,46 @@ func decodeBatch(batch []*runtime.Msg, now func() time.Time) (orders []store.Ord
 			t := m.Time
 			at = func() time.Time { return t }
 		}
+		if i := firstNonSpace(m.Data); i >= 0 && m.Data[i] == '[' {
+			items, err := splitSubmitBatch(m.Data)
+			if err != nil {
+				m.Reject(err)
+				continue
+			}
+			for i, raw := range items {
+				o, err := decodeSubmit(raw, at)
+				if err != nil {
+					m.RejectPart(i, raw, err)
+					continue
+				}
+				add(o)
+			}
+			continue
+		}
 		o, err := decodeSubmit(m.Data, at)
 		if err != nil {
 			m.Reject(err)
 			continue
 		}
-		if _, dup := seen[o.OrderID]; dup {
-			continue // the same order twice in one batch: store it once
-		}
-		seen[o.OrderID] = struct{}{}
-		orders = append(orders, o)
-		if _, ok := seenUser[o.UserID]; !ok {
-			seenUser[o.UserID] = struct{}{}
-			users = append(users, o.UserID)
-		}
+		add(o)
 	}
 	return orders, users, redelivered
+}
+
+// splitSubmitBatch splits a batched orders.submit body, a JSON array of 1
+// to MaxSubmitBatch orders, into its orders (each still to be decoded).
+func splitSubmitBatch(data []byte) ([]json.RawMessage, *runtime.Error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(data, &items); err != nil {
+		return nil, runtime.BadRequest("", "a batch must be a JSON array of orders: %s", err.Error())
+	}
+	switch {
+	case len(items) == 0:
+		return nil, runtime.BadRequest("", "empty array: want 1 to %d orders", MaxSubmitBatch)
+	case len(items) > MaxSubmitBatch:
+		return nil, runtime.BadRequest("", "%d orders: at most %d per message", len(items), MaxSubmitBatch)
+	}
+	return items, nil
 }
 
 // remaining is the time left before ctx's deadline (a minute without one).

@@ -233,6 +233,12 @@ func (l *streamLoop) settle(d *delivery, batchErr error) {
 			l.log.Warn("nak failed", "seq", d.Seq, "err", nerr)
 		}
 	default:
+		for _, part := range d.RejectedParts() {
+			if !l.deadLetterPart(d, part) {
+				_ = d.js.NakWithDelay(time.Second) // the parts sent are de-duplicated next time
+				return
+			}
+		}
 		l.calls.succeeded(&d.Msg, result)
 		if err := d.js.Ack(); err != nil {
 			l.log.Warn("ack failed", "seq", d.Seq, "err", err)
@@ -255,7 +261,39 @@ func (l *streamLoop) delay(delivered int) time.Duration {
 // DLQ's ack, then terminates the original. The DLQ publish is de-duplicated
 // on stream and sequence, so a retry after a crash cannot double it.
 func (l *streamLoop) deadLetter(m *delivery, cause error) {
-	h := make(nats.Header, len(m.Header)+6)
+	reason, err := l.publishDead(m, m.Data, cause, -1)
+	if err != nil {
+		l.log.Error("dead-letter publish failed; will retry", "seq", m.Seq, "err", err)
+		_ = m.js.NakWithDelay(time.Second)
+		return
+	}
+	l.calls.dead(&m.Msg, cause)
+	l.log.Warn("dead-lettered", "seq", m.Seq, "subject", m.Subject, "deliveries", m.Delivered, "reason", reason,
+		"trace_id", wire.TraceID(m.Header.Get(wire.HeaderTraceparent)))
+	if err := m.js.Term(); err != nil {
+		l.log.Warn("term failed", "seq", m.Seq, "err", err)
+	}
+}
+
+// deadLetterPart dead-letters one refused item of m (Msg.RejectPart); false
+// when the DLQ did not take it, and m must be delivered again.
+func (l *streamLoop) deadLetterPart(m *delivery, part runtime.RejectedPart) bool {
+	reason, err := l.publishDead(m, part.Data, part.Err, part.Index)
+	if err != nil {
+		l.log.Error("dead-letter publish of an item failed; will retry the message", "seq", m.Seq, "index", part.Index, "err", err)
+		return false
+	}
+	l.log.Warn("dead-lettered", "seq", m.Seq, "index", part.Index, "subject", m.Subject, "reason", reason,
+		"trace_id", wire.TraceID(m.Header.Get(wire.HeaderTraceparent)))
+	return true
+}
+
+// publishDead publishes data as a dead letter of m (item index of it, or
+// the whole message when index < 0) and returns the reason it recorded.
+// Its Nats-Msg-Id names the stream, sequence and item, so the DLQ takes
+// each once however often m is delivered.
+func (l *streamLoop) publishDead(m *delivery, data []byte, cause error, index int) (string, error) {
+	h := make(nats.Header, len(m.Header)+7)
 	for k, v := range m.Header {
 		h[k] = v
 	}
@@ -266,32 +304,30 @@ func (l *streamLoop) deadLetter(m *delivery, cause error) {
 			reason += ": " + e.Err.Error()
 		}
 	}
+	id := "dlq:" + m.Stream + ":" + strconv.FormatUint(m.Seq, 10)
+	if index >= 0 {
+		reason = "item " + strconv.Itoa(index) + ": " + reason
+		h[wire.HeaderDLQIndex] = []string{strconv.Itoa(index)}
+		id += ":" + strconv.Itoa(index)
+	}
 	h[wire.HeaderDLQError] = []string{reason}
 	h[wire.HeaderDLQDeliveries] = []string{strconv.Itoa(m.Delivered)}
 	h[wire.HeaderDLQStream] = []string{m.Stream}
 	h[wire.HeaderDLQSeq] = []string{strconv.FormatUint(m.Seq, 10)}
 	h[wire.HeaderDLQSubject] = []string{m.Subject}
-	if id := m.Header.Get(wire.HeaderMsgID); id != "" {
+	if cid := m.Header.Get(wire.HeaderMsgID); cid != "" {
 		// Nats-Msg-Id must change (it de-duplicates the DLQ publish), so
 		// the client's own id travels on in its own header.
-		h[wire.HeaderDLQMsgID] = []string{id}
+		h[wire.HeaderDLQMsgID] = []string{cid}
 	}
-	h[wire.HeaderMsgID] = []string{"dlq:" + m.Stream + ":" + strconv.FormatUint(m.Seq, 10)}
+	h[wire.HeaderMsgID] = []string{id}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := runtime.PublishDurable(ctx, l.js, &nats.Msg{Subject: "dlq." + l.name, Header: h, Data: m.Data})
-	if err != nil {
-		l.log.Error("dead-letter publish failed; will retry", "seq", m.Seq, "err", err)
-		_ = m.js.NakWithDelay(time.Second)
-		return
+	if _, err := runtime.PublishDurable(ctx, l.js, &nats.Msg{Subject: "dlq." + l.name, Header: h, Data: data}); err != nil {
+		return reason, err
 	}
 	l.m.deadLetters.Inc()
-	l.calls.dead(&m.Msg, cause)
-	l.log.Warn("dead-lettered", "seq", m.Seq, "subject", m.Subject, "deliveries", m.Delivered, "reason", reason,
-		"trace_id", wire.TraceID(m.Header.Get(wire.HeaderTraceparent)))
-	if err := m.js.Term(); err != nil {
-		l.log.Warn("term failed", "seq", m.Seq, "err", err)
-	}
+	return reason, nil
 }
 
 // reopen is run's answer to an iterator that ended: nil after stop (the

@@ -81,6 +81,9 @@ const (
 	HeaderDLQMsgID = "Surge-Dlq-Msg-Id"
 	// HeaderDLQSubject is the original subject of a dead-lettered message.
 	HeaderDLQSubject = "Surge-Dlq-Subject"
+	// HeaderDLQIndex is, for one item of a message that carried several
+	// (a batch of orders), the item's position in that message, from 0.
+	HeaderDLQIndex = "Surge-Dlq-Index"
 	// HeaderReplay marks a message replayed from the dead-letter stream:
 	// "dlq:<DLQ sequence>". Such a message carries the Nats-Msg-Id
 	// "replay:<DLQ sequence>", not the client's original one, which
