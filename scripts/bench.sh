@@ -206,6 +206,9 @@ run events 150 events --gateway "$gateway" --nats "$nats" -c 32 --batch 100 --ve
 # sold count equals the accepted orders, each stored once.
 run sale 120 sale --gateway "$gateway" --nats "$nats" -c 64 --stock 100000 --verify-timeout 90s \
 	--admin-token "$(cat "$work/data/admin-token")"
+# Batched intake: 100 orders per orders.submit message (API.md section 4),
+# 16 messages in flight. Late in the bench: it stores the most orders.
+run orders-nats-batch 300 orders-nats --gateway "$gateway" --nats "$nats" -c 16 --batch 100 --verify-timeout 240s
 # Overload: echo-slow (scripts/bench-overload.yaml) serves 320 calls/s.
 # Open loop at a quarter of that (the unloaded p99, and the gateway learns
 # the function's latency), then at three times it: the admitted calls'

@@ -240,7 +240,7 @@ func newBenchOrdersHTTPCmd(env []string) *cobra.Command {
 
 func newBenchOrdersNATSCmd(env []string) *cobra.Command {
 	o := &orderFlags{}
-	var inflight int
+	var inflight, batch int
 	var subject string
 	return scenarioCmd(env, "orders-nats", "JetStream async publish to orders.submit with Nats-Msg-Id; verify the store", 256,
 		func(cmd *cobra.Command, f *benchFlags) {
@@ -248,10 +248,17 @@ func newBenchOrdersNATSCmd(env []string) *cobra.Command {
 			addDrainFlags(cmd, f, "ORDERS", "order-persist")
 			cmd.Flags().IntVar(&inflight, "inflight", 0, "max unacknowledged publishes per connection (0: --concurrency)")
 			cmd.Flags().StringVar(&subject, "subject", "orders.submit", "subject to publish to")
+			cmd.Flags().IntVar(&batch, "batch", 1, "orders per message, as a JSON array (1 to 1000; 1: one order per message)")
 		},
 		func(f *benchFlags) (bench.Scenario, string, map[string]string, error) {
-			sc, err := bench.NewOrdersNATS(f.jsConfig(inflight, subject, ""), o.config(f))
-			return sc, f.natsURL + " " + subject, o.params(), err
+			cfg := f.jsConfig(inflight, subject, "")
+			cfg.Batch = batch
+			params := o.params()
+			if batch > 1 {
+				params["batch"] = strconv.Itoa(batch)
+			}
+			sc, err := bench.NewOrdersNATS(cfg, o.config(f))
+			return sc, f.natsURL + " " + subject, params, err
 		})
 }
 

@@ -37,6 +37,10 @@ type JSConfig struct {
 	// the js-raw baseline. When empty, a stream must already capture
 	// Subject (ORDERS for orders.submit).
 	RawStream string
+	// Batch is how many orders one orders-nats message carries, as a JSON
+	// array (API.md section 4, batched intake); 0 or 1 publishes one order
+	// per message. The rate is then reported in orders as well.
+	Batch int
 }
 
 func (c *JSConfig) validate() error {
@@ -51,9 +55,14 @@ func (c *JSConfig) validate() error {
 		return fmt.Errorf("--timeout must be positive, got %s", c.Timeout)
 	case c.Subject == "" || strings.ContainsAny(c.Subject, "*> \t"):
 		return fmt.Errorf("--subject %q: want a literal subject", c.Subject)
+	case c.Batch < 0 || c.Batch > maxBatch:
+		return fmt.Errorf("--batch must be 0 to %d orders per message, got %d", maxBatch, c.Batch)
 	}
 	return nil
 }
+
+// maxBatch is the most orders one orders.submit message may carry.
+const maxBatch = 1000
 
 // JSPublish is the orders-nats scenario (and, with RawStream, js-raw): a
 // JetStream async publish of an order with a client-chosen ULID order_id,
@@ -72,24 +81,37 @@ type JSPublish struct {
 }
 
 type jsWorker struct {
-	gen   orderGen
-	ent   *rand.ChaCha8 // ULID entropy
-	body  []byte
-	acked []ackedOrder
+	gen     orderGen
+	ent     *rand.ChaCha8 // ULID entropy
+	body    []byte
+	pending []ackedOrder // the orders of the message in flight
+	acked   []ackedOrder
 }
 
 // NewOrdersNATS returns the orders-nats scenario: publishes to
 // orders.submit, verified in the store through the gateway like orders-http.
-func NewOrdersNATS(cfg JSConfig, orders OrdersConfig) (*JSPublish, error) {
+// With cfg.Batch > 1 each message is an array of that many orders.
+func NewOrdersNATS(cfg JSConfig, orders OrdersConfig) (Scenario, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	if err := orders.validate(); err != nil {
 		return nil, err
 	}
-	return &JSPublish{name: "orders-nats", cfg: cfg, orders: &orders, base: userBase(),
-		users: int64(orders.Users), items: orders.PayloadItems}, nil
+	s := &JSPublish{name: "orders-nats", cfg: cfg, orders: &orders, base: userBase(),
+		users: int64(orders.Users), items: orders.PayloadItems}
+	if cfg.Batch > 1 {
+		return batchPublish{s}, nil
+	}
+	return s, nil
 }
+
+// batchPublish is orders-nats with several orders per message: a Counter
+// of orders.
+type batchPublish struct{ *JSPublish }
+
+// Unit implements Counter.
+func (b batchPublish) Unit() (string, int) { return "orders", b.cfg.Batch }
 
 // NewJSRaw returns the js-raw baseline: the same publishes to a stream of
 // its own with no consumer. Verification checks the stream holds exactly
@@ -97,6 +119,9 @@ func NewOrdersNATS(cfg JSConfig, orders OrdersConfig) (*JSPublish, error) {
 func NewJSRaw(cfg JSConfig, payloadItems int) (*JSPublish, error) {
 	if cfg.RawStream == "" {
 		return nil, errors.New("--stream is required")
+	}
+	if cfg.Batch > 1 {
+		return nil, errors.New("--batch is for orders-nats: js-raw publishes one payload per message")
 	}
 	if payloadItems < 1 || payloadItems > 100 {
 		return nil, fmt.Errorf("--payload-items must be 1 to 100, got %d", payloadItems)
@@ -172,12 +197,30 @@ func (s *JSPublish) prepareStream(ctx context.Context) error {
 	return nil
 }
 
-// Do publishes one order and waits for its ack.
+// Do publishes one message (one order, or an array of cfg.Batch orders
+// under a batch id of its own) and waits for its ack.
 func (s *JSPublish) Do(ctx context.Context, w int) string {
 	ws := &s.ws[w]
 	id := ulid.MustNew(ulid.Now(), ws.ent).String()
-	var user, total int64
-	ws.body, user, total = ws.gen.appendOrder(ws.body[:0], id)
+	ws.pending = ws.pending[:0]
+	if s.cfg.Batch > 1 {
+		ws.body = append(ws.body[:0], '[')
+		for i := range s.cfg.Batch {
+			if i > 0 {
+				ws.body = append(ws.body, ',')
+			}
+			oid := ulid.MustNew(ulid.Now(), ws.ent).String()
+			var o ackedOrder
+			ws.body, o.user, o.total = ws.gen.appendOrder(ws.body, oid)
+			o.id = oid
+			ws.pending = append(ws.pending, o)
+		}
+		ws.body = append(ws.body, ']')
+	} else {
+		o := ackedOrder{id: id}
+		ws.body, o.user, o.total = ws.gen.appendOrder(ws.body[:0], id)
+		ws.pending = append(ws.pending, o)
+	}
 	msg := &nats.Msg{Subject: s.cfg.Subject, Data: ws.body, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
 	f, err := s.js[w%len(s.js)].PublishMsgAsync(msg)
 	if err != nil {
@@ -188,7 +231,7 @@ func (s *JSPublish) Do(ctx context.Context, w int) string {
 		if ack.Duplicate {
 			return "js_duplicate"
 		}
-		ws.acked = append(ws.acked, ackedOrder{id: id, user: user, total: total})
+		ws.acked = append(ws.acked, ws.pending...)
 		return ""
 	case err := <-f.Err():
 		return natsKind(err)

@@ -20,9 +20,11 @@ const (
 	LabelOrdersHTTP       = "orders-http"
 	LabelOrdersHTTPOpen   = "orders-http-open"
 	LabelOrdersNATS       = "orders-nats"
-	LabelSignIn           = "signin"
-	LabelEvents           = "events"
-	LabelEnvelope         = "envelope"
+	// orders-nats with 100 orders per message (batched intake).
+	LabelOrdersNATSBatch = "orders-nats-batch"
+	LabelSignIn          = "signin"
+	LabelEvents          = "events"
+	LabelEnvelope        = "envelope"
 	// A function of known capacity (echo with a delay) at a quarter of
 	// it, then at three times it (scripts/bench-overload.yaml).
 	LabelOverloadUnloaded = "overload-unloaded"
@@ -58,6 +60,8 @@ var Targets = []Target{
 	{Name: "orders-http p99, open loop at half that rate", Label: LabelOrdersHTTPOpen, Metric: "p99", Max: 5000},
 	{Name: "orders-nats intake (acked)", Label: LabelOrdersNATS, Metric: "throughput", Base: LabelBaselineJS, Min: 0.7},
 	{Name: "orders-nats persisted end to end (verified)", Label: LabelOrdersNATS, Metric: "persisted", Base: LabelBaselineJS, Min: 0.4},
+	{Name: "orders-nats --batch 100 persisted end to end, orders/s (verified)", Label: LabelOrdersNATSBatch, Metric: "persisted", Base: LabelBaselineJS, Min: 1.5},
+	{Name: "orders-nats --batch 100 intake, orders/s (no target)", Label: LabelOrdersNATSBatch, Metric: "units", Base: LabelBaselineJS},
 	{Name: "echo with auth: user vs without", Label: LabelEchoAuth, Metric: "throughput", Base: LabelEcho, Min: 0.9},
 	{Name: "orders-http with auth: user vs without", Label: LabelOrdersHTTPAuth, Metric: "throughput", Base: LabelOrdersHTTP, Min: 0.9},
 	{Name: "signin (no target)", Label: LabelSignIn, Metric: "throughput", Base: LabelBaselineNATSEcho},
@@ -186,6 +190,8 @@ func metric(r *Result, name string) float64 {
 			return 0
 		}
 		return r.Verify.PersistedRate
+	case "units":
+		return r.UnitRate
 	case "p99":
 		return r.Latency.P99
 	case "error-p99":
