@@ -20,20 +20,39 @@ import (
 // order-persist stores it. Through a route with auth: user, an order for
 // another user than the signed-in one is 403 forbidden.
 type Accept struct {
-	js    jetstream.JetStream
-	idem  jetstream.KeyValue
-	clock runtime.Clock
-	log   *slog.Logger
-	ids   *idGen
+	// GroupCommit publishes the orders of concurrent calls together; see
+	// GroupCommit (on by default).
+	GroupCommit GroupCommit `json:"groupCommit"`
+
+	js     jetstream.JetStream
+	commit *committer
+	idem   jetstream.KeyValue
+	clock  runtime.Clock
+	log    *slog.Logger
+	ids    *idGen
 	// lease is how long a pending Idempotency-Key record belongs to the
 	// call that wrote it; after that another call may take it over.
 	lease time.Duration
 }
 
 var (
-	_ runtime.Handler     = (*Accept)(nil)
-	_ runtime.Provisioner = (*Accept)(nil)
+	_ runtime.Handler      = (*Accept)(nil)
+	_ runtime.Provisioner  = (*Accept)(nil)
+	_ runtime.Validator    = (*Accept)(nil)
+	_ runtime.CleanerUpper = (*Accept)(nil)
 )
+
+// Validate checks the config.
+func (a *Accept) Validate() error { return a.GroupCommit.validate() }
+
+// Cleanup stops the group committer; the host calls it after the
+// instance drained, so no call is waiting.
+func (a *Accept) Cleanup() error {
+	if a.commit != nil {
+		a.commit.stop()
+	}
+	return nil
+}
 
 // Provision opens the ORDERS_IDEM bucket. The ORDERS stream that captures
 // orders.submit is declared under spec.publishes, so the host made sure of
@@ -48,6 +67,9 @@ func (a *Accept) Provision(ctx context.Context, env *runtime.Env) error {
 	}
 	a.js, a.idem, a.clock, a.log = env.JS, kv, env.Clock, env.Logger
 	a.ids = newIDGen()
+	if a.GroupCommit.MaxBatch != 1 {
+		a.commit = newCommitter(env.JS, a.GroupCommit)
+	}
 	a.lease = env.Function.Spec.Timeout.Std()
 	if a.lease <= 0 {
 		a.lease = 2 * time.Second
@@ -94,9 +116,16 @@ func (a *Accept) now() time.Time {
 	return a.clock.Now().UTC().Truncate(time.Microsecond)
 }
 
-// publish makes the order durable on orders.submit, de-duplicated by
-// JetStream on its order_id, and returns once the stream acked it.
+// publish makes the order durable on orders.submit and returns once the
+// stream acked it: through the group committer (the store de-duplicates
+// on order_id), or alone, de-duplicated by JetStream on its order_id.
 func (a *Accept) publish(ctx context.Context, orderID string, data []byte) error {
+	if a.commit != nil {
+		if err := a.commit.commit(ctx, orderID, data); err != nil {
+			return fmt.Errorf("publish order %s: %w", orderID, err)
+		}
+		return nil
+	}
 	msg := &nats.Msg{
 		Subject: SubjectSubmit,
 		Header:  nats.Header{runtime.HeaderMsgID: []string{orderID}},

@@ -160,3 +160,90 @@ func TestBatchedSubmit(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupCommittedAccept: concurrent POST /v1/orders are published
+// together (fewer ORDERS messages than orders, some holding several), and
+// every accepted order is stored exactly once, with an Idempotency-Key
+// still giving one order however often it is sent.
+func TestGroupCommittedAccept(t *testing.T) {
+	env := start(t)
+	const callers, per, users = 64, 10, 16
+	type result struct {
+		user int64
+		id   string
+	}
+	results := make(chan result, callers*per)
+	errs := make(chan string, callers*per)
+	done := make(chan struct{})
+	for c := range callers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for k := range per {
+				user := int64(8000 + (c*per+k)%users)
+				r, err := env.TryDo("POST", "/v1/orders", orderBody(user, "G1", 1, 100))
+				if err != nil || r.Status != 202 {
+					errs <- fmt.Sprintf("POST: %v %v", err, r)
+					continue
+				}
+				var a accepted
+				r.JSON(t, &a)
+				results <- result{user, a.OrderID}
+			}
+		}()
+	}
+	for range callers {
+		<-done
+	}
+	close(results)
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	want := map[int64][]string{}
+	n := 0
+	for r := range results {
+		want[r.user] = append(want[r.user], r.id)
+		n++
+	}
+	// The same Idempotency-Key from many callers at once: one order.
+	const key = "group-commit-key"
+	same := make(chan string, 16)
+	for range 16 {
+		go func() {
+			r, err := env.TryDo("POST", "/v1/orders", orderBody(8100, "G2", 2, 100), "Idempotency-Key: "+key)
+			if err != nil || r.Status != 202 {
+				same <- fmt.Sprintf("error %v %v", err, r)
+				return
+			}
+			var a accepted
+			r.JSON(t, &a)
+			same <- a.OrderID
+		}()
+	}
+	idemID := <-same
+	for range 15 {
+		if got := <-same; got != idemID {
+			t.Errorf("Idempotency-Key gave order %s and %s", idemID, got)
+		}
+	}
+	want[8100] = []string{idemID}
+
+	waitDrained(t, env.JS, 30*time.Second)
+	st := testenv.Store[store.Orders](t, env)
+	if total := assertStoredExactly(t, st, want); total != n+1 {
+		t.Errorf("%d orders stored, want %d", total, n+1)
+	}
+	s, err := env.JS.Stream(context.Background(), "ORDERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgs := info.State.Msgs; msgs >= uint64(n) {
+		t.Errorf("%d ORDERS messages for %d concurrent orders: none were published together", msgs, n)
+	} else {
+		t.Logf("%d orders from %d concurrent callers in %d ORDERS messages", n+1, callers, msgs)
+	}
+}
