@@ -40,8 +40,12 @@ work=$(mktemp -d /tmp/surge-bench.XXXXXX)
 results="$work/results"
 mkdir -p "$results"
 pids=()
+peer_env=""
 cleanup() {
 	local p
+	if [[ -n "$peer_env" ]]; then
+		"$peer_env" down >/dev/null 2>&1 || true
+	fi
 	for p in "${pids[@]}"; do
 		kill "$p" 2>/dev/null || true
 	done
@@ -132,6 +136,76 @@ url_a=$baseline_url pid_a=$baseline_pid
 start_baseline nats-echo
 url_b=$baseline_url pid_b=$baseline_pid
 
+# 2b. The peer: the stack users would build instead (../shared/peer: Echo ->
+# RabbitMQ with publisher confirms -> batched MariaDB INSERT IGNORE), same
+# POST /v1/orders, measured with the same load generator, alternating with
+# orders-http. Its env.sh installs rabbitmq-server and mariadb-server with
+# apt once and starts both on loopback; without them the report says why.
+peer_dir=${BENCH_PEER_DIR:-../shared/peer}
+peer_url="" notes=()
+free_port() { # a loopback TCP port nothing listens on
+	local p
+	for p in $(seq 19090 19190); do
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+start_peer() {
+	if [[ ! -x "$peer_dir/env.sh" ]]; then
+		notes+=("The peer was not run: no peer stack at $peer_dir (BENCH_PEER_DIR).")
+		return 0
+	fi
+	if [[ -n "${BENCH_ONLY:-}" && ! "peer" =~ $BENCH_ONLY && ! "peer-open" =~ $BENCH_ONLY && ! "peer.2" =~ $BENCH_ONLY ]]; then
+		return 0
+	fi
+	log "starting the peer (RabbitMQ + MariaDB via $peer_dir/env.sh)"
+	# env.sh installs both only when rabbitmq-server is missing; make sure
+	# of each, without letting the packages start system-wide services.
+	local need=()
+	command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
+	command -v mariadb >/dev/null || need+=(mariadb-server mariadb-client)
+	if ((${#need[@]} > 0)) && [[ $(id -u) -eq 0 ]]; then
+		local created=0
+		if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+			printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d && created=1
+		fi
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"; } >"$work/peer-apt.log" 2>&1 || true
+		((created)) && rm -f /usr/sbin/policy-rc.d
+	fi
+	peer_env="$peer_dir/env.sh"
+	if ! "$peer_env" up >"$work/peer-env.log" 2>&1 || ! grep -q 'peer env up' "$work/peer-env.log"; then
+		notes+=("The peer was not run: its RabbitMQ and MariaDB could not be installed or started here ($(tail -1 "$work/peer-env.log" 2>/dev/null)).")
+		return 0
+	fi
+	if ! (cd "$peer_dir" && go build -o "$work/peer" .) >"$work/peer-build.log" 2>&1; then
+		notes+=("The peer was not run: it did not build ($(tail -1 "$work/peer-build.log")).")
+		return 0
+	fi
+	local port
+	port=$(free_port) || { notes+=("The peer was not run: no free port."); return 0; }
+	"$work/peer" serve --http "127.0.0.1:$port" >"$work/peer.log" 2>&1 &
+	pids+=("$!")
+	for _ in $(seq 1 100); do
+		[[ $(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/v1/orders" -d '{}' 2>/dev/null) == 400 ]] && break
+		sleep 0.1
+	done
+	peer_url="http://127.0.0.1:$port"
+	log "peer serving on $peer_url"
+}
+start_peer
+# run_peer LABEL FLAGS...: orders-http against the peer, verified by its count.
+run_peer() {
+	local label=$1
+	shift
+	if [[ -z "$peer_url" ]]; then
+		return 0
+	fi
+	run "$label" 150 orders-http --gateway "$peer_url" --verify-count "$work/peer count" --verify-timeout 90s "$@"
+}
+
 # 3. The runs. A failed run (or verification) is recorded and the bench
 # goes on; the script fails at the end.
 failed=()
@@ -187,8 +261,17 @@ run orders-http-auth 150 orders-http --gateway "$gateway" --nats "$nats" -c 64 -
 run orders-http-auth.2 150 orders-http --gateway "$gateway" --nats "$nats" -c 64 --verify-timeout 90s \
 	--path /v1/orders-user --jwt-secret-file "$work/jwt.secret"
 run orders-http.2 150 orders-http --gateway "$gateway" --nats "$nats" -c 64 --verify-timeout 90s
+# Side by side with the peer, alternating: peer, surge, peer again.
+run_peer peer -c 64
+run orders-http.3 150 orders-http --gateway "$gateway" --nats "$nats" -c 64 --verify-timeout 90s
+run_peer peer.2 -c 64
 half=$(awk -v t="$(throughput orders-http)" 'BEGIN { r = t / 2; if (r < 100) r = 100; printf "%d", r }')
 run orders-http-open 150 orders-http --gateway "$gateway" --nats "$nats" -c 128 --rate "$half" --verify-timeout 90s
+run_peer peer-open -c 128 --rate "$half"
+if [[ -n "$peer_env" ]]; then
+	"$peer_env" down >/dev/null 2>&1 || true
+	peer_env=""
+fi
 run baseline-nats-echo.2 60 echo --gateway "$url_b" -c 64
 kill "$pid_a" "$pid_b" 2>/dev/null || true
 # The closed-loop intake outruns the store: the backlog it leaves is what
@@ -227,7 +310,8 @@ if [[ -n "${BENCH_ONLY:-}" ]]; then
 	out="$work/BENCHMARKS.md"
 fi
 "$surge" bench report "${files[@]}" --out "$out" --commit "$commit" \
-	--rss-samples "$work/rss" --pid "$up_pid" --started "$started" --loadavg "$loadavg"
+	--rss-samples "$work/rss" --pid "$up_pid" --started "$started" --loadavg "$loadavg" \
+	"${notes[@]/#/--note=}"
 log "wrote $out in $(($(date +%s) - started))s"
 sed -n '/^## Targets/,/^## Results/p' "$out" | grep '^|' >&2
 if ((${#failed[@]} > 0)); then

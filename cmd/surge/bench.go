@@ -223,16 +223,26 @@ func (o *orderFlags) params() map[string]string {
 
 func newBenchOrdersHTTPCmd(env []string) *cobra.Command {
 	o := &orderFlags{}
+	var count string
 	return scenarioCmd(env, "orders-http", "POST /v1/orders; verify the store holds exactly the accepted orders", 64,
 		func(cmd *cobra.Command, f *benchFlags) {
 			o.add(cmd)
 			cmd.Flags().StringVar(&o.path, "path", "/v1/orders", "route to POST orders to")
 			addJWTFlag(cmd, f)
 			addDrainFlags(cmd, f, "ORDERS", "order-persist")
+			cmd.Flags().StringVar(&count, "verify-count", "", "verify by a command that prints the number of stored orders "+
+				"(the peer stack: \"peer count\"), polled until it holds every accepted order, instead of through surge's API")
 		},
 		func(f *benchFlags) (bench.Scenario, string, map[string]string, error) {
 			cfg := o.config(f)
 			cfg.Path = o.path
+			if count != "" && !f.noVerify {
+				cv, err := bench.NewCountVerifier(count, f.drain)
+				if err != nil {
+					return nil, "", nil, err
+				}
+				cfg.Count, cfg.Drain = cv, nil
+			}
 			sc, err := bench.NewOrdersHTTP(cfg)
 			return sc, f.gateway + o.path, o.params(), err
 		})
@@ -400,5 +410,6 @@ func newBenchReportCmd(env []string) *cobra.Command {
 	cmd.Flags().IntVar(&o.PID, "pid", 0, "`surge up` process whose peak RSS (VmHWM) to include")
 	cmd.Flags().Int64Var(&o.StartedUnix, "started", 0, "Unix time the bench run started (for its total duration)")
 	cmd.Flags().StringVar(&o.LoadAvg, "loadavg", "", "the machine's load average when the bench started")
+	cmd.Flags().StringArrayVar(&o.Notes, "note", nil, "a sentence for the report's Notes section (repeatable)")
 	return withEnv(cmd, env)
 }

@@ -32,6 +32,9 @@ type OrdersConfig struct {
 	// Path is the route orders-http posts to (default /v1/orders), e.g.
 	// a second order-accept with auth: user.
 	Path string
+	// Count, when set, verifies orders-http by a count of stored orders
+	// instead of through surge's API: for the peer stack.
+	Count *CountVerifier
 }
 
 func (c *OrdersConfig) validate() error {

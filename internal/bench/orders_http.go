@@ -40,9 +40,14 @@ func NewOrdersHTTP(cfg OrdersConfig) (*OrdersHTTP, error) {
 func (*OrdersHTTP) Name() string { return "orders-http" }
 
 // Setup implements Scenario.
-func (s *OrdersHTTP) Setup(_ context.Context, workers int) (err error) {
+func (s *OrdersHTTP) Setup(ctx context.Context, workers int) (err error) {
 	if s.c, err = newHTTPClient(s.cfg.HTTP, workers); err != nil {
 		return err
+	}
+	if s.cfg.Count != nil {
+		if err := s.cfg.Count.start(ctx); err != nil {
+			return err
+		}
 	}
 	s.ws = make([]ordersHTTPWorker, workers)
 	for i := range s.ws {
@@ -120,12 +125,15 @@ func (s *OrdersHTTP) Close() error {
 
 // Verify implements Verifier.
 func (s *OrdersHTTP) Verify(ctx context.Context, r *Result) (*Verification, error) {
-	if s.cfg.Drain == nil {
-		return nil, nil
-	}
 	var acked []ackedOrder
 	for i := range s.ws {
 		acked = append(acked, s.ws[i].acked...)
+	}
+	if s.cfg.Count != nil {
+		return s.cfg.Count.verify(ctx, int64(len(acked)), r)
+	}
+	if s.cfg.Drain == nil {
+		return nil, nil
 	}
 	return verifyOrders(ctx, s.cfg, s.c, s.base, acked, r)
 }

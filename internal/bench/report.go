@@ -22,9 +22,14 @@ const (
 	LabelOrdersNATS       = "orders-nats"
 	// orders-nats with 100 orders per message (batched intake).
 	LabelOrdersNATSBatch = "orders-nats-batch"
-	LabelSignIn          = "signin"
-	LabelEvents          = "events"
-	LabelEnvelope        = "envelope"
+	// The peer stack (../shared/peer: Echo -> RabbitMQ with confirms ->
+	// batched MariaDB inserts) under the orders-http load, closed loop
+	// and open loop at orders-http-open's rate.
+	LabelPeer     = "peer"
+	LabelPeerOpen = "peer-open"
+	LabelSignIn   = "signin"
+	LabelEvents   = "events"
+	LabelEnvelope = "envelope"
 	// A function of known capacity (echo with a delay) at a quarter of
 	// it, then at three times it (scripts/bench-overload.yaml).
 	LabelOverloadUnloaded = "overload-unloaded"
@@ -58,6 +63,9 @@ var Targets = []Target{
 	{Name: "echo through the gateway", Label: LabelEcho, Metric: "throughput", Base: LabelBaselineNATSEcho, Min: 0.8},
 	{Name: "orders-http accepted (202, durable)", Label: LabelOrdersHTTP, Metric: "throughput", Base: LabelBaselineNATSEcho, Min: 0.5},
 	{Name: "orders-http p99, open loop at half that rate", Label: LabelOrdersHTTPOpen, Metric: "p99", Max: 5000},
+	{Name: "orders-http accepted vs the peer (Echo -> RabbitMQ -> MariaDB), side by side", Label: LabelOrdersHTTP, Metric: "throughput", Base: LabelPeer, Min: 2.0},
+	{Name: "orders-http p99 vs the peer's, open loop at the same rate", Label: LabelOrdersHTTPOpen, Metric: "p99", Base: LabelPeerOpen, MaxRatio: 1.0},
+	{Name: "the peer's persisted rate, verified by its count (no target)", Label: LabelPeer, Metric: "persisted", Base: LabelBaselineJS},
 	{Name: "orders-nats intake (acked)", Label: LabelOrdersNATS, Metric: "throughput", Base: LabelBaselineJS, Min: 0.7},
 	{Name: "orders-nats persisted end to end (verified)", Label: LabelOrdersNATS, Metric: "persisted", Base: LabelBaselineJS, Min: 0.4},
 	{Name: "orders-nats --batch 100 persisted end to end, orders/s (verified)", Label: LabelOrdersNATSBatch, Metric: "persisted", Base: LabelBaselineJS, Min: 1.5},
@@ -229,7 +237,9 @@ type Report struct {
 	PeakRSSKiB int64
 	// RSSSamples is how many samples PeakRSSKiB rests on (besides VmHWM).
 	RSSSamples int
-	rss        []rssSample
+	// Notes are printed after the targets (ReportOptions.Notes).
+	Notes []string
+	rss   []rssSample
 	// Elapsed is how long the whole `make bench` run took (0: unknown).
 	Elapsed time.Duration
 	// LoadAvg is the machine's load average when the bench started ("":
@@ -291,6 +301,20 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "| RSS of `surge up`, peak over the whole bench (%d samples + VmHWM) | %.0f MiB | | | < 512 MiB | %s |\n",
 			rep.RSSSamples, float64(rep.PeakRSSKiB)/1024, verdict)
+	}
+	if per, orders, ok := rep.rssPerOrder(); ok {
+		verdict := Pass
+		if per > RSSPerOrderLimit {
+			verdict = Miss
+		}
+		fmt.Fprintf(&b, "| RSS per stored order: growth over the bench / %d orders stored | %.0f B | | | <= %d B | %s |\n",
+			orders, per, RSSPerOrderLimit, verdict)
+	}
+	if len(rep.Notes) > 0 {
+		fmt.Fprintf(&b, "\n## Notes\n\n")
+		for _, n := range rep.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
 	}
 
 	fmt.Fprintf(&b, "\n## Results\n\nThroughput counts successful operations per second of the measured window (after warm-up).\n")
@@ -421,12 +445,15 @@ type ReportOptions struct {
 	StartedUnix int64
 	// LoadAvg is the load average when it started, as /proc/loadavg says it.
 	LoadAvg string
+	// Notes are sentences for the report's Notes section (a scenario that
+	// could not run here, and why).
+	Notes []string
 }
 
 // BuildReport reads the results and the memory samples and describes the
 // machine.
 func BuildReport(o ReportOptions) (*Report, error) {
-	rep := &Report{Date: time.Now(), Commit: o.Commit, Machine: ReadMachine(), LoadAvg: o.LoadAvg}
+	rep := &Report{Date: time.Now(), Commit: o.Commit, Machine: ReadMachine(), LoadAvg: o.LoadAvg, Notes: o.Notes}
 	for _, path := range o.Results {
 		r, err := ReadResult(path)
 		if err != nil {
@@ -493,6 +520,36 @@ func readRSSSamples(path string) ([]rssSample, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// RSSPerOrderLimit is the goal for the resident memory an order stored in
+// the embedded store costs, in bytes.
+const RSSPerOrderLimit = 200
+
+// rssPerOrder is how much the resident set grew per order stored during
+// the bench: (peak - first sample) / the verified orders of every run
+// that stores orders in surge; false without samples or such orders. The
+// growth includes everything else that grew (caches, the Go heap's
+// headroom), so it is an upper bound on the store's own cost.
+func (rep *Report) rssPerOrder() (float64, int64, bool) {
+	if len(rep.rss) == 0 || rep.PeakRSSKiB == 0 {
+		return 0, 0, false
+	}
+	var orders int64
+	for _, r := range rep.Results {
+		if r.Verify == nil || !r.Verify.Passed || r.Scenario != "orders-http" && r.Scenario != "orders-nats" && r.Scenario != "sale" {
+			continue
+		}
+		if strings.HasPrefix(r.Label, LabelPeer) {
+			continue // the peer's orders are in MariaDB
+		}
+		orders += r.Verify.Acked
+	}
+	if orders == 0 {
+		return 0, 0, false
+	}
+	growth := float64(rep.PeakRSSKiB-rep.rss[0].kib) * 1024
+	return max(growth, 0) / float64(orders), orders, true
 }
 
 // peakDuring is the largest timed sample within r's run, verification

@@ -237,3 +237,36 @@ func TestEvaluateMeanOfRuns(t *testing.T) {
 		t.Errorf("formatValue = %q", got)
 	}
 }
+
+func TestRSSPerOrderAndNotes(t *testing.T) {
+	t0 := time.Now()
+	rep := &Report{
+		PeakRSSKiB: 100_000 + 1_000_000/1024*300, // 300 B per order above the first sample
+		rss:        []rssSample{{at: t0, kib: 100_000}},
+		Results: []*Result{
+			{Label: LabelOrdersHTTP, Scenario: "orders-http", Verify: &Verification{Passed: true, Acked: 400_000}},
+			{Label: LabelOrdersNATSBatch, Scenario: "orders-nats", Verify: &Verification{Passed: true, Acked: 600_000}},
+			{Label: LabelPeer, Scenario: "orders-http", Verify: &Verification{Passed: true, Acked: 50_000}},
+			{Label: "failed", Scenario: "orders-http", Verify: &Verification{Passed: false, Acked: 70_000}},
+			{Label: LabelSignIn, Scenario: "signin"},
+		},
+		Notes: []string{"the peer was not run: no RabbitMQ here"},
+	}
+	per, orders, ok := rep.rssPerOrder()
+	if !ok || orders != 1_000_000 || math.Abs(per-300) > 1 {
+		t.Errorf("rssPerOrder = %.1f B over %d orders (%v), want 300 B over 1,000,000", per, orders, ok)
+	}
+	var b bytes.Buffer
+	if err := rep.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"RSS per stored order: growth over the bench / 1000000 orders stored | 300 B | | | <= 200 B | MISS |",
+		"## Notes\n\n- the peer was not run: no RabbitMQ here\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if _, _, ok := (&Report{}).rssPerOrder(); ok {
+		t.Error("rssPerOrder without samples reported a figure")
+	}
+}
