@@ -43,6 +43,9 @@ type Spec struct {
 	HTTP        *HTTP           `json:"http,omitempty" yaml:"http,omitempty"`
 	Concurrency int             `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
 	Replicas    int             `json:"replicas" yaml:"replicas"` // 0 means stopped: never omitted
+	// Autoscale, when set, lets each host move the instances between its
+	// bounds; Replicas is then the starting count.
+	Autoscale *Autoscale `json:"autoscale,omitempty" yaml:"autoscale,omitempty"`
 	Timeout     Duration        `json:"timeout,omitempty" yaml:"timeout,omitempty"`
 	Retry       Retry           `json:"retry,omitempty" yaml:"retry,omitempty"`
 	Batch       Batch           `json:"batch,omitempty" yaml:"batch,omitempty"`
