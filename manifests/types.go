@@ -37,21 +37,19 @@ type Metadata struct {
 
 // Spec says what runs, what triggers it and how it is exposed.
 type Spec struct {
-	Handler     string  `json:"handler" yaml:"handler"`
-	Trigger     Trigger `json:"trigger" yaml:"trigger"`
-	Queue       string  `json:"queue,omitempty" yaml:"queue,omitempty"`
-	HTTP        *HTTP   `json:"http,omitempty" yaml:"http,omitempty"`
-	Concurrency int     `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
-	Replicas    int     `json:"replicas" yaml:"replicas"` // 0 means stopped: never omitted
-	// Autoscale, when set, lets each host move the instances between its
-	// bounds; Replicas is then the starting count.
-	Autoscale *Autoscale      `json:"autoscale,omitempty" yaml:"autoscale,omitempty"`
-	Timeout   Duration        `json:"timeout,omitempty" yaml:"timeout,omitempty"`
-	Retry     Retry           `json:"retry,omitempty" yaml:"retry,omitempty"`
-	Batch     Batch           `json:"batch,omitempty" yaml:"batch,omitempty"`
-	KV        []KVBucket      `json:"kv,omitempty" yaml:"kv,omitempty"`
-	Publishes []Stream        `json:"publishes,omitempty" yaml:"publishes,omitempty"`
-	Config    json.RawMessage `json:"config,omitempty" yaml:"config,omitempty"`
+	Handler     string          `json:"handler" yaml:"handler"`
+	Trigger     Trigger         `json:"trigger" yaml:"trigger"`
+	Queue       string          `json:"queue,omitempty" yaml:"queue,omitempty"`
+	HTTP        *HTTP           `json:"http,omitempty" yaml:"http,omitempty"`
+	Concurrency int             `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
+	Replicas    int             `json:"replicas" yaml:"replicas"` // 0 means stopped: never omitted
+	Autoscale   *Autoscale      `json:"autoscale,omitempty" yaml:"autoscale,omitempty"` // replicas is then the starting count
+	Timeout     Duration        `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	Retry       Retry           `json:"retry,omitempty" yaml:"retry,omitempty"`
+	Batch       Batch           `json:"batch,omitempty" yaml:"batch,omitempty"`
+	KV          []KVBucket      `json:"kv,omitempty" yaml:"kv,omitempty"`
+	Publishes   []Stream        `json:"publishes,omitempty" yaml:"publishes,omitempty"`
+	Config      json.RawMessage `json:"config,omitempty" yaml:"config,omitempty"`
 }
 
 // Trigger is either a request subject (core NATS queue group, request-reply)
