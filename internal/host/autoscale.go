@@ -177,6 +177,11 @@ func (as *autoscaler) scale(from, to int, signal int64) {
 	as.d.log.Info("autoscaled", "from", from, "to", to, "signal", signal, "direction", dir)
 	as.d.metrics.m.scaleEvents.WithLabelValues(as.d.fn.Metadata.Name, dir).Inc()
 	err := as.d.scaleTo(to, as.quit)
+	select {
+	case <-as.quit:
+		return // replaced or removed: the host's gauges and heartbeat are the new version's
+	default:
+	}
 	n := as.d.instances()
 	as.d.metrics.m.instances.WithLabelValues(as.d.fn.Metadata.Name).Set(float64(n))
 	if err != nil {
@@ -199,11 +204,17 @@ func (as *autoscaler) stop() {
 }
 
 // scaleTo starts or drains instances, one at a time, until n run; it
-// stops adding when quit closes (the deployment is being replaced). An
-// instance is removed by draining it: it pulls or receives nothing more
-// and settles or answers everything it has, so no message is lost.
+// stops when quit closes (the deployment is being replaced or removed and
+// drains every instance itself). An instance is removed by draining it: it
+// pulls or receives nothing more and settles or answers everything it
+// has, so no message is lost.
 func (d *deployment) scaleTo(n int, quit <-chan struct{}) error {
 	for {
+		select {
+		case <-quit:
+			return nil
+		default:
+		}
 		d.instMu.Lock()
 		have := len(d.reqs)
 		if d.fn.IsStream() {
@@ -214,11 +225,6 @@ func (d *deployment) scaleTo(n int, quit <-chan struct{}) error {
 		case have == n:
 			return nil
 		case have < n:
-			select {
-			case <-quit:
-				return nil
-			default:
-			}
 			if err := d.addInstance(have); err != nil {
 				return err
 			}
