@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"regexp"
 	"testing"
 	"time"
@@ -12,24 +13,13 @@ import (
 // its bounds, a fixed one with its count alone.
 func TestLsAutoscale(t *testing.T) {
 	env := testenv.Start(t, nil)
-	env.Deploy(t, `
-apiVersion: surge/v1
-kind: Function
-metadata: {name: auto-echo}
-spec:
-  handler: echo
-  trigger: {subject: fn.auto.echo}
-  autoscale: {min: 2, max: 4, targetInFlight: 10}
-`)
-	env.Deploy(t, `
-apiVersion: surge/v1
-kind: Function
-metadata: {name: fixed-echo}
-spec:
-  handler: echo
-  trigger: {subject: fn.fixed.echo}
-  replicas: 3
-`)
+	for name, scaling := range map[string]string{
+		"auto-echo":  "autoscale: {min: 2, max: 4, targetInFlight: 10}",
+		"fixed-echo": "replicas: 3",
+	} {
+		env.Deploy(t, fmt.Sprintf("apiVersion: surge/v1\nkind: Function\nmetadata: {name: %s}\n"+
+			"spec:\n  handler: echo\n  trigger: {subject: fn.%s}\n  %s\n", name, name, scaling))
+	}
 	testenv.Eventually(t, 5*time.Second, "both heartbeats", func() bool {
 		out, err := runCLI(t, env, "ls")
 		return err == nil && regexp.MustCompile(`(?m)^auto-echo .* 2 \(auto 2-4\) `).MatchString(out) &&

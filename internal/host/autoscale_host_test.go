@@ -13,17 +13,12 @@ import (
 // autoTagFn is tagFn autoscaled on calls in flight: one instance per call,
 // up to 3, with a 1s cool-down.
 func autoTagFn(t *testing.T, config string) manifests.Function {
-	return manifest(t, fmt.Sprintf(`apiVersion: surge/v1
-kind: Function
-metadata: {name: tag}
-spec:
-  handler: hosttest.tag
-  trigger: {subject: fn.test.tag}
-  concurrency: 8
-  timeout: 10s
-  autoscale: {min: 1, max: 3, targetInFlight: 1, cooldown: 1s}
-  config: %s
-`, config))
+	fn := tagFn(t, 1, config)
+	fn.Spec.Autoscale = &manifests.Autoscale{Min: 1, Max: 3, TargetInFlight: 1, Cooldown: manifests.Duration(time.Second)}
+	if err := fn.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return fn
 }
 
 // TestAutoscaleSingleInstances: with three calls held in flight the

@@ -157,21 +157,7 @@ spec:
 
 	// Exactly once: every sequence once, at its first delivery, and the
 	// consumer has nothing pending or unacked.
-	seen := map[uint64]int{}
-	for _, d := range rec.deliveries() {
-		seen[d.Seq]++
-		if d.Delivered != 1 {
-			t.Errorf("seq %d delivered %d times", d.Seq, d.Delivered)
-		}
-	}
-	if len(seen) != total {
-		t.Errorf("%d distinct messages handled, want %d", len(seen), total)
-	}
-	for seq, n := range seen {
-		if n != 1 {
-			t.Errorf("seq %d handled %d times", seq, n)
-		}
-	}
+	rec.wantEachOnce(t, total)
 	ctx := context.Background()
 	cons, err := env.JS.Consumer(ctx, "TEST_SCALER", name)
 	if err != nil {
