@@ -185,7 +185,13 @@ func (as *autoscaler) scale(from, to int, signal int64) {
 	n := as.d.instances()
 	as.d.metrics.m.instances.WithLabelValues(as.d.fn.Metadata.Name).Set(float64(n))
 	if err != nil {
+		// The scaler starts again from what runs, so desired says the
+		// truth and a retry waits for the signal to ask again.
 		as.d.log.Warn("autoscale incomplete", "want", to, "instances", n, "err", err)
+		as.mu.Lock()
+		as.s.set(n, as.clock.Now())
+		as.mu.Unlock()
+		as.d.metrics.desired.Set(float64(n))
 	}
 	as.changed()
 }
