@@ -17,8 +17,7 @@ import (
 	"github.com/surgefn/surge/internal/testenv"
 )
 
-// watchInstances polls GET /admin/functions/{name} every 100ms and keeps
-// every (instances, desired) pair it sees until stop is called.
+// instanceWatch is every GET /admin/functions/{name} row seen while it ran.
 type instanceWatch struct {
 	mu      sync.Mutex
 	seen    []gateway.FunctionInfo
@@ -26,6 +25,8 @@ type instanceWatch struct {
 	done    chan struct{}
 }
 
+// watchInstances polls GET /admin/functions/{name} every 100ms until the
+// test ends.
 func watchInstances(t *testing.T, env *testenv.Env, name string) *instanceWatch {
 	w := &instanceWatch{stopped: make(chan struct{}), done: make(chan struct{})}
 	go func() {
