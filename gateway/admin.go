@@ -39,6 +39,17 @@ type FunctionInfo struct {
 	Hosts     int                 `json:"hosts"`
 	Errors    []string            `json:"errors,omitempty"`
 	Manifest  *manifests.Function `json:"manifest,omitempty"`
+	// Autoscale is set for a function with spec.autoscale.
+	Autoscale *AutoscaleInfo `json:"autoscale,omitempty"`
+}
+
+// AutoscaleInfo is the autoscaling of one function: the bounds per host
+// from its manifest, and the instances the hosts running its revision
+// want between them.
+type AutoscaleInfo struct {
+	Min     int `json:"min"`
+	Max     int `json:"max"`
+	Desired int `json:"desired"`
 }
 
 func info(d manifests.Deployed, hosts []wire.HostStatus) FunctionInfo {
@@ -46,6 +57,9 @@ func info(d manifests.Deployed, hosts []wire.HostStatus) FunctionInfo {
 	fi := FunctionInfo{Name: fn.Metadata.Name, Handler: fn.Spec.Handler, Subject: fn.Spec.Trigger.Subject,
 		Stream: fn.Spec.Trigger.Stream, Filter: fn.Spec.Trigger.Filter, Revision: fn.Revision(), Seq: d.Seq,
 		Replicas: fn.Spec.Replicas}
+	if a := fn.Spec.Autoscale; a != nil {
+		fi.Autoscale = &AutoscaleInfo{Min: a.Min, Max: a.Max}
+	}
 	if fn.Spec.HTTP != nil {
 		fi.Route = fn.Spec.HTTP.Method + " " + fn.Spec.HTTP.Path
 		if fn.Spec.HTTP.Async {
@@ -63,6 +77,9 @@ func info(d manifests.Deployed, hosts []wire.HostStatus) FunctionInfo {
 		if st.Revision == fi.Revision {
 			fi.Instances += st.Instances
 			fi.Hosts++
+			if fi.Autoscale != nil && st.Autoscale != nil {
+				fi.Autoscale.Desired += st.Autoscale.Desired
+			}
 		}
 	}
 	return fi

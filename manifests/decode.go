@@ -240,13 +240,21 @@ func decodeJSON(data []byte) (Function, []error) {
 //
 // Two fields have a default but also a meaningful zero (replicas: 0 is
 // deployed but stopped; batch.wait: 0s is no wait), so their defaults are
-// applied here, when the field is absent, and never by Normalize. Four
-// fields have a default and a forbidden zero, so writing 0 is an error
-// rather than a silent default.
+// applied here, when the field is absent, and never by Normalize; with
+// spec.autoscale, an absent replicas is autoscale.min. Six fields have a
+// default and a forbidden zero, so writing 0 is an error rather than a
+// silent default.
 func finish(fn *Function, present map[string]bool) []error {
 	s := &fn.Spec
 	if !present["spec.replicas"] {
 		s.Replicas = DefaultReplicas
+		if a := s.Autoscale; a != nil {
+			// An autoscaled function starts at its minimum.
+			s.Replicas = a.Min
+			if a.Min == 0 {
+				s.Replicas = DefaultAutoscaleMin
+			}
+		}
 	}
 	if !present["spec.batch.wait"] {
 		s.Batch.Wait = Duration(DefaultBatchWait)
@@ -263,6 +271,12 @@ func finish(fn *Function, present map[string]bool) []error {
 	}
 	if present["spec.batch.size"] && s.Batch.Size == 0 {
 		zeros = append(zeros, intRange("spec.batch.size", 0, 1, MaxBatchSize))
+	}
+	if present["spec.autoscale.min"] && s.Autoscale.Min == 0 {
+		zeros = append(zeros, intRange("spec.autoscale.min", 0, 1, MaxReplicas))
+	}
+	if present["spec.autoscale.cooldown"] && s.Autoscale.Cooldown == 0 {
+		zeros = append(zeros, durationRange("spec.autoscale.cooldown", 0, MinCooldown, MaxCooldown))
 	}
 	fn.Normalize()
 	return append(fn.problems(), zeros...)

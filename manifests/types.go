@@ -42,7 +42,8 @@ type Spec struct {
 	Queue       string          `json:"queue,omitempty" yaml:"queue,omitempty"`
 	HTTP        *HTTP           `json:"http,omitempty" yaml:"http,omitempty"`
 	Concurrency int             `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
-	Replicas    int             `json:"replicas" yaml:"replicas"` // 0 means stopped: never omitted
+	Replicas    int             `json:"replicas" yaml:"replicas"`                       // 0 means stopped: never omitted
+	Autoscale   *Autoscale      `json:"autoscale,omitempty" yaml:"autoscale,omitempty"` // replicas is then the starting count
 	Timeout     Duration        `json:"timeout,omitempty" yaml:"timeout,omitempty"`
 	Retry       Retry           `json:"retry,omitempty" yaml:"retry,omitempty"`
 	Batch       Batch           `json:"batch,omitempty" yaml:"batch,omitempty"`

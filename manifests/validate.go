@@ -35,7 +35,8 @@ const (
 )
 
 // Normalize fills the defaults of fields left at zero: concurrency, timeout,
-// retry.maxDeliver, batch.size, http.auth, each kv history and storage and each
+// retry.maxDeliver, batch.size, http.auth, autoscale.min and cooldown, each kv
+// history and storage and each
 // published stream's maxAge; it also rewrites
 // spec.config as compact JSON with sorted keys, and drops an empty one, so
 // equal configs compare equal. Normalize is idempotent.
@@ -57,6 +58,9 @@ func (f *Function) Normalize() {
 	}
 	if s.Batch.Size == 0 {
 		s.Batch.Size = DefaultBatchSize
+	}
+	if s.Autoscale != nil {
+		s.Autoscale.normalize()
 	}
 	if s.HTTP != nil && s.HTTP.Auth == "" {
 		s.HTTP.Auth = AuthNone
@@ -129,6 +133,7 @@ func (f *Function) problems() []error {
 	}
 	v.put(intRange("spec.concurrency", s.Concurrency, 1, MaxConcurrency))
 	v.put(intRange("spec.replicas", s.Replicas, 0, MaxReplicas))
+	v.autoscale("spec.autoscale", s)
 	v.put(durationRange("spec.timeout", s.Timeout, MinTimeout, MaxTimeout))
 	v.put(intRange("spec.retry.maxDeliver", s.Retry.MaxDeliver, 1, MaxMaxDeliver))
 	for i, b := range s.Retry.Backoff {
@@ -159,6 +164,10 @@ func (f *Function) Revision() string {
 	if f.Spec.HTTP != nil {
 		h := *f.Spec.HTTP
 		c.Spec.HTTP = &h
+	}
+	if f.Spec.Autoscale != nil {
+		a := *f.Spec.Autoscale
+		c.Spec.Autoscale = &a
 	}
 	c.Normalize()
 	b, err := json.Marshal(&c)

@@ -154,6 +154,27 @@ func TestValidate(t *testing.T) {
 			want: "spec.config: must be a JSON object"},
 		{name: "config invalid JSON", edit: func(f *Function) { f.Spec.Config = json.RawMessage(`{`) },
 			want: "spec.config: must be a JSON object"},
+		{name: "autoscale request", edit: func(f *Function) {
+			f.Spec.Autoscale = &Autoscale{Min: 1, Max: 4, TargetInFlight: 10, Cooldown: Duration(DefaultCooldown)}
+		}},
+		{name: "autoscale not normalized", edit: func(f *Function) { f.Spec.Autoscale = &Autoscale{Max: 4, TargetInFlight: 10} },
+			want: "spec.autoscale.min: must be between 1 and 64, got 0\nspec.autoscale.cooldown: must be at least 1s, got 0s", wantErrs: ErrInvalid},
+		{name: "autoscale max missing", edit: func(f *Function) {
+			f.Spec.Autoscale = &Autoscale{Min: 1, TargetInFlight: 10, Cooldown: Duration(time.Second)}
+		}, want: "spec.autoscale.max: required", wantErrs: ErrRequired},
+		{name: "autoscale stream target on a request trigger", edit: func(f *Function) {
+			f.Spec.Autoscale = &Autoscale{Min: 1, Max: 2, TargetBacklog: 10, Cooldown: Duration(time.Second)}
+		}, want: "spec.autoscale.targetInFlight: required for a request trigger\n" +
+			"spec.autoscale.targetBacklog: only allowed with a stream trigger; a request trigger scales on targetInFlight", wantErrs: ErrRequired},
+		{name: "autoscale stream", edit: func(f *Function) {
+			f.Spec.HTTP = nil
+			f.Spec.Trigger = Trigger{Stream: "ORDERS"}
+			f.Spec.Replicas = 4
+			f.Spec.Autoscale = &Autoscale{Min: 2, Max: 4, TargetBacklog: 100, Cooldown: Duration(time.Second)}
+		}},
+		{name: "autoscale replicas below min", edit: func(f *Function) {
+			f.Spec.Autoscale = &Autoscale{Min: 2, Max: 4, TargetInFlight: 10, Cooldown: Duration(time.Second)}
+		}, want: "spec.replicas: with autoscale, the starting count must be between min (2) and max (4), got 1"},
 		{name: "two problems", edit: func(f *Function) { f.Kind, f.Spec.Replicas = "", 65 },
 			want: "kind: required\nspec.replicas: must be between 0 and 64, got 65"},
 	}
@@ -239,6 +260,7 @@ func TestRevision(t *testing.T) {
 		{name: "publishes subjects", edit: func(f *Function) { f.Spec.Publishes[0].Subjects = []string{"orders.>"} }},
 		{name: "publishes maxAge", edit: func(f *Function) { f.Spec.Publishes[0].MaxAge = Duration(time.Hour) }},
 		{name: "no publishes", edit: func(f *Function) { f.Spec.Publishes = nil }},
+		{name: "autoscale", edit: func(f *Function) { f.Spec.Autoscale = &Autoscale{Max: 4, TargetInFlight: 10} }},
 		{name: "config value", edit: func(f *Function) { f.Spec.Config = json.RawMessage(`{"a":[true],"b":2}`) }},
 		{name: "config invalid", edit: func(f *Function) { f.Spec.Config = json.RawMessage(`{`) }},
 	}
@@ -258,8 +280,11 @@ func TestRevision(t *testing.T) {
 
 func TestRevisionDoesNotModify(t *testing.T) {
 	f := Function{Spec: Spec{KV: []KVBucket{{Bucket: "b"}}, Publishes: []Stream{{Stream: "S", Subjects: []string{"s"}}},
-		HTTP: &HTTP{Method: "GET", Path: "/x"}, Config: json.RawMessage(`{"b":1, "a":2}`)}}
+		HTTP: &HTTP{Method: "GET", Path: "/x"}, Autoscale: &Autoscale{Max: 2}, Config: json.RawMessage(`{"b":1, "a":2}`)}}
 	f.Revision()
+	if f.Spec.Autoscale.Min != 0 || f.Spec.Autoscale.Cooldown != 0 {
+		t.Errorf("Revision normalized its receiver's autoscale: %+v", *f.Spec.Autoscale)
+	}
 	if f.Spec.Concurrency != 0 || f.Spec.HTTP.Auth != "" || f.Spec.KV[0].History != 0 || f.Spec.Publishes[0].MaxAge != 0 || string(f.Spec.Config) != `{"b":1, "a":2}` {
 		t.Errorf("Revision modified its receiver: %+v", f.Spec)
 	}

@@ -162,6 +162,7 @@ func newLsCmd(env []string) *cobra.Command {
 					Replicas                                                int
 					Instances                                               int      `json:"instances_ready"`
 					Errors                                                  []string `json:"errors"`
+					Autoscale                                               *struct{ Min, Max int }
 				} `json:"functions"`
 			}
 			if err := json.Unmarshal(raw, &res); err != nil {
@@ -183,6 +184,9 @@ func newLsCmd(env []string) *cobra.Command {
 					route = "-"
 				}
 				ready := fmt.Sprintf("%d", fn.Instances)
+				if a := fn.Autoscale; a != nil {
+					ready += fmt.Sprintf(" (auto %d-%d)", a.Min, a.Max)
+				}
 				if fn.Handler == manifests.HandlerExternal {
 					ready = "external"
 				}

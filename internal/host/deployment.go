@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/surgefn/surge/manifests"
@@ -30,11 +31,24 @@ type deployment struct {
 	handler runtime.Handler
 	batch   runtime.BatchHandler
 
-	reqs  []*requestInstance
-	loops []*streamLoop
+	// instMu guards reqs and loops, which the autoscaler grows and shrinks
+	// while Status reads them.
+	instMu sync.Mutex
+	reqs   []*requestInstance
+	loops  []*streamLoop
+
+	// What one more instance needs (see scaleTo): the connection of request
+	// instances, the durable consumer and batch handler of stream loops.
+	nc    *nats.Conn
+	cons  jetstream.Consumer
+	bh    runtime.BatchHandler
+	drain time.Duration
+	as    *autoscaler // nil without spec.autoscale
 }
 
 func (d *deployment) instances() int {
+	d.instMu.Lock()
+	defer d.instMu.Unlock()
 	if d.fn.IsStream() {
 		return len(d.loops)
 	}
@@ -50,6 +64,8 @@ func (h *Host) start(ctx context.Context, fn manifests.Function, rev string) (*d
 		js:       h.cfg.StreamJS,
 		log:      h.cfg.Logger.With("function", name, "revision", rev),
 		metrics:  h.metrics.forFunction(name),
+		nc:       h.cfg.NC,
+		drain:    h.cfg.DrainTimeout,
 	}
 	if kv, err := h.cfg.StreamJS.KeyValue(ctx, wire.BucketCalls); err == nil {
 		d.calls = &callTracker{kv: kv, function: name, log: d.log}
@@ -105,6 +121,9 @@ func (h *Host) start(ctx context.Context, fn manifests.Function, rev string) (*d
 	if err != nil {
 		return nil, err
 	}
+	if fn.Spec.Autoscale != nil && d.value != nil {
+		d.as = startAutoscaler(d, h.cfg.Clock, h.changed)
+	}
 	ok = true
 	return d, nil
 }
@@ -154,11 +173,12 @@ func (d *deployment) startStream(ctx context.Context, h *Host) error {
 		bh = handlerBatch{h: d.handler, concurrency: fn.Spec.Concurrency}
 	}
 	cfg := consumerConfig(fn.QueueName(), fn.Spec.Trigger.Filter, fn.Spec.Retry.MaxDeliver,
-		fn.Spec.Concurrency, fn.Spec.Replicas, fn.Spec.Timeout.Std(), fn.Spec.Batch.Wait.Std())
+		fn.Spec.Concurrency, maxInstances(fn), fn.Spec.Timeout.Std(), fn.Spec.Batch.Wait.Std())
 	cons, err := d.js.CreateOrUpdateConsumer(ctx, fn.Spec.Trigger.Stream, cfg)
 	if err != nil {
 		return fmt.Errorf("consumer %s on %s: %w", cfg.Durable, fn.Spec.Trigger.Stream, err)
 	}
+	d.cons, d.bh = cons, bh
 	for i := range fn.Spec.Replicas {
 		l, err := startStreamLoop(ctx, cons, fn.Spec.Trigger.Stream, bh, d, i)
 		if err != nil {
@@ -176,15 +196,22 @@ func streamSubject(fn *manifests.Function) string {
 	return defaultStreamSubject(fn.Spec.Trigger.Stream)
 }
 
-// stop drains every replica at once, then lets the function clean up.
+// stop drains every replica at once, then lets the function clean up. The
+// autoscaler stops first, so the instances stay as they are meanwhile.
 func (d *deployment) stop(ctx context.Context) error {
+	if d.as != nil {
+		d.as.stop()
+	}
+	d.instMu.Lock()
+	reqs, loops := d.reqs, d.loops
+	d.instMu.Unlock()
 	var wg sync.WaitGroup
-	errs := make(chan error, len(d.reqs)+len(d.loops))
-	for _, ri := range d.reqs {
+	errs := make(chan error, len(reqs)+len(loops))
+	for _, ri := range reqs {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs <- ri.stop(ctx) }()
 	}
-	for _, l := range d.loops {
+	for _, l := range loops {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs <- l.stop(ctx) }()
 	}

@@ -190,6 +190,7 @@ func (h *Host) Apply(ctx context.Context, fn manifests.Function) error {
 	if old != nil && old.revision == rev {
 		return nil
 	}
+	fn.Spec.Replicas = startCount(&fn, old)
 	d, err := h.start(ctx, fn, rev)
 	h.mu.Lock()
 	if err != nil {
@@ -202,6 +203,9 @@ func (h *Host) Apply(ctx context.Context, fn manifests.Function) error {
 	h.deps[name] = d
 	h.mu.Unlock()
 	h.metrics.instances.WithLabelValues(name).Set(float64(d.instances()))
+	if d.as == nil {
+		h.metrics.desired.DeleteLabelValues(name)
+	}
 	h.cfg.Logger.Info("function started", "function", name, "revision", rev,
 		"handler", fn.Spec.Handler, "instances", d.instances(), "replaced", old != nil)
 	if old != nil {
@@ -224,6 +228,7 @@ func (h *Host) Remove(ctx context.Context, name string) {
 		return
 	}
 	h.metrics.instances.WithLabelValues(name).Set(0)
+	h.metrics.desired.DeleteLabelValues(name)
 	h.cfg.Logger.Info("function removed; draining", "function", name)
 	h.drainLater(old)
 	h.changed()
@@ -288,7 +293,11 @@ func (h *Host) Status() wire.HostStatus {
 	defer h.mu.Unlock()
 	st := wire.HostStatus{Host: h.cfg.ID, Functions: map[string]wire.FunctionStatus{}, At: time.Now().UTC(), Store: h.cfg.StoreIdentity}
 	for name, d := range h.deps {
-		st.Functions[name] = wire.FunctionStatus{Revision: d.revision, Instances: d.instances()}
+		fs := wire.FunctionStatus{Revision: d.revision, Instances: d.instances()}
+		if d.as != nil {
+			fs.Autoscale = d.as.status()
+		}
+		st.Functions[name] = fs
 	}
 	for name, e := range h.fails {
 		fs := st.Functions[name]

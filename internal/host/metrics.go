@@ -15,6 +15,9 @@ type metrics struct {
 	redeliveries *prometheus.CounterVec
 	deadLetters  *prometheus.CounterVec
 	instances    *prometheus.GaugeVec
+	// Autoscaling (spec.autoscale).
+	desired     *prometheus.GaugeVec
+	scaleEvents *prometheus.CounterVec
 }
 
 // newMetrics creates the host's collectors and registers them with reg.
@@ -49,10 +52,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		instances: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "surge_function_instances", Help: "Function instances running on this host.",
 		}, []string{"function"}),
+		desired: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "surge_function_replicas_desired", Help: "Instances the autoscaler wants on this host (spec.autoscale only).",
+		}, []string{"function"}),
+		scaleEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "surge_function_scale_events_total", Help: "Autoscaler changes of a function's instances on this host, by direction (up, down).",
+		}, []string{"function", "direction"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.invocations, m.errors, m.duration, m.batchSize, m.inFlight,
-			m.pending, m.redeliveries, m.deadLetters, m.instances)
+			m.pending, m.redeliveries, m.deadLetters, m.instances, m.desired, m.scaleEvents)
 	}
 	return m
 }
@@ -69,6 +78,7 @@ type fnMetrics struct {
 	redeliveries prometheus.Counter
 	deadLetters  prometheus.Counter
 	pending      prometheus.Gauge
+	desired      prometheus.Gauge
 }
 
 func (m *metrics) forFunction(name string) *fnMetrics {
@@ -82,6 +92,7 @@ func (m *metrics) forFunction(name string) *fnMetrics {
 		redeliveries: m.redeliveries.WithLabelValues(name),
 		deadLetters:  m.deadLetters.WithLabelValues(name),
 		pending:      m.pending.WithLabelValues(name),
+		desired:      m.desired.WithLabelValues(name),
 	}
 }
 

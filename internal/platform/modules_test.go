@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -89,6 +90,27 @@ func (r *recorder) deliveries() []delivery {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]delivery(nil), r.seen...)
+}
+
+// wantEachOnce checks that n distinct messages were handled, each once and
+// at its first delivery.
+func (r *recorder) wantEachOnce(t *testing.T, n int) {
+	t.Helper()
+	seen := map[uint64]int{}
+	for _, d := range r.deliveries() {
+		seen[d.Seq]++
+		if d.Delivered != 1 {
+			t.Errorf("seq %d delivered %d times", d.Seq, d.Delivered)
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("handled %d distinct messages, want %d", len(seen), n)
+	}
+	for seq, c := range seen {
+		if c != 1 {
+			t.Errorf("seq %d handled %d times", seq, c)
+		}
+	}
 }
 
 // recorderFn records every delivery; with Fail set it fails every message

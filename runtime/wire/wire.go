@@ -146,6 +146,20 @@ type FunctionStatus struct {
 	Revision  string `json:"revision,omitempty"`
 	Instances int    `json:"instances"`
 	Error     string `json:"error,omitempty"`
+
+	// Autoscale is set when the function has spec.autoscale.
+	Autoscale *AutoscaleStatus `json:"autoscale,omitempty"`
+}
+
+// AutoscaleStatus is what one host's autoscaler of a function wants and
+// why: Desired instances inside Min..Max, from the last sample of its
+// signal (the consumer backlog of a stream trigger, the calls in flight
+// on this host of a request trigger).
+type AutoscaleStatus struct {
+	Desired int   `json:"desired"`
+	Min     int   `json:"min"`
+	Max     int   `json:"max"`
+	Signal  int64 `json:"signal"`
 }
 
 // HostStatus is the heartbeat a runtime host writes to the hosts bucket.
