@@ -1,6 +1,8 @@
 package host
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -15,6 +17,8 @@ type metrics struct {
 	redeliveries *prometheus.CounterVec
 	deadLetters  *prometheus.CounterVec
 	instances    *prometheus.GaugeVec
+	// figures are what the heartbeat tells the console (figures.go).
+	figures figures
 }
 
 // newMetrics creates the host's collectors and registers them with reg.
@@ -69,6 +73,7 @@ type fnMetrics struct {
 	redeliveries prometheus.Counter
 	deadLetters  prometheus.Counter
 	pending      prometheus.Gauge
+	fig          *fnFigures
 }
 
 func (m *metrics) forFunction(name string) *fnMetrics {
@@ -82,7 +87,19 @@ func (m *metrics) forFunction(name string) *fnMetrics {
 		redeliveries: m.redeliveries.WithLabelValues(name),
 		deadLetters:  m.deadLetters.WithLabelValues(name),
 		pending:      m.pending.WithLabelValues(name),
+		fig:          m.figures.forFunction(name),
 	}
 }
 
-func (f *fnMetrics) errorf(code string) { f.m.errors.WithLabelValues(f.name, code).Inc() }
+func (f *fnMetrics) errorf(code string) {
+	f.m.errors.WithLabelValues(f.name, code).Inc()
+	f.fig.errors.Add(1)
+}
+
+// handled records n calls or stream messages, handled in one go that took d.
+func (f *fnMetrics) handled(n int, d time.Duration) {
+	f.invocations.Add(float64(n))
+	f.duration.Observe(d.Seconds())
+	f.fig.calls.Add(uint64(n))
+	f.fig.observe(d)
+}

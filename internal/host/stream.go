@@ -199,8 +199,7 @@ func (l *streamLoop) handle(raw []jetstream.Msg) {
 		cancel()
 	}
 	l.m.inFlight.Dec()
-	l.m.duration.Observe(time.Since(start).Seconds())
-	l.m.invocations.Add(float64(len(live)))
+	l.m.handled(len(live), time.Since(start))
 	if herr != nil {
 		e := runtime.AsError(herr)
 		l.log.Warn("batch failed", "size", len(live), "code", e.Code, "err", herr)
