@@ -28,8 +28,10 @@ function el(tag, attrs, ...children) {
   return e;
 }
 
+// cell is one table cell; its data-label names the column on a phone,
+// where each row is a card.
 function cell(label, content, cls) {
-  return el("td", { "data-label": label, class: cls }, ...[].concat(content));
+  return el("td", { "data-label": label, class: cls }, el("span", {}, ...[].concat(content)));
 }
 
 async function api(method, path, body) {
@@ -76,7 +78,7 @@ function renderFunctions(fns) {
   $("functions-count").textContent = "(" + fns.length + ")";
   fill("functions", fns.map((f) => el("tr", { "data-function": f.name },
     cell("Function", [el("span", { class: "mono" }, f.name), el("span", { class: "sub" }, f.handler)]),
-    cell("Trigger", [f.route || f.trigger, f.route ? el("span", { class: "sub" }, f.trigger) : null]),
+    cell("Trigger", [f.route || f.trigger, f.route ? el("span", { class: "sub" }, f.trigger) : null], "wide"),
     cell("Instances", f.instances + (f.hosts > 1 ? " on " + f.hosts + " hosts" : ""), f.instances ? "num" : "num bad"),
     cell("Calls/s", rate(f.calls_per_sec), "num calls"),
     cell("Errors/s", [rate(f.errors_per_sec), el("span", { class: "sub" }, f.errors.toLocaleString() + " total")],
@@ -87,7 +89,14 @@ function renderFunctions(fns) {
   )));
 }
 
-function renderConsumers(cs) {
+// Every request function has an async-call consumer on CALLS; those with
+// nothing to do are counted, not listed.
+function renderConsumers(all) {
+  const idle = (c) => c.stream === "CALLS" && !c.backlog && !c.ack_pending && !c.redelivered;
+  const cs = all.filter((c) => !idle(c));
+  const hidden = all.length - cs.length;
+  $("consumers-idle").textContent = hidden ? hidden + " idle async-call consumer" + (hidden === 1 ? "" : "s") + " (stream CALLS) not shown." : "";
+  $("consumers-idle").hidden = !hidden;
   fill("consumers", cs.map((c) => el("tr", { "data-consumer": c.stream + "/" + c.durable },
     cell("Stream", el("span", { class: "mono" }, c.stream)),
     cell("Durable", el("span", { class: "mono" }, c.durable)),

@@ -91,15 +91,28 @@ func (m *metrics) forFunction(name string) *fnMetrics {
 	}
 }
 
+// forwarding is f for the loop that sends a request function's async
+// calls on to its instances: the console's figures (nil fig) count those
+// calls once, where the instances run them.
+func (f *fnMetrics) forwarding() *fnMetrics {
+	c := *f
+	c.fig = nil
+	return &c
+}
+
 func (f *fnMetrics) errorf(code string) {
 	f.m.errors.WithLabelValues(f.name, code).Inc()
-	f.fig.errors.Add(1)
+	if f.fig != nil {
+		f.fig.errors.Add(1)
+	}
 }
 
 // handled records n calls or stream messages, handled in one go that took d.
 func (f *fnMetrics) handled(n int, d time.Duration) {
 	f.invocations.Add(float64(n))
 	f.duration.Observe(d.Seconds())
-	f.fig.calls.Add(uint64(n))
-	f.fig.observe(d)
+	if f.fig != nil {
+		f.fig.calls.Add(uint64(n))
+		f.fig.observe(d)
+	}
 }

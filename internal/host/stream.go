@@ -94,6 +94,9 @@ func startStreamLoop(ctx context.Context, cons jetstream.Consumer, stream string
 		done:       make(chan struct{}),
 		quit:       make(chan struct{}),
 	}
+	if stream == wire.StreamCalls && d.handler != nil {
+		l.m = d.metrics.forwarding() // the request instances count these calls
+	}
 	l.buffer = max(fn.Spec.Concurrency, 2*l.batchSize)
 	it, err := cons.Messages(jetstream.PullMaxMessages(l.buffer))
 	if err != nil {

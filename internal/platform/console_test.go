@@ -170,6 +170,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	if p := listDLQ(t, env, "function=failer"); p.Total != 0 {
 		t.Errorf("dead letters after replay = %+v", p)
 	}
+	// Two runs of the call, one failed: counted where the instance ran
+	// them, not again by the loop that forwards async calls.
+	var f gateway.FunctionFigures
+	testenv.Eventually(t, 6*time.Second, "the failer's two calls in a heartbeat", func() bool {
+		f, _ = functionFigures(overview(t, env), "failer")
+		return f.Calls >= 2
+	})
+	if f.Calls != 2 || f.Errors != 1 {
+		t.Errorf("failer figures = %+v, want 2 calls and 1 error", f)
+	}
 	// The page keeps it gone once the overview no longer lists it.
 	run(t, ctx, "no dead letters", chromedp.WaitVisible(chromedp.CSS("#dead-letters-none")))
 	if s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + document.cookie + JSON.stringify(localStorage)`)); strings.Contains(s, testenv.Token) {
@@ -326,8 +336,8 @@ func TestConsoleScreenshot(t *testing.T) {
 		t.Fatalf("order-accept never showed calls/s: %v", err)
 	}
 	time.Sleep(3 * time.Second) // a few more heartbeats, so every rate is steady
-	shot := func(path string) {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	shot := func(path string, capture chromedp.Action[[]byte]) {
+		png, err := chromedp.Run(ctx, capture)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -336,8 +346,9 @@ func TestConsoleScreenshot(t *testing.T) {
 		}
 		t.Logf("wrote %s (%d KiB)", path, len(png)>>10)
 	}
-	shot(out)
-	run(t, ctx, "phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
+	shot(out, chromedp.FullScreenshot(100))
+	// A phone's first screen: the page is long there, the top says enough.
+	run(t, ctx, "phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 	time.Sleep(2 * time.Second)
-	shot(strings.TrimSuffix(out, ".png") + "-phone.png")
+	shot(strings.TrimSuffix(out, ".png")+"-phone.png", chromedp.CaptureScreenshot())
 }
