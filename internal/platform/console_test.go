@@ -40,7 +40,9 @@ func chromiumPath(t *testing.T) string {
 
 // browser starts a headless chromium for the test, with a window of
 // width x height, stopped when the test ends; every action on the context
-// it returns is bounded by within, the browser's whole life.
+// it returns is bounded by within, the browser's whole life. When the test
+// ends, a script error in the page or a refusal by its
+// Content-Security-Policy fails it.
 func browser(t *testing.T, width, height int, within time.Duration) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -56,6 +58,32 @@ func browser(t *testing.T, width, height int, within time.Duration) context.Cont
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
+	var mu sync.Mutex
+	var bad []string
+	messages := chromedp.Console(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() || m.Source == "security" || strings.Contains(m.Text, "Content Security Policy") {
+				mu.Lock()
+				bad = append(bad, m.String())
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancelCtx()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range bad {
+			t.Errorf("browser console: %s", m)
+		}
+	})
 	return ctx
 }
 
@@ -100,10 +128,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	env.Deploy(t, strings.Replace(failManifest, "path: /v1/fail}", "path: /v1/fail, async: true}\n  retry: {maxDeliver: 1}", 1))
 
 	// The page, its CSP, and no inline script for the CSP to allow.
-	r := env.Do(t, "GET", "/console", nil)
-	if r.Status != 200 || !strings.Contains(r.Header.Get("Content-Security-Policy"), "default-src 'self'") ||
+	if r := env.Do(t, "GET", "/console", nil); r.Status != 200 || !strings.Contains(r.Header.Get("Content-Security-Policy"), "default-src 'self'") ||
 		!strings.Contains(string(r.Body), `name="viewport"`) || strings.Contains(string(r.Body), "<script>") {
 		t.Fatalf("GET /console = %d, CSP %q, body %s", r.Status, r.Header.Get("Content-Security-Policy"), r.Body)
+	}
+	if r := env.Do(t, "GET", "/console/console.js", nil); r.Status != 200 || r.Header.Get("Content-Type") != "text/javascript; charset=utf-8" {
+		t.Errorf("GET /console/console.js = %d %s", r.Status, r.Header.Get("Content-Type"))
 	}
 	if r := env.Do(t, "GET", "/console/../gateway.go", nil); r.Status != 404 {
 		t.Errorf("GET /console/../gateway.go = %d, want 404", r.Status)
@@ -139,46 +169,62 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("page URL after sign-in = %q, want %s/console without the token", loc, env.URL)
 	}
 
-	// A dead letter: an async call that fails its one delivery.
-	r = env.Do(t, "POST", "/v1/fail?status=500", []byte(`{"console":"dead letter"}`))
-	if r.Status != 202 {
-		t.Fatalf("async call = %d %s", r.Status, r.Body)
+	// Two dead letters: async calls that fail their one delivery.
+	ids := make([]string, 2)
+	for i := range ids {
+		r := env.Do(t, "POST", "/v1/fail?status=500", fmt.Appendf(nil, `{"console":"dead letter %d"}`, i))
+		if r.Status != 202 {
+			t.Fatalf("async call = %d %s", r.Status, r.Body)
+		}
+		ids[i] = r.Header.Get("X-Call-Id")
 	}
-	id := r.Header.Get("X-Call-Id")
-	var st wire.CallStatus
-	testenv.Eventually(t, 10*time.Second, "call dead", func() bool {
+	status := func(id string) string {
+		var st wire.CallStatus
 		env.Do(t, "GET", "/calls/"+id, nil).JSON(t, &st)
-		return st.Status == wire.CallDead
+		return st.Status
+	}
+	testenv.Eventually(t, 10*time.Second, "calls dead", func() bool {
+		return status(ids[0]) == wire.CallDead && status(ids[1]) == wire.CallDead
 	})
 	p := listDLQ(t, env, "function=failer")
-	if p.Total != 1 {
+	if p.Total != 2 || p.DeadLetters[0].Headers.Get(wire.HeaderCallID) != ids[0] {
 		t.Fatalf("dead letters = %+v", p)
 	}
-	card := fmt.Sprintf(`.dead-letter[data-seq="%d"]`, p.DeadLetters[0].Seq)
-	run(t, ctx, "dead letter shown", chromedp.WaitVisible(chromedp.CSS(card)))
-	got := text(t, ctx, card)
-	for _, want := range []string{`{"console":"dead letter"}`, "failed on purpose", "1 attempt", "calls.failer"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("dead letter card lacks %q: %q", want, got)
+	cards := make([]string, 2)
+	for i, d := range p.DeadLetters {
+		cards[i] = fmt.Sprintf(`.dead-letter[data-seq="%d"]`, d.Seq)
+		run(t, ctx, "dead letter shown", chromedp.WaitVisible(chromedp.CSS(cards[i])))
+		got := text(t, ctx, cards[i])
+		for _, want := range []string{fmt.Sprintf(`{"console":"dead letter %d"}`, i), "failed on purpose", "1 attempt", "calls.failer"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("dead letter card lacks %q: %q", want, got)
+			}
 		}
 	}
-	run(t, ctx, "replay", chromedp.Click(chromedp.CSS(card+" button.replay")), chromedp.WaitNotPresent(chromedp.CSS(card)))
-	testenv.Eventually(t, 10*time.Second, "replayed call succeeded", func() bool {
-		env.Do(t, "GET", "/calls/"+id, nil).JSON(t, &st)
-		return st.Status == wire.CallSucceeded
-	})
-	if p := listDLQ(t, env, "function=failer"); p.Total != 0 {
-		t.Errorf("dead letters after replay = %+v", p)
+
+	// Replay the first: its entry goes, the call runs again and succeeds.
+	run(t, ctx, "replay", chromedp.Click(chromedp.CSS(cards[0]+" button.replay")), chromedp.WaitNotPresent(chromedp.CSS(cards[0])))
+	testenv.Eventually(t, 10*time.Second, "replayed call succeeded", func() bool { return status(ids[0]) == wire.CallSucceeded })
+	// Discard the second (the page asks first; the test says yes).
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.confirm = () => true, true`)); err != nil {
+		t.Fatal(err)
 	}
-	// Two runs of the call, one failed: counted where the instance ran
-	// them, not again by the loop that forwards async calls.
+	run(t, ctx, "discard", chromedp.Click(chromedp.CSS(cards[1]+" button.discard")), chromedp.WaitNotPresent(chromedp.CSS(cards[1])))
+	if p := listDLQ(t, env, "function=failer"); p.Total != 0 {
+		t.Errorf("dead letters after replay and discard = %+v", p)
+	}
+	if s := status(ids[1]); s != wire.CallDead {
+		t.Errorf("discarded call = %s, want still dead", s)
+	}
+	// Three runs, two failed: counted where the instance ran them, not
+	// again by the loop that forwards async calls.
 	var f gateway.FunctionFigures
-	testenv.Eventually(t, 6*time.Second, "the failer's two calls in a heartbeat", func() bool {
+	testenv.Eventually(t, 6*time.Second, "the failer's three calls in a heartbeat", func() bool {
 		f, _ = functionFigures(overview(t, env), "failer")
-		return f.Calls >= 2
+		return f.Calls >= 3
 	})
-	if f.Calls != 2 || f.Errors != 1 {
-		t.Errorf("failer figures = %+v, want 2 calls and 1 error", f)
+	if f.Calls != 3 || f.Errors != 2 {
+		t.Errorf("failer figures = %+v, want 3 calls and 2 errors", f)
 	}
 	// The page keeps it gone once the overview no longer lists it.
 	run(t, ctx, "no dead letters", chromedp.WaitVisible(chromedp.CSS("#dead-letters-none")))
