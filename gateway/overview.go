@@ -180,7 +180,7 @@ func (o *overviewer) compute(ctx context.Context, now time.Time) (*Overview, err
 	}
 	streams := []string{wire.StreamCalls}
 	for _, d := range deployed {
-		ov.Functions = append(ov.Functions, o.figures(d.Function, hosts, now))
+		ov.Functions = append(ov.Functions, o.figures(d, hosts, now))
 		if s := d.Function.Spec.Trigger.Stream; s != "" && !slices.Contains(streams, s) {
 			streams = append(streams, s)
 		}
@@ -213,33 +213,23 @@ func (o *overviewer) compute(ctx context.Context, now time.Time) (*Overview, err
 	return ov, nil
 }
 
-// figures is fn's row: instances of its deployed revision, and the rates
-// of every host's last two heartbeats that are still fresh.
-func (o *overviewer) figures(fn manifests.Function, hosts []wire.HostStatus, now time.Time) FunctionFigures {
-	f := FunctionFigures{Name: fn.Metadata.Name, Handler: fn.Spec.Handler, Revision: fn.Revision(), Trigger: fn.Spec.Trigger.Subject}
-	if fn.IsStream() {
-		f.Trigger = "stream " + fn.Spec.Trigger.Stream
-		if fn.Spec.Trigger.Filter != "" {
-			f.Trigger += " (" + fn.Spec.Trigger.Filter + ")"
-		}
-	}
-	if fn.Spec.HTTP != nil {
-		f.Route = fn.Spec.HTTP.Method + " " + fn.Spec.HTTP.Path
-		if fn.Spec.HTTP.Async {
-			f.Route += " (async)"
+// figures is d's row: what GET /admin/functions says of it (instances
+// of its deployed revision, host errors), plus the calls of every host and
+// the rates and p99 of those whose heartbeat is fresh.
+func (o *overviewer) figures(d manifests.Deployed, hosts []wire.HostStatus, now time.Time) FunctionFigures {
+	fi := info(d, hosts)
+	f := FunctionFigures{Name: fi.Name, Handler: fi.Handler, Revision: fi.Revision, Route: fi.Route, Trigger: fi.Subject,
+		Instances: fi.Instances, Hosts: fi.Hosts, HostErrors: fi.Errors}
+	if fi.Stream != "" {
+		f.Trigger = "stream " + fi.Stream
+		if fi.Filter != "" {
+			f.Trigger += " (" + fi.Filter + ")"
 		}
 	}
 	for _, h := range hosts {
 		st, ok := h.Functions[f.Name]
 		if !ok {
 			continue
-		}
-		if st.Error != "" {
-			f.HostErrors = append(f.HostErrors, h.Host+": "+st.Error)
-		}
-		if st.Revision == f.Revision {
-			f.Instances += st.Instances
-			f.Hosts++
 		}
 		f.Calls += st.Calls
 		f.Errors += st.Errors
