@@ -175,7 +175,7 @@ function renderHosts(hosts) {
     cell("Heartbeat", age(h.heartbeat_age_sec) + " ago", h.heartbeat_age_sec > 6 ? "num bad" : "num"),
     cell("Memory", bytes(h.memory_bytes), "num"),
     cell("Goroutines", h.goroutines ? h.goroutines.toLocaleString() : "–", "num"),
-    cell("Instances", h.instances + " of " + h.functions + " functions", "num"),
+    cell("Instances", [String(h.instances), el("span", { class: "sub" }, h.functions + " function" + (h.functions === 1 ? "" : "s"))], "num"),
   )));
 }
 

@@ -351,6 +351,7 @@ func TestConsoleScreenshot(t *testing.T) {
 	}
 	ctx := browser(t, 1280, 900, 90*time.Second)
 	env := testenv.Start(t, func(o *platform.Options) { o.Manifests = testenv.ManifestsDir(t, nil, "orders.yaml") })
+	env.Deploy(t, failManifest) // then made async: two entries in the deploy history
 	env.Deploy(t, strings.Replace(failManifest, "path: /v1/fail}", "path: /v1/fail, async: true}\n  retry: {maxDeliver: 1}", 1))
 	for i := range 3 {
 		env.Do(t, "POST", "/v1/fail?status=500", fmt.Appendf(nil, `{"order":"late-%d","reason":"payment provider down"}`, i))
