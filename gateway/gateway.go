@@ -167,6 +167,8 @@ func (g *Gateway) echo() *echo.Echo {
 	e.GET("/healthz", newHealthHandler())
 	e.GET("/readyz", newReadyHandler(g.readyChecks()))
 	e.GET("/metrics", newMetricsHandler(g.cfg.Gatherer))
+	e.GET("/console", newConsoleHandler())
+	e.GET("/console/*", newConsoleHandler())
 
 	admin := e.Group("/admin", newAuth(g.cfg.AdminToken))
 	admin.GET("/functions", newListHandler(g.reg, g.cfg.JS))
@@ -177,6 +179,8 @@ func (g *Gateway) echo() *echo.Echo {
 	admin.GET("/dlq", newDLQListHandler(g.reg, g.cfg.JS))
 	admin.POST("/dlq/:function/replay", newDLQReplayHandler(g.reg, g.cfg.JS, g.cfg.BodyLimit))
 	admin.DELETE("/dlq/:function/:seq", newDLQDeleteHandler(g.reg, g.cfg.JS))
+	admin.GET("/overview", newOverviewHandler(overviewDeps{reg: g.reg, streams: g.cfg.JS, now: time.Now,
+		hosts: func(ctx context.Context) ([]wire.HostStatus, error) { return host.ReadStatuses(ctx, g.cfg.JS) }}))
 
 	deps := invokeDeps{nc: g.cfg.NC, js: g.cfg.JS, calls: g.calls, table: g.currentTable, bodyLimit: g.cfg.BodyLimit,
 		auth: newRouteAuth(g.cfg.Users, g.cfg.AdminToken), proxies: g.cfg.TrustedProxies, gate: g.gate}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -110,6 +111,38 @@ func (r *Registry) List(ctx context.Context) ([]Deployed, error) {
 		out = append(out, d)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Function.Metadata.Name < out[j].Function.Metadata.Name })
+	return out, nil
+}
+
+// Revision is one entry of a function's deploy history: a deploy, or its
+// removal (Removed, with a zero Function).
+type Revision struct {
+	Deployed
+	Removed bool
+	Time    time.Time
+}
+
+// History returns the deploys and removals of function name the bucket
+// still keeps (its last few), oldest first; ErrNotDeployed when it keeps
+// none.
+func (r *Registry) History(ctx context.Context, name string) ([]Revision, error) {
+	entries, err := r.kv.History(ctx, name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrNotDeployed, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("history of %s: %w", name, err)
+	}
+	out := make([]Revision, 0, len(entries))
+	for _, e := range entries {
+		rev := Revision{Deployed: Deployed{Seq: e.Revision()}, Time: e.Created()}
+		if e.Operation() != jetstream.KeyValuePut {
+			rev.Removed = true
+		} else if rev.Deployed, err = decodeEntry(e); err != nil {
+			return nil, err
+		}
+		out = append(out, rev)
+	}
 	return out, nil
 }
 

@@ -103,6 +103,8 @@ func TestValidate(t *testing.T) {
 			want: `spec.http.path: invalid path "/function/order-accept": /function is reserved by the platform`},
 		{name: "reserved calls", edit: func(f *Function) { f.Spec.HTTP.Path = "/calls/{id}" },
 			want: `spec.http.path: invalid path "/calls/{id}": /calls is reserved by the platform`},
+		{name: "reserved console", edit: func(f *Function) { f.Spec.HTTP.Path = "/console/{page}" },
+			want: `spec.http.path: invalid path "/console/{page}": /console is reserved by the platform`},
 		{name: "auth user", edit: func(f *Function) { f.Spec.HTTP.Auth = AuthUser }},
 		{name: "auth admin", edit: func(f *Function) { f.Spec.HTTP.Auth = AuthAdmin }},
 		{name: "auth unknown", edit: func(f *Function) { f.Spec.HTTP.Auth = "jwt" },

@@ -316,7 +316,9 @@ func (h *Host) heartbeat(ctx context.Context) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
-		b, _ := json.Marshal(h.Status())
+		st := h.Status()
+		h.metrics.figures.fill(&st)
+		b, _ := json.Marshal(st)
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, _ = kv.Put(pctx, h.cfg.ID, b)
 		cancel()

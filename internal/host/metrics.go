@@ -1,6 +1,8 @@
 package host
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -18,6 +20,8 @@ type metrics struct {
 	// Autoscaling (spec.autoscale).
 	desired     *prometheus.GaugeVec
 	scaleEvents *prometheus.CounterVec
+	// figures are what the heartbeat tells the console (figures.go).
+	figures figures
 }
 
 // newMetrics creates the host's collectors and registers them with reg.
@@ -79,6 +83,7 @@ type fnMetrics struct {
 	deadLetters  prometheus.Counter
 	pending      prometheus.Gauge
 	desired      prometheus.Gauge
+	fig          *fnFigures
 }
 
 func (m *metrics) forFunction(name string) *fnMetrics {
@@ -93,7 +98,32 @@ func (m *metrics) forFunction(name string) *fnMetrics {
 		deadLetters:  m.deadLetters.WithLabelValues(name),
 		pending:      m.pending.WithLabelValues(name),
 		desired:      m.desired.WithLabelValues(name),
+		fig:          m.figures.forFunction(name),
 	}
 }
 
-func (f *fnMetrics) errorf(code string) { f.m.errors.WithLabelValues(f.name, code).Inc() }
+// forwarding is f for the loop that sends a request function's async
+// calls on to its instances: the console's figures (nil fig) count those
+// calls once, where the instances run them.
+func (f *fnMetrics) forwarding() *fnMetrics {
+	c := *f
+	c.fig = nil
+	return &c
+}
+
+func (f *fnMetrics) errorf(code string) {
+	f.m.errors.WithLabelValues(f.name, code).Inc()
+	if f.fig != nil {
+		f.fig.errors.Add(1)
+	}
+}
+
+// handled records n calls or stream messages, handled in one go that took d.
+func (f *fnMetrics) handled(n int, d time.Duration) {
+	f.invocations.Add(float64(n))
+	f.duration.Observe(d.Seconds())
+	if f.fig != nil {
+		f.fig.calls.Add(uint64(n))
+		f.fig.observe(d)
+	}
+}

@@ -216,8 +216,7 @@ func (ri *requestInstance) serve(reply string, deadline time.Time, waited time.D
 	}
 	cancel()
 	elapsed := time.Since(start)
-	ri.m.invocations.Inc()
-	ri.m.duration.Observe(elapsed.Seconds())
+	ri.m.handled(1, elapsed)
 	ri.served.Add(1)
 	ri.totalNs.Add(int64(elapsed))
 	if err != nil {

@@ -94,6 +94,9 @@ func startStreamLoop(ctx context.Context, cons jetstream.Consumer, stream string
 		done:       make(chan struct{}),
 		quit:       make(chan struct{}),
 	}
+	if stream == wire.StreamCalls && d.handler != nil {
+		l.m = d.metrics.forwarding() // the request instances count these calls
+	}
 	l.buffer = max(fn.Spec.Concurrency, 2*l.batchSize)
 	it, err := cons.Messages(jetstream.PullMaxMessages(l.buffer))
 	if err != nil {
@@ -199,8 +202,7 @@ func (l *streamLoop) handle(raw []jetstream.Msg) {
 		cancel()
 	}
 	l.m.inFlight.Dec()
-	l.m.duration.Observe(time.Since(start).Seconds())
-	l.m.invocations.Add(float64(len(live)))
+	l.m.handled(len(live), time.Since(start))
 	if herr != nil {
 		e := runtime.AsError(herr)
 		l.log.Warn("batch failed", "size", len(live), "code", e.Code, "err", herr)

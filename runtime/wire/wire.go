@@ -149,6 +149,15 @@ type FunctionStatus struct {
 
 	// Autoscale is set when the function has spec.autoscale.
 	Autoscale *AutoscaleStatus `json:"autoscale,omitempty"`
+
+	// The console's figures (GET /admin/overview), zero from a host of
+	// an older release. Calls and Errors count since the host started,
+	// all revisions together, so two heartbeats give a rate; P99Ms is the
+	// 99th percentile handler duration (per call, or per batch of a
+	// stream function) of what ran since the previous heartbeat.
+	Calls  uint64  `json:"calls,omitempty"`
+	Errors uint64  `json:"errors,omitempty"`
+	P99Ms  float64 `json:"p99_ms,omitempty"`
 }
 
 // AutoscaleStatus is what one host's autoscaler of a function wants and
@@ -170,6 +179,12 @@ type HostStatus struct {
 	// Store is the data the host's functions answer from; nil from a
 	// host of an older release or one without a store.
 	Store *StoreIdentity `json:"store,omitempty"`
+
+	// The console's figures of the host process, zero from a host of an
+	// older release: memory held from the OS (less the heap returned to
+	// it) and goroutines.
+	MemoryBytes uint64 `json:"memory_bytes,omitempty"`
+	Goroutines  int    `json:"goroutines,omitempty"`
 }
 
 // StoreIdentity names the data a runtime host's store answers from. Two
