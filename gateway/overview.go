@@ -59,6 +59,8 @@ type FunctionFigures struct {
 	Errors       uint64   `json:"errors"`
 	P99Ms        float64  `json:"p99_ms"`
 	HostErrors   []string `json:"host_errors,omitempty"`
+	// Autoscale is set for a function with spec.autoscale.
+	Autoscale *AutoscaleInfo `json:"autoscale,omitempty"`
 }
 
 // ConsumerFigures is one durable consumer of a stream function, or of the
@@ -219,7 +221,7 @@ func (o *overviewer) compute(ctx context.Context, now time.Time) (*Overview, err
 func (o *overviewer) figures(d manifests.Deployed, hosts []wire.HostStatus, now time.Time) FunctionFigures {
 	fi := info(d, hosts)
 	f := FunctionFigures{Name: fi.Name, Handler: fi.Handler, Revision: fi.Revision, Route: fi.Route, Trigger: fi.Subject,
-		Instances: fi.Instances, Hosts: fi.Hosts, HostErrors: fi.Errors}
+		Instances: fi.Instances, Hosts: fi.Hosts, HostErrors: fi.Errors, Autoscale: fi.Autoscale}
 	if fi.Stream != "" {
 		f.Trigger = "stream " + fi.Stream
 		if fi.Filter != "" {

@@ -147,6 +147,23 @@ spec:
 		return ok && fi.Instances > 1 && fi.Autoscale.Desired > 1
 	})
 	t.Logf("scaled up after %s", time.Since(start).Round(time.Millisecond))
+	// The console's overview shows the same (API.md section 8).
+	var ov struct {
+		Functions []struct {
+			Name      string `json:"name"`
+			Autoscale *struct {
+				Min, Max, Desired int
+			} `json:"autoscale"`
+		} `json:"functions"`
+	}
+	env.Do(t, "GET", "/admin/overview", nil, "Authorization: Bearer "+testenv.Token).JSON(t, &ov)
+	shown := false
+	for _, f := range ov.Functions {
+		shown = shown || f.Name == name && f.Autoscale != nil && f.Autoscale.Max == 4 && f.Autoscale.Desired >= 1
+	}
+	if !shown {
+		t.Errorf("GET /admin/overview does not show %s's autoscaling: %+v", name, ov.Functions)
+	}
 	rec := recorderFor(name)
 	testenv.Eventually(t, 15*time.Second, "every message handled", func() bool { return len(rec.deliveries()) >= total })
 	t.Logf("drained after %s, peak %d instances", time.Since(start).Round(time.Millisecond), w.peak())
