@@ -24,7 +24,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/surgefn/surge/gateway"
 	"github.com/surgefn/surge/internal/deploy"
@@ -152,8 +151,7 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	p = &Platform{opts: o, log: o.Logger, reg: prometheus.NewRegistry()}
-	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p = &Platform{opts: o, log: o.Logger, reg: newRegistry()}
 	started := p // `return nil, err` clears p before the deferred cleanup runs
 	defer func() {
 		if err != nil {
