@@ -1,11 +1,16 @@
 package platform
 
 import (
+	"fmt"
 	"math"
+	"net"
+	"net/http"
 	"runtime/debug"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 var descMemoryLimit = prometheus.NewDesc("surge_memory_limit_bytes",
@@ -34,4 +39,26 @@ func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), memoryLimit{})
 	return reg
+}
+
+// startMetrics serves the registry on GET /metrics at addr (--metrics).
+func (p *Platform) startMetrics(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--metrics %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{}))
+	p.metrics, p.metricsAt = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln.Addr().String()
+	go func() { _ = p.metrics.Serve(ln) }()
+	p.log.Info("metrics listening", "addr", "http://"+ln.Addr().String()+"/metrics")
+	return nil
+}
+
+// MetricsURL is the address of --metrics ("" when there is none).
+func (p *Platform) MetricsURL() string {
+	if p.metrics == nil {
+		return ""
+	}
+	return "http://" + p.metricsAt
 }

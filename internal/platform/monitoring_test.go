@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/internal/testenv"
 )
 
@@ -518,5 +519,47 @@ func TestPrometheusScrapesSurge(t *testing.T) {
 		t.Run(where, func(t *testing.T) {
 			ps.waitQuery(t, 10*time.Second, q, func(r []promSample) bool { return len(r) > 0 })
 		})
+	}
+}
+
+// TestMetricsAcrossHosts runs a gateway+runtime process and a runtime-only
+// one (--metrics) on one NATS: the gateway reports both hosts' heartbeats,
+// and the runtime-only host serves its own figures on its metrics address.
+func TestMetricsAcrossHosts(t *testing.T) {
+	ns := externalServer(t, nil)
+	a := testenv.Start(t, func(o *platform.Options) { o.NATSURL = ns.ClientURL(); o.NATSListen = ""; sharedStore(o) })
+	b := testenv.Start(t, func(o *platform.Options) {
+		o.NATSURL, o.HTTPAddr, o.MetricsAddr = ns.ClientURL(), "", "127.0.0.1:0"
+		sharedStore(o)
+	})
+	if b.P.MetricsURL() == "" || a.P.MetricsURL() != "" {
+		t.Fatalf("metrics addresses: %q and %q", a.P.MetricsURL(), b.P.MetricsURL())
+	}
+	a.Deploy(t, echoManifest)
+	hostA, hostB := a.P.Host().Status().Host, b.P.Host().Status().Host
+	testenv.Eventually(t, 5*time.Second, "both hosts in the gateway's /metrics", func() bool {
+		body := scrape(t, a)
+		_, okA := sampleValue(body, "surge_host_heartbeat_age_seconds", "host", hostA)
+		_, okB := sampleValue(body, "surge_host_heartbeat_age_seconds", "host", hostB)
+		n, _ := sampleValue(body, "surge_hosts")
+		return okA && okB && n == 2
+	})
+	testenv.Eventually(t, 5*time.Second, "echo running on the runtime-only host", func() bool {
+		return b.P.Host().Status().Functions["echo"].Instances > 0
+	})
+	resp, err := b.HTTP.Get(b.P.MetricsURL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if v, ok := sampleValue(body, "surge_function_instances", "function", "echo"); !ok || v != 1 {
+		t.Errorf("runtime-only host: surge_function_instances{function=echo} = %v (found %t)", v, ok)
+	}
+	if _, ok := sampleValue(body, "go_goroutines"); !ok {
+		t.Error("runtime-only host: no go_goroutines")
+	}
+	if _, ok := sampleValue(body, "surge_gateway_in_flight"); ok {
+		t.Error("runtime-only host reports gateway figures")
 	}
 }

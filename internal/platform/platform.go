@@ -75,6 +75,9 @@ type Options struct {
 	BodyLimit int64
 	// PprofAddr serves net/http/pprof on its own listener ("" for none).
 	PprofAddr string
+	// MetricsAddr serves GET /metrics on its own listener ("" for none):
+	// a process without a gateway (surge runtime) is scraped there.
+	MetricsAddr string
 	// Clock is injected into functions (tests); nil is the wall clock.
 	Clock runtime.Clock
 	// Logger receives all logs; nil discards them.
@@ -101,28 +104,30 @@ type Options struct {
 
 // Platform is a running surge process.
 type Platform struct {
-	opts     Options
-	log      *slog.Logger
-	ns       *server.Server
-	auth     *natsauth.Authority // the embedded server's; nil with an external NATS
-	natsAuth natsauth.Client     // how this process's connections authenticate
-	gwConn   *nats.Conn
-	rtConn   *nats.Conn
-	stConn   *nats.Conn
-	store    store.Store
-	gw       *gateway.Gateway
-	host     *host.Host
-	lock     *dirLock
-	ln       net.Listener
-	startup  *startupServer // answers on ln while Start waits; nil once the gateway serves
-	pprof    *http.Server
-	reg      *prometheus.Registry
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	token    string
-	natsURL  string
-	replicas int // Options.Replicas, auto resolved
-	stopOnce sync.Once
+	opts      Options
+	log       *slog.Logger
+	ns        *server.Server
+	auth      *natsauth.Authority // the embedded server's; nil with an external NATS
+	natsAuth  natsauth.Client     // how this process's connections authenticate
+	gwConn    *nats.Conn
+	rtConn    *nats.Conn
+	stConn    *nats.Conn
+	store     store.Store
+	gw        *gateway.Gateway
+	host      *host.Host
+	lock      *dirLock
+	ln        net.Listener
+	startup   *startupServer // answers on ln while Start waits; nil once the gateway serves
+	pprof     *http.Server
+	metrics   *http.Server
+	metricsAt string // --metrics' listener address
+	reg       *prometheus.Registry
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	token     string
+	natsURL   string
+	replicas  int // Options.Replicas, auto resolved
+	stopOnce  sync.Once
 }
 
 // Start brings the process up and returns once it serves (the gateway is
@@ -198,6 +203,11 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 	}
 	if o.PprofAddr != "" {
 		if err := p.startPprof(o.PprofAddr); err != nil {
+			return nil, err
+		}
+	}
+	if o.MetricsAddr != "" {
+		if err := p.startMetrics(o.MetricsAddr); err != nil {
 			return nil, err
 		}
 	}
@@ -606,6 +616,9 @@ func (p *Platform) Stop(ctx context.Context) error {
 		}
 		if p.pprof != nil {
 			_ = p.pprof.Close()
+		}
+		if p.metrics != nil {
+			_ = p.metrics.Close()
 		}
 		if p.host != nil {
 			if err := p.host.Stop(ctx); err != nil {
