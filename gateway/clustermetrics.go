@@ -34,7 +34,7 @@ const (
 
 var (
 	descHosts = prometheus.NewDesc("surge_hosts",
-		"Runtime hosts whose heartbeat is in the surge_hosts bucket now.", nil, nil)
+		"Runtime hosts whose heartbeat is in the surge_hosts bucket now (absent until this gateway has read it).", nil, nil)
 	descHeartbeatAge = prometheus.NewDesc("surge_host_heartbeat_age_seconds",
 		"Seconds since each runtime host's last heartbeat (one every 2s); a host that stopped without "+
 			"deleting its heartbeat is reported for 10 minutes.", []string{"host"}, nil)
@@ -67,6 +67,9 @@ type clusterMetrics struct {
 	hmu   sync.Mutex
 	beats map[string]time.Time // host -> time of its last heartbeat
 	ttl   time.Duration        // the hosts bucket's: a heartbeat older is gone from it
+	// synced is set once the watch delivered the bucket's contents: until
+	// then the number of hosts is unknown, not 0.
+	synced bool
 
 	mu     sync.Mutex // one read at a time; guards what follows
 	readAt time.Time
@@ -106,8 +109,11 @@ func (c *clusterMetrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descHeartbeatAge, prometheus.GaugeValue, max(age.Seconds(), 0), h)
 	}
+	synced := c.synced
 	c.hmu.Unlock()
-	ch <- prometheus.MustNewConstMetric(descHosts, prometheus.GaugeValue, float64(live))
+	if synced {
+		ch <- prometheus.MustNewConstMetric(descHosts, prometheus.GaugeValue, float64(live))
+	}
 	for _, m := range c.read(now) {
 		ch <- m
 	}
@@ -119,7 +125,7 @@ func (c *clusterMetrics) Collect(ch chan<- prometheus.Metric) {
 func (c *clusterMetrics) read(now time.Time) []prometheus.Metric {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cached != nil && now.Sub(c.readAt) < clusterTTL {
+	if !c.readAt.IsZero() && now.Sub(c.readAt) < clusterTTL {
 		return c.cached
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
@@ -246,13 +252,13 @@ func (c *clusterMetrics) followHosts(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			if e == nil { // the initial values are all in
-				continue
-			}
 			c.hmu.Lock()
-			if e.Operation() == jetstream.KeyValuePut {
+			switch {
+			case e == nil: // the initial values are all in
+				c.synced = true
+			case e.Operation() == jetstream.KeyValuePut:
 				c.beats[e.Key()] = e.Created()
-			} else {
+			default:
 				delete(c.beats, e.Key())
 			}
 			c.hmu.Unlock()
