@@ -95,8 +95,21 @@ func (c *clusterMetrics) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *clusterMetrics) Collect(ch chan<- prometheus.Metric) {
-	now := c.now()
+	for _, m := range c.heartbeats(c.now()) {
+		ch <- m
+	}
+	for _, m := range c.read(c.now()) {
+		ch <- m
+	}
+	c.readErrors.Collect(ch)
+}
+
+// heartbeats returns each host's heartbeat age and the number of live
+// hosts, forgetting the hosts silent for longer than hostForget.
+func (c *clusterMetrics) heartbeats(now time.Time) []prometheus.Metric {
 	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	out := make([]prometheus.Metric, 0, len(c.beats)+1)
 	live := 0
 	for h, at := range c.beats {
 		age := now.Sub(at)
@@ -107,17 +120,12 @@ func (c *clusterMetrics) Collect(ch chan<- prometheus.Metric) {
 		if age < c.ttl {
 			live++
 		}
-		ch <- prometheus.MustNewConstMetric(descHeartbeatAge, prometheus.GaugeValue, max(age.Seconds(), 0), h)
+		out = append(out, prometheus.MustNewConstMetric(descHeartbeatAge, prometheus.GaugeValue, max(age.Seconds(), 0), h))
 	}
-	synced := c.synced
-	c.hmu.Unlock()
-	if synced {
-		ch <- prometheus.MustNewConstMetric(descHosts, prometheus.GaugeValue, float64(live))
+	if c.synced {
+		out = append(out, prometheus.MustNewConstMetric(descHosts, prometheus.GaugeValue, float64(live)))
 	}
-	for _, m := range c.read(now) {
-		ch <- m
-	}
-	c.readErrors.Collect(ch)
+	return out
 }
 
 // read returns the DLQ and consumer figures, read again if the last read
