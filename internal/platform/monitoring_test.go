@@ -148,7 +148,7 @@ func TestMetricsMustWatchAndLint(t *testing.T) {
 		labels []string
 		ok     func(float64) bool
 	}{
-		{"surge_host_heartbeat_age_seconds", []string{"host", host}, func(v float64) bool { return v >= 0 && v < 5 }},
+		{"surge_host_heartbeat_age_seconds", []string{"host", host}, func(v float64) bool { return v >= 0 && v < 10 }},
 		{"surge_hosts", nil, func(v float64) bool { return v == 1 }},
 		{"surge_dlq_messages", []string{"function", "doomed"}, func(v float64) bool { return v == 1 }},
 		{"surge_dlq_messages", []string{"function", "echo"}, func(v float64) bool { return v == 0 }},
@@ -323,19 +323,20 @@ type prometheusServer struct {
 	http *http.Client
 }
 
-// startPrometheus runs prometheus scraping target every second, with the
-// rule files loaded, killed when the test ends.
-func startPrometheus(t *testing.T, target string, ruleFiles ...string) *prometheusServer {
+// startPrometheus runs prometheus scraping the targets every second as
+// job surge, with the rule file loaded, killed when the test ends.
+func startPrometheus(t *testing.T, ruleFile string, targets ...string) *prometheusServer {
 	t.Helper()
 	bin := promBinary(t, "prometheus")
 	dir := t.TempDir()
-	rules, _ := json.Marshal(ruleFiles)
+	rules, _ := json.Marshal([]string{ruleFile})
+	tgs, _ := json.Marshal(targets)
 	cfg := fmt.Sprintf(`global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
 rule_files: %s
 scrape_configs:
   - job_name: surge
-    static_configs: [{targets: [%q]}]
-`, rules, target)
+    static_configs: [{targets: %s}]
+`, rules, tgs)
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -446,30 +447,41 @@ func oneValue(want func(float64) bool) func([]promSample) bool {
 	return func(r []promSample) bool { return len(r) == 1 && want(r[0].value()) }
 }
 
-// TestPrometheusScrapesSurge runs a real Prometheus against a platform's
-// /metrics with deploy/prometheus/alerts.yml loaded: it scrapes, the
+// TestPrometheusHelperRuntime is not a test: it is the runtime host that
+// TestPrometheusScrapesSurge starts in a child process and kills.
+func TestPrometheusHelperRuntime(t *testing.T) { testenv.ServeChildRuntime(t) }
+
+// TestPrometheusScrapesSurge runs a real Prometheus, with
+// deploy/prometheus/alerts.yml loaded, against a platform's gateway and a
+// runtime host in a child process (--metrics): it scrapes both, the
 // must-watch figures are there, a dead letter sets SurgeDLQGrowing off,
-// every rule evaluates healthy, and every query of the Grafana dashboard
-// answers series.
+// every rule evaluates healthy, every query of the Grafana dashboard
+// answers series, and killing the child host (SIGKILL: its heartbeat is not
+// deleted) sets SurgeHostHeartbeatStale and SurgeProcessDown off.
 func TestPrometheusScrapesSurge(t *testing.T) {
 	withMemoryLimit(t)
-	env := testenv.Start(t, nil)
+	env := testenv.Start(t, sharedStore)
+	childMetrics := testenv.FreeAddr(t)
+	child, _ := testenv.Child(t, "TestPrometheusHelperRuntime", testenv.ChildSpec{NATSURL: env.P.NATSURL(),
+		Creds: env.P.NATSAuth().CredsFile, DataDir: t.TempDir(), Runtime: true, Store: sharedBackend, MetricsAddr: childMetrics})
 	deployMonitored(t, env)
 	u, err := url.Parse(env.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps := startPrometheus(t, u.Host, filepath.Join(deployDir(t), "prometheus", "alerts.yml"))
+	ps := startPrometheus(t, filepath.Join(deployDir(t), "prometheus", "alerts.yml"), u.Host, childMetrics)
 
-	ps.waitQuery(t, 10*time.Second, `up{job="surge"}`, oneValue(func(v float64) bool { return v == 1 }))
+	ps.waitQuery(t, 10*time.Second, `count(up{job="surge"} == 1)`, oneValue(func(v float64) bool { return v == 2 }))
+	ps.waitQuery(t, 5*time.Second, `max(surge_hosts)`, oneValue(func(v float64) bool { return v == 2 }))
+	ps.waitQuery(t, 5*time.Second, `sum(surge_function_instances{function="doomed"})`, oneValue(func(v float64) bool { return v == 2 }))
 	// No dead letter yet: the count is there, at 0, before the first.
 	ps.waitQuery(t, 5*time.Second, `surge_dlq_messages{function="doomed"}`, oneValue(func(v float64) bool { return v == 0 }))
 	trafficAndDeadLetter(t, env)
 	ps.waitQuery(t, 5*time.Second, `surge_dlq_messages{function="doomed"}`, oneValue(func(v float64) bool { return v >= 1 }))
-	ps.waitQuery(t, 5*time.Second, `surge_consumer_pending{function="doomed"}`, func(r []promSample) bool { return len(r) == 1 })
+	ps.waitQuery(t, 5*time.Second, `surge_consumer_pending{function="doomed"}`, func(r []promSample) bool { return len(r) >= 1 })
 	ps.waitQuery(t, 5*time.Second, `surge_consumer_backlog_messages{function="doomed",stream="TEST_DOOMED"}`,
 		oneValue(func(v float64) bool { return v == 0 }))
-	ps.waitQuery(t, 5*time.Second, `surge_host_heartbeat_age_seconds`, oneValue(func(v float64) bool { return v < 5 }))
+	ps.waitQuery(t, 5*time.Second, `count(surge_host_heartbeat_age_seconds < 10)`, oneValue(func(v float64) bool { return v == 2 }))
 
 	// The alert rules: loaded, evaluated without error, and the dead letter
 	// made SurgeDLQGrowing pending (it fires after its for: 1m).
@@ -520,6 +532,23 @@ func TestPrometheusScrapesSurge(t *testing.T) {
 			ps.waitQuery(t, 10*time.Second, q, func(r []promSample) bool { return len(r) > 0 })
 		})
 	}
+
+	// A host that crashed: its heartbeat stays until the bucket's TTL and
+	// its age grows past the alert's 10s, and its scrape fails.
+	r, err := ps.query(`surge_host_heartbeat_age_seconds{host!="` + env.P.Host().Status().Host + `"}`)
+	if err != nil || len(r) != 1 {
+		t.Fatalf("the child host's heartbeat: %+v %v", r, err)
+	}
+	childHost := r[0].Metric["host"]
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	ps.waitQuery(t, 20*time.Second, `ALERTS{alertname="SurgeHostHeartbeatStale",host="`+childHost+`"}`,
+		func(r []promSample) bool { return len(r) == 1 })
+	ps.waitQuery(t, 5*time.Second, `ALERTS{alertname="SurgeProcessDown",instance="`+childMetrics+`"}`,
+		func(r []promSample) bool { return len(r) == 1 })
+	// Past the bucket's TTL (15s) the heartbeat is gone: one host left.
+	ps.waitQuery(t, 10*time.Second, `max(surge_hosts)`, oneValue(func(v float64) bool { return v == 1 }))
 }
 
 // TestMetricsAcrossHosts runs a gateway+runtime process and a runtime-only
