@@ -49,7 +49,8 @@ func (p *Platform) startMetrics(addr string) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{}))
-	p.metrics, p.metricsAt = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln.Addr().String()
+	// Addr is only what MetricsURL reports: Serve(ln) does not read it.
+	p.metrics = &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = p.metrics.Serve(ln) }()
 	p.log.Info("metrics listening", "addr", "http://"+ln.Addr().String()+"/metrics")
 	return nil
@@ -60,5 +61,5 @@ func (p *Platform) MetricsURL() string {
 	if p.metrics == nil {
 		return ""
 	}
-	return "http://" + p.metricsAt
+	return "http://" + p.metrics.Addr
 }

@@ -104,30 +104,29 @@ type Options struct {
 
 // Platform is a running surge process.
 type Platform struct {
-	opts      Options
-	log       *slog.Logger
-	ns        *server.Server
-	auth      *natsauth.Authority // the embedded server's; nil with an external NATS
-	natsAuth  natsauth.Client     // how this process's connections authenticate
-	gwConn    *nats.Conn
-	rtConn    *nats.Conn
-	stConn    *nats.Conn
-	store     store.Store
-	gw        *gateway.Gateway
-	host      *host.Host
-	lock      *dirLock
-	ln        net.Listener
-	startup   *startupServer // answers on ln while Start waits; nil once the gateway serves
-	pprof     *http.Server
-	metrics   *http.Server
-	metricsAt string // --metrics' listener address
-	reg       *prometheus.Registry
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	token     string
-	natsURL   string
-	replicas  int // Options.Replicas, auto resolved
-	stopOnce  sync.Once
+	opts     Options
+	log      *slog.Logger
+	ns       *server.Server
+	auth     *natsauth.Authority // the embedded server's; nil with an external NATS
+	natsAuth natsauth.Client     // how this process's connections authenticate
+	gwConn   *nats.Conn
+	rtConn   *nats.Conn
+	stConn   *nats.Conn
+	store    store.Store
+	gw       *gateway.Gateway
+	host     *host.Host
+	lock     *dirLock
+	ln       net.Listener
+	startup  *startupServer // answers on ln while Start waits; nil once the gateway serves
+	pprof    *http.Server
+	metrics  *http.Server
+	reg      *prometheus.Registry
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	token    string
+	natsURL  string
+	replicas int // Options.Replicas, auto resolved
+	stopOnce sync.Once
 }
 
 // Start brings the process up and returns once it serves (the gateway is
