@@ -110,6 +110,7 @@ type Gateway struct {
 	deploy  *deploy.Deployer
 	calls   jetstream.KeyValue
 	metrics *metrics
+	cluster *clusterMetrics
 	synced  chan struct{}
 	limits  *limiters
 	gate    *gate
@@ -153,6 +154,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 			return nil, fmt.Errorf("gateway: limiter metrics: %w", err)
 		}
 	}
+	g.cluster = newClusterMetrics(cfg.JS, g.deployed, cfg.Logger)
+	if err := cfg.Registry.Register(g.cluster); err != nil {
+		return nil, fmt.Errorf("gateway: cluster metrics: %w", err)
+	}
 	empty, _ := Build(nil)
 	g.table.Store(empty)
 	g.e = g.echo()
@@ -192,6 +197,17 @@ func (g *Gateway) echo() *echo.Echo {
 }
 
 func (g *Gateway) currentTable() *Table { return g.table.Load() }
+
+// deployed returns the functions the registry holds, as last watched.
+func (g *Gateway) deployed() []manifests.Function {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]manifests.Function, 0, len(g.fns))
+	for _, f := range g.fns {
+		out = append(out, f)
+	}
+	return out
+}
 
 func (g *Gateway) readyChecks() []Check {
 	checks := []Check{
@@ -245,7 +261,13 @@ func (g *Gateway) Serves(name, rev string) bool {
 func (g *Gateway) Synced() <-chan struct{} { return g.synced }
 
 // Run keeps the routing table in step with the registry until ctx ends.
+// It also follows the runtime hosts' heartbeats for /metrics.
 func (g *Gateway) Run(ctx context.Context) error {
+	var watchers sync.WaitGroup
+	defer watchers.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watchers.Go(func() { g.cluster.watchHosts(ctx) })
 	var once sync.Once
 	return g.reg.Watch(ctx, func(ev manifests.Event) {
 		g.mu.Lock()

@@ -358,6 +358,7 @@ malformed --vtgate or a keyspace without the surge schema stop it at once.`,
 	addReplicasFlag(cmd, f)
 	addStoreFlags(cmd, f)
 	addLogFlags(cmd, f)
+	cmd.Flags().StringVar(&f.opts.MetricsAddr, "metrics", "", "serve Prometheus metrics (GET /metrics) on this address, e.g. 127.0.0.1:9464; a runtime host has no --http")
 	return withEnv(cmd, env)
 }
 

@@ -45,7 +45,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "surge_function_in_flight", Help: "Calls or batches being handled now.",
 		}, []string{"function"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "surge_consumer_pending", Help: "Stream messages not yet delivered to the function's durable consumer.",
+			Name: "surge_consumer_pending", Help: "Stream messages not yet delivered to the function's durable consumer, as of the last batch this host received (surge_consumer_backlog_messages on a gateway is the server's count now).",
 		}, []string{"function"}),
 		redeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "surge_consumer_redeliveries_total", Help: "Stream messages received again after a failure or timeout.",

@@ -24,7 +24,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/surgefn/surge/gateway"
 	"github.com/surgefn/surge/internal/deploy"
@@ -76,6 +75,9 @@ type Options struct {
 	BodyLimit int64
 	// PprofAddr serves net/http/pprof on its own listener ("" for none).
 	PprofAddr string
+	// MetricsAddr serves GET /metrics on its own listener ("" for none):
+	// a process without a gateway (surge runtime) is scraped there.
+	MetricsAddr string
 	// Clock is injected into functions (tests); nil is the wall clock.
 	Clock runtime.Clock
 	// Logger receives all logs; nil discards them.
@@ -117,6 +119,7 @@ type Platform struct {
 	ln       net.Listener
 	startup  *startupServer // answers on ln while Start waits; nil once the gateway serves
 	pprof    *http.Server
+	metrics  *http.Server
 	reg      *prometheus.Registry
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -152,8 +155,7 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	p = &Platform{opts: o, log: o.Logger, reg: prometheus.NewRegistry()}
-	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p = &Platform{opts: o, log: o.Logger, reg: newRegistry()}
 	started := p // `return nil, err` clears p before the deferred cleanup runs
 	defer func() {
 		if err != nil {
@@ -200,6 +202,11 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 	}
 	if o.PprofAddr != "" {
 		if err := p.startPprof(o.PprofAddr); err != nil {
+			return nil, err
+		}
+	}
+	if o.MetricsAddr != "" {
+		if err := p.startMetrics(o.MetricsAddr); err != nil {
 			return nil, err
 		}
 	}
@@ -608,6 +615,9 @@ func (p *Platform) Stop(ctx context.Context) error {
 		}
 		if p.pprof != nil {
 			_ = p.pprof.Close()
+		}
+		if p.metrics != nil {
+			_ = p.metrics.Close()
 		}
 		if p.host != nil {
 			if err := p.host.Stop(ctx); err != nil {

@@ -33,6 +33,7 @@ type ChildSpec struct {
 	Store       string          `json:"store,omitempty"`
 	StoreConfig json.RawMessage `json:"store_config,omitempty"`
 	AdminToken  string          `json:"admin_token,omitempty"`
+	MetricsAddr string          `json:"metrics_addr,omitempty"` // --metrics; "" for none
 }
 
 // ServeChildRuntime is the body of the helper test that Child runs in a
@@ -52,7 +53,7 @@ func ServeChildRuntime(t *testing.T) {
 	p, err := platform.Start(ctx, platform.Options{NATSURL: spec.NATSURL,
 		NATSAuth: natsauth.Client{CredsFile: spec.Creds}, DataDir: spec.DataDir, HTTPAddr: spec.HTTPAddr,
 		Runtime: spec.Runtime, Store: spec.Store, StoreConfig: spec.StoreConfig, AdminToken: spec.AdminToken,
-		Logger: Logger(t)})
+		MetricsAddr: spec.MetricsAddr, Logger: Logger(t)})
 	if err != nil {
 		fmt.Println("START FAILED:", err)
 		os.Exit(3)
