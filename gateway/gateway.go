@@ -154,6 +154,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		}
 	}
 	empty, _ := Build(nil)
+	empty.openapi = openAPIDoc(empty)
 	g.table.Store(empty)
 	g.e = g.echo()
 	return g, nil
@@ -167,6 +168,7 @@ func (g *Gateway) echo() *echo.Echo {
 	e.GET("/healthz", newHealthHandler())
 	e.GET("/readyz", newReadyHandler(g.readyChecks()))
 	e.GET("/metrics", newMetricsHandler(g.cfg.Gatherer))
+	e.GET("/openapi.json", newOpenAPIHandler(g.currentTable))
 
 	admin := e.Group("/admin", newAuth(g.cfg.AdminToken))
 	admin.GET("/functions", newListHandler(g.reg, g.cfg.JS))
@@ -276,6 +278,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		if g.limits != nil {
 			g.limits.attach(t)
 		}
+		t.openapi = openAPIDoc(t)
 		g.table.Store(t)
 		if ev.Synced {
 			once.Do(func() { close(g.synced) })

@@ -27,17 +27,17 @@ const (
 
 // item is one order line as a client sends it.
 type item struct {
-	SKU        string `json:"sku"`
-	Qty        int    `json:"qty"`
-	PriceCents int64  `json:"price_cents"`
+	SKU        string `json:"sku" jsonschema:"minLength=1;maxLength=64"`
+	Qty        int    `json:"qty" jsonschema:"minimum=1;maximum=999"`
+	PriceCents int64  `json:"price_cents" jsonschema:"minimum=0"`
 }
 
 // orderInput is the body of POST /v1/orders and fn.orders.accept. Unknown
 // fields are rejected, so it lists every field a client may send.
 type orderInput struct {
-	UserID   int64  `json:"user_id"`
-	Items    []item `json:"items"`
-	Currency string `json:"currency"`
+	UserID   int64  `json:"user_id" jsonschema:"minimum=1"`
+	Items    []item `json:"items" jsonschema:"minItems=1;maxItems=100"`
+	Currency string `json:"currency" jsonschema:"pattern=^[A-Z]{3}$;description=an upper-case ISO 4217 code such as CNY, USD or EUR"`
 }
 
 // submitInput is a message on orders.submit: the order plus the
