@@ -204,7 +204,7 @@ func TestOpenAPIMatchesRealCalls(t *testing.T) {
 	run(call{name: "one event", method: "POST", path: "/v1/events",
 		body: `{"user_id":41,"type":"view","item_id":"A1","ts":"2026-05-01T12:00:00Z"}`, wantValid: true, want: 202})
 	run(call{name: "events", method: "POST", path: "/v1/events",
-		body: `[{"user_id":41,"type":"buy","item_id":"A1","ts":"2026-05-01T12:00:00Z"},{"user_id":42,"type":"cart","item_id":"B2","ts":"2026-05-01T12:00:01Z"}]`,
+		body:      `[{"user_id":41,"type":"buy","item_id":"A1","ts":"2026-05-01T12:00:00Z"},{"user_id":42,"type":"cart","item_id":"B2","ts":"2026-05-01T12:00:01Z"}]`,
 		wantValid: true, want: 202})
 	run(call{name: "event of an unknown type", method: "POST", path: "/v1/events",
 		body: `{"user_id":41,"type":"like","item_id":"A1","ts":"2026-05-01T12:00:00Z"}`, want: 400})
