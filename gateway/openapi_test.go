@@ -263,6 +263,50 @@ func TestOpenAPIMatchesRealCalls(t *testing.T) {
 	run(call{name: "call status", method: "GET", path: "/calls/" + callID, wantValid: true, want: 200})
 	run(call{name: "unknown call", method: "GET", path: "/calls/nope", wantValid: true, want: 404})
 
+	// At every bound a schema states, its verdict is the function's: the
+	// tags' numbers are the code's.
+	items := func(n int) string {
+		return `{"user_id":41,"items":[` + strings.Repeat(`{"sku":"A1","qty":1,"price_cents":1},`, n-1) + `{"sku":"A1","qty":1,"price_cents":1}],"currency":"CNY"}`
+	}
+	events := func(n int) string {
+		ev := `{"user_id":41,"type":"view","item_id":"A1","ts":"2026-05-01T12:00:00Z"}`
+		return "[" + strings.Repeat(ev+",", n-1) + ev + "]"
+	}
+	x := strings.Repeat
+	for _, c := range []call{
+		{name: "order of qty 999", method: "POST", path: "/v1/orders", body: strings.Replace(order, `"qty":2`, `"qty":999`, 1), wantValid: true, want: 202},
+		{name: "order of qty 1000", method: "POST", path: "/v1/orders", body: strings.Replace(order, `"qty":2`, `"qty":1000`, 1), want: 400},
+		{name: "order of a 64-character sku", method: "POST", path: "/v1/orders", body: strings.Replace(order, `"A1"`, `"`+x("s", 64)+`"`, 1), wantValid: true, want: 202},
+		{name: "order of a 65-character sku", method: "POST", path: "/v1/orders", body: strings.Replace(order, `"A1"`, `"`+x("s", 65)+`"`, 1), want: 400},
+		{name: "order of 100 items", method: "POST", path: "/v1/orders", body: items(100), wantValid: true, want: 202},
+		{name: "order of 101 items", method: "POST", path: "/v1/orders", body: items(101), want: 400},
+		{name: "page of 100", method: "GET", path: "/v1/users/41/orders?size=100", wantValid: true, want: 200},
+		{name: "page of 101", method: "GET", path: "/v1/users/41/orders?size=101", want: 400},
+		{name: "page 0", method: "GET", path: "/v1/users/41/orders?page=0", want: 400},
+		{name: "64-character name", method: "PUT", path: "/v1/users/8", body: `{"name":"` + x("n", 64) + `","level":1000000}`, wantValid: true, want: 200},
+		{name: "65-character name", method: "PUT", path: "/v1/users/9", body: `{"name":"` + x("n", 65) + `","level":1}`, want: 400},
+		{name: "level 1000001", method: "PUT", path: "/v1/users/9", body: `{"name":"n","level":1000001}`, want: 400},
+		{name: "largest envelope", method: "POST", path: "/v1/envelopes", body: `{"sender_id":1,"total_cents":10000000,"count":1000}`, wantValid: true, want: 201},
+		{name: "envelope of 1001 shares", method: "POST", path: "/v1/envelopes", body: `{"sender_id":1,"total_cents":10000000,"count":1001}`, want: 400},
+		{name: "envelope over the total", method: "POST", path: "/v1/envelopes", body: `{"sender_id":1,"total_cents":10000001,"count":1}`, want: 400},
+		{name: "largest sale", method: "PUT", path: "/v1/sales/s3", headers: []string{admin}, wantValid: true, want: 200,
+			body: strings.NewReplacer(`"stock":5`, `"stock":100000`, `"per_user":1`, `"per_user":100`, `"price_cents":999`, `"price_cents":1099511627776`).Replace(sale)},
+		{name: "sale over the stock bound", method: "PUT", path: "/v1/sales/s4", headers: []string{admin}, want: 400, body: strings.Replace(sale, `"stock":5`, `"stock":100001`, 1)},
+		{name: "sale over the per-user bound", method: "PUT", path: "/v1/sales/s4", headers: []string{admin}, want: 400, body: strings.Replace(sale, `"per_user":1`, `"per_user":101`, 1)},
+		{name: "sale over the price bound", method: "PUT", path: "/v1/sales/s4", headers: []string{admin}, want: 400, body: strings.Replace(sale, `"price_cents":999`, `"price_cents":1099511627777`, 1)},
+		{name: "sale order of qty 100", method: "POST", path: "/v1/sales/s1/orders", body: `{"user_id":43,"qty":100}`, wantValid: true, want: 409},
+		{name: "sale order of qty 101", method: "POST", path: "/v1/sales/s1/orders", body: `{"user_id":43,"qty":101}`, want: 400},
+		{name: "64-character item id", method: "POST", path: "/v1/events", body: `{"user_id":41,"type":"view","item_id":"` + x("i", 64) + `","ts":"2026-05-01T12:00:00Z"}`, wantValid: true, want: 202},
+		{name: "65-character item id", method: "POST", path: "/v1/events", body: `{"user_id":41,"type":"view","item_id":"` + x("i", 65) + `","ts":"2026-05-01T12:00:00Z"}`, want: 400},
+		{name: "1000 events", method: "POST", path: "/v1/events", body: events(1000), wantValid: true, want: 202},
+		{name: "1001 events", method: "POST", path: "/v1/events", body: events(1001), want: 400},
+		{name: "no events", method: "POST", path: "/v1/events", body: `[]`, want: 400},
+		{name: "15-digit phone", method: "POST", path: "/v1/sms", body: `{"phone":"+123456789012345","template":"verify","params":{"code":"123456"}}`, wantValid: true, want: 202},
+		{name: "16-digit phone", method: "POST", path: "/v1/sms", body: `{"phone":"+1234567890123456","template":"verify","params":{"code":"123456"}}`, want: 400},
+	} {
+		run(c)
+	}
+
 	// Platform and admin routes.
 	run(call{name: "healthz", method: "GET", path: "/healthz", wantValid: true, want: 200})
 	run(call{name: "readyz", method: "GET", path: "/readyz", wantValid: true, want: 200})
