@@ -40,6 +40,12 @@ const (
 // describes (runtime.HTTPDescriber), else a generic JSON body and answer.
 func openAPIDoc(t *Table) []byte {
 	paths := platformPaths()
+	schemas := obj{
+		"Error":      runtime.SchemaOf(errorBody{}),
+		"AnyJSON":    obj{"description": "any JSON value"},
+		"Queued":     runtime.SchemaOf(queuedResponse{}),
+		"CallStatus": callStatusSchema(),
+	}
 	for _, r := range t.Routes() {
 		item, _ := paths[r.Pattern].(obj)
 		if item == nil {
@@ -50,7 +56,7 @@ func openAPIDoc(t *Table) []byte {
 		if _, taken := item[method]; taken {
 			continue // a platform route: Echo serves it before the table
 		}
-		item[method] = routeOperation(r)
+		item[method] = routeOperation(r, schemas)
 	}
 	doc := obj{
 		"openapi": OpenAPIVersion,
@@ -62,12 +68,7 @@ func openAPIDoc(t *Table) []byte {
 		"jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
 		"paths":             paths,
 		"components": obj{
-			"schemas": obj{
-				"Error":      runtime.SchemaOf(errorBody{}),
-				"AnyJSON":    obj{"description": "any JSON value"},
-				"Queued":     runtime.SchemaOf(queuedResponse{}),
-				"CallStatus": callStatusSchema(),
-			},
+			"schemas": schemas,
 			"securitySchemes": obj{
 				"adminToken": obj{"type": "http", "scheme": "bearer",
 					"description": "the admin token (SURGE_ADMIN_TOKEN or <data>/admin-token)"},
@@ -83,8 +84,11 @@ func openAPIDoc(t *Table) []byte {
 	return b
 }
 
-// routeOperation is the operation of one deployed route.
-func routeOperation(r *Route) obj {
+// routeOperation is the operation of one deployed route. The schemas its
+// function describes go into schemas under names from the function's
+// (order-accept: OrderAcceptRequest, OrderAccept202), so generated clients
+// get named types.
+func routeOperation(r *Route, schemas obj) obj {
 	tg := r.Target
 	shape, described := runtime.DescribeHTTP(tg.Handler)
 	summary := shape.Summary
@@ -122,7 +126,7 @@ func routeOperation(r *Route) obj {
 	}
 	switch {
 	case described && shape.Request != nil:
-		op["requestBody"] = obj{"required": true, "content": jsonContent(shape.Request)}
+		op["requestBody"] = obj{"required": true, "content": jsonContent(component(schemas, typeName(tg.Function)+"Request", shape.Request))}
 	case !described && r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodDelete:
 		op["requestBody"] = obj{"content": jsonContent(obj{"$ref": anyRef})}
 	}
@@ -139,7 +143,8 @@ func routeOperation(r *Route) obj {
 			case schema == nil:
 				responses[code] = obj{"description": http.StatusText(status)}
 			default:
-				responses[code] = obj{"description": http.StatusText(status), "content": jsonContent(schema)}
+				responses[code] = obj{"description": http.StatusText(status),
+					"content": jsonContent(component(schemas, typeName(tg.Function)+code, schema))}
 			}
 		}
 	default:
@@ -155,6 +160,28 @@ func routeOperation(r *Route) obj {
 		responses["401"] = errorResponse("no valid admin token")
 	}
 	return op
+}
+
+// component adds schema to schemas under name and returns a reference to it.
+func component(schemas obj, name string, schema runtime.Schema) obj {
+	if _, taken := schemas[name]; taken {
+		// Function names that map to one type name (a-1, a1): keep both.
+		name += "_" + strconv.Itoa(len(schemas))
+	}
+	schemas[name] = schema
+	return obj{"$ref": "#/components/schemas/" + name}
+}
+
+// typeName turns a function name into a type name: order-accept is
+// OrderAccept.
+func typeName(function string) string {
+	var b strings.Builder
+	for part := range strings.SplitSeq(function, "-") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String()
 }
 
 func paramObject(p runtime.Param, required bool) obj {
