@@ -124,9 +124,12 @@ type undescribed struct{}
 
 func (*undescribed) Handle(context.Context, *runtime.Request) error { return nil }
 
-func TestDescribeHTTP(t *testing.T) {
+func init() {
 	runtime.Register(runtime.Module{ID: "test.schema.described", New: func() any { return new(described) }})
 	runtime.Register(runtime.Module{ID: "test.schema.undescribed", New: func() any { return new(undescribed) }})
+}
+
+func TestDescribeHTTP(t *testing.T) {
 	tests := []struct {
 		id          string
 		wantOK      bool
