@@ -280,6 +280,10 @@ func TestOpenAPIMatchesRealCalls(t *testing.T) {
 		{name: "order of a 65-character sku", method: "POST", path: "/v1/orders", body: strings.Replace(order, `"A1"`, `"`+x("s", 65)+`"`, 1), want: 400},
 		{name: "order of 100 items", method: "POST", path: "/v1/orders", body: items(100), wantValid: true, want: 202},
 		{name: "order of 101 items", method: "POST", path: "/v1/orders", body: items(101), want: 400},
+		{name: "order in an unknown currency", method: "POST", path: "/v1/orders", body: strings.Replace(order, `"CNY"`, `"XXX"`, 1), want: 400},
+		{name: "order in lower case", method: "POST", path: "/v1/orders", body: strings.Replace(order, `"CNY"`, `"cny"`, 1), want: 400},
+		{name: "order in USD", method: "POST", path: "/v1/orders", body: strings.Replace(order, `"CNY"`, `"USD"`, 1), wantValid: true, want: 202},
+		{name: "sale in an unknown currency", method: "PUT", path: "/v1/sales/s4", headers: []string{admin}, want: 400, body: strings.Replace(sale, `"CNY"`, `"XXX"`, 1)},
 		{name: "page of 100", method: "GET", path: "/v1/users/41/orders?size=100", wantValid: true, want: 200},
 		{name: "page of 101", method: "GET", path: "/v1/users/41/orders?size=101", want: 400},
 		{name: "page 0", method: "GET", path: "/v1/users/41/orders?page=0", want: 400},
@@ -347,6 +351,16 @@ spec:
 	op := paths()["/v1/greetings/{who}"]["post"]
 	if op == nil {
 		t.Fatal("the deployed route is not in the document")
+	}
+	_, v := openAPI(t, e)
+	for _, c := range []call{
+		{name: "greeting without a user token", method: "POST", path: "/v1/greetings/ann", body: `{"any":["json"]}`},
+		{name: "greeting with a user token", method: "POST", path: "/v1/greetings/ann", body: `{"any":["json"]}`,
+			headers: []string{testenv.UserToken(t, 7)}, wantValid: true},
+	} {
+		if ok, errs := v.ValidateHttpRequestSync(newRequest(t, e, c)); ok != c.wantValid {
+			t.Errorf("%s: request valid = %v, want %v\n%s", c.name, ok, c.wantValid, describe(errs))
+		}
 	}
 	b, _ := json.Marshal(op)
 	for _, want := range []string{`"operationId":"greeter"`, `"userJWT":[]`, `"name":"who"`, `"in":"path"`,

@@ -92,6 +92,27 @@ func ArrayOf(items Schema, min, max int) Schema {
 	return b
 }
 
+// WithProperty returns the object schema s with its property name set to
+// prop (a Schema or a value that marshals to one): for a constraint a tag
+// cannot state, such as an enum computed from the code. It panics when s
+// is not an object schema, a programming error.
+func WithProperty(s Schema, name string, prop any) Schema {
+	var m map[string]any
+	if err := json.Unmarshal(s, &m); err != nil {
+		panic("runtime: WithProperty: " + err.Error())
+	}
+	props, ok := m["properties"].(map[string]any)
+	if !ok {
+		panic("runtime: WithProperty: not an object schema")
+	}
+	props[name] = prop
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic("runtime: WithProperty: " + err.Error())
+	}
+	return b
+}
+
 // OneOf returns the schema matching exactly one of schemas.
 func OneOf(schemas ...Schema) Schema {
 	b, _ := json.Marshal(map[string]any{"oneOf": schemas})

@@ -148,3 +148,10 @@ func TestDescribeHTTP(t *testing.T) {
 		})
 	}
 }
+
+func TestWithProperty(t *testing.T) {
+	got := string(runtime.WithProperty(runtime.SchemaOf(schemaInner{}), "at", map[string]any{"enum": []string{"x"}}))
+	if want := `{"additionalProperties":false,"properties":{"at":{"enum":["x"]}},"required":["at"],"type":"object"}`; got != want {
+		t.Errorf("WithProperty = %s, want %s", got, want)
+	}
+}

@@ -24,11 +24,16 @@ type accepted struct {
 
 var orderIDSchema = runtime.Schema(`{"type":"string","pattern":"^[A-Za-z0-9_-]{1,` + strconv.Itoa(MaxOrderIDLen) + `}$"}`)
 
+// CurrencySchema is the schema of a currency field: one of Currencies.
+func CurrencySchema() map[string]any {
+	return map[string]any{"type": "string", "enum": Currencies(), "description": "an upper-case ISO 4217 code such as CNY, USD or EUR"}
+}
+
 // DescribeHTTP describes POST /v1/orders.
 func (*Accept) DescribeHTTP() runtime.HTTPShape {
 	return runtime.HTTPShape{
 		Summary: "accept an order: durable in JetStream before the 202",
-		Request: runtime.SchemaOf(orderInput{}),
+		Request: runtime.WithProperty(runtime.SchemaOf(orderInput{}), "currency", CurrencySchema()),
 		Params: []runtime.Param{{Name: runtime.HeaderIdempotencyKey, In: "header",
 			Description: "the same key with the same body returns the same answer and creates one order",
 			Schema:      runtime.Schema(`{"type":"string","minLength":1,"maxLength":` + strconv.Itoa(MaxIdempotencyKeyLen) + `}`)}},

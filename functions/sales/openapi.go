@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/surgefn/surge/functions/orders"
 	"github.com/surgefn/surge/runtime"
 )
 
@@ -21,7 +22,7 @@ var saleParam = runtime.Param{Name: "sale_id", In: "path",
 func (*Put) DescribeHTTP() runtime.HTTPShape {
 	return runtime.HTTPShape{
 		Summary: "create or update a flash sale",
-		Request: runtime.SchemaOf(saleInput{}),
+		Request: runtime.WithProperty(runtime.SchemaOf(saleInput{}), "currency", orders.CurrencySchema()),
 		Params:  []runtime.Param{saleParam},
 		Responses: map[int]runtime.Schema{
 			http.StatusOK:         runtime.SchemaOf(Sale{}),

@@ -58,7 +58,7 @@ type saleInput struct {
 	SKU        *string `json:"sku" jsonschema:"required;minLength=1;maxLength=64"`
 	Stock      *int64  `json:"stock" jsonschema:"required;minimum=0;maximum=100000"`
 	PriceCents *int64  `json:"price_cents" jsonschema:"required;minimum=0;maximum=1099511627776"`
-	Currency   *string `json:"currency" jsonschema:"required;pattern=^[A-Z]{3}$;description=an upper-case ISO 4217 code"`
+	Currency   *string `json:"currency" jsonschema:"required"`
 	PerUser    *int    `json:"per_user" jsonschema:"required;minimum=1;maximum=100"`
 	StartsAt   *string `json:"starts_at" jsonschema:"required;format=date-time"`
 	EndsAt     *string `json:"ends_at" jsonschema:"required;format=date-time;description=after starts_at"`

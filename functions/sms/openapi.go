@@ -1,7 +1,6 @@
 package sms
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/surgefn/surge/runtime"
@@ -14,13 +13,10 @@ var (
 
 // DescribeHTTP describes POST /v1/sms; template is one of Templates.
 func (*Send) DescribeHTTP() runtime.HTTPShape {
-	var req map[string]any
-	_ = json.Unmarshal(runtime.SchemaOf(sendRequest{}), &req)
-	req["properties"].(map[string]any)["template"] = map[string]any{"type": "string", "enum": templateNames()}
-	b, _ := json.Marshal(req)
 	return runtime.HTTPShape{
 		Summary: "queue a text message; sent with retries, dead-lettered after the last",
-		Request: b,
+		Request: runtime.WithProperty(runtime.SchemaOf(sendRequest{}), "template",
+			map[string]any{"type": "string", "enum": templateNames()}),
 		Responses: map[int]runtime.Schema{
 			http.StatusAccepted:        runtime.SchemaOf(sendResponse{}),
 			http.StatusBadRequest:      nil,
