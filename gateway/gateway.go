@@ -153,10 +153,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 			return nil, fmt.Errorf("gateway: limiter metrics: %w", err)
 		}
 	}
-	empty, _ := Build(nil)
-	empty.openapi = openAPIDoc(empty)
-	g.table.Store(empty)
 	g.e = g.echo()
+	empty, _ := Build(nil)
+	empty.openapi = openAPIDoc(empty, g.e.Routes())
+	g.table.Store(empty)
 	return g, nil
 }
 
@@ -278,7 +278,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		if g.limits != nil {
 			g.limits.attach(t)
 		}
-		t.openapi = openAPIDoc(t)
+		t.openapi = openAPIDoc(t, g.e.Routes())
 		g.table.Store(t)
 		if ev.Synced {
 			once.Do(func() { close(g.synced) })

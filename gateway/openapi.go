@@ -38,8 +38,25 @@ const (
 // routes (health, metrics, admin, calls by name, call status) and every
 // deployed route, with the request and answer schemas its function
 // describes (runtime.HTTPDescriber), else a generic JSON body and answer.
-func openAPIDoc(t *Table) []byte {
+// own are the routes the gateway's Echo serves itself: one that
+// platformPaths does not describe is listed with a generic answer, so the
+// document never leaves out a route.
+func openAPIDoc(t *Table, own []*echo.Route) []byte {
 	paths := platformPaths()
+	for _, r := range own {
+		p, ok := echoPath(r)
+		if !ok {
+			continue
+		}
+		item, _ := paths[p].(obj)
+		if item == nil {
+			item = obj{}
+			paths[p] = item
+		}
+		if m := strings.ToLower(r.Method); item[m] == nil {
+			item[m] = ownOperation(r.Method, p)
+		}
+	}
 	schemas := obj{
 		"Error":      runtime.SchemaOf(errorBody{}),
 		"AnyJSON":    obj{"description": "any JSON value"},
@@ -158,6 +175,53 @@ func routeOperation(r *Route, schemas obj) obj {
 	case manifests.AuthAdmin:
 		op["security"] = []obj{{"adminToken": []string{}}}
 		responses["401"] = errorResponse("no valid admin token")
+	}
+	return op
+}
+
+// echoPath is the OpenAPI path of an Echo route (:name is {name}); ok is
+// false for what a document cannot list: wildcards (the route table's
+// catch-all, static files) and Echo's not-found routes.
+func echoPath(r *echo.Route) (path string, ok bool) {
+	switch r.Method {
+	case http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodPatch:
+	default:
+		return "", false
+	}
+	if strings.Contains(r.Path, "*") {
+		return "", false
+	}
+	segs := strings.Split(r.Path, "/")
+	for i, s := range segs {
+		if strings.HasPrefix(s, ":") {
+			segs[i] = "{" + s[1:] + "}"
+		}
+	}
+	return strings.Join(segs, "/"), true
+}
+
+// ownOperation is the generic operation of a gateway route platformPaths
+// does not describe.
+func ownOperation(method, path string) obj {
+	op := obj{
+		"operationId": strings.ToLower(method) + typeName(strings.NewReplacer("/", "-", "{", "", "}", "", ".", "-").Replace(path)),
+		"summary":     "platform route " + method + " " + path,
+		"tags":        []string{"platform"},
+		"responses": obj{"200": obj{"description": "the answer", "content": jsonContent(obj{"$ref": anyRef})},
+			"default": errorResponse("an error")},
+	}
+	var params []obj
+	for _, s := range strings.Split(path, "/") {
+		if strings.HasPrefix(s, "{") {
+			params = append(params, obj{"name": s[1 : len(s)-1], "in": "path", "required": true, "schema": obj{"type": "string"}})
+		}
+	}
+	if params != nil {
+		op["parameters"] = params
+	}
+	if strings.HasPrefix(path, "/admin/") {
+		op["security"] = []obj{{"adminToken": []string{}}}
+		op["responses"].(obj)["401"] = errorResponse("no valid admin token")
 	}
 	return op
 }

@@ -17,6 +17,7 @@ import (
 	verrors "github.com/pb33f/libopenapi-validator/errors"
 
 	_ "github.com/surgefn/surge/functions/all"
+	"github.com/surgefn/surge/gateway"
 	"github.com/surgefn/surge/internal/testenv"
 	"github.com/surgefn/surge/manifests"
 )
@@ -149,6 +150,36 @@ func TestOpenAPIMatchesRealCalls(t *testing.T) {
 			if _, ok := doc.Paths[fn.Spec.HTTP.Path][strings.ToLower(fn.Spec.HTTP.Method)]; !ok {
 				t.Errorf("%s: route %s is not in the document", fn.Metadata.Name, fn.Spec.HTTP.Route())
 			}
+		}
+	}
+	// The document lists exactly the gateway's own routes and the deployed
+	// ones: none left out, none that is not served.
+	served := map[string]bool{}
+	for _, r := range gateway.OwnRoutes(e.P.Gateway()) {
+		served[r] = true
+	}
+	for _, file := range allManifests {
+		fns, _ := manifests.LoadPath(testenv.RepoManifests() + "/" + file)
+		for _, fn := range fns {
+			if fn.Spec.HTTP != nil {
+				served[strings.ToUpper(fn.Spec.HTTP.Method)+" "+fn.Spec.HTTP.Path] = true
+			}
+		}
+	}
+	listed := map[string]bool{}
+	for p, item := range doc.Paths {
+		for m := range item {
+			listed[strings.ToUpper(m)+" "+p] = true
+		}
+	}
+	for r := range served {
+		if !listed[r] {
+			t.Errorf("served route %s is not in the document", r)
+		}
+	}
+	for r := range listed {
+		if !served[r] {
+			t.Errorf("the document lists %s, which nothing serves", r)
 		}
 	}
 	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/admin/functions", "/admin/functions/{name}",
