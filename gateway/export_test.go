@@ -22,3 +22,15 @@ func ClusterMetrics(js jetstream.JetStream, fns func() []manifests.Function, now
 	c.now = now
 	return c, c.watchHosts
 }
+
+// OwnRoutes lists the routes g's Echo serves itself as "METHOD path" in
+// OpenAPI syntax, those a document can list.
+func OwnRoutes(g *Gateway) []string {
+	var out []string
+	for _, r := range g.e.Routes() {
+		if p, ok := echoPath(r); ok {
+			out = append(out, r.Method+" "+p)
+		}
+	}
+	return out
+}

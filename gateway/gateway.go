@@ -158,9 +158,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if err := cfg.Registry.Register(g.cluster); err != nil {
 		return nil, fmt.Errorf("gateway: cluster metrics: %w", err)
 	}
-	empty, _ := Build(nil)
-	g.table.Store(empty)
 	g.e = g.echo()
+	empty, _ := Build(nil)
+	empty.openapi = openAPIDoc(empty, g.e.Routes())
+	g.table.Store(empty)
 	return g, nil
 }
 
@@ -174,6 +175,7 @@ func (g *Gateway) echo() *echo.Echo {
 	e.GET("/metrics", newMetricsHandler(g.cfg.Gatherer))
 	e.GET("/console", newConsoleHandler())
 	e.GET("/console/*", newConsoleHandler())
+	e.GET("/openapi.json", newOpenAPIHandler(g.currentTable))
 
 	admin := e.Group("/admin", newAuth(g.cfg.AdminToken))
 	admin.GET("/functions", newListHandler(g.reg, g.cfg.JS))
@@ -302,6 +304,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		if g.limits != nil {
 			g.limits.attach(t)
 		}
+		t.openapi = openAPIDoc(t, g.e.Routes())
 		g.table.Store(t)
 		if ev.Synced {
 			once.Do(func() { close(g.synced) })

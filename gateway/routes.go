@@ -13,6 +13,9 @@ import (
 // Target is where calls for one function go.
 type Target struct {
 	Function string
+	// Handler is the function's spec.handler: a built-in module id, or
+	// "external".
+	Handler string
 	// Subject is the request subject (request triggers).
 	Subject string
 	// Publish is the subject an async call is published to: calls.<name>
@@ -97,6 +100,10 @@ type Table struct {
 	methods map[string][]string // static path -> its methods, for 405
 	dynamic map[dkey][]*Route   // by method and segment count, most specific first
 	targets map[string]*Target  // by function name
+
+	// openapi is the table's OpenAPI document (openAPIDoc), set by the
+	// gateway before it puts the table in use.
+	openapi []byte
 }
 
 // Build makes the table for fns. A route whose method and path another
@@ -152,7 +159,7 @@ func Build(fns []manifests.Function) (*Table, []error) {
 }
 
 func targetOf(fn *manifests.Function) *Target {
-	tg := &Target{Function: fn.Metadata.Name, Timeout: fn.Spec.Timeout.Std(), Revision: fn.Revision()}
+	tg := &Target{Function: fn.Metadata.Name, Handler: fn.Spec.Handler, Timeout: fn.Spec.Timeout.Std(), Revision: fn.Revision()}
 	if fn.Spec.HTTP != nil {
 		tg.Auth = fn.Spec.HTTP.Auth
 	} else {

@@ -18,7 +18,7 @@ var (
 )
 
 // reservedPrefixes are the gateway's own first path segments.
-var reservedPrefixes = []string{"admin", "healthz", "readyz", "metrics", "function", "async-function", "calls", "console"}
+var reservedPrefixes = []string{"admin", "healthz", "readyz", "metrics", "openapi.json", "function", "async-function", "calls", "console"}
 
 // checks collects the problems of one function in field order.
 type checks struct{ errs []error }

@@ -2,7 +2,8 @@
 // handler interfaces, the request and stream message types, the typed
 // error the caller sees, module registration, the Env a function gets its
 // KV buckets, store, logger, metrics and clock from, and a few helpers
-// (DecodeJSON, ForEach, Cache, AuthorizeUser). It holds nothing else: the host that runs
+// (DecodeJSON, ForEach, Cache, AuthorizeUser, and SchemaOf for a function
+// that describes its route to the gateway's OpenAPI document). It holds nothing else: the host that runs
 // functions is the platform's (internal/host), and the wire format the
 // gateway, the host and external functions share is package runtime/wire.
 package runtime

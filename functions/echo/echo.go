@@ -7,6 +7,7 @@ package echo
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/surgefn/surge/manifests"
@@ -53,4 +54,15 @@ func (e *Echo) Handle(ctx context.Context, req *runtime.Request) error {
 	}
 	req.Respond(req.Data)
 	return nil
+}
+
+var _ runtime.HTTPDescriber = (*Echo)(nil)
+
+// DescribeHTTP describes the echo route: any JSON body comes back as it is.
+func (*Echo) DescribeHTTP() runtime.HTTPShape {
+	return runtime.HTTPShape{
+		Summary:   "answer with the request body",
+		Request:   runtime.Schema(`{"description":"any JSON value"}`),
+		Responses: map[int]runtime.Schema{http.StatusOK: runtime.Schema(`{"description":"the request body"}`)},
+	}
 }

@@ -218,13 +218,16 @@ func (c *Create) Provision(_ context.Context, env *runtime.Env) (err error) {
 	return err
 }
 
+// createInput is the body of POST /v1/envelopes.
+type createInput struct {
+	SenderID   int64 `json:"sender_id" jsonschema:"minimum=1"`
+	TotalCents int64 `json:"total_cents" jsonschema:"minimum=1;maximum=10000000"`
+	Count      int   `json:"count" jsonschema:"minimum=1;maximum=1000"`
+}
+
 // Handle creates one envelope.
 func (c *Create) Handle(ctx context.Context, req *runtime.Request) error {
-	var in struct {
-		SenderID   int64 `json:"sender_id"`
-		TotalCents int64 `json:"total_cents"`
-		Count      int   `json:"count"`
-	}
+	var in createInput
 	if err := runtime.DecodeJSON(req.Data, &in, ""); err != nil {
 		return err
 	}
@@ -254,7 +257,7 @@ func (c *Create) Handle(ctx context.Context, req *runtime.Request) error {
 		return &runtime.Error{Status: http.StatusServiceUnavailable, Code: "kv_unavailable",
 			Msg: "the envelope could not be created; retry", Err: err}
 	}
-	return req.RespondJSON(http.StatusCreated, map[string]string{"envelope_id": id})
+	return req.RespondJSON(http.StatusCreated, createResponse{EnvelopeID: id})
 }
 
 // Grab is envelopes.grab.
@@ -285,12 +288,21 @@ type GrabResponse struct {
 	First       bool   `json:"first"`
 }
 
+// createResponse is the 201 body of POST /v1/envelopes.
+type createResponse struct {
+	EnvelopeID string `json:"envelope_id"`
+}
+
+// grabInput is the body of POST /v1/envelopes/{envelope_id}/grab; the
+// envelope_id is only read from it on a direct NATS call.
+type grabInput struct {
+	EnvelopeID string `json:"envelope_id" jsonschema:"optional;description=only on a NATS call without the path"`
+	UserID     int64  `json:"user_id" jsonschema:"minimum=1"`
+}
+
 // Handle grabs one share for the user.
 func (g *Grab) Handle(ctx context.Context, req *runtime.Request) error {
-	var in struct {
-		EnvelopeID string `json:"envelope_id"`
-		UserID     int64  `json:"user_id"`
-	}
+	var in grabInput
 	if err := runtime.DecodeJSON(req.Data, &in, ""); err != nil {
 		return err
 	}

@@ -53,10 +53,10 @@ const (
 
 // Event is one behaviour event.
 type Event struct {
-	UserID int64  `json:"user_id"`
-	Type   string `json:"type"`
-	ItemID string `json:"item_id"`
-	TS     string `json:"ts"`
+	UserID int64  `json:"user_id" jsonschema:"minimum=1"`
+	Type   string `json:"type" jsonschema:"enum=view|click|cart|buy"`
+	ItemID string `json:"item_id" jsonschema:"minLength=1;maxLength=64"`
+	TS     string `json:"ts" jsonschema:"format=date-time"`
 }
 
 // validate checks e; field prefixes the field names in errors ("" or "[3]").

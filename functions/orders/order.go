@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -27,16 +28,16 @@ const (
 
 // item is one order line as a client sends it.
 type item struct {
-	SKU        string `json:"sku"`
-	Qty        int    `json:"qty"`
-	PriceCents int64  `json:"price_cents"`
+	SKU        string `json:"sku" jsonschema:"minLength=1;maxLength=64"`
+	Qty        int    `json:"qty" jsonschema:"minimum=1;maximum=999"`
+	PriceCents int64  `json:"price_cents" jsonschema:"minimum=0"`
 }
 
 // orderInput is the body of POST /v1/orders and fn.orders.accept. Unknown
 // fields are rejected, so it lists every field a client may send.
 type orderInput struct {
-	UserID   int64  `json:"user_id"`
-	Items    []item `json:"items"`
+	UserID   int64  `json:"user_id" jsonschema:"minimum=1"`
+	Items    []item `json:"items" jsonschema:"minItems=1;maxItems=100"`
 	Currency string `json:"currency"`
 }
 
@@ -262,6 +263,10 @@ var currencySet = func() (set [26*26*26/64 + 1]uint64) {
 func currencyIndex(c string) int {
 	return int(c[0]-'A')*676 + int(c[1]-'A')*26 + int(c[2]-'A')
 }
+
+// Currencies lists the currencies an order may use, for the schemas of
+// the routes that take one.
+func Currencies() []string { return strings.Fields(currencies) }
 
 // KnownCurrency reports whether c is a currency an order may use (the
 // fixed ISO 4217 set, upper case); other functions that publish orders

@@ -185,12 +185,16 @@ func (l *List) Handle(ctx context.Context, req *runtime.Request) error {
 			orders = []store.Order{}
 		}
 	}
-	return req.RespondJSON(http.StatusOK, struct {
-		UserID int64         `json:"user_id"`
-		Page   int           `json:"page"`
-		Size   int           `json:"size"`
-		Orders []store.Order `json:"orders"`
-	}{q.userID, q.page, q.size, orders})
+	return req.RespondJSON(http.StatusOK, listResponse{q.userID, q.page, q.size, orders})
+}
+
+// listResponse is the answer of orders.list (appendListResponse writes
+// the same from the hot page).
+type listResponse struct {
+	UserID int64         `json:"user_id"`
+	Page   int           `json:"page"`
+	Size   int           `json:"size"`
+	Orders []store.Order `json:"orders"`
 }
 
 // firstPage returns the user's newest HotPageSize orders as JSON: from L1,

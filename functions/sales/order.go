@@ -134,16 +134,16 @@ func (o *Order) Cleanup() error {
 // orderInput is the body of POST /v1/sales/{sale_id}/orders; sale_id only
 // over NATS without the route parameter.
 type orderInput struct {
-	UserID int64  `json:"user_id"`
-	Qty    int64  `json:"qty"`
-	SaleID string `json:"sale_id"`
+	UserID int64  `json:"user_id" jsonschema:"minimum=1"`
+	Qty    int64  `json:"qty" jsonschema:"minimum=1;maximum=100"`
+	SaleID string `json:"sale_id" jsonschema:"optional;description=only on a NATS call without the path"`
 }
 
 // Accepted is the 202 answer.
 type Accepted struct {
 	OrderID    string `json:"order_id"`
 	SaleID     string `json:"sale_id"`
-	Status     string `json:"status"`
+	Status     string `json:"status" jsonschema:"enum=accepted"`
 	TotalCents int64  `json:"total_cents"`
 }
 

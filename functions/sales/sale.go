@@ -55,13 +55,13 @@ type Sale struct {
 
 // saleInput is the body of PUT /v1/sales/{sale_id}.
 type saleInput struct {
-	SKU        *string `json:"sku"`
-	Stock      *int64  `json:"stock"`
-	PriceCents *int64  `json:"price_cents"`
-	Currency   *string `json:"currency"`
-	PerUser    *int    `json:"per_user"`
-	StartsAt   *string `json:"starts_at"`
-	EndsAt     *string `json:"ends_at"`
+	SKU        *string `json:"sku" jsonschema:"required;minLength=1;maxLength=64"`
+	Stock      *int64  `json:"stock" jsonschema:"required;minimum=0;maximum=100000"`
+	PriceCents *int64  `json:"price_cents" jsonschema:"required;minimum=0;maximum=1099511627776"`
+	Currency   *string `json:"currency" jsonschema:"required"`
+	PerUser    *int    `json:"per_user" jsonschema:"required;minimum=1;maximum=100"`
+	StartsAt   *string `json:"starts_at" jsonschema:"required;format=date-time"`
+	EndsAt     *string `json:"ends_at" jsonschema:"required;format=date-time;description=after starts_at"`
 }
 
 // Status values of GET.
@@ -262,7 +262,7 @@ type View struct {
 	Stock     int64  `json:"stock"`
 	Sold      int64  `json:"sold"`
 	Remaining int64  `json:"remaining"`
-	Status    string `json:"status"`
+	Status    string `json:"status" jsonschema:"enum=scheduled|open|sold_out|ended"`
 }
 
 // Handle reports the sale's levels and status.

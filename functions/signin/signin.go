@@ -80,14 +80,14 @@ func (s *SignIn) Provision(_ context.Context, env *runtime.Env) error {
 
 // request is the body of POST /v1/signin.
 type request struct {
-	UserID int64 `json:"user_id"`
+	UserID int64 `json:"user_id" jsonschema:"minimum=1"`
 }
 
 // Response is the answer: the day in the configured zone, whether this
 // call was the day's first, and the streak of consecutive days.
 type Response struct {
 	UserID int64  `json:"user_id"`
-	Date   string `json:"date"`
+	Date   string `json:"date" jsonschema:"format=date"`
 	First  bool   `json:"first"`
 	Streak int    `json:"streak"`
 }

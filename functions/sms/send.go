@@ -120,9 +120,9 @@ func (s *Send) setup(kv jetstream.KeyValue, js jetstream.JetStream, st store.Mes
 
 // sendRequest is the body of POST /v1/sms.
 type sendRequest struct {
-	Phone    string `json:"phone"`
+	Phone    string `json:"phone" jsonschema:"pattern=^\\+[1-9]\\d{6,14}$;description=an E.164 number"`
 	Template string `json:"template"`
-	Params   params `json:"params"`
+	Params   params `json:"params" jsonschema:"optional"`
 }
 
 // params are template parameters; decoding them names the key whose value

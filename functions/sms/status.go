@@ -34,7 +34,7 @@ func (s *Status) Provision(_ context.Context, env *runtime.Env) error {
 // statusResponse is the body of GET /v1/sms/{message_id}.
 type statusResponse struct {
 	MessageID string `json:"message_id"`
-	Status    string `json:"status"`
+	Status    string `json:"status" jsonschema:"enum=queued|sent|failed|dead"`
 	Attempts  int    `json:"attempts"`
 }
 

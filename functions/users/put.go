@@ -40,9 +40,9 @@ func (p *Put) Provision(_ context.Context, env *runtime.Env) error {
 // putBody is the body of PUT /v1/users/{user_id}; user_id is only read
 // from it on a direct NATS call without the path parameter.
 type putBody struct {
-	UserID *int64  `json:"user_id,omitempty"`
-	Name   *string `json:"name"`
-	Level  *int    `json:"level"`
+	UserID *int64  `json:"user_id,omitempty" jsonschema:"minimum=1;description=only on a NATS call without the path"`
+	Name   *string `json:"name" jsonschema:"required;minLength=1;maxLength=64"`
+	Level  *int    `json:"level" jsonschema:"required;minimum=0;maximum=1000000"`
 }
 
 // decodePut validates the call and returns the profile to write.
