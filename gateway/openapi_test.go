@@ -347,6 +347,7 @@ func TestOpenAPIMatchesRealCalls(t *testing.T) {
 	run(call{name: "readyz", method: "GET", path: "/readyz", wantValid: true, want: 200})
 	run(call{name: "functions", method: "GET", path: "/admin/functions", headers: []string{admin}, wantValid: true, want: 200})
 	run(call{name: "functions without the token", method: "GET", path: "/admin/functions", want: 401})
+	run(call{name: "overview", method: "GET", path: "/admin/overview", headers: []string{admin}, wantValid: true, want: 200})
 	run(call{name: "function", method: "GET", path: "/admin/functions/order-accept", headers: []string{admin}, wantValid: true, want: 200})
 	run(call{name: "unknown function", method: "GET", path: "/admin/functions/nope", headers: []string{admin}, wantValid: true, want: 404})
 	run(call{name: "dead letters", method: "GET", path: "/admin/dlq?function=sms-sender", headers: []string{admin}, wantValid: true, want: 200})
