@@ -262,10 +262,22 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, err
 		pagePool.Put(p.buf)
 		return nil
 	}
+	// A store that lists pages over the network (Vitess) is read for all
+	// users at once, h.workers at a time: one after the other, a round of
+	// a thousand users waited a thousand round trips. Each user's expected
+	// revision is still taken before its page is read.
+	var pre []prefetched
+	if _, local := h.store.(pageAppender); !local {
+		pre = make([]prefetched, len(users))
+		runtime.ForEach(users, h.workers, func(i int, u int64) {
+			pre[i].rev = h.revs.get(u)
+			pre[i].page, pre[i].err = h.loadInto(ctx, u, nil)
+		})
+	}
 	done := 0
 	scratch := pagePool.Get().(*[]byte) // the page's JSON, before encoding
 	defer pagePool.Put(scratch)
-	for _, u := range users {
+	for i, u := range users {
 		// Pace the burst: at most maxRefreshInFlight unacked pages, so a
 		// round does not queue ahead of the order publishes it shares the
 		// server with.
@@ -275,12 +287,21 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, err
 			}
 			done++
 		}
-		rev := h.revs.get(u)
-		page, err := h.loadInto(ctx, u, (*scratch)[:0])
-		if err != nil {
-			return users, err
+		var rev uint64
+		var page []byte
+		if pre != nil {
+			rev, page = pre[i].rev, pre[i].page
+			if err := pre[i].err; err != nil {
+				return users, err
+			}
+		} else {
+			rev = h.revs.get(u)
+			p, err := h.loadInto(ctx, u, (*scratch)[:0])
+			if err != nil {
+				return users, err
+			}
+			*scratch, page = p, p
 		}
-		*scratch = page
 		buf := pagePool.Get().(*[]byte)
 		*buf = encodePage((*buf)[:0], page)
 		m := &nats.Msg{Subject: "$KV." + h.bucket + "." + hotKey(u), Data: *buf,
@@ -299,6 +320,14 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, err
 		}
 	}
 	return retry, nil
+}
+
+// prefetched is a user's page read ahead of its write, with the revision
+// this process expected the key to have before reading it.
+type prefetched struct {
+	rev  uint64
+	page []byte
+	err  error
 }
 
 // refreshUser makes the user's cached page match the store (see hotCache).
