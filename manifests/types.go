@@ -97,6 +97,11 @@ type Retry struct {
 type Batch struct {
 	Size int      `json:"size,omitempty" yaml:"size,omitempty"`
 	Wait Duration `json:"wait" yaml:"wait"` // 0 means no wait: never omitted
+	// MaxBytes, when set, also ends a batch once its messages' data adds
+	// up to this many bytes (the message that crosses it is the last), so
+	// a function whose messages carry many items each (orders.submit
+	// arrays) gets a bounded amount of work per batch.
+	MaxBytes int `json:"maxBytes,omitempty" yaml:"maxBytes,omitempty"`
 }
 
 // KVBucket is a JetStream KV bucket the function uses; the runtime creates

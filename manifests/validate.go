@@ -30,6 +30,8 @@ const (
 	MaxBatchSize = 10_000
 	// MaxBatchWait is the longest spec.batch.wait.
 	MaxBatchWait = 10 * time.Second
+	// MaxBatchBytes is the largest spec.batch.maxBytes.
+	MaxBatchBytes = 64 << 20
 	// MaxKVHistory is the largest spec.kv[].history.
 	MaxKVHistory = 64
 )
@@ -145,6 +147,7 @@ func (f *Function) problems() []error {
 	}
 	v.put(intRange("spec.batch.size", s.Batch.Size, 1, MaxBatchSize))
 	v.put(durationRange("spec.batch.wait", s.Batch.Wait, 0, MaxBatchWait))
+	v.put(intRange("spec.batch.maxBytes", s.Batch.MaxBytes, 0, MaxBatchBytes))
 	v.kv("spec.kv", s.KV)
 	v.publishes("spec.publishes", s.Publishes)
 	if s.Config != nil && (!json.Valid(s.Config) || bytes.TrimSpace(s.Config)[0] != '{') {

@@ -68,7 +68,7 @@ func (a *Accept) Provision(ctx context.Context, env *runtime.Env) error {
 	a.js, a.idem, a.clock, a.log = env.JS, kv, env.Clock, env.Logger
 	a.ids = newIDGen()
 	if a.GroupCommit.MaxBatch != 1 {
-		a.commit = newCommitter(env.JS, a.GroupCommit)
+		a.commit = newCommitter(env.JS, a.GroupCommit, env.JS.Conn().MaxPayload())
 	}
 	a.lease = env.Function.Spec.Timeout.Std()
 	if a.lease <= 0 {

@@ -65,6 +65,9 @@ type pendingOrder struct {
 type committer struct {
 	pub      runtime.Publisher
 	maxBatch int
+	// maxBytes bounds a batch's body: the server refuses a message over
+	// its max_payload, and every caller of the batch would get a 503.
+	maxBytes int
 	wait     time.Duration
 	in       chan *pendingOrder
 	slots    chan struct{}
@@ -72,9 +75,12 @@ type committer struct {
 	stopped  chan struct{}
 }
 
-func newCommitter(pub runtime.Publisher, g GroupCommit) *committer {
+// newCommitter starts the committer of an instance; maxPayload is the
+// server's max_payload (nats.Conn.MaxPayload).
+func newCommitter(pub runtime.Publisher, g GroupCommit, maxPayload int64) *committer {
 	c := &committer{pub: pub, maxBatch: g.MaxBatch, wait: g.Wait.Std(),
-		quit: make(chan struct{}), stopped: make(chan struct{})}
+		maxBytes: int(max(maxPayload-payloadHeadroom, 1)),
+		quit:     make(chan struct{}), stopped: make(chan struct{})}
 	if c.maxBatch == 0 {
 		c.maxBatch = defaultCommitBatch
 	}
@@ -111,30 +117,39 @@ func (c *committer) commit(ctx context.Context, orderID string, data []byte) err
 
 var errCommitterStopped = errors.New("order-accept instance stopped")
 
+// payloadHeadroom is what a batch leaves of max_payload for the headers.
+const payloadHeadroom = 16 << 10
+
 func (c *committer) stop() {
 	close(c.quit)
 	<-c.stopped
 }
 
 // run forms batches: it takes the first waiting order, then keeps taking
-// more until a publish slot is free (or the batch is full), and hands the
-// batch to a publisher goroutine.
+// more until a publish slot is free, or the batch is full (maxBatch
+// orders, or an order that would take the body past maxBytes: that one
+// starts the next batch), and hands the batch to a publisher goroutine.
 func (c *committer) run() {
 	defer close(c.stopped)
+	var next *pendingOrder // the order that did not fit the last batch
 	for {
-		var first *pendingOrder
-		select {
-		case first = <-c.in:
-		case <-c.quit:
-			c.failQueued()
-			return
+		first := next
+		next = nil
+		if first == nil {
+			select {
+			case first = <-c.in:
+			case <-c.quit:
+				c.failQueued()
+				return
+			}
 		}
-		batch := c.live(nil, first)
+		b := batch{max: c.maxBatch, maxBytes: c.maxBytes}
+		b.add(first)
 		slot := false
-		for !slot && len(batch) < c.maxBatch {
+		for !slot && !b.full() && next == nil {
 			select {
 			case p := <-c.in:
-				batch = c.live(batch, p)
+				next = b.add(p)
 			case c.slots <- struct{}{}:
 				slot = true
 			}
@@ -142,39 +157,61 @@ func (c *committer) run() {
 		if !slot {
 			c.slots <- struct{}{}
 		}
-		if c.wait > 0 && len(batch) < c.maxBatch {
-			batch = c.linger(batch)
+		if c.wait > 0 && !b.full() && next == nil {
+			next = c.linger(&b)
 		}
-		if len(batch) == 0 {
+		if len(b.orders) == 0 {
 			<-c.slots
 			continue
 		}
-		go c.publish(batch)
+		go c.publish(b.orders)
 	}
 }
 
-// live appends p unless its caller already gave up: an order nobody waits
-// for is better not published than stored without an answer.
-func (c *committer) live(batch []*pendingOrder, p *pendingOrder) []*pendingOrder {
+// batch is the batch being formed.
+type batch struct {
+	orders        []*pendingOrder
+	size          int // body bytes: the orders, their commas and the brackets
+	max, maxBytes int
+}
+
+func (b *batch) full() bool { return len(b.orders) >= b.max }
+
+// add appends p unless its caller already gave up (an order nobody waits
+// for is better not published than stored without an answer); it returns
+// p instead when p would take the body past maxBytes, unless the batch is
+// empty (an order alone always goes).
+func (b *batch) add(p *pendingOrder) *pendingOrder {
 	if p.ctx.Err() != nil {
-		return batch
+		return nil
 	}
-	return append(batch, p)
+	if len(b.orders) > 0 && b.size+len(p.data)+1 > b.maxBytes {
+		return p
+	}
+	b.orders = append(b.orders, p)
+	b.size += len(p.data) + 1
+	if len(b.orders) == 1 {
+		b.size++ // the brackets, less the first order's comma
+	}
+	return nil
 }
 
-// linger takes orders for up to c.wait while the batch is not full.
-func (c *committer) linger(batch []*pendingOrder) []*pendingOrder {
+// linger takes orders for up to c.wait while the batch has room; it
+// returns an order that did not fit.
+func (c *committer) linger(b *batch) *pendingOrder {
 	t := time.NewTimer(c.wait)
 	defer t.Stop()
-	for len(batch) < c.maxBatch {
+	for !b.full() {
 		select {
 		case p := <-c.in:
-			batch = c.live(batch, p)
+			if next := b.add(p); next != nil {
+				return next
+			}
 		case <-t.C:
-			return batch
+			return nil
 		}
 	}
-	return batch
+	return nil
 }
 
 func (c *committer) failQueued() {

@@ -90,7 +90,7 @@ func TestCommitterGroupsConcurrentOrders(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			pub := &slowPublisher{delay: tc.delay}
-			c := newCommitter(pub, tc.cfg)
+			c := newCommitter(pub, tc.cfg, 1<<20)
 			defer c.stop()
 			rounds := 1
 			if tc.callers == 1 {
@@ -159,7 +159,7 @@ func TestCommitterGroupsConcurrentOrders(t *testing.T) {
 // its batch and no other.
 func TestCommitterErrorsAndDeadlines(t *testing.T) {
 	pub := &slowPublisher{delay: 30 * time.Millisecond, fail: "poison"}
-	c := newCommitter(pub, GroupCommit{MaxBatch: 10, Inflight: 1})
+	c := newCommitter(pub, GroupCommit{MaxBatch: 10, Inflight: 1}, 1<<20)
 	defer c.stop()
 	ctx := context.Background()
 	commit := func(ctx context.Context, id string) <-chan error {
@@ -168,10 +168,27 @@ func TestCommitterErrorsAndDeadlines(t *testing.T) {
 		return ch
 	}
 
+	// publishing waits until the only slot is taken.
+	publishing := func() {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			pub.mu.Lock()
+			n := pub.inflight
+			pub.mu.Unlock()
+			if n == 1 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no publish in flight")
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
 	// "busy" takes the only slot; "gone" and "a" wait for it together,
 	// and gone's caller leaves meanwhile.
 	busy := commit(ctx, "busy")
-	time.Sleep(5 * time.Millisecond)
+	publishing()
 	goneCtx, cancel := context.WithCancel(ctx)
 	gone := commit(goneCtx, "gone")
 	a := commit(ctx, "a")
@@ -189,7 +206,7 @@ func TestCommitterErrorsAndDeadlines(t *testing.T) {
 	// "busy2" takes the slot; x, poison and y share the next message,
 	// which is refused: all three fail, busy2 and a later order do not.
 	busy2 := commit(ctx, "busy2")
-	time.Sleep(5 * time.Millisecond)
+	publishing()
 	batch := []<-chan error{commit(ctx, "x"), commit(ctx, "poison"), commit(ctx, "y")}
 	if err := <-busy2; err != nil {
 		t.Fatalf("busy2: %v", err)
@@ -212,6 +229,46 @@ func TestCommitterErrorsAndDeadlines(t *testing.T) {
 		if published[id] != want {
 			t.Errorf("order %s published = %v, want %v", id, published[id], want)
 		}
+	}
+}
+
+// TestCommitterBoundsBytes: a batch never takes its body past what the
+// server takes (max_payload less the headers' room); an order that does
+// not fit starts the next batch, and every order is published once.
+func TestCommitterBoundsBytes(t *testing.T) {
+	pub := &slowPublisher{delay: 2 * time.Millisecond}
+	const maxBytes = 300
+	c := newCommitter(pub, GroupCommit{MaxBatch: 1000, Inflight: 1}, payloadHeadroom+maxBytes)
+	defer c.stop()
+	var wg sync.WaitGroup
+	const n = 400
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("order-%03d", i)
+			if err := c.commit(context.Background(), id, fmt.Appendf(nil, `{"order_id":%q}`, id)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	seen, grouped := map[string]bool{}, false
+	for _, m := range pub.msgs {
+		if len(m.Data) > maxBytes {
+			t.Errorf("a message of %d bytes, over %d", len(m.Data), maxBytes)
+		}
+		ids := orderIDsOf(m)
+		grouped = grouped || len(ids) > 1
+		for _, id := range ids {
+			if seen[id] {
+				t.Errorf("order %s published twice", id)
+			}
+			seen[id] = true
+		}
+	}
+	if len(seen) != n || !grouped {
+		t.Errorf("%d of %d orders published, grouped %v", len(seen), n, grouped)
 	}
 }
 

@@ -35,6 +35,7 @@ type streamLoop struct {
 	h          runtime.BatchHandler
 	batchSize  int
 	batchWait  time.Duration
+	batchBytes int // spec.batch.maxBytes; 0: no bound
 	timeout    time.Duration
 	maxDeliver int
 	backoff    []time.Duration
@@ -85,6 +86,7 @@ func startStreamLoop(ctx context.Context, cons jetstream.Consumer, stream string
 		h:          h,
 		batchSize:  fn.Spec.Batch.Size,
 		batchWait:  fn.Spec.Batch.Wait.Std(),
+		batchBytes: fn.Spec.Batch.MaxBytes,
 		timeout:    fn.Spec.Timeout.Std(),
 		maxDeliver: fn.Spec.Retry.MaxDeliver,
 		backoff:    backoff,
@@ -127,9 +129,10 @@ func (l *streamLoop) run() {
 			continue
 		}
 		raw = append(raw[:0], m)
+		size := len(m.Data())
 		closed := false
 		deadline := time.Now().Add(l.batchWait)
-		for len(raw) < l.batchSize {
+		for len(raw) < l.batchSize && (l.batchBytes == 0 || size < l.batchBytes) {
 			wait := time.Until(deadline)
 			if wait <= 0 {
 				wait = time.Microsecond
@@ -140,6 +143,7 @@ func (l *streamLoop) run() {
 				break
 			}
 			raw = append(raw, m)
+			size += len(m.Data())
 		}
 		l.handle(raw)
 		if closed {
