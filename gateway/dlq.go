@@ -32,17 +32,24 @@ const (
 // original message's, without the Surge-Dlq-* ones and the DLQ's own
 // Nats-Msg-Id; MsgID is the client's original Nats-Msg-Id, if it had one.
 type DeadLetter struct {
-	Seq             uint64      `json:"seq"`
-	Subject         string      `json:"subject"`
-	Stream          string      `json:"stream,omitempty"`
-	StreamSeq       uint64      `json:"stream_seq,omitempty"`
-	Error           string      `json:"error"`
-	Deliveries      int         `json:"deliveries"`
-	Time            time.Time   `json:"time"`
-	MsgID           string      `json:"msg_id,omitempty"`
-	Payload         string      `json:"payload"`
-	PayloadEncoding string      `json:"payload_encoding"`
-	Headers         nats.Header `json:"headers,omitempty"`
+	Seq             uint64    `json:"seq"`
+	Subject         string    `json:"subject"`
+	Stream          string    `json:"stream,omitempty"`
+	StreamSeq       uint64    `json:"stream_seq,omitempty"`
+	Error           string    `json:"error"`
+	Deliveries      int       `json:"deliveries"`
+	Time            time.Time `json:"time"`
+	MsgID           string    `json:"msg_id,omitempty"`
+	Payload         string    `json:"payload"`
+	PayloadEncoding string    `json:"payload_encoding"`
+	// PayloadTruncated says Payload holds only the first bytes of a
+	// larger one (GET /admin/overview, for the console; GET /admin/dlq
+	// always sends it whole).
+	PayloadTruncated bool        `json:"payload_truncated,omitempty"`
+	Headers          nats.Header `json:"headers,omitempty"`
+	// Index is, for one item of a message that carried several (an order
+	// of an orders.submit array), the item's position in it.
+	Index *int `json:"index,omitempty"`
 }
 
 // ReplayResult is the outcome of replaying one dead letter.
@@ -93,12 +100,29 @@ func deadLetter(m *jetstream.RawStreamMsg) DeadLetter {
 		Payload: string(m.Data)}
 	d.StreamSeq, _ = strconv.ParseUint(m.Header.Get(wire.HeaderDLQSeq), 10, 64)
 	d.Deliveries, _ = strconv.Atoi(m.Header.Get(wire.HeaderDLQDeliveries))
+	if i, err := strconv.Atoi(m.Header.Get(wire.HeaderDLQIndex)); err == nil {
+		d.Index = &i
+	}
 	if !utf8.Valid(m.Data) {
 		d.Payload, d.PayloadEncoding = base64.StdEncoding.EncodeToString(m.Data), "base64"
 	}
 	if h := originalHeaders(m.Header); len(h) > 0 {
 		d.Headers = h
 	}
+	return d
+}
+
+// truncated is d with at most n bytes of its payload (whole UTF-8
+// characters of a text one), marked when it was cut.
+func (d DeadLetter) truncated(n int) DeadLetter {
+	if len(d.Payload) <= n {
+		return d
+	}
+	cut := n
+	for cut > 0 && d.PayloadEncoding == "utf-8" && !utf8.RuneStart(d.Payload[cut]) {
+		cut--
+	}
+	d.Payload, d.PayloadTruncated = d.Payload[:cut], true
 	return d
 }
 

@@ -54,7 +54,9 @@ func buildMsg(subject string, r *http.Request, reqID, traceparent string, p *Par
 	h[wire.HeaderRequestID] = []string{reqID}
 	if traceparent != "" {
 		h[wire.HeaderTraceparent] = []string{traceparent}
-		if ts := r.Header.Get(wire.HeaderTracestate); ts != "" {
+		// tracestate belongs to the caller's trace: it goes on only when
+		// that trace was continued, not when a new one was started.
+		if ts := r.Header.Get(wire.HeaderTracestate); ts != "" && wire.TraceID(r.Header.Get(wire.HeaderTraceparent)) != "" {
 			h[wire.HeaderTracestate] = []string{ts}
 		}
 	}

@@ -116,6 +116,8 @@ func routeOperation(r *Route, schemas obj) obj {
 		}
 	}
 	op := obj{
+		// Function names are lower case, and every operation id of the
+		// platform's own has an upper-case letter: they never collide.
 		"operationId": tg.Function,
 		"summary":     summary,
 		"tags":        []string{"functions"},
@@ -334,17 +336,17 @@ func platformPaths() obj {
 	}
 	query := func(name string, schema obj) obj { return obj{"name": name, "in": "query", "schema": schema} }
 	return obj{
-		"/healthz": obj{"get": obj{"operationId": "healthz", "summary": "the process is up", "tags": []string{"platform"},
+		"/healthz": obj{"get": obj{"operationId": "getHealthz", "summary": "the process is up", "tags": []string{"platform"},
 			"responses": obj{"200": ok("up", runtime.SchemaOf(map[string]string{}))}}},
-		"/readyz": obj{"get": obj{"operationId": "readyz", "summary": "200 only when NATS, JetStream, the store and the routes are ready", "tags": []string{"platform"},
+		"/readyz": obj{"get": obj{"operationId": "getReadyz", "summary": "200 only when NATS, JetStream, the store and the routes are ready", "tags": []string{"platform"},
 			"responses": obj{"200": ok("ready", readyz), "503": ok("not ready: the failing checks", readyz)}}},
-		"/metrics": obj{"get": obj{"operationId": "metrics", "summary": "Prometheus metrics", "tags": []string{"platform"},
+		"/metrics": obj{"get": obj{"operationId": "getMetrics", "summary": "Prometheus metrics", "tags": []string{"platform"},
 			"responses": obj{"200": obj{"description": "Prometheus text format", "content": obj{"text/plain": obj{"schema": obj{"type": "string"}}}}}}},
-		"/openapi.json": obj{"get": obj{"operationId": "openapi", "summary": "this document", "tags": []string{"platform"},
+		"/openapi.json": obj{"get": obj{"operationId": "getOpenAPI", "summary": "this document", "tags": []string{"platform"},
 			"responses": obj{"200": ok("the OpenAPI document", obj{"type": "object"})}}},
-		"/console": obj{"get": obj{"operationId": "console", "summary": "the web console (its data comes from /admin/overview)", "tags": []string{"platform"},
+		"/console": obj{"get": obj{"operationId": "getConsole", "summary": "the web console (its data comes from /admin/overview)", "tags": []string{"platform"},
 			"responses": obj{"200": obj{"description": "the page", "content": obj{"text/html": obj{"schema": obj{"type": "string"}}}}}}},
-		"/admin/overview": obj{"get": adminOp("overview", "what the console shows: functions, consumers, dead letters, hosts, deploy history", obj{
+		"/admin/overview": obj{"get": adminOp("getOverview", "what the console shows: functions, consumers, dead letters, hosts, deploy history", obj{
 			"200": ok("the overview", runtime.SchemaOf(Overview{}))})},
 		"/admin/functions": obj{"get": adminOp("listFunctions", "the deployed functions", obj{
 			"200": ok("the functions", runtime.SchemaOf(struct {
@@ -374,7 +376,7 @@ func platformPaths() obj {
 		"/admin/dlq/{function}/{seq}": obj{"delete": withParams(adminOp("deleteDeadLetter", "discard one dead letter", obj{
 			"204": obj{"description": "discarded"}}), fnParam,
 			obj{"name": "seq", "in": "path", "required": true, "schema": obj{"type": "integer", "minimum": 1}})},
-		"/function/{name}": obj{"post": invoke("invoke", "call a function by name and wait for its answer", obj{
+		"/function/{name}": obj{"post": invoke("invokeSync", "call a function by name and wait for its answer", obj{
 			"200": ok("the function's answer", obj{"$ref": anyRef})})},
 		"/async-function/{name}": obj{"post": invoke("invokeAsync", "queue a call of a function by name", obj{
 			"202": queuedResponseObject()})},

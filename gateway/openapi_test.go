@@ -54,6 +54,25 @@ func openAPI(t *testing.T, e *testenv.Env) ([]byte, validator.Validator) {
 	if ok, verrs := v.ValidateDocument(); !ok {
 		t.Fatalf("the document is not valid OpenAPI 3.1:\n%s", describe(verrs))
 	}
+	// OpenAPI requires operation ids to be unique; generators name
+	// methods after them.
+	var parsed struct {
+		Paths map[string]map[string]struct {
+			OperationID string `json:"operationId"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(r.Body, &parsed); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	for path, item := range parsed.Paths {
+		for method, op := range item {
+			if prev, dup := ids[op.OperationID]; dup {
+				t.Errorf("operationId %q of %s %s is also %s's", op.OperationID, method, path, prev)
+			}
+			ids[op.OperationID] = method + " " + path
+		}
+	}
 	return r.Body, v
 }
 
@@ -412,4 +431,17 @@ spec:
 	if p := paths(); !slices.ContainsFunc([]string{"/healthz", "/function/{name}"}, func(k string) bool { return p[k] != nil }) {
 		t.Error("platform routes missing after the removal")
 	}
+	// Functions named like platform routes keep operation ids unique
+	// (openAPI checks every id of the document).
+	for _, name := range []string{"metrics", "healthz", "overview", "console", "openapi"} {
+		e.Deploy(t, fmt.Sprintf(`apiVersion: surge/v1
+kind: Function
+metadata: {name: %s}
+spec:
+  handler: external
+  trigger: {subject: fn.named.%s}
+  http: {method: GET, path: /v1/named/%s}
+`, name, name, name))
+	}
+	openAPI(t, e)
 }

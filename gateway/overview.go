@@ -215,6 +215,10 @@ func (o *overviewer) compute(ctx context.Context, now time.Time) (*Overview, err
 	return ov, nil
 }
 
+// overviewPayloadBytes is how much of a dead letter's payload the
+// overview carries; GET /admin/dlq has the whole.
+const overviewPayloadBytes = 2048
+
 // figures is d's row: what GET /admin/functions says of it (instances
 // of its deployed revision, host errors), plus the calls of every host and
 // the rates and p99 of those whose heartbeat is fresh.
@@ -348,7 +352,9 @@ func deadLetters(ctx context.Context, js streamOpener) ([]FunctionDeadLetters, e
 			if m == nil {
 				break
 			}
-			fd.DeadLetters = append(fd.DeadLetters, deadLetter(m))
+			// The page shows the start of a payload; a dead letter can be
+			// megabytes, and the overview is polled every second or two.
+			fd.DeadLetters = append(fd.DeadLetters, deadLetter(m).truncated(overviewPayloadBytes))
 			seq = m.Sequence + 1
 		}
 		out = append(out, fd)

@@ -37,11 +37,12 @@ const publishRetryBudget = 15 * time.Second
 // attempt does not get all of ctx's time: each gets at most half of what
 // is left (at least attemptMin), and the rest is for the retries that
 // reach the new leader. With no deadline on ctx the first attempt is
-// p.PublishMsg itself (JetStream's own timeout applies) and the success
-// path costs no allocation; a deadline costs one context per publish.
+// p.PublishMsg itself (JetStream's own timeout applies); a deadline costs
+// one context per publish.
 //
 // When ctx carries a traceparent (a handler's context does, see
-// Traceparent) and msg has none, msg gets a child of it.
+// Traceparent) and msg has none, msg gets a child of it (two allocations:
+// the header's string and its slice).
 func PublishDurable(ctx context.Context, p Publisher, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
 	traceMsg(ctx, msg)
 	var ack *jetstream.PubAck

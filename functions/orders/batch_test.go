@@ -159,6 +159,29 @@ func TestBatchedSubmit(t *testing.T) {
 			t.Errorf("message %s: dead letter reason %q, want it to say %q", id, r, says)
 		}
 	}
+	// The admin API names each item's position.
+	var page struct {
+		DeadLetters []struct {
+			Index   *int   `json:"index"`
+			Payload string `json:"payload"`
+			MsgID   string `json:"msg_id"`
+		} `json:"dead_letters"`
+	}
+	env.Do(t, "GET", "/admin/dlq?function=order-persist", nil, "Authorization: Bearer "+testenv.Token).JSON(t, &page)
+	indexed := 0
+	for _, d := range page.DeadLetters {
+		if d.MsgID != "mixed" {
+			continue
+		}
+		if d.Index == nil || string(mixed[*d.Index]) != d.Payload {
+			t.Errorf("GET /admin/dlq: item of batch mixed with index %v and payload %q", d.Index, d.Payload)
+			continue
+		}
+		indexed++
+	}
+	if indexed != len(wantDead) {
+		t.Errorf("GET /admin/dlq lists %d items of batch mixed with their index, want %d", indexed, len(wantDead))
+	}
 }
 
 // TestGroupCommittedAccept: concurrent POST /v1/orders are published

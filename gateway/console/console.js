@@ -110,7 +110,7 @@ function renderConsumers(all) {
 
 function payload(d) {
   const text = d.payload_encoding === "base64" ? "(base64) " + d.payload : d.payload;
-  return text.length > 2000 ? text.slice(0, 2000) + "…" : text;
+  return d.payload_truncated ? text + " … (the start of a longer payload; surge dlq ls has it whole)" : text;
 }
 
 async function act(fn, seq, kind, buttons) {
@@ -237,7 +237,7 @@ function signOut(why) {
 
 async function signIn(ev) {
   ev.preventDefault();
-  const token = $("token").value.trim();
+  const token = $("token").value;
   const err = $("signin-error");
   err.hidden = true;
   $("signin-submit").disabled = true;

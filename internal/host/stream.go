@@ -329,10 +329,13 @@ func (l *streamLoop) publishDead(m *delivery, data []byte, cause error, index in
 	h[wire.HeaderMsgID] = []string{id}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := runtime.PublishDurable(ctx, l.js, &nats.Msg{Subject: "dlq." + l.name, Header: h, Data: data}); err != nil {
+	ack, err := runtime.PublishDurable(ctx, l.js, &nats.Msg{Subject: "dlq." + l.name, Header: h, Data: data})
+	if err != nil {
 		return reason, err
 	}
-	l.m.deadLetters.Inc()
+	if !ack.Duplicate { // a redelivery of a message whose parts were sent before
+		l.m.deadLetters.Inc()
+	}
 	return reason, nil
 }
 
