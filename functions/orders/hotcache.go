@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,7 +68,7 @@ type refreshRounds struct {
 	interval time.Duration
 
 	mu        sync.Mutex
-	pending   map[int64]struct{}
+	pending   map[int64]*newOrders
 	waiters   []chan roundResult
 	running   bool
 	lastStart time.Time
@@ -77,16 +79,36 @@ type roundResult struct {
 	err    error
 }
 
+// newOrders are the orders a round's batches stored for one user; full
+// means one of them could not say (a redelivery, an order_id another user
+// holds), and the page is read from the store.
+type newOrders struct {
+	orders []store.Order
+	full   bool
+}
+
 // refreshGrouped refreshes users in the next round and waits for it.
-func (h *hotCache) refreshGrouped(ctx context.Context, users []int64) (int, error) {
+// stored, when not nil, holds by user the orders the batch has just
+// stored, every one of them new and the user's own: a store that reads
+// pages over the network then merges them into the cached page instead.
+func (h *hotCache) refreshGrouped(ctx context.Context, users []int64, stored map[int64][]store.Order) (int, error) {
 	ch := make(chan roundResult, 1)
 	r := &h.rounds
 	r.mu.Lock()
 	if r.pending == nil {
-		r.pending = make(map[int64]struct{}, len(users))
+		r.pending = make(map[int64]*newOrders, len(users))
 	}
 	for _, u := range users {
-		r.pending[u] = struct{}{}
+		n := r.pending[u]
+		if n == nil {
+			n = &newOrders{}
+			r.pending[u] = n
+		}
+		if stored == nil {
+			n.full, n.orders = true, nil
+		} else if !n.full {
+			n.orders = append(n.orders, stored[u]...)
+		}
 	}
 	r.waiters = append(r.waiters, ch)
 	if !r.running {
@@ -121,14 +143,18 @@ func (h *hotCache) runRounds() {
 		}
 		r.lastStart = time.Now()
 		users := make([]int64, 0, len(r.pending))
-		for u := range r.pending {
+		adds := make(map[int64][]store.Order, len(r.pending))
+		for u, n := range r.pending {
 			users = append(users, u)
+			if !n.full {
+				adds[u] = n.orders
+			}
 		}
 		waiters := r.waiters
 		r.pending, r.waiters = nil, nil
 		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
-		failed, err := h.refresh(ctx, users)
+		failed, err := h.refreshMerging(ctx, users, adds)
 		cancel()
 		for _, w := range waiters {
 			w <- roundResult{failed, err}
@@ -182,6 +208,35 @@ var staleMarker = []byte("stale")
 // A value starting with '[' is a page stored as plain JSON (still read).
 const pageS2 = 0x01
 
+// pageS2Merged starts a page made by merging new orders into the cached
+// one: pageS2Merged, the number of merges since its page was last read
+// from the store (one byte), then the S2 block of the page's JSON.
+const pageS2Merged = 0x02
+
+// encodeMergedPage is encodePage for a page merges merges away from the
+// store (0: read from it).
+func encodeMergedPage(dst, page []byte, merges byte) []byte {
+	if merges == 0 {
+		return encodePage(dst, page)
+	}
+	start := len(dst)
+	dst = encodePage(dst, page)
+	dst = append(dst, 0)
+	copy(dst[start+2:], dst[start+1:len(dst)-1])
+	dst[start], dst[start+1] = pageS2Merged, merges
+	return dst
+}
+
+// decodeMergedPage is decodePage that also returns the page's merges.
+func decodeMergedPage(v []byte) ([]byte, byte, bool) {
+	if len(v) > 2 && v[0] == pageS2Merged {
+		page, ok := decodePage(append([]byte{pageS2}, v[2:]...))
+		return page, v[1], ok
+	}
+	page, ok := decodePage(v)
+	return page, 0, ok
+}
+
 // encodePage appends the bucket value of a page (JSON array) to dst.
 func encodePage(dst, page []byte) []byte {
 	n := 1 + s2.MaxEncodedLen(len(page))
@@ -201,6 +256,8 @@ func decodePage(v []byte) ([]byte, bool) {
 		return nil, false
 	case v[0] == '[':
 		return v, true
+	case v[0] == pageS2Merged && len(v) > 2:
+		return decodePage(append([]byte{pageS2}, v[2:]...))
 	case v[0] == pageS2:
 		page, err := s2.Decode(nil, v[1:])
 		if err != nil || len(page) == 0 || page[0] != '[' {
@@ -214,11 +271,18 @@ func decodePage(v []byte) ([]byte, bool) {
 // maxCASAttempts bounds the retries of one key's refresh.
 const maxCASAttempts = 8
 
-// refresh rewrites the first page of each user, at most h.workers at a
-// time; it returns how many failed and the first error.
+// refresh rewrites the first page of each user from the store, at most
+// h.workers at a time; it returns how many failed and the first error.
 func (h *hotCache) refresh(ctx context.Context, users []int64) (failed int, err error) {
+	return h.refreshMerging(ctx, users, nil)
+}
+
+// refreshMerging is refresh where adds (by user) are orders just stored
+// that a network store's refresh may merge into the cached page instead
+// of reading the page back (see refreshFast).
+func (h *hotCache) refreshMerging(ctx context.Context, users []int64, adds map[int64][]store.Order) (failed int, err error) {
 	if h.js != nil {
-		if users, err = h.refreshFast(ctx, users); err != nil || len(users) == 0 {
+		if users, err = h.refreshFast(ctx, users, adds); err != nil || len(users) == 0 {
 			return len(users), err
 		}
 	}
@@ -241,7 +305,7 @@ func (h *hotCache) refresh(ctx context.Context, users []int64) (failed int, err 
 
 // refreshFast writes every user's page in one pipelined round trip and
 // returns the users whose expected revision was wrong, for the slow path.
-func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, error) {
+func (h *hotCache) refreshFast(ctx context.Context, users []int64, adds map[int64][]store.Order) ([]int64, error) {
 	type pending struct {
 		user int64
 		fut  jetstream.PubAckFuture
@@ -262,16 +326,16 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, err
 		pagePool.Put(p.buf)
 		return nil
 	}
-	// A store that lists pages over the network (Vitess) is read for all
-	// users at once, h.workers at a time: one after the other, a round of
-	// a thousand users waited a thousand round trips. Each user's expected
-	// revision is still taken before its page is read.
+	// A store that lists pages over the network (Vitess) is not read page
+	// by page, one after the other (a round of a thousand users waited a
+	// thousand round trips): the users' pages are prepared at once,
+	// h.workers at a time (prepare), mostly by merging the new orders into
+	// the cached page.
 	var pre []prefetched
 	if _, local := h.store.(pageAppender); !local {
 		pre = make([]prefetched, len(users))
 		runtime.ForEach(users, h.workers, func(i int, u int64) {
-			pre[i].rev = h.revs.get(u)
-			pre[i].page, pre[i].err = h.loadInto(ctx, u, nil)
+			pre[i] = h.prepare(ctx, u, adds[u])
 		})
 	}
 	done := 0
@@ -289,8 +353,9 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, err
 		}
 		var rev uint64
 		var page []byte
+		merges := byte(0)
 		if pre != nil {
-			rev, page = pre[i].rev, pre[i].page
+			rev, page, merges = pre[i].rev, pre[i].page, pre[i].merges
 			if err := pre[i].err; err != nil {
 				return users, err
 			}
@@ -303,7 +368,7 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, err
 			*scratch, page = p, p
 		}
 		buf := pagePool.Get().(*[]byte)
-		*buf = encodePage((*buf)[:0], page)
+		*buf = encodeMergedPage((*buf)[:0], page, merges)
 		m := &nats.Msg{Subject: "$KV." + h.bucket + "." + hotKey(u), Data: *buf,
 			Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(rev, 10)}}}
 		fut, err := h.js.PublishMsgAsync(m)
@@ -322,12 +387,68 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64) ([]int64, err
 	return retry, nil
 }
 
-// prefetched is a user's page read ahead of its write, with the revision
-// this process expected the key to have before reading it.
+// prefetched is a user's page prepared ahead of its write: the revision
+// the key is expected to have, the page and how many merges it carries.
 type prefetched struct {
-	rev  uint64
-	page []byte
-	err  error
+	rev    uint64
+	page   []byte
+	merges byte
+	err    error
+}
+
+// maxMerges is how many merged refreshes a page takes before the next one
+// reads it from the store again. Merges are exact, but a refresh that
+// failed without even marking its page stale (the bucket down) leaves a
+// page without that batch's orders, and merging on top of it would keep
+// them out until the page expires; the store read puts them back.
+const maxMerges = 16
+
+// prepare makes a user's next page without the store when it can: the
+// cached page (read now, with its revision for the compare-and-set) with
+// the new orders merged in. Otherwise (no orders given, no cached page,
+// a stale marker, maxMerges reached) the page is read from the store,
+// expecting the revision this process last wrote.
+func (h *hotCache) prepare(ctx context.Context, userID int64, add []store.Order) prefetched {
+	p := prefetched{rev: h.revs.get(userID)}
+	if add != nil {
+		if e, err := h.kv.Get(ctx, hotKey(userID)); err == nil {
+			if page, merges, ok := decodeMergedPage(e.Value()); ok && merges < maxMerges {
+				if merged, err := mergePage(page, add); err == nil {
+					return prefetched{rev: e.Revision(), page: merged, merges: merges + 1}
+				}
+			}
+			// Read before the store, as the compare-and-set needs.
+			p.rev = e.Revision()
+		}
+	}
+	p.page, p.err = h.loadInto(ctx, userID, nil)
+	return p
+}
+
+// mergePage returns page (a JSON array of stored orders, newest first)
+// with add merged in, as the store lists them: newest created_at first,
+// then the greater order_id; HotPageSize at most; an order already on the
+// page is not added again.
+func mergePage(page []byte, add []store.Order) ([]byte, error) {
+	var orders []store.Order
+	if err := json.Unmarshal(page, &orders); err != nil {
+		return nil, err
+	}
+	for _, o := range add {
+		if !slices.ContainsFunc(orders, func(p store.Order) bool { return p.OrderID == o.OrderID }) {
+			orders = append(orders, o)
+		}
+	}
+	slices.SortStableFunc(orders, func(a, b store.Order) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.OrderID, a.OrderID)
+	})
+	if len(orders) > HotPageSize {
+		orders = orders[:HotPageSize]
+	}
+	return json.Marshal(orders)
 }
 
 // refreshUser makes the user's cached page match the store (see hotCache).

@@ -120,7 +120,16 @@ func (p *Persist) HandleBatch(ctx context.Context, batch []*runtime.Msg) error {
 		p.log.Debug("batch persisted", "orders", len(orders), "inserted", inserted, "users", len(users),
 			"store", stored, "cache", time.Since(start)-stored)
 	}()
-	if failed, err := p.hot.refreshGrouped(rctx, users); err != nil {
+	// Every order new and its user's own: the pages may take them as they
+	// are (a network store merges instead of reading pages back).
+	var fresh map[int64][]store.Order
+	if inserted == len(orders) {
+		fresh = make(map[int64][]store.Order, len(users))
+		for _, o := range orders {
+			fresh[o.UserID] = append(fresh[o.UserID], o)
+		}
+	}
+	if failed, err := p.hot.refreshGrouped(rctx, users, fresh); err != nil {
 		// The orders are stored, so the batch is acked anyway. A page that
 		// could not be refreshed was marked stale if the bucket still
 		// answered (the next read rebuilds it from the store); otherwise it

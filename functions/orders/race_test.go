@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -65,9 +66,17 @@ func (s *memStore) GetOrder(_ context.Context, id string) (store.Order, error) {
 	return store.Order{}, store.ErrNotFound
 }
 
+// ListOrders lists as every store does: newest created_at first, then
+// the greater order_id.
 func (s *memStore) ListOrders(_ context.Context, user int64, offset, limit int) ([]store.Order, error) {
 	s.mu.Lock()
-	all := s.orders[user]
+	all := slices.Clone(s.orders[user])
+	slices.SortStableFunc(all, func(a, b store.Order) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.OrderID, a.OrderID)
+	})
 	out := slices.Clone(all[min(offset, len(all)):min(offset+limit, len(all))])
 	if s.lists != nil {
 		s.lists[user]++
@@ -291,7 +300,7 @@ func TestRefreshRoundsInterval(t *testing.T) {
 	ctx := context.Background()
 	st.add(store.Order{OrderID: "a", UserID: 1})
 	first := time.Now()
-	if failed, err := h.refreshGrouped(ctx, []int64{1}); failed != 0 || err != nil {
+	if failed, err := h.refreshGrouped(ctx, []int64{1}, nil); failed != 0 || err != nil {
 		t.Fatalf("first round: %d failed: %v", failed, err)
 	}
 	st.add(store.Order{OrderID: "b", UserID: 2})
@@ -299,7 +308,7 @@ func TestRefreshRoundsInterval(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, users := range [][]int64{{2}, {2, 3}, {3, 2}} {
 		wg.Go(func() {
-			if failed, err := h.refreshGrouped(ctx, users); failed != 0 || err != nil {
+			if failed, err := h.refreshGrouped(ctx, users, nil); failed != 0 || err != nil {
 				t.Errorf("refresh %v: %d failed: %v", users, failed, err)
 			}
 		})
