@@ -428,27 +428,140 @@ func (h *hotCache) prepare(ctx context.Context, userID int64, add []store.Order)
 // mergePage returns page (a JSON array of stored orders, newest first)
 // with add merged in, as the store lists them: newest created_at first,
 // then the greater order_id; HotPageSize at most; an order already on the
-// page is not added again.
+// page is not added again. The page's orders are not decoded: each is
+// copied as it is, found by its order_id and created_at (pageEntries);
+// a page of another shape is decoded in full.
 func mergePage(page []byte, add []store.Order) ([]byte, error) {
-	var orders []store.Order
-	if err := json.Unmarshal(page, &orders); err != nil {
-		return nil, err
+	entries, ok := pageEntries(page)
+	if !ok {
+		var orders []store.Order
+		if err := json.Unmarshal(page, &orders); err != nil {
+			return nil, err
+		}
+		entries = entries[:0]
+		for _, o := range orders {
+			raw, err := json.Marshal(o)
+			if err != nil {
+				return nil, err
+			}
+			entries = append(entries, pageEntry{id: o.OrderID, at: o.CreatedAt, raw: raw})
+		}
 	}
 	for _, o := range add {
-		if !slices.ContainsFunc(orders, func(p store.Order) bool { return p.OrderID == o.OrderID }) {
-			orders = append(orders, o)
+		if slices.ContainsFunc(entries, func(e pageEntry) bool { return e.id == o.OrderID }) {
+			continue
 		}
+		raw, err := json.Marshal(o)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, pageEntry{id: o.OrderID, at: o.CreatedAt, raw: raw})
 	}
-	slices.SortStableFunc(orders, func(a, b store.Order) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+	slices.SortStableFunc(entries, func(a, b pageEntry) int {
+		if c := b.at.Compare(a.at); c != 0 {
 			return c
 		}
-		return strings.Compare(b.OrderID, a.OrderID)
+		return strings.Compare(b.id, a.id)
 	})
-	if len(orders) > HotPageSize {
-		orders = orders[:HotPageSize]
+	entries = entries[:min(len(entries), HotPageSize)]
+	size := 2
+	for _, e := range entries {
+		size += len(e.raw) + 1
 	}
-	return json.Marshal(orders)
+	out := make([]byte, 0, size)
+	out = append(out, '[')
+	for i, e := range entries {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, e.raw...)
+	}
+	return append(out, ']'), nil
+}
+
+// pageEntry is one order of a cached page: its JSON as it is, and what
+// the page is sorted by.
+type pageEntry struct {
+	id  string
+	at  time.Time
+	raw []byte
+}
+
+// pageEntries splits a page as the stores write it (json.Marshal of
+// []store.Order: objects starting with "order_id", each with one
+// "created_at" string) into its orders without decoding them; false for
+// anything else.
+func pageEntries(page []byte) ([]pageEntry, bool) {
+	if len(page) < 2 || page[0] != '[' || page[len(page)-1] != ']' {
+		return nil, false
+	}
+	var out []pageEntry
+	rest := page[1 : len(page)-1]
+	for len(rest) > 0 {
+		end, ok := objectEnd(rest)
+		if !ok {
+			return nil, false
+		}
+		raw := rest[:end]
+		const idKey, atKey = `{"order_id":"`, `"created_at":"`
+		if !bytes.HasPrefix(raw, []byte(idKey)) {
+			return nil, false
+		}
+		id := raw[len(idKey):]
+		q := bytes.IndexByte(id, '"')
+		if q < 0 || bytes.IndexByte(id[:q], '\\') >= 0 {
+			return nil, false
+		}
+		a := bytes.LastIndex(raw, []byte(atKey))
+		if a < 0 {
+			return nil, false
+		}
+		at := raw[a+len(atKey):]
+		aq := bytes.IndexByte(at, '"')
+		if aq < 0 {
+			return nil, false
+		}
+		t, err := time.Parse(time.RFC3339Nano, string(at[:aq]))
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, pageEntry{id: string(id[:q]), at: t, raw: raw})
+		rest = rest[end:]
+		if len(rest) > 0 {
+			if rest[0] != ',' {
+				return nil, false
+			}
+			rest = rest[1:]
+		}
+	}
+	return out, true
+}
+
+// objectEnd is the length of the JSON object b starts with (strings and
+// nesting followed); false when b does not start with one or it does not end.
+func objectEnd(b []byte) (int, bool) {
+	if len(b) == 0 || b[0] != '{' {
+		return 0, false
+	}
+	depth, inString := 0, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+			if depth == 0 {
+				return i + 1, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // refreshUser makes the user's cached page match the store (see hotCache).

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,5 +137,81 @@ func TestMergedPageCodec(t *testing.T) {
 	}
 	if _, _, ok := decodeMergedPage([]byte{pageS2Merged, 3}); ok {
 		t.Error("a merged value without a page decoded")
+	}
+}
+
+// TestMergePageMatchesDecoding: the merge that copies a page's orders as
+// they are gives what decoding the page, sorting and encoding it again
+// gives, for orders whose strings hold JSON's special characters too, and
+// a page of another shape is decoded in full.
+func TestMergePageMatchesDecoding(t *testing.T) {
+	skus := []string{`plain`, `quo"te`, `br{ace}s`, `[arr]`, `back\slash`, `"order_id":"x"`, `"created_at":"2020-01-01T00:00:00Z"`, "uni€code"}
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	mk := func(i int, at time.Time) store.Order {
+		return store.Order{OrderID: fmt.Sprintf("id-%02d", i), UserID: 9, Items: []store.Item{{SKU: skus[i%len(skus)], Qty: 1, PriceCents: int64(i)}},
+			TotalCents: int64(i), Currency: "USD", Status: StatusAccepted, CreatedAt: at}
+	}
+	reference := func(page []store.Order, add []store.Order) []byte {
+		all := slices.Clone(page)
+		for _, o := range add {
+			if !slices.ContainsFunc(all, func(p store.Order) bool { return p.OrderID == o.OrderID }) {
+				all = append(all, o)
+			}
+		}
+		slices.SortStableFunc(all, func(a, b store.Order) int {
+			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(b.OrderID, a.OrderID)
+		})
+		b, _ := json.Marshal(all[:min(len(all), HotPageSize)])
+		return b
+	}
+	for round := range 40 {
+		var page, add []store.Order
+		for i := range round % 23 {
+			page = append(page, mk(i, t0.Add(-time.Duration(i*7%5)*time.Second)))
+		}
+		slices.SortStableFunc(page, func(a, b store.Order) int {
+			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(b.OrderID, a.OrderID)
+		})
+		page = page[:min(len(page), HotPageSize)]
+		for i := range round%4 + 1 {
+			add = append(add, mk(30+round*4+i, t0.Add(time.Duration(i*3%4-1)*time.Second)))
+		}
+		if len(page) > 0 {
+			add = append(add, page[0]) // already on the page
+		}
+		raw, _ := json.Marshal(page)
+		if len(page) == 0 {
+			raw = []byte("[]")
+		}
+		got, err := mergePage(raw, add)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := reference(page, add); string(got) != string(want) {
+			t.Fatalf("round %d: merged\n%s\nwant\n%s", round, got, want)
+		}
+		if len(page) > 0 {
+			if _, ok := pageEntries(raw); !ok {
+				t.Fatalf("round %d: a page as the stores write it was not split", round)
+			}
+		}
+	}
+	// Another shape (indented, fields in another order): decoded in full.
+	odd := []byte(`[ {"created_at":"2026-12-01T00:00:00Z","order_id":"z","user_id":9,"items":[],"total_cents":0,"currency":"USD","status":"accepted"} ]`)
+	if _, ok := pageEntries(odd); ok {
+		t.Fatal("a page of another shape was split")
+	}
+	got, err := mergePage(odd, []store.Order{mk(1, t0.Add(time.Second))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := pageIDs(t, got); !slices.Equal(ids, []string{"id-01", "z"}) {
+		t.Errorf("merged into another shape: %v", ids)
 	}
 }
