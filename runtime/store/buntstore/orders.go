@@ -52,10 +52,10 @@ var _ store.Orders = (*Store)(nil)
 // orderRow is an order encoded outside any transaction, so the shard locks
 // are held only for the key work.
 type orderRow struct {
-	id   string
-	u20  string
-	ts   uint64 // tsNum of the order's created_at
-	row  []byte // the encoded row
+	id  string
+	u20 string
+	ts  uint64 // tsNum of the order's created_at
+	row []byte // the encoded row
 	// Round 1 sets the reservation: its timestamp, and whether the lookup
 	// is of the old layout (the k: key then tells whether the row exists).
 	resTS uint64
