@@ -303,16 +303,53 @@ func appendOrderJSON(dst []byte, id string, user int64, row string) ([]byte, err
 	dst = append(dst, `,"status":`...)
 	dst = appendJSONString(dst, h.status)
 	dst = append(dst, `,"created_at":"`...)
-	dst = h.time().AppendFormat(dst, time.RFC3339Nano)
+	if h.offMin == 0 {
+		dst = appendRFC3339NanoUTC(dst, time.Unix(h.sec, h.nsec).UTC())
+	} else {
+		dst = h.time().AppendFormat(dst, time.RFC3339Nano)
+	}
 	return append(dst, `"}`...), nil
 }
+
+// appendRFC3339NanoUTC is t.AppendFormat(dst, time.RFC3339Nano) for a UTC
+// time of the years 0 to 9999, without the layout's generality: a page
+// writes one per order.
+func appendRFC3339NanoUTC(dst []byte, t time.Time) []byte {
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	dst = append(dst, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+mo/10), byte('0'+mo%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
+		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10))
+	if ns := t.Nanosecond(); ns != 0 {
+		var b [10]byte
+		b[0] = '.'
+		for i := 9; i >= 1; i-- {
+			b[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for b[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, b[:n]...)
+	}
+	return append(dst, 'Z')
+}
+
+// jsonPlain are the bytes encoding/json copies into a string unchanged.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // appendJSONString appends s as encoding/json writes it: printable ASCII
 // other than the characters it escapes is copied, anything else goes
 // through encoding/json itself.
 func appendJSONString(dst []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !jsonPlain[s[i]] {
 			b, err := json.Marshal(s)
 			if err != nil { // a string always encodes
 				panic(fmt.Sprintf("buntstore: encode string: %v", err))
