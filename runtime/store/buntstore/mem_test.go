@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +20,9 @@ import (
 // users) in batches, refreshing each batch's users' first pages as
 // order-persist does, and reports the live heap per stored order after a
 // GC: heap-B/order with the page heads, heads-B/order what the heads
-// hold of it. It runs once whatever b.N (-benchtime=1x).
+// hold of it, peakRSS-B/order the growth of the peak resident set over
+// the run (as make bench measures it; GOGC and GOMEMLIMIT move it). Run it
+// with -benchtime=1x.
 func BenchmarkMemoryPerOrder(b *testing.B) {
 	const (
 		memOrders = 200_000
@@ -55,7 +58,7 @@ func BenchmarkMemoryPerOrder(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		before := liveHeap()
+		before, rss0 := liveHeap(), procKiB(b, "VmRSS")
 		var page []byte
 		for i := 0; i < memOrders; i += batch {
 			orders := make([]store.Order, batch)
@@ -71,6 +74,7 @@ func BenchmarkMemoryPerOrder(b *testing.B) {
 				}
 			}
 		}
+		peak := procKiB(b, "VmHWM")
 		withHeads := liveHeap()
 		for _, h := range s.heads {
 			h.mu.Lock()
@@ -81,11 +85,30 @@ func BenchmarkMemoryPerOrder(b *testing.B) {
 		b.ReportMetric(float64(withHeads.inuse-before.inuse)/memOrders, "heap-B/order")
 		b.ReportMetric(float64(withHeads.alloc-before.alloc)/memOrders, "alloc-B/order")
 		b.ReportMetric(float64(withHeads.inuse-noHeads.inuse)/memOrders, "heads-B/order")
+		b.ReportMetric(float64(peak-rss0)*1024/memOrders, "peakRSS-B/order")
 		runtime.KeepAlive(s)
 		if err := s.Close(); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// procKiB reads a kB field of /proc/self/status (0 where there is none).
+func procKiB(b *testing.B, field string) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				b.Fatalf("%s: %v", line, err)
+			}
+			return kib
+		}
+	}
+	return 0
 }
 
 type heapSample struct{ inuse, alloc int64 }
