@@ -120,7 +120,8 @@ func (s *Store) PutOrders(ctx context.Context, orders []store.Order) (int, error
 		return 0, nil
 	}
 	rows := make([]orderRow, len(orders))
-	// One buffer for every row, capped so appends never move earlier rows.
+	// One buffer for every row; each row is a full slice of it, so a later
+	// append that moves the buffer leaves the earlier rows where they are.
 	buf := make([]byte, 0, 96*len(orders))
 	for i := range orders {
 		o := &orders[i]
