@@ -32,8 +32,8 @@ import (
 //	uvarint  number of items + 1 (0: items is null)
 //	per item: uvarint length and bytes of sku, varint qty, varint price_cents
 //
-// A bench order (26-character id, three items) is about 63 bytes instead of
-// about 250 as JSON. appendOrderJSON writes a compact row as the JSON the
+// A `surge bench` order (26-character id, three items) is about 61 bytes
+// instead of about 310 as JSON. appendOrderJSON writes a compact row as the JSON the
 // row would have been, byte for byte, so pages built from rows do not
 // depend on the format.
 const rowV1 = 0x01
