@@ -51,6 +51,9 @@ type headRow struct {
 // id is the row's order id.
 func (r headRow) id() string { return r.key[21:] }
 
+// ts20 is the row's timestamp (tsKey).
+func (r headRow) ts20() string { return r.key[:20] }
+
 type userHead struct {
 	rows []headRow // newest first, at most headRows
 	// all: rows are all the user's rows (fewer than headRows).
@@ -84,7 +87,7 @@ func (h *heads) page(user int64, limit int, dst []byte) ([]byte, bool) {
 			dst = append(dst, ',')
 		}
 		var err error
-		if dst, err = appendOrderJSON(dst, r.id(), user, r.row); err != nil {
+		if dst, err = appendOrderJSON(dst, user, r); err != nil {
 			return dst[:n0], false
 		}
 	}

@@ -273,6 +273,8 @@ func rowEntries(orders []store.Order, rows []orderRow, idx []int) (keys, entries
 		r := &rows[i]
 		ts, row := r.ts, r.row
 		if !r.old && r.resTS != r.ts {
+			// A rowV1KeyTime row would take the key's time anyway; the
+			// re-encoding keeps the rule simple.
 			o := orders[i]
 			o.CreatedAt = tsTime(r.resTS).In(o.CreatedAt.Location())
 			if row, err = appendRow(nil, &o); err != nil {
@@ -365,7 +367,7 @@ func (s *Store) GetOrder(ctx context.Context, orderID string) (store.Order, erro
 	if err != nil {
 		return o, fmt.Errorf("buntstore: get order %q: lookup %q: %w", orderID, u20, err)
 	}
-	var v string
+	var hr headRow
 	err = s.shards[s.userShard(user)].View(func(tx *buntdb.Tx) error {
 		ts20 := pad20(ts)
 		if old {
@@ -374,14 +376,15 @@ func (s *Store) GetOrder(ctx context.Context, orderID string) (store.Order, erro
 				return err // not found: reserved, row not yet written
 			}
 		}
-		var err error
-		v, err = tx.Get(orderKey(u20, ts20, orderID))
+		key := orderKey(u20, ts20, orderID)
+		v, err := tx.Get(key)
+		hr = headRow{key: key[len("o:")+21:], row: v}
 		return err // not found: reserved, row not yet written
 	})
 	if err != nil {
 		return o, s.fail(fmt.Sprintf("get order %q", orderID), err)
 	}
-	if o, err = decodeRow(orderID, user, v); err != nil {
+	if o, err = decodeRow(user, hr); err != nil {
 		return o, fmt.Errorf("buntstore: get order %q: decode: %w", orderID, err)
 	}
 	return o, nil
@@ -397,7 +400,7 @@ func (s *Store) ListOrders(ctx context.Context, userID int64, offset, limit int)
 	}
 	out := make([]store.Order, len(rows))
 	for i, r := range rows {
-		if out[i], err = decodeRow(r.id(), userID, r.row); err != nil {
+		if out[i], err = decodeRow(userID, r); err != nil {
 			return nil, fmt.Errorf("buntstore: list orders of %d: decode %q: %w", userID, r.id(), err)
 		}
 	}
@@ -447,7 +450,7 @@ func (s *Store) AppendOrdersPage(ctx context.Context, userID int64, limit int, d
 				if n > 0 {
 					dst = append(dst, ',')
 				}
-				if dst, derr = appendOrderJSON(dst, r.id(), userID, v); derr != nil {
+				if dst, derr = appendOrderJSON(dst, userID, r); derr != nil {
 					derr = fmt.Errorf("decode %q: %w", r.id(), derr)
 					return false
 				}

@@ -72,7 +72,7 @@ func walkedPage(t *testing.T, s *Store, user int64, limit int) string {
 		if i > 0 {
 			page = append(page, ',')
 		}
-		if page, err = appendOrderJSON(page, r.id(), user, r.row); err != nil {
+		if page, err = appendOrderJSON(page, user, r); err != nil {
 			t.Fatal(err)
 		}
 	}

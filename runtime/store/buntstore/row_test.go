@@ -62,6 +62,8 @@ func rowCases() []struct {
 		{"created status", with("r-created", func(o *store.Order) { o.Status = "created" }), true},
 		{"whole second", with("r-sec", func(o *store.Order) { o.CreatedAt = at.Truncate(time.Second) }), true},
 		{"nanoseconds", with("r-ns", func(o *store.Order) { o.CreatedAt = at.Add(789) }), true},
+		{"year 1", with("r-y1", func(o *store.Order) { o.CreatedAt = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC) }), true},
+		{"year 9999", with("r-y9999", func(o *store.Order) { o.CreatedAt = time.Date(9999, 6, 30, 23, 59, 59, 999999999, time.UTC) }), true},
 		{"before 1970", with("r-1969", func(o *store.Order) { o.CreatedAt = time.Date(1969, 12, 31, 23, 59, 59, 5, time.UTC) }), true},
 		{"offset +08:00", with("r-cst", func(o *store.Order) { o.CreatedAt = at.In(time.FixedZone("CST", 8*3600)) }), true},
 		{"offset -03:30", with("r-nst", func(o *store.Order) { o.CreatedAt = at.In(time.FixedZone("NST", -(3*3600 + 1800))) }), true},
@@ -108,11 +110,17 @@ func TestRowRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if compact := row[0] == rowV1; compact != tc.compact {
+			if compact := row[0] == rowV1 || row[0] == rowV1KeyTime; compact != tc.compact {
 				t.Fatalf("compact = %v, want %v (row %q)", compact, tc.compact, row)
 			}
+			_, off := tc.o.CreatedAt.Zone()
+			y := tc.o.CreatedAt.Year()
+			if keyTime := off == 0 && y >= 1678 && y <= 2261; tc.compact && (row[0] == rowV1KeyTime) != keyTime {
+				t.Errorf("row tag %d: created_at taken from the key should be %v", row[0], keyTime)
+			}
 			want := jsonRoundTrip(t, tc.o)
-			got, err := decodeRow(tc.o.OrderID, tc.o.UserID, string(row))
+			hr := headRow{key: tsKey(tc.o.CreatedAt) + ":" + tc.o.OrderID, row: string(row)}
+			got, err := decodeRow(tc.o.UserID, hr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,7 +128,7 @@ func TestRowRoundTrip(t *testing.T) {
 				t.Errorf("decoded\n %#v\nwant\n %#v", got, want)
 			}
 			wantJSON, _ := json.Marshal(tc.o)
-			gotJSON, err := appendOrderJSON([]byte("x"), tc.o.OrderID, tc.o.UserID, string(row))
+			gotJSON, err := appendOrderJSON([]byte("x"), tc.o.UserID, hr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,20 +160,26 @@ func TestRowMalformed(t *testing.T) {
 			continue
 		}
 		row, _ := appendRow(nil, &tc.o)
+		key := tsKey(tc.o.CreatedAt) + ":x"
 		for n := range len(row) {
-			if _, err := decodeRow("x", 1, string(row[:n])); err == nil {
+			if _, err := decodeRow(1, headRow{key, string(row[:n])}); err == nil {
 				t.Errorf("%s: row cut to %d of %d bytes decoded", tc.name, n, len(row))
 			}
-			if _, err := appendOrderJSON(nil, "x", 1, string(row[:n])); err == nil {
+			if _, err := appendOrderJSON(nil, 1, headRow{key, string(row[:n])}); err == nil {
 				t.Errorf("%s: row cut to %d of %d bytes written as JSON", tc.name, n, len(row))
 			}
 		}
-		if _, err := decodeRow("x", 1, string(row)+"\x00"); err == nil {
+		if _, err := decodeRow(1, headRow{key, string(row) + "\x00"}); err == nil {
 			t.Errorf("%s: row with a trailing byte decoded", tc.name)
 		}
+		if row[0] == rowV1KeyTime {
+			if _, err := decodeRow(1, headRow{"0000000000000000000x:x", string(row)}); err == nil {
+				t.Errorf("%s: row under a key without a timestamp decoded", tc.name)
+			}
+		}
 	}
-	for _, bad := range []string{"\x02abc", "\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"} {
-		if _, err := decodeRow("x", 1, bad); err == nil {
+	for _, bad := range []string{"\x03abc", "\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"} {
+		if _, err := decodeRow(1, headRow{pad20(1) + ":x", bad}); err == nil {
 			t.Errorf("row %q decoded", bad)
 		}
 	}
@@ -179,6 +193,9 @@ func TestRowsThroughStore(t *testing.T) {
 	cases := rowCases()
 	var orders []store.Order
 	for i, tc := range cases {
+		if y := tc.o.CreatedAt.Year(); y < 1678 || y > 2261 {
+			continue // keys order times by UnixNano, which covers 1678 to 2262
+		}
 		o := tc.o
 		o.UserID = 5
 		o.CreatedAt = o.CreatedAt.Add(time.Duration(i) * time.Hour) // distinct, so the list order is known
