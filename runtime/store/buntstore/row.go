@@ -353,61 +353,8 @@ func appendOrderJSON(dst []byte, user int64, hr headRow) ([]byte, error) {
 	dst = append(dst, `,"status":`...)
 	dst = appendJSONString(dst, h.status)
 	dst = append(dst, `,"created_at":"`...)
-	if h.offMin == 0 {
-		dst = appendRFC3339NanoUTC(dst, h.sec, h.nsec)
-	} else {
-		dst = h.time().AppendFormat(dst, time.RFC3339Nano)
-	}
+	dst = h.time().AppendFormat(dst, time.RFC3339Nano)
 	return append(dst, `"}`...), nil
-}
-
-// appendRFC3339NanoUTC is time.Unix(sec, nsec).UTC().AppendFormat(dst,
-// time.RFC3339Nano) for the years 0 to 9999 and nsec in [0, 1e9), in plain
-// arithmetic: a page writes one per order, and the time package's
-// calendar and layout were a third of a page's cost.
-func appendRFC3339NanoUTC(dst []byte, sec, nsec int64) []byte {
-	days, sod := sec/86400, sec%86400
-	if sod < 0 {
-		days, sod = days-1, sod+86400
-	}
-	// The proleptic Gregorian date of days since 1970-01-01 (H. Hinnant,
-	// "chrono-Compatible Low-Level Date Algorithms", civil_from_days).
-	z := days + 719468
-	era := z / 146097
-	if z < 0 {
-		era = (z - 146096) / 146097
-	}
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d := doy - (153*mp+2)/5 + 1
-	mo := mp + 3
-	if mp >= 10 {
-		mo = mp - 9
-	}
-	y := yoe + era*400
-	if mo <= 2 {
-		y++
-	}
-	h, mi, s := sod/3600, sod/60%60, sod%60
-	dst = append(dst, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
-		byte('0'+mo/10), byte('0'+mo%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
-		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10))
-	if ns := nsec; ns != 0 {
-		var b [10]byte
-		b[0] = '.'
-		for i := 9; i >= 1; i-- {
-			b[i] = byte('0' + ns%10)
-			ns /= 10
-		}
-		n := 10
-		for b[n-1] == '0' {
-			n--
-		}
-		dst = append(dst, b[:n]...)
-	}
-	return append(dst, 'Z')
 }
 
 // jsonPlain are the bytes encoding/json copies into a string unchanged.

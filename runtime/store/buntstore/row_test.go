@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -461,29 +460,5 @@ func TestCrashBetweenRounds(t *testing.T) {
 	}
 	if keys != 2 {
 		t.Errorf("%d keys for one order, want 2", keys)
-	}
-}
-
-// TestAppendRFC3339NanoUTC: the page's time format is AppendFormat's over
-// the years a compact row holds.
-func TestAppendRFC3339NanoUTC(t *testing.T) {
-	rnd := rand.New(rand.NewPCG(11, 12))
-	lo := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
-	hi := time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()
-	times := []time.Time{time.Unix(lo, 0).UTC(), time.Unix(hi, 999999999).UTC(), time.Unix(0, 0).UTC(), time.Unix(0, 100).UTC()}
-	for range 20_000 {
-		ns := rnd.Int64N(1e9)
-		switch rnd.IntN(3) {
-		case 0:
-			ns = ns / 1000 * 1000
-		case 1:
-			ns = 0
-		}
-		times = append(times, time.Unix(lo+rnd.Int64N(hi-lo), ns).UTC())
-	}
-	for _, tm := range times {
-		if got, want := appendRFC3339NanoUTC(nil, tm.Unix(), int64(tm.Nanosecond())), tm.AppendFormat(nil, time.RFC3339Nano); string(got) != string(want) {
-			t.Fatalf("%v: got %s, want %s", tm.Unix(), got, want)
-		}
 	}
 }
