@@ -12,8 +12,8 @@ import (
 	"github.com/surgefn/surge/runtime/store"
 )
 
-// An order row (the value of an o: key) is in one of two formats, told
-// apart by its first byte:
+// An order row (the value of an o: key) is JSON or compact, told apart by
+// its first byte:
 //
 //	'{'          the JSON of store.Order: every row written before the
 //	             compact format, and orders it cannot carry exactly (see
@@ -37,9 +37,9 @@ import (
 //	per item: uvarint length and bytes of sku, varint qty, varint price_cents
 //
 // A `surge bench` order (26-character id, three items) is about 51 bytes
-// instead of about 310 as JSON. appendOrderJSON writes a compact row as the JSON the
-// row would have been, byte for byte, so pages built from rows do not
-// depend on the format.
+// instead of about 310 as JSON. appendOrderJSON writes a compact row as
+// the JSON the row would have been, byte for byte, so pages built from rows
+// do not depend on the format.
 const (
 	rowV1        = 0x01
 	rowV1KeyTime = 0x02
