@@ -108,3 +108,22 @@ func BenchmarkGetOrder(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAppendOrdersPage measures the hot cache's page of a user with
+// 100 orders: 20 orders served from the user's head, and 50 walked.
+func BenchmarkAppendOrdersPage(b *testing.B) {
+	s, _ := benchStore(b)
+	ctx := context.Background()
+	for _, limit := range []int{headRows, 50} {
+		b.Run(fmt.Sprintf("limit=%d", limit), func(b *testing.B) {
+			var page []byte
+			b.ReportAllocs()
+			for range b.N {
+				var err error
+				if page, err = s.AppendOrdersPage(ctx, 424242, limit, page[:0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -368,13 +368,16 @@ func isNotFound(err error) bool      { return errors.Is(err, buntdb.ErrNotFound)
 func isStoreNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
 // pad20 writes v as 20 zero-padded decimal digits, enough for any uint64.
-func pad20(v uint64) string {
+func pad20(v uint64) string { return string(appendPad20(make([]byte, 0, 20), v)) }
+
+// appendPad20 appends pad20(v) to dst.
+func appendPad20(dst []byte, v uint64) []byte {
 	var b [20]byte
 	for i := len(b) - 1; i >= 0; i-- {
 		b[i] = byte('0' + v%10)
 		v /= 10
 	}
-	return string(b[:])
+	return append(dst, b[:]...)
 }
 
 func userKey(userID int64) string { return pad20(uint64(userID)) }

@@ -21,8 +21,9 @@ import (
 //     merge is a union by key, so applying it twice or late is harmless);
 //   - a write that failed drops the heads it may have touched.
 //
-// A head holds rows as stored (the JSON strings are the ones buntdb keeps,
-// not copies), newest first.
+// A head holds rows as stored (the key and row strings are the ones buntdb
+// keeps, not copies), newest first; a page is written from them as JSON
+// (appendOrderJSON).
 type heads struct {
 	gens [headStripes]atomic.Uint64
 
@@ -41,11 +42,17 @@ const (
 )
 
 // headRow is a row of a head: its key after "o:<user>:" (ts20:order_id,
-// whose order is the B-tree's) and its stored JSON.
+// whose order is the B-tree's) and the row as stored (row.go).
 type headRow struct {
-	key  string
-	json string
+	key string
+	row string
 }
+
+// id is the row's order id.
+func (r headRow) id() string { return r.key[21:] }
+
+// ts20 is the row's timestamp (tsKey).
+func (r headRow) ts20() string { return r.key[:20] }
 
 type userHead struct {
 	rows []headRow // newest first, at most headRows
@@ -60,20 +67,29 @@ func (h *heads) gen(user int64) *atomic.Uint64 {
 }
 
 // page appends the user's newest limit rows as a JSON array to dst, if the
-// head has them.
+// head has them (and they decode: a bad row is left to the walk to report).
 func (h *heads) page(user int64, limit int, dst []byte) ([]byte, bool) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	hd := h.m[user]
 	if hd == nil || limit > headRows || limit > len(hd.rows) && !hd.all {
+		h.mu.Unlock()
 		return dst, false
 	}
+	// Encode unlocked, from a copy of the row headers: merge shifts the
+	// head's rows in place.
+	var buf [headRows]headRow
+	rows := buf[:copy(buf[:], hd.rows[:min(limit, len(hd.rows))])]
+	h.mu.Unlock()
+	n0 := len(dst)
 	dst = append(dst, '[')
-	for i, r := range hd.rows[:min(limit, len(hd.rows))] {
+	for i, r := range rows {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, r.json...)
+		var err error
+		if dst, err = appendOrderJSON(dst, user, r); err != nil {
+			return dst[:n0], false
+		}
 	}
 	return append(dst, ']'), true
 }

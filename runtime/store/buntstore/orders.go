@@ -2,7 +2,7 @@ package buntstore
 
 import (
 	"context"
-	"encoding/json"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"time"
@@ -14,47 +14,96 @@ import (
 
 var _ store.Orders = (*Store)(nil)
 
-// Orders (store.Orders) are three keys per order:
+// Orders (store.Orders) are two keys per order:
 //
-//	user shard   o:<u20>:<ts20>:<order_id>  order JSON (the row)
-//	user shard   k:<u20>:<order_id>         ts20 (order id -> row key)
-//	id shard     id:<order_id>              u20  (order id -> user)
+//	user shard   o:<u20>:<ts20>:<order_id>  the row (see row.go)
+//	id shard     id:<order_id>              user and ts, 8 big-endian bytes each
 //
 // The order row is keyed by (user, created_at, order_id), the clustered layout
 // a database would use: ListOrders is one DescendRange over the user's prefix
 // that yields rows already newest first, with no per-row second lookup and no
 // buntdb index (buntdb indexes are not persisted: each would be rebuilt on
-// every Open and maintained on every Set). The k: row answers "does this user
-// have order X" without knowing created_at, which is what makes redelivery
-// idempotent even if a client resends an order with a new timestamp.
+// every Open and maintained on every Set). The row holds neither the order id
+// nor the user, which its key spells.
 //
 // Orders published straight onto NATS carry client-chosen ids, so the shard
 // cannot be encoded in the id; the id: lookup, placed by hash of the order id,
-// lets GetOrder find the user and keeps order ids unique across users.
+// lets GetOrder find the row and keeps order ids unique across users. It
+// holds the created_at the id was first stored with, so the row key is known
+// from it: that is what makes redelivery idempotent even if a client resends
+// an order with a new timestamp (the row is looked for under the first one).
 //
 // PutOrders writes in two rounds, each one transaction per shard touched, run
 // in parallel: first it reserves the order ids in their lookup shards (an id
-// held by another user is skipped), then it inserts the rows whose k: entry
-// is absent. A crash between the rounds leaves a reservation without a row,
-// which GetOrder reports as not found and which the redelivered message
-// completes.
+// held by another user is skipped), then it inserts the rows not yet in the
+// user's shard. A crash between the rounds leaves a reservation without a
+// row, which GetOrder reports as not found and which the redelivered message
+// completes, under the reservation's timestamp.
+//
+// Stores written before the compact layout had a third key per order,
+//
+//	user shard   k:<u20>:<order_id>         ts20 (order id -> row key)
+//
+// and an id: lookup of just the u20 (20 digits): such an order is read
+// through its k: key, and a reservation of that kind without a row is
+// completed the old way (k: key and row), so old directories keep working
+// unchanged. Old rows are JSON, which every reader accepts.
 
 // orderRow is an order encoded outside any transaction, so the shard locks
 // are held only for the key work.
 type orderRow struct {
-	id   string
-	u20  string
-	ts20 string
-	json string
+	id  string
+	u20 string
+	ts  uint64 // tsNum of the order's created_at
+	row []byte // the encoded row
+	// Round 1 sets the reservation: its timestamp, and whether the lookup
+	// is of the old layout (the k: key then tells whether the row exists).
+	resTS uint64
+	old   bool
 }
 
-// tsKey orders any time by its UnixNano, sign bit flipped so that negative
+// tsNum orders any time by its UnixNano, sign bit flipped so that negative
 // values sort first. UnixNano covers the years 1678 to 2262.
-func tsKey(t time.Time) string { return pad20(uint64(t.UnixNano()) ^ 1<<63) }
+func tsNum(t time.Time) uint64 { return uint64(t.UnixNano()) ^ 1<<63 }
+
+func tsKey(t time.Time) string { return pad20(tsNum(t)) }
+
+// tsTime is the time of a tsNum.
+func tsTime(ts uint64) time.Time { return time.Unix(0, int64(ts^1<<63)) }
 
 func orderKey(u20, ts20, id string) string { return "o:" + u20 + ":" + ts20 + ":" + id }
 func refKey(u20, id string) string         { return "k:" + u20 + ":" + id }
 func lookupKey(id string) string           { return "id:" + id }
+
+// rowKeyIDAt is where the order id starts in an o: key.
+const rowKeyIDAt = len("o:") + 20 + 1 + 20 + 1
+
+// lookupLen is the length of an id: value of the compact layout; one of the
+// old layout is 20 digits.
+const lookupLen = 16
+
+// appendLookup appends the id: entry of the compact layout, key and value.
+func appendLookup(dst []byte, id string, user int64, ts uint64) []byte {
+	dst = append(dst, "id:"...)
+	dst = append(dst, id...)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(user))
+	return binary.BigEndian.AppendUint64(dst, ts)
+}
+
+// parseLookup reads an id: value: the user's u20 and the row's timestamp,
+// or old when it is of the old layout (no timestamp).
+func parseLookup(v string) (u20 string, ts uint64, old bool, err error) {
+	switch len(v) {
+	case lookupLen:
+		return pad20(binary.BigEndian.Uint64([]byte(v[:8]))), binary.BigEndian.Uint64([]byte(v[8:])), false, nil
+	case 20:
+		if _, err := parseUserKey(v); err != nil {
+			return "", 0, false, err
+		}
+		return v, 0, true, nil
+	}
+	return "", 0, false, fmt.Errorf("id lookup of %d bytes: %w", len(v), errRow)
+}
 
 // PutOrders stores orders, skipping any whose order_id is already stored
 // (for this or another user), and returns how many were new. It writes one
@@ -71,16 +120,21 @@ func (s *Store) PutOrders(ctx context.Context, orders []store.Order) (int, error
 		return 0, nil
 	}
 	rows := make([]orderRow, len(orders))
+	// One buffer for every row; each row is a full slice of it, so a later
+	// append that moves the buffer leaves the earlier rows where they are.
+	buf := make([]byte, 0, 96*len(orders))
 	for i := range orders {
 		o := &orders[i]
 		if o.OrderID == "" {
 			return 0, fmt.Errorf("buntstore: put orders: order %d has no order_id", i)
 		}
-		b, err := json.Marshal(o)
-		if err != nil {
+		n0 := len(buf)
+		var err error
+		if buf, err = appendRow(buf, o); err != nil {
 			return 0, fmt.Errorf("buntstore: put orders: encode %q: %w", o.OrderID, err)
 		}
-		rows[i] = orderRow{id: o.OrderID, u20: userKey(o.UserID), ts20: tsKey(o.CreatedAt), json: string(b)}
+		ts := tsNum(o.CreatedAt)
+		rows[i] = orderRow{id: o.OrderID, u20: userKey(o.UserID), ts: ts, row: buf[n0:len(buf):len(buf)]}
 	}
 
 	// Round 1: reserve each id for its user in the id's lookup shard. keep[i]
@@ -89,18 +143,32 @@ func (s *Store) PutOrders(ctx context.Context, orders []store.Order) (int, error
 	keep := make([]bool, len(rows))
 	byID := s.group(len(rows), func(i int) int { return s.keyShard(rows[i].id) })
 	err := s.parallel(byID, func(sh int, idx []int) (int, error) {
+		// The id: entries, key and value in one string each, built before
+		// the transaction.
+		entries := make([]string, len(idx))
+		var scratch []byte
+		for j, i := range idx {
+			scratch = appendLookup(scratch[:0], rows[i].id, orders[i].UserID, rows[i].ts)
+			entries[j] = string(scratch)
+		}
 		return 0, s.commits[sh].do(ctx, func(tx *buntdb.Tx) error {
-			for _, i := range idx {
-				k := lookupKey(rows[i].id)
-				u, err := tx.Get(k)
+			for j, i := range idx {
+				r := &rows[i]
+				e := entries[j]
+				k := e[:len(e)-lookupLen]
+				v, err := tx.Get(k)
 				switch {
 				case err == nil:
-					keep[i] = u == rows[i].u20
+					u20, ts, old, err := parseLookup(v)
+					if err != nil {
+						return fmt.Errorf("order %q: %w", r.id, err)
+					}
+					keep[i], r.resTS, r.old = u20 == r.u20, ts, old
 				case isNotFound(err):
-					if _, _, err := tx.Set(k, rows[i].u20, nil); err != nil {
+					if _, _, err := tx.Set(k, e[len(k):], nil); err != nil {
 						return err
 					}
-					keep[i] = true
+					keep[i], r.resTS, r.old = true, r.ts, false
 				default:
 					return err
 				}
@@ -126,13 +194,27 @@ func (s *Store) PutOrders(ctx context.Context, orders []store.Order) (int, error
 	})
 	var inserted int
 	err = s.parallel(byUser, func(sh int, idx []int) (int, error) {
-		var ins []int // the rows written, in this transaction
+		// The rows, key and value in one string each, built before the
+		// transaction: keys[j] is the key, entries[j][len(keys[j]):] the row.
+		keys, entries, err := rowEntries(orders, rows, idx)
+		if err != nil {
+			return 0, err
+		}
+		var ins []int // the rows written, in this transaction (indexes into idx)
 		hs := s.heads[sh]
-		err := s.commits[sh].do(ctx, func(tx *buntdb.Tx) error {
-			for _, i := range idx {
+		err = s.commits[sh].do(ctx, func(tx *buntdb.Tx) error {
+			for j, i := range idx {
 				r := &rows[i]
-				ref := refKey(r.u20, r.id)
-				if _, err := tx.Get(ref); err == nil {
+				key := keys[j]
+				var ref string
+				if r.old {
+					ref = refKey(r.u20, r.id)
+				}
+				exists := key
+				if ref != "" {
+					exists = ref
+				}
+				if _, err := tx.Get(exists); err == nil {
 					continue
 				} else if !isNotFound(err) {
 					return err
@@ -141,13 +223,15 @@ func (s *Store) PutOrders(ctx context.Context, orders []store.Order) (int, error
 				// transaction: a page walk that read the old rows must not
 				// fill the head afterwards (see heads).
 				hs.gen(orders[i].UserID).Add(1)
-				if _, _, err := tx.Set(ref, r.ts20, nil); err != nil {
+				if ref != "" {
+					if _, _, err := tx.Set(ref, key[len("o:")+21:rowKeyIDAt-1], nil); err != nil {
+						return err
+					}
+				}
+				if _, _, err := tx.Set(key, entries[j][len(key):], nil); err != nil {
 					return err
 				}
-				if _, _, err := tx.Set(orderKey(r.u20, r.ts20, r.id), r.json, nil); err != nil {
-					return err
-				}
-				ins = append(ins, i)
+				ins = append(ins, j)
 			}
 			return nil
 		})
@@ -160,9 +244,10 @@ func (s *Store) PutOrders(ctx context.Context, orders []store.Order) (int, error
 		}
 		// Committed: add the new rows to the heads of their users.
 		byUser := make(map[int64][]headRow, len(ins))
-		for _, i := range ins {
-			r := &rows[i]
-			byUser[orders[i].UserID] = append(byUser[orders[i].UserID], headRow{key: r.ts20 + ":" + r.id, json: r.json})
+		for _, j := range ins {
+			user := orders[idx[j]].UserID
+			key := keys[j]
+			byUser[user] = append(byUser[user], headRow{key: key[len("o:")+21:], row: entries[j][len(key):]})
 		}
 		for user, add := range byUser {
 			hs.merge(user, add)
@@ -173,6 +258,42 @@ func (s *Store) PutOrders(ctx context.Context, orders []store.Order) (int, error
 		return 0, s.fail("put orders: insert", err)
 	}
 	return inserted, nil
+}
+
+// rowEntries builds, for the rows idx of a shard, each row's key and one
+// string of key and row. A row goes under its reservation's timestamp: a
+// retry that completes a reservation of an order resent with another
+// created_at is re-encoded with the reserved one, so key and row agree. An
+// old-layout reservation keeps the order's own timestamp (the k: key will
+// hold it).
+func rowEntries(orders []store.Order, rows []orderRow, idx []int) (keys, entries []string, err error) {
+	keys, entries = make([]string, len(idx)), make([]string, len(idx))
+	var scratch []byte
+	for j, i := range idx {
+		r := &rows[i]
+		ts, row := r.ts, r.row
+		if !r.old && r.resTS != r.ts {
+			// A rowV1KeyTime row would take the key's time anyway; the
+			// re-encoding keeps the rule simple.
+			o := orders[i]
+			o.CreatedAt = tsTime(r.resTS).In(o.CreatedAt.Location())
+			if row, err = appendRow(nil, &o); err != nil {
+				return nil, nil, fmt.Errorf("encode %q: %w", o.OrderID, err)
+			}
+			ts = r.resTS
+		}
+		scratch = append(scratch[:0], "o:"...)
+		scratch = append(scratch, r.u20...)
+		scratch = append(scratch, ':')
+		scratch = appendPad20(scratch, ts)
+		scratch = append(scratch, ':')
+		scratch = append(scratch, r.id...)
+		kl := len(scratch)
+		scratch = append(scratch, row...)
+		e := string(scratch)
+		keys[j], entries[j] = e[:kl], e
+	}
+	return keys, entries, nil
 }
 
 // group returns, per shard, the indexes 0..n-1 that shardOf maps there
@@ -230,31 +351,40 @@ func (s *Store) GetOrder(ctx context.Context, orderID string) (store.Order, erro
 	if err := s.check(ctx); err != nil {
 		return o, err
 	}
-	var u20 string
+	var lookup string
 	err := s.shards[s.keyShard(orderID)].View(func(tx *buntdb.Tx) (err error) {
-		u20, err = tx.Get(lookupKey(orderID))
+		lookup, err = tx.Get(lookupKey(orderID))
 		return err
 	})
 	if err != nil {
 		return o, s.fail(fmt.Sprintf("get order %q", orderID), err)
+	}
+	u20, ts, old, err := parseLookup(lookup)
+	if err != nil {
+		return o, fmt.Errorf("buntstore: get order %q: %w", orderID, err)
 	}
 	user, err := parseUserKey(u20)
 	if err != nil {
 		return o, fmt.Errorf("buntstore: get order %q: lookup %q: %w", orderID, u20, err)
 	}
-	var v string
+	var hr headRow
 	err = s.shards[s.userShard(user)].View(func(tx *buntdb.Tx) error {
-		ts20, err := tx.Get(refKey(u20, orderID))
-		if err != nil {
-			return err // not found: reserved, row not yet written
+		ts20 := pad20(ts)
+		if old {
+			var err error
+			if ts20, err = tx.Get(refKey(u20, orderID)); err != nil {
+				return err // not found: reserved, row not yet written
+			}
 		}
-		v, err = tx.Get(orderKey(u20, ts20, orderID))
-		return err
+		key := orderKey(u20, ts20, orderID)
+		v, err := tx.Get(key)
+		hr = headRow{key: key[len("o:")+21:], row: v}
+		return err // not found: reserved, row not yet written
 	})
 	if err != nil {
 		return o, s.fail(fmt.Sprintf("get order %q", orderID), err)
 	}
-	if err := json.Unmarshal([]byte(v), &o); err != nil {
+	if o, err = decodeRow(user, hr); err != nil {
 		return o, fmt.Errorf("buntstore: get order %q: decode: %w", orderID, err)
 	}
 	return o, nil
@@ -264,22 +394,23 @@ func (s *Store) GetOrder(ctx context.Context, orderID string) (store.Order, erro
 // order_id, descending), skipping offset and returning at most limit. The
 // skipped rows are walked, so the cost grows with offset.
 func (s *Store) ListOrders(ctx context.Context, userID int64, offset, limit int) ([]store.Order, error) {
-	vals, err := s.scanOrders(ctx, userID, offset, limit)
+	rows, err := s.scanOrders(ctx, userID, offset, limit)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]store.Order, len(vals))
-	for i, v := range vals {
-		if err := json.Unmarshal([]byte(v), &out[i]); err != nil {
-			return nil, fmt.Errorf("buntstore: list orders of %d: decode: %w", userID, err)
+	out := make([]store.Order, len(rows))
+	for i, r := range rows {
+		if out[i], err = decodeRow(userID, r); err != nil {
+			return nil, fmt.Errorf("buntstore: list orders of %d: decode %q: %w", userID, r.id(), err)
 		}
 	}
 	return out, nil
 }
 
 // AppendOrdersPage appends the user's newest limit orders to dst as one
-// JSON array of the stored rows, copied straight out of the read
-// transaction: the hot cache's page, with no intermediate allocations.
+// JSON array, the JSON json.Marshal gives for them, written straight from
+// the rows of the read transaction (or of the user's head): the hot cache's
+// page, with no intermediate allocations.
 func (s *Store) AppendOrdersPage(ctx context.Context, userID int64, limit int, dst []byte) ([]byte, error) {
 	if err := s.check(ctx); err != nil {
 		return dst, err
@@ -291,6 +422,7 @@ func (s *Store) AppendOrdersPage(ctx context.Context, userID int64, limit int, d
 	}
 	prefix := "o:" + userKey(userID) + ":"
 	last := prefix[:len(prefix)-1] + ";"
+	n0 := len(dst)
 	dst = append(dst, '[')
 	n := 0
 	// Pages up to headRows walk one row more than headRows, to fill the
@@ -298,6 +430,7 @@ func (s *Store) AppendOrdersPage(ctx context.Context, userID int64, limit int, d
 	var (
 		head []headRow
 		gen  uint64
+		derr error
 	)
 	walk := limit
 	if limit <= headRows {
@@ -308,22 +441,29 @@ func (s *Store) AppendOrdersPage(ctx context.Context, userID int64, limit int, d
 		gen = hs.gen(userID).Load()
 		seen := 0
 		return tx.DescendRange("", last, prefix, func(k, v string) bool {
+			r := headRow{key: k[len(prefix):], row: v}
 			if head != nil {
-				head = append(head, headRow{key: k[len(prefix):], json: v})
+				head = append(head, r)
 			}
 			seen++
 			if n < limit {
 				if n > 0 {
 					dst = append(dst, ',')
 				}
-				dst = append(dst, v...)
+				if dst, derr = appendOrderJSON(dst, userID, r); derr != nil {
+					derr = fmt.Errorf("decode %q: %w", r.id(), derr)
+					return false
+				}
 				n++
 			}
 			return seen < walk
 		})
 	})
+	if err == nil {
+		err = derr
+	}
 	if err != nil {
-		return dst, s.fail(fmt.Sprintf("list orders of %d", userID), err)
+		return dst[:n0], s.fail(fmt.Sprintf("list orders of %d", userID), err)
 	}
 	if head != nil {
 		all := len(head) <= headRows
@@ -333,7 +473,7 @@ func (s *Store) AppendOrdersPage(ctx context.Context, userID int64, limit int, d
 }
 
 // scanOrders walks the user's rows newest first.
-func (s *Store) scanOrders(ctx context.Context, userID int64, offset, limit int) ([]string, error) {
+func (s *Store) scanOrders(ctx context.Context, userID int64, offset, limit int) ([]headRow, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
@@ -344,20 +484,20 @@ func (s *Store) scanOrders(ctx context.Context, userID int64, offset, limit int)
 	prefix := "o:" + userKey(userID) + ":"
 	// ';' follows ':', so [prefix, prefix;) is exactly the user's rows.
 	last := prefix[:len(prefix)-1] + ";"
-	vals := make([]string, 0, min(limit, 256))
+	rows := make([]headRow, 0, min(limit, 256))
 	err := s.shards[s.userShard(userID)].View(func(tx *buntdb.Tx) error {
 		skip := offset
-		return tx.DescendRange("", last, prefix, func(_, v string) bool {
+		return tx.DescendRange("", last, prefix, func(k, v string) bool {
 			if skip > 0 {
 				skip--
 				return true
 			}
-			vals = append(vals, v)
-			return len(vals) < limit
+			rows = append(rows, headRow{key: k[len(prefix):], row: v})
+			return len(rows) < limit
 		})
 	})
 	if err != nil {
 		return nil, s.fail(fmt.Sprintf("list orders of %d", userID), err)
 	}
-	return vals, nil
+	return rows, nil
 }

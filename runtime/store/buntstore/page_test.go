@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -64,11 +63,20 @@ func TestAppendOrdersPage(t *testing.T) {
 // walkedPage is AppendOrdersPage without the heads: the B-tree walk.
 func walkedPage(t *testing.T, s *Store, user int64, limit int) string {
 	t.Helper()
-	vals, err := s.scanOrders(context.Background(), user, 0, limit)
+	rows, err := s.scanOrders(context.Background(), user, 0, limit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return "[" + strings.Join(vals, ",") + "]"
+	page := []byte{'['}
+	for i, r := range rows {
+		if i > 0 {
+			page = append(page, ',')
+		}
+		if page, err = appendOrderJSON(page, user, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return string(append(page, ']'))
 }
 
 // TestPageHeads: pages served from the heads equal the walk, while
@@ -136,11 +144,14 @@ func TestPageHeads(t *testing.T) {
 	}
 }
 
+// hk is the key of a head row at ts.
+func hk(ts uint64) string { return pad20(ts) + ":o" }
+
 // TestHeadFillAfterWrite: a walk's rows are not kept when a write touched
 // the user between the walk and the fill; merges keep the newest rows.
 func TestHeadFillAfterWrite(t *testing.T) {
 	h := newHeads()
-	rows := []headRow{{"2", `{"b"}`}, {"1", `{"a"}`}}
+	rows := []headRow{{hk(2), `{"b"}`}, {hk(1), `{"a"}`}}
 	g := h.gen(7).Load()
 	h.gen(7).Add(1) // a write transaction of user 7
 	h.fill(7, g, rows, true)
@@ -151,13 +162,13 @@ func TestHeadFillAfterWrite(t *testing.T) {
 	if page, ok := h.page(7, 5, nil); !ok || string(page) != `[{"b"},{"a"}]` {
 		t.Fatalf("page = %s %v", page, ok)
 	}
-	h.merge(7, []headRow{{"3", `{"c"}`}, {"1", `{"a"}`}, {"0", `{"old"}`}})
+	h.merge(7, []headRow{{hk(3), `{"c"}`}, {hk(1), `{"a"}`}, {hk(0), `{"old"}`}})
 	if page, ok := h.page(7, 3, nil); !ok || string(page) != `[{"c"},{"b"},{"a"}]` {
 		t.Fatalf("after merge: page = %s %v", page, ok)
 	}
 	var many []headRow
 	for i := range headRows + 3 {
-		many = append(many, headRow{fmt.Sprintf("9%03d", i), "{}"})
+		many = append(many, headRow{hk(uint64(9000 + i)), "{}"})
 	}
 	h.merge(7, many)
 	if _, ok := h.page(7, headRows, nil); !ok {
