@@ -40,11 +40,15 @@ work=$(mktemp -d /tmp/surge-bench.XXXXXX)
 results="$work/results"
 mkdir -p "$results"
 pids=()
-peer_env=""
+peer_env="" vt_state=""
 cleanup() {
 	local p
 	if [[ -n "$peer_env" ]]; then
 		"$peer_env" down >/dev/null 2>&1 || true
+	fi
+	if [[ -n "$vt_state" ]]; then
+		scripts/vitess-test-env.sh stop "$vt_state" >/dev/null 2>&1 || true
+		rm -rf "$vt_state"
 	fi
 	for p in "${pids[@]}"; do
 		kill "$p" 2>/dev/null || true
@@ -298,6 +302,45 @@ run orders-nats-batch 300 orders-nats --gateway "$gateway" --nats "$nats" -c 16 
 # p99 against the unloaded one, how fast the rest are refused, how many.
 run overload-unloaded 60 echo --gateway "$gateway" --path /v1/echo-slow -c 64 --rate 80
 run overload 60 echo --gateway "$gateway" --path /v1/echo-slow -c 2000 --rate 960
+
+# 3b. orders-nats on --store vitess: a second surge up, on a 2-shard
+# vttestserver (scripts/vitess-test-env.sh, which make test uses too), its
+# persisted rate against the peer's. Last: it needs the cores to itself.
+run_vitess() {
+	if [[ -n "${BENCH_ONLY:-}" && ! "orders-nats-vitess" =~ $BENCH_ONLY ]]; then
+		return 0
+	fi
+	vt_state=$(mktemp -d /tmp/surge-bench-vt.XXXXXX)
+	log "starting a 2-shard Vitess (scripts/vitess-test-env.sh)"
+	if ! scripts/vitess-test-env.sh start manifests/vitess "$vt_state" >"$work/vitess.log" 2>&1; then
+		notes+=("orders-nats on --store vitess was not run: the Vitess test environment did not start ($(tail -1 "$work/vitess.log")); scripts/vitess-test-env.sh install builds it.")
+		return 0
+	fi
+	local vtgate vt_pid vt_line vt_gateway vt_nats
+	vtgate=$(sed -n 's/^SURGE_TEST_VTGATE=//p' "$vt_state/env")
+	mkdir -p "$work/vt-manifests"
+	cp manifests/*.yaml "$work/vt-manifests/"
+	"$surge" up --data "$work/vt-data" --http 127.0.0.1:0 --nats-listen 127.0.0.1:-1 --manifests "$work/vt-manifests" \
+		--store vitess --vtgate "$vtgate" --access-log=false --log-level warn 2>"$work/vt-up.log" &
+	vt_pid=$!
+	pids+=("$vt_pid")
+	wait_for "$work/vt-up.log" '^surge: gateway on' "$vt_pid" || { notes+=("orders-nats on --store vitess was not run: surge up did not start (vt-up.log)."); return 0; }
+	vt_line=$(grep '^surge: gateway on' "$work/vt-up.log")
+	vt_gateway=$(sed -E 's/^surge: gateway on ([^,]+), .*/\1/' <<<"$vt_line")
+	vt_nats=$(sed -E 's/.*NATS on ([^,]+), .*/\1/' <<<"$vt_line")
+	for _ in $(seq 1 300); do
+		curl -fsS "$vt_gateway/readyz" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	SURGE_NATS_CREDS="$work/vt-data/nats/surge.creds" run orders-nats-vitess 420 orders-nats --gateway "$vt_gateway" --nats "$vt_nats" \
+		-c 256 --verify-timeout 300s
+	kill "$vt_pid" 2>/dev/null || true
+	wait "$vt_pid" 2>/dev/null || true
+	scripts/vitess-test-env.sh stop "$vt_state" >/dev/null 2>&1 || true
+	rm -rf "$vt_state"
+	vt_state=""
+}
+run_vitess
 
 # 4. The report, while surge up still runs (its VmHWM is the peak RSS).
 if ((${#files[@]} == 0)); then

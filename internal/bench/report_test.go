@@ -270,3 +270,15 @@ func TestRSSPerOrderAndNotes(t *testing.T) {
 		t.Error("rssPerOrder without samples reported a figure")
 	}
 }
+
+func TestTargetBaseMetric(t *testing.T) {
+	byLabel := map[string]*Result{
+		LabelPeer:             {Label: LabelPeer, Ops: 1, Throughput: 9000, Verify: &Verification{Passed: true, PersistedRate: 6000}},
+		LabelPeer + ".2":      {Label: LabelPeer + ".2", Ops: 1, Throughput: 9000, Verify: &Verification{Passed: true, PersistedRate: 4000}},
+		LabelOrdersNATSVitess: {Label: LabelOrdersNATSVitess, Ops: 1, Throughput: 30000, Verify: &Verification{Passed: true, PersistedRate: 5500}},
+	}
+	ev := Target{Label: LabelOrdersNATSVitess, Metric: "persisted", Base: LabelPeer, BaseMetric: "persisted", Min: 1.0}.Evaluate(byLabel)
+	if ev.BaseValue != 5000 || math.Abs(ev.Ratio-1.1) > 1e-9 || ev.Verdict != Pass {
+		t.Errorf("evaluate = base %.0f ratio %.3f %s, want the mean of the peer's persisted rates (5000), 1.1, PASS", ev.BaseValue, ev.Ratio, ev.Verdict)
+	}
+}
