@@ -242,19 +242,7 @@ func (c *committer) publish(batch []*pendingOrder) {
 		msg.Header[runtime.HeaderMsgID] = []string{batch[0].id}
 		msg.Data = batch[0].data
 	} else {
-		size := 2
-		for _, p := range batch {
-			size += len(p.data) + 1
-		}
-		body := make([]byte, 0, size)
-		body = append(body, '[')
-		for i, p := range batch {
-			if i > 0 {
-				body = append(body, ',')
-			}
-			body = append(body, p.data...)
-		}
-		msg.Data = append(body, ']')
+		msg.Data = jsonArray(batch, func(p *pendingOrder) []byte { return p.data })
 		msg.Header[runtime.HeaderMsgID] = []string{"batch-" + nuid.Next()}
 		ctx = context.Background() // PublishDurable's own budget
 		if deadline, ok := latestDeadline(batch); ok {
@@ -286,4 +274,22 @@ func latestDeadline(batch []*pendingOrder) (time.Time, bool) {
 		}
 	}
 	return latest, true
+}
+
+// jsonArray is the JSON array of the items' JSON (raw of each), in one
+// allocation.
+func jsonArray[T any](items []T, raw func(T) []byte) []byte {
+	size := 2
+	for _, it := range items {
+		size += len(raw(it)) + 1
+	}
+	out := make([]byte, 0, size)
+	out = append(out, '[')
+	for i, it := range items {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, raw(it)...)
+	}
+	return append(out, ']')
 }

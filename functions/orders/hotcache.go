@@ -464,19 +464,7 @@ func mergePage(page []byte, add []store.Order) ([]byte, error) {
 		return strings.Compare(b.id, a.id)
 	})
 	entries = entries[:min(len(entries), HotPageSize)]
-	size := 2
-	for _, e := range entries {
-		size += len(e.raw) + 1
-	}
-	out := make([]byte, 0, size)
-	out = append(out, '[')
-	for i, e := range entries {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, e.raw...)
-	}
-	return append(out, ']'), nil
+	return jsonArray(entries, func(e pageEntry) []byte { return e.raw }), nil
 }
 
 // pageEntry is one order of a cached page: its JSON as it is, and what
