@@ -26,16 +26,18 @@ var forwarded = []string{
 }
 
 // hop is the request id and the traceparent of the gateway's hop that the
-// requestID middleware put on the response.
-func hop(c echo.Context) (reqID, traceparent string) {
+// requestID middleware put on the response, as the response holds them:
+// the message shares those values (neither header is changed after), so
+// no call copies them.
+func hop(c echo.Context) (reqID, traceparent []string) {
 	h := c.Response().Header()
-	return h.Get(echo.HeaderXRequestID), h.Get(wire.HeaderTraceresponse)
+	return h[echo.HeaderXRequestID], h[wire.HeaderTraceresponse]
 }
 
 // buildMsg turns an HTTP call into the NATS message a function receives:
 // body as data, request details as headers; user, when not 0, is the end
 // user the gateway authenticated (Surge-User-Id).
-func buildMsg(subject string, r *http.Request, reqID, traceparent string, p *Params, user int64, body []byte) *nats.Msg {
+func buildMsg(subject string, r *http.Request, reqID, traceparent []string, p *Params, user int64, body []byte) *nats.Msg {
 	// Method, path, query, request id, trace (2), user, client IP, up to
 	// six forwarded client headers, the deadline of a sync call (or the
 	// three headers of an async one) and the parameters: sized once.
@@ -51,9 +53,11 @@ func buildMsg(subject string, r *http.Request, reqID, traceparent string, p *Par
 			h[k] = []string{v}
 		}
 	}
-	h[wire.HeaderRequestID] = []string{reqID}
-	if traceparent != "" {
-		h[wire.HeaderTraceparent] = []string{traceparent}
+	if reqID != nil {
+		h[wire.HeaderRequestID] = reqID
+	}
+	if traceparent != nil {
+		h[wire.HeaderTraceparent] = traceparent
 		// tracestate belongs to the caller's trace: it goes on only when
 		// that trace was continued, not when a new one was started.
 		if ts := r.Header.Get(wire.HeaderTracestate); ts != "" && wire.TraceID(r.Header.Get(wire.HeaderTraceparent)) != "" {

@@ -17,7 +17,7 @@ func TestBuildMsg(t *testing.T) {
 	r.Header.Set("Content-Type", "application/json")
 	var p Params
 	p.add("order_id", "7")
-	m := buildMsg("fn.orders.get", r, "rid", "", &p, 0, []byte("{}"))
+	m := buildMsg("fn.orders.get", r, []string{"rid"}, nil, &p, 0, []byte("{}"))
 	want := map[string]string{
 		wire.HeaderMethod:                   "POST",
 		wire.HeaderPath:                     "/v1/orders/7",
@@ -58,6 +58,6 @@ func BenchmarkBuildMsg(b *testing.B) {
 	var p Params
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = buildMsg("fn.orders.accept", r, "rid", "", &p, 0, body)
+		_ = buildMsg("fn.orders.accept", r, []string{"rid"}, nil, &p, 0, body)
 	}
 }

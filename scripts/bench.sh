@@ -102,15 +102,22 @@ unset SURGE_NATS_CREDS # the embedded server makes its own; set again below
 "$surge" up "${up_flags[@]}" 2>"$work/up.log" &
 up_pid=$!
 pids+=("$up_pid")
-wait_for "$work/up.log" '^surge: gateway on' "$up_pid"
-line=$(grep '^surge: gateway on' "$work/up.log")
-gateway=$(sed -E 's/^surge: gateway on ([^,]+), .*/\1/' <<<"$line")
-nats=$(sed -E 's/.*NATS on ([^,]+), .*/\1/' <<<"$line")
-for _ in $(seq 1 300); do
-	curl -fsS "$gateway/readyz" >/dev/null 2>&1 && break
-	sleep 0.1
-done
-curl -fsS "$gateway/readyz" >/dev/null
+# up_addrs LOG PID: waits for a surge up's start line in LOG and for its
+# /readyz, and sets up_gateway and up_nats from the line.
+up_addrs() {
+	local line
+	wait_for "$1" '^surge: gateway on' "$2" || return 1
+	line=$(grep '^surge: gateway on' "$1")
+	up_gateway=$(sed -E 's/^surge: gateway on ([^,]+), .*/\1/' <<<"$line")
+	up_nats=$(sed -E 's/.*NATS on ([^,]+), .*/\1/' <<<"$line")
+	for _ in $(seq 1 300); do
+		curl -fsS "$up_gateway/readyz" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	curl -fsS "$up_gateway/readyz" >/dev/null
+}
+up_addrs "$work/up.log" "$up_pid"
+gateway=$up_gateway nats=$up_nats
 log "surge up (pid $up_pid): gateway $gateway, NATS $nats"
 # Every bench command that connects to NATS (baselines, verification,
 # orders-nats, js-raw) does so with surge's own credentials: verification
@@ -317,7 +324,7 @@ run_vitess() {
 		notes+=("orders-nats on --store vitess was not run: the Vitess test environment did not start ($(tail -1 "$work/vitess.log")); scripts/vitess-test-env.sh install builds it.")
 		return 0
 	fi
-	local vtgate vt_pid vt_line vt_gateway vt_nats
+	local vtgate vt_pid
 	vtgate=$(sed -n 's/^SURGE_TEST_VTGATE=//p' "$vt_state/env")
 	mkdir -p "$work/vt-manifests"
 	cp manifests/*.yaml "$work/vt-manifests/"
@@ -325,15 +332,11 @@ run_vitess() {
 		--store vitess --vtgate "$vtgate" --access-log=false --log-level warn 2>"$work/vt-up.log" &
 	vt_pid=$!
 	pids+=("$vt_pid")
-	wait_for "$work/vt-up.log" '^surge: gateway on' "$vt_pid" || { notes+=("orders-nats on --store vitess was not run: surge up did not start (vt-up.log)."); return 0; }
-	vt_line=$(grep '^surge: gateway on' "$work/vt-up.log")
-	vt_gateway=$(sed -E 's/^surge: gateway on ([^,]+), .*/\1/' <<<"$vt_line")
-	vt_nats=$(sed -E 's/.*NATS on ([^,]+), .*/\1/' <<<"$vt_line")
-	for _ in $(seq 1 300); do
-		curl -fsS "$vt_gateway/readyz" >/dev/null 2>&1 && break
-		sleep 0.1
-	done
-	SURGE_NATS_CREDS="$work/vt-data/nats/surge.creds" run orders-nats-vitess 420 orders-nats --gateway "$vt_gateway" --nats "$vt_nats" \
+	if ! up_addrs "$work/vt-up.log" "$vt_pid"; then
+		notes+=("orders-nats on --store vitess was not run: surge up did not start or get ready (vt-up.log).")
+		return 0
+	fi
+	SURGE_NATS_CREDS="$work/vt-data/nats/surge.creds" run orders-nats-vitess 420 orders-nats --gateway "$up_gateway" --nats "$up_nats" \
 		-c 256 --verify-timeout 300s
 	kill "$vt_pid" 2>/dev/null || true
 	wait "$vt_pid" 2>/dev/null || true

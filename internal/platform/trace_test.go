@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,24 +16,10 @@ import (
 	"github.com/surgefn/surge/runtime/wire"
 )
 
-// logBuffer is a slog destination tests can search while the platform runs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the JSON log records whose msg is msg.
-func (b *logBuffer) lines(msg string) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// logLines returns the JSON log records of logs whose msg is msg.
+func logLines(logs *syncBuffer, msg string) []map[string]any {
 	var out []map[string]any
-	for _, l := range strings.Split(b.buf.String(), "\n") {
+	for _, l := range strings.Split(logs.String(), "\n") {
 		var rec map[string]any
 		if json.Unmarshal([]byte(l), &rec) == nil && rec["msg"] == msg {
 			out = append(out, rec)
@@ -49,7 +34,7 @@ func (b *logBuffer) lines(msg string) []map[string]any {
 // logs of a dead letter; an absent or malformed traceparent starts a new
 // trace.
 func TestTraceparentAcrossProcesses(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &syncBuffer{}
 	env := testenv.Start(t, func(o *platform.Options) {
 		o.Manifests = testenv.ManifestsDir(t, nil, "orders.yaml")
 		o.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -161,7 +146,7 @@ spec:
 			t.Fatal(err)
 		}
 		testenv.Eventually(t, 10*time.Second, "dead-lettered log line", func() bool {
-			for _, rec := range logs.lines("dead-lettered") {
+			for _, rec := range logLines(logs, "dead-lettered") {
 				if rec["trace_id"] == deadTrace {
 					return true
 				}
