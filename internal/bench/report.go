@@ -550,8 +550,8 @@ func (rep *Report) rssPerOrder() (float64, int64, bool) {
 		if r.Verify == nil || !r.Verify.Passed || r.Scenario != "orders-http" && r.Scenario != "orders-nats" && r.Scenario != "sale" {
 			continue
 		}
-		if strings.HasPrefix(r.Label, LabelPeer) {
-			continue // the peer's orders are in MariaDB
+		if strings.HasPrefix(r.Label, LabelPeer) || strings.HasPrefix(r.Label, LabelOrdersNATSVitess) {
+			continue // the peer's orders are in MariaDB, the Vitess leg's in Vitess
 		}
 		orders += r.Verify.Acked
 	}

@@ -247,6 +247,7 @@ func TestRSSPerOrderAndNotes(t *testing.T) {
 			{Label: LabelOrdersHTTP, Scenario: "orders-http", Verify: &Verification{Passed: true, Acked: 400_000}},
 			{Label: LabelOrdersNATSBatch, Scenario: "orders-nats", Verify: &Verification{Passed: true, Acked: 600_000}},
 			{Label: LabelPeer, Scenario: "orders-http", Verify: &Verification{Passed: true, Acked: 50_000}},
+			{Label: LabelOrdersNATSVitess, Scenario: "orders-nats", Verify: &Verification{Passed: true, Acked: 300_000}},
 			{Label: "failed", Scenario: "orders-http", Verify: &Verification{Passed: false, Acked: 70_000}},
 			{Label: LabelSignIn, Scenario: "signin"},
 		},
