@@ -231,8 +231,9 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 			return nil, err
 		}
 	}
+	var deployed []manifests.Function
 	if o.Manifests != "" {
-		if err := p.deployDir(ctx, o.Manifests); err != nil {
+		if deployed, err = p.deployDir(ctx, o.Manifests); err != nil {
 			return nil, err
 		}
 	}
@@ -246,6 +247,11 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 		case <-p.gw.Synced():
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		}
+		// Synced may have come before the deploys above reached the
+		// gateway's watch: the listener opens only once it routes them.
+		if err := waitServes(ctx, p.gw, deployed, p.log); err != nil {
+			return nil, err
 		}
 		if err := p.startup.handOff(ctx); err != nil {
 			return nil, fmt.Errorf("--http %s: hand the listener to the gateway: %w", o.HTTPAddr, err)
@@ -543,37 +549,37 @@ func (p *Platform) startRuntime(ctx, runCtx context.Context) error {
 }
 
 // deployDir deploys every manifest under path; unchanged ones are no-ops.
-func (p *Platform) deployDir(ctx context.Context, path string) error {
+func (p *Platform) deployDir(ctx context.Context, path string) ([]manifests.Function, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		p.log.Warn("manifests directory not found; nothing deployed at start", "path", path)
-		return nil
+		return nil, nil
 	}
 	fns, err := manifests.LoadPath(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	js, err := jetstream.New(p.gwConn)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := host.EnsureInfra(ctx, js, host.Replication{Replicas: p.replicas, Logger: p.log}); err != nil {
-		return err
+		return nil, err
 	}
 	reg, err := manifests.OpenRegistry(ctx, js, p.replicas)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The same checks as the admin API: a set with a bad handler or a
 	// route two functions claim deploys nothing, and the process does not
 	// start.
 	res, err := deploy.New(reg, host.CheckHandler).DeployAll(ctx, fns)
 	if err != nil {
-		return fmt.Errorf("--manifests %s: %w", path, err)
+		return nil, fmt.Errorf("--manifests %s: %w", path, err)
 	}
 	for _, r := range res {
 		p.log.Info("manifest deployed", "function", r.Function.Metadata.Name, "revision", r.Function.Revision(), "seq", r.Seq, "changed", r.Changed)
 	}
-	return nil
+	return fns, nil
 }
 
 func (p *Platform) adminToken() (string, error) {
@@ -719,3 +725,30 @@ func splitHostPort(addr, defHost string, defPort int) (string, int, error) {
 	}
 	return host, port, nil
 }
+
+// waitServes waits until the gateway routes every function of fns at its
+// revision, for at most routeWait: a deploy of one of them from elsewhere
+// meanwhile would keep its revision from ever showing, so after that the
+// start goes on and says which it did not see.
+func waitServes(ctx context.Context, gw *gateway.Gateway, fns []manifests.Function, log *slog.Logger) error {
+	deadline := time.Now().Add(routeWait)
+	for _, fn := range fns {
+		for !gw.Serves(fn.Metadata.Name, fn.Revision()) {
+			if time.Now().After(deadline) {
+				log.Warn("gateway opens without the deployed revision of a function (deployed again meanwhile?)",
+					"function", fn.Metadata.Name, "revision", fn.Revision())
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// routeWait bounds how long a start waits for the gateway to route the
+// manifests it deployed.
+const routeWait = 10 * time.Second
