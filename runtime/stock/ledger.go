@@ -1,0 +1,830 @@
+package stock
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/surgefn/surge/runtime"
+)
+
+// ErrLimit means a take would give its holder more than its limit.
+var ErrLimit = errors.New("stock: holder limit reached")
+
+// Headers of ledger messages.
+const (
+	// HeaderTakes is a take message's takes, the JSON array of
+	// [claim, holder, units, key] (key "" without one).
+	HeaderTakes = "Surge-Stock-Takes"
+	// HeaderTotal is a set message's new total.
+	HeaderTotal = "Surge-Stock-Total"
+
+	hdrExpectSeq  = "Nats-Expected-Last-Subject-Sequence"
+	hdrExpectSubj = "Nats-Expected-Last-Subject-Sequence-Subject"
+)
+
+// Bounds of one take message.
+const (
+	// DefaultMaxTakes is the most takes one message carries, the most
+	// orders one orders.submit array holds.
+	DefaultMaxTakes = 1000
+	// DefaultMaxBytes bounds one message's body and takes header.
+	DefaultMaxBytes = 512 << 10
+	// syncWait bounds how long a call waits for the ledger's tail to
+	// deliver what the stream holds.
+	syncWait = 10 * time.Second
+	// maxRounds bounds the lost compare-and-sets of one batch.
+	maxRounds = 100
+)
+
+// tokenPattern is a key usable as one subject token.
+var tokenPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// Ledger is stock kept as an append-only log on a JetStream stream, the
+// design sales.order uses (the package doc compares it with Stock). Key k
+// has two subjects: "<prefix>.k.set" holds the totals Set gave it, and
+// "<prefix>.k.take" its takes. A take message carries any number of
+// takes (HeaderTakes) and, as its body, what the caller makes of them
+// (LedgerConfig.Encode): for a flash sale the orders, in the form
+// orders.submit takes, so that the stream trigger storing them reads the
+// take itself. Stock taken without its record, or a record without the
+// stock, cannot happen: they are one message.
+//
+// Every message is a compare-and-set on the key: it is published with
+// Nats-Expected-Last-Subject-Sequence over "<prefix>.k.*" set to the last
+// sequence this process applied, so the stream stores it only when no
+// other message for k came in between (from another goroutine, process or
+// host). Each process rebuilds a key's state (total, sold, each holder's
+// units and retry keys) from its subjects on first use and keeps it
+// current with an ordered consumer, the tail. A take is decided against
+// that state and becomes durable with the publish ack; a lost race waits
+// for the tail to deliver what won and decides again.
+//
+// Concurrent takes of a key in one process go out together: while one
+// message is in flight the next ones queue, and the message after it
+// carries them all (at most MaxTakes, MaxBytes). So a hot key sells at
+// the stream's message rate times the batch, not at one key's CAS rate.
+type Ledger struct {
+	js     jetstream.JetStream
+	cfg    LedgerConfig
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu    sync.Mutex
+	books map[string]*book
+}
+
+// LedgerConfig configures a Ledger.
+type LedgerConfig struct {
+	// Stream is the stream that captures Prefix + ".>".
+	Stream string
+	// Prefix starts the ledger's subjects.
+	Prefix string
+	// Encode makes the body of a take message from its takes (nil: the
+	// body is empty). It runs with the key's state locked: keep it quick.
+	Encode func(key string, takes []Taken) ([]byte, error)
+	// MaxTakes and MaxBytes bound one take message (DefaultMaxTakes,
+	// DefaultMaxBytes when 0).
+	MaxTakes, MaxBytes int
+}
+
+// Take is one reservation asked of Reserve.
+type Take struct {
+	// Holder is who takes (a user id): claims are numbered per holder.
+	Holder string
+	// Units is how many units; more than 0.
+	Units int64
+	// Limit is the most units Holder may hold of the key in all (0: no
+	// limit); a take over it is ErrLimit.
+	Limit int64
+	// Key is a retry key (an Idempotency-Key): a second take of Holder
+	// with the same key is the first one, Replayed.
+	Key string
+	// Data is handed to Encode with the take.
+	Data any
+}
+
+// Taken is a take as it goes into a message: its claim id is
+// "<key>-<holder>-<n>" for the holder's n-th take of the key.
+type Taken struct {
+	Claim  string
+	Holder string
+	Units  int64
+	Key    string
+	Data   any
+}
+
+// NewLedger returns the ledger on cfg.Stream. Close stops its tails.
+func NewLedger(js jetstream.JetStream, cfg LedgerConfig) *Ledger {
+	if cfg.MaxTakes <= 0 {
+		cfg.MaxTakes = DefaultMaxTakes
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Ledger{js: js, cfg: cfg, ctx: ctx, cancel: cancel, books: map[string]*book{}}
+}
+
+// Close stops the tails; calls in flight fail.
+func (l *Ledger) Close() {
+	l.cancel()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, b := range l.books {
+		b.stop()
+	}
+	l.books = map[string]*book{}
+}
+
+// TakeSubject is the subject of key's takes.
+func (l *Ledger) TakeSubject(key string) string { return l.cfg.Prefix + "." + key + ".take" }
+
+func (l *Ledger) setSubject(key string) string { return l.cfg.Prefix + "." + key + ".set" }
+func (l *Ledger) keyFilter(key string) string  { return l.cfg.Prefix + "." + key + ".*" }
+
+// ClaimID is the claim id of holder's n-th take of key.
+func ClaimID(key, holder string, n int) string { return key + "-" + holder + "-" + strconv.Itoa(n) }
+
+// book is one key's state in this process.
+type book struct {
+	l   *Ledger
+	key string
+
+	ready   chan struct{} // closed once loaded
+	loadErr error
+	cc      jetstream.ConsumeContext
+
+	mu       sync.Mutex
+	seq      uint64 // the last stream sequence applied
+	exists   bool   // a total was set
+	total    int64
+	sold     int64
+	holders  map[string]*holding
+	progress chan struct{} // closed (and replaced) on every applied message
+	queue    []*pending
+	busy     bool
+	// flight is the id (Nats-Msg-Id) of the message in flight, and
+	// landed the sequence the tail applied it at (0: not seen).
+	flight string
+	landed uint64
+	// results of the message in flight, as the tail applied it.
+	landedTakes map[*pending]Claim
+}
+
+type holding struct {
+	units int64
+	takes int
+	keys  map[string]Claim // by retry key
+}
+
+type pending struct {
+	t     Take
+	set   bool // a Set, not a take
+	total int64
+	res   Claim
+	lv    Levels
+	err   error
+	done  chan struct{}
+	// dropped: its caller gave up before it went out.
+	dropped bool
+	// synced: decided against a state caught up with the stream.
+	synced bool
+}
+
+func (l *Ledger) book(ctx context.Context, key string) (*book, error) {
+	if !tokenPattern.MatchString(key) {
+		return nil, fmt.Errorf("stock: key %q: must be 1 to 128 characters of A-Z, a-z, 0-9, '_' or '-'", key)
+	}
+	l.mu.Lock()
+	b, ok := l.books[key]
+	if !ok {
+		if l.ctx.Err() != nil {
+			l.mu.Unlock()
+			return nil, errors.New("stock: ledger closed")
+		}
+		b = &book{l: l, key: key, ready: make(chan struct{}), holders: map[string]*holding{}, progress: make(chan struct{})}
+		l.books[key] = b
+		go b.load()
+	}
+	l.mu.Unlock()
+	select {
+	case <-b.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if b.loadErr != nil {
+		l.mu.Lock()
+		if l.books[key] == b {
+			delete(l.books, key) // the next call tries again
+		}
+		l.mu.Unlock()
+		return nil, b.loadErr
+	}
+	return b, nil
+}
+
+// load starts the tail and waits until it delivered what the stream held.
+func (b *book) load() {
+	defer close(b.ready)
+	ctx, cancel := context.WithTimeout(b.l.ctx, syncWait)
+	defer cancel()
+	c, err := b.l.js.OrderedConsumer(ctx, b.l.cfg.Stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{b.l.keyFilter(b.key)}})
+	if err == nil {
+		b.cc, err = c.Consume(b.apply)
+	}
+	if err == nil {
+		err = b.sync(ctx)
+	}
+	if err != nil {
+		b.stop()
+		b.loadErr = fmt.Errorf("stock %s: load the ledger: %w", b.key, err)
+	}
+}
+
+func (b *book) stop() {
+	if b.cc != nil {
+		b.cc.Stop()
+	}
+}
+
+// sync waits until the tail applied the key's last message on the stream.
+func (b *book) sync(ctx context.Context) error {
+	last, err := b.lastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	return b.waitFor(ctx, last)
+}
+
+// lastSeq asks the stream leader for the sequence of the key's last
+// message (0: none).
+func (b *book) lastSeq(ctx context.Context) (uint64, error) {
+	req, _ := json.Marshal(map[string]string{"last_by_subj": b.l.keyFilter(b.key)})
+	m, err := b.l.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+b.l.cfg.Stream, req)
+	if err != nil {
+		return 0, err
+	}
+	var r struct {
+		Message *struct {
+			Seq uint64 `json:"seq"`
+		} `json:"message"`
+		Error *struct {
+			Code    int    `json:"code"`
+			ErrCode int    `json:"err_code"`
+			Desc    string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(m.Data, &r); err != nil {
+		return 0, err
+	}
+	switch {
+	case r.Error != nil && r.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound):
+		return 0, nil
+	case r.Error != nil:
+		return 0, fmt.Errorf("last message of %s: %s (%d)", b.l.keyFilter(b.key), r.Error.Desc, r.Error.ErrCode)
+	case r.Message == nil:
+		return 0, fmt.Errorf("last message of %s: empty answer", b.l.keyFilter(b.key))
+	}
+	return r.Message.Seq, nil
+}
+
+// waitFor waits until the tail applied sequence seq.
+func (b *book) waitFor(ctx context.Context, seq uint64) error {
+	t := time.NewTimer(syncWait)
+	defer t.Stop()
+	for {
+		b.mu.Lock()
+		at, ch := b.seq, b.progress
+		b.mu.Unlock()
+		if at >= seq {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return fmt.Errorf("stock %s: the ledger's tail is at %d after %s, the stream at %d", b.key, at, syncWait, seq)
+		}
+	}
+}
+
+// apply is the tail's handler: one message of the key, in stream order.
+func (b *book) apply(m jetstream.Msg) {
+	md, err := m.Metadata()
+	if err != nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.applyLocked(md.Sequence.Stream, m.Subject(), m.Headers())
+}
+
+// applyLocked applies one message at seq, unless it already was.
+func (b *book) applyLocked(seq uint64, subject string, h nats.Header) {
+	if seq <= b.seq {
+		return
+	}
+	b.seq = seq
+	defer func() {
+		close(b.progress)
+		b.progress = make(chan struct{})
+	}()
+	if strings.HasSuffix(subject, ".set") {
+		if n, err := strconv.ParseInt(h.Get(HeaderTotal), 10, 64); err == nil {
+			b.exists, b.total = true, n
+		}
+		return
+	}
+	var takes [][4]any
+	if json.Unmarshal([]byte(h.Get(HeaderTakes)), &takes) != nil {
+		return
+	}
+	own := b.flight != "" && h.Get(runtime.HeaderMsgID) == b.flight
+	if own {
+		b.landed = seq
+	}
+	for _, t := range takes {
+		claim, _ := t[0].(string)
+		holder, _ := t[1].(string)
+		units, _ := t[2].(float64)
+		key, _ := t[3].(string)
+		b.record(Taken{Claim: claim, Holder: holder, Units: int64(units), Key: key})
+	}
+}
+
+// record adds one take to the state.
+func (b *book) record(t Taken) {
+	b.sold += t.Units
+	hd := b.holders[t.Holder]
+	if hd == nil {
+		hd = &holding{}
+		b.holders[t.Holder] = hd
+	}
+	hd.units += t.Units
+	hd.takes++
+	if t.Key != "" {
+		if hd.keys == nil {
+			hd.keys = map[string]Claim{}
+		}
+		hd.keys[t.Key] = Claim{ID: t.Claim, Units: t.Units, Replayed: true}
+	}
+}
+
+// Reserve takes t.Units of key for t.Holder: ErrSoldOut when fewer are
+// left, ErrLimit over t.Limit, ErrNoStock before the key was Set; a take
+// with a retry key already used by the holder is that take, Replayed. The
+// claim returned is durable: its message is on the stream.
+func (l *Ledger) Reserve(ctx context.Context, key string, t Take) (Claim, error) {
+	if t.Units <= 0 {
+		return Claim{}, fmt.Errorf("%w: %d units", ErrBadCount, t.Units)
+	}
+	if t.Holder == "" {
+		return Claim{}, errors.New("stock: a take needs a holder")
+	}
+	b, err := l.book(ctx, key)
+	if err != nil {
+		return Claim{}, err
+	}
+	p := &pending{t: t, done: make(chan struct{})}
+	b.mu.Lock()
+	if c, done, err := b.decide(p); done {
+		b.mu.Unlock()
+		return c, err
+	}
+	b.enqueue(p)
+	b.mu.Unlock()
+	select {
+	case <-p.done:
+		return p.res, p.err
+	case <-ctx.Done():
+		b.mu.Lock()
+		p.dropped = true // not sent if it has not gone out yet
+		b.mu.Unlock()
+		return Claim{}, ctx.Err()
+	}
+}
+
+// Set makes key hold total units, creating it; lower than the units
+// sold is ErrBelowSold. It is a message of the ledger like the takes.
+func (l *Ledger) Set(ctx context.Context, key string, total int64) (Levels, error) {
+	if total < 0 {
+		return Levels{}, fmt.Errorf("%w: %d units", ErrBadCount, total)
+	}
+	b, err := l.book(ctx, key)
+	if err != nil {
+		return Levels{}, err
+	}
+	p := &pending{set: true, total: total, done: make(chan struct{})}
+	b.mu.Lock()
+	b.enqueue(p)
+	b.mu.Unlock()
+	select {
+	case <-p.done:
+		return p.lv, p.err
+	case <-ctx.Done():
+		return Levels{}, ctx.Err()
+	}
+}
+
+// Levels reports key's total and units sold, from a state caught up with
+// the stream; ErrNoStock before the key was Set.
+func (l *Ledger) Levels(ctx context.Context, key string) (Levels, error) {
+	b, err := l.book(ctx, key)
+	if err != nil {
+		return Levels{}, err
+	}
+	if err := b.sync(ctx); err != nil {
+		return Levels{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.exists {
+		return Levels{}, fmt.Errorf("%w: %s", ErrNoStock, key)
+	}
+	return Levels{Total: b.total, Sold: b.sold}, nil
+}
+
+// Cached reports key's levels as this process last saw them, without
+// asking the stream, and false when it holds no state of the key.
+func (l *Ledger) Cached(key string) (Levels, bool) {
+	l.mu.Lock()
+	b, ok := l.books[key]
+	l.mu.Unlock()
+	if !ok {
+		return Levels{}, false
+	}
+	select {
+	case <-b.ready:
+	default:
+		return Levels{}, false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return Levels{Total: b.total, Sold: b.sold}, b.exists && b.loadErr == nil
+}
+
+func (b *book) enqueue(p *pending) {
+	b.queue = append(b.queue, p)
+	if !b.busy {
+		b.busy = true
+		go b.flush()
+	}
+}
+
+// decide answers p from the state when the answer cannot change with
+// what the tail has not delivered yet: a known retry key, the holder's
+// limit (both only grow), and sold out for a take without a retry key
+// (stale at most by the tail's lag behind a Set that raised the stock; a
+// keyed take may be the retry of a take another host published, so it is
+// decided sold out only on a synced state, in assemble).
+func (b *book) decide(p *pending) (Claim, bool, error) {
+	t := p.t
+	hd := b.holders[t.Holder]
+	if hd != nil && t.Key != "" {
+		if c, ok := hd.keys[t.Key]; ok {
+			return c, true, nil
+		}
+	}
+	if !b.exists {
+		return Claim{}, false, nil
+	}
+	var units int64
+	if hd != nil {
+		units = hd.units
+	}
+	if t.Limit > 0 && units+t.Units > t.Limit {
+		return Claim{}, true, fmt.Errorf("%w: %s holds %d of %d", ErrLimit, t.Holder, units, t.Limit)
+	}
+	if t.Key == "" && b.total-b.sold < t.Units {
+		return Claim{}, true, ErrSoldOut
+	}
+	return Claim{}, false, nil
+}
+
+// flush sends the queue, one message at a time, until it is empty.
+func (b *book) flush() {
+	for {
+		b.mu.Lock()
+		if len(b.queue) == 0 {
+			b.busy = false
+			b.mu.Unlock()
+			return
+		}
+		if b.queue[0].set {
+			p := b.queue[0]
+			b.queue = b.queue[1:]
+			b.mu.Unlock()
+			b.sendSet(p)
+			continue
+		}
+		n := 0
+		for n < len(b.queue) && n < b.l.cfg.MaxTakes && !b.queue[n].set {
+			n++
+		}
+		batch := b.queue[:n:n]
+		b.queue = b.queue[n:]
+		b.mu.Unlock()
+		b.sendTakes(batch)
+	}
+}
+
+// finish answers p.
+func finish(p *pending, c Claim, err error) {
+	p.res, p.err = c, err
+	close(p.done)
+}
+
+// sendTakes decides and publishes batch until every take in it is
+// answered.
+func (b *book) sendTakes(batch []*pending) {
+	for round := 0; len(batch) > 0; round++ {
+		if round == maxRounds {
+			for _, p := range batch {
+				finish(p, Claim{}, fmt.Errorf("stock %s: gave up after %d lost races", b.key, maxRounds))
+			}
+			return
+		}
+		msg, sent, expect, err := b.assemble(batch)
+		if err != nil {
+			for _, p := range sent {
+				finish(p, Claim{}, err)
+			}
+			return
+		}
+		batch = nil
+		if msg == nil {
+			// Nothing to send; what needs a synced state is synced and
+			// decided again.
+			for _, p := range sent {
+				p.synced = true
+			}
+			if len(sent) > 0 {
+				if err := b.sync(b.l.ctx); err != nil {
+					for _, p := range sent {
+						finish(p, Claim{}, err)
+					}
+					return
+				}
+				batch = sent
+			}
+			continue
+		}
+		ack, err := b.publish(msg)
+		b.mu.Lock()
+		switch {
+		case err == nil:
+			// The tail may have applied it already; otherwise apply it
+			// here: nothing else came in between (the CAS held).
+			b.applyLocked(ack.Sequence, msg.Subject, msg.Header)
+			b.flight = ""
+			b.mu.Unlock()
+			claims := claimsOf(msg)
+			for i, p := range sent {
+				finish(p, claims[i], nil)
+			}
+			continue
+		case runtime.IsKVConflict(err):
+			b.mu.Unlock()
+			// Another message for the key came first: wait for the tail,
+			// then decide again. If it was this very message (a retry of
+			// a publish whose ack was lost), its takes stand.
+			if werr := b.waitFor(b.l.ctx, conflictSeq(err, expect)); werr != nil {
+				b.clearFlight()
+				for _, p := range sent {
+					finish(p, Claim{}, werr)
+				}
+				return
+			}
+			b.mu.Lock()
+			landed := b.landed
+			b.flight, b.landed = "", 0
+			b.mu.Unlock()
+			if landed != 0 {
+				claims := claimsOf(msg)
+				for i, p := range sent {
+					finish(p, claims[i], nil)
+				}
+				continue
+			}
+			batch = sent
+		default:
+			b.flight = ""
+			b.mu.Unlock()
+			// Not known whether it was stored: the callers retry (with a
+			// retry key, the take is found), and the next message's CAS
+			// tells this process.
+			for _, p := range sent {
+				finish(p, Claim{}, fmt.Errorf("stock %s: %w", b.key, err))
+			}
+		}
+	}
+}
+
+func (b *book) clearFlight() {
+	b.mu.Lock()
+	b.flight, b.landed = "", 0
+	b.mu.Unlock()
+}
+
+// claimsOf reads a take message's claims back, in the order of its takes.
+func claimsOf(m *nats.Msg) []Claim {
+	var takes [][4]any
+	_ = json.Unmarshal([]byte(m.Header.Get(HeaderTakes)), &takes)
+	out := make([]Claim, len(takes))
+	for i, t := range takes {
+		claim, _ := t[0].(string)
+		units, _ := t[2].(float64)
+		out[i] = Claim{ID: claim, Units: int64(units)}
+	}
+	return out
+}
+
+// conflictSeq is the sequence the stream reported in a lost race ("wrong
+// last sequence: N"), or at least expect+1 when it did not say.
+func conflictSeq(err error, expect uint64) uint64 {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		if s, ok := strings.CutPrefix(apiErr.Description, "wrong last sequence: "); ok {
+			if n, err := strconv.ParseUint(s, 10, 64); err == nil && n > expect {
+				return n
+			}
+		}
+	}
+	return expect + 1
+}
+
+// assemble decides the takes of batch against the state. It answers
+// those the state decides (known keys, limits, sold out on a synced
+// state) and returns the message carrying the others (sent, in its
+// order), the sequence it expects, or a nil message when none goes out:
+// then sent are the keyed takes the state found sold out before it was
+// synced.
+func (b *book) assemble(batch []*pending) (*nats.Msg, []*pending, uint64, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var sent, unsynced []*pending
+	var takes []Taken
+	extra := map[string]int64{} // units of this message, by holder
+	count := map[string]int{}   // takes of this message, by holder
+	var units int64
+	size := 0
+	for i, p := range batch {
+		if p.dropped {
+			finish(p, Claim{}, context.Canceled)
+			continue
+		}
+		if size > b.l.cfg.MaxBytes {
+			// Full: the rest go first in the queue, for the next message.
+			b.queue = append(append([]*pending(nil), batch[i:]...), b.queue...)
+			break
+		}
+		t := p.t
+		hd := b.holders[t.Holder]
+		if t.Key != "" {
+			if c, ok := keyed(hd, takes, t); ok {
+				finish(p, c, nil)
+				continue
+			}
+		}
+		if !b.exists {
+			if !p.synced {
+				unsynced = append(unsynced, p)
+			} else {
+				finish(p, Claim{}, fmt.Errorf("%w: %s", ErrNoStock, b.key))
+			}
+			continue
+		}
+		var held int64
+		n := count[t.Holder]
+		if hd != nil {
+			held, n = hd.units, n+hd.takes
+		}
+		if t.Limit > 0 && held+extra[t.Holder]+t.Units > t.Limit {
+			finish(p, Claim{}, fmt.Errorf("%w: %s holds %d of %d", ErrLimit, t.Holder, held+extra[t.Holder], t.Limit))
+			continue
+		}
+		if b.total-b.sold-units < t.Units {
+			if t.Key != "" && !p.synced {
+				unsynced = append(unsynced, p)
+				continue
+			}
+			finish(p, Claim{}, ErrSoldOut)
+			continue
+		}
+		extra[t.Holder] += t.Units
+		count[t.Holder]++
+		units += t.Units
+		tk := Taken{Claim: ClaimID(b.key, t.Holder, n+1), Holder: t.Holder, Units: t.Units, Key: t.Key, Data: t.Data}
+		takes = append(takes, tk)
+		sent = append(sent, p)
+		size += len(tk.Claim) + len(tk.Holder) + len(tk.Key) + 200
+	}
+	if len(takes) == 0 {
+		return nil, unsynced, 0, nil
+	}
+	// Unsynced keyed takes wait for the next round: the CAS of this
+	// message tells whether the state was current.
+	b.queue = append(unsynced, b.queue...)
+	hdr := make([][4]any, len(takes))
+	for i, t := range takes {
+		hdr[i] = [4]any{t.Claim, t.Holder, t.Units, t.Key}
+	}
+	hb, err := json.Marshal(hdr)
+	if err != nil {
+		return nil, sent, 0, err
+	}
+	var body []byte
+	if b.l.cfg.Encode != nil {
+		if body, err = b.l.cfg.Encode(b.key, takes); err != nil {
+			return nil, sent, 0, fmt.Errorf("stock %s: encode: %w", b.key, err)
+		}
+	}
+	b.flight, b.landed = nuid.Next(), 0
+	msg := &nats.Msg{Subject: b.l.TakeSubject(b.key), Data: body, Header: nats.Header{
+		HeaderTakes:         {string(hb)},
+		runtime.HeaderMsgID: {b.flight},
+		hdrExpectSeq:        {strconv.FormatUint(b.seq, 10)},
+		hdrExpectSubj:       {b.l.keyFilter(b.key)},
+	}}
+	return msg, sent, b.seq, nil
+}
+
+// keyed finds a take of t's holder with t's retry key: recorded, or
+// earlier in the message being assembled.
+func keyed(hd *holding, takes []Taken, t Take) (Claim, bool) {
+	if hd != nil {
+		if c, ok := hd.keys[t.Key]; ok {
+			return c, true
+		}
+	}
+	for _, x := range takes {
+		if x.Holder == t.Holder && x.Key == t.Key {
+			return Claim{ID: x.Claim, Units: x.Units, Replayed: true}, true
+		}
+	}
+	return Claim{}, false
+}
+
+// publish sends one ledger message and waits for its ack.
+func (b *book) publish(msg *nats.Msg) (*jetstream.PubAck, error) {
+	ctx, cancel := context.WithTimeout(b.l.ctx, 5*time.Second)
+	defer cancel()
+	return runtime.PublishDurable(ctx, b.l.js, msg)
+}
+
+// sendSet publishes a new total, at least the units sold.
+func (b *book) sendSet(p *pending) {
+	for round := 0; ; round++ {
+		if round == maxRounds {
+			p.err = fmt.Errorf("stock %s: gave up after %d lost races", b.key, maxRounds)
+			close(p.done)
+			return
+		}
+		b.mu.Lock()
+		expect, sold := b.seq, b.sold
+		b.mu.Unlock()
+		if p.total < sold {
+			p.lv, p.err = Levels{Total: p.total, Sold: sold}, fmt.Errorf("%w: %d sold, %d asked", ErrBelowSold, sold, p.total)
+			close(p.done)
+			return
+		}
+		msg := &nats.Msg{Subject: b.l.setSubject(b.key), Header: nats.Header{
+			HeaderTotal:   {strconv.FormatInt(p.total, 10)},
+			hdrExpectSeq:  {strconv.FormatUint(expect, 10)},
+			hdrExpectSubj: {b.l.keyFilter(b.key)},
+		}}
+		ack, err := b.publish(msg)
+		switch {
+		case err == nil:
+			b.mu.Lock()
+			b.applyLocked(ack.Sequence, msg.Subject, msg.Header)
+			p.lv = Levels{Total: p.total, Sold: b.sold}
+			b.mu.Unlock()
+			close(p.done)
+			return
+		case runtime.IsKVConflict(err):
+			if werr := b.waitFor(b.l.ctx, conflictSeq(err, expect)); werr != nil {
+				p.err = werr
+				close(p.done)
+				return
+			}
+		default:
+			p.err = fmt.Errorf("stock %s: set: %w", b.key, err)
+			close(p.done)
+			return
+		}
+	}
+}
