@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -97,10 +98,17 @@ func TestLedgerConcurrentHosts(t *testing.T) {
 	if _, err := ls[2].Set(ctx, "sku", 99); !errors.Is(err, stock.ErrBelowSold) {
 		t.Errorf("Set below sold = %v, want ErrBelowSold", err)
 	}
-	if _, err := ls[2].Set(ctx, "sku", 101); err != nil {
+	_, err := ls[2].Set(ctx, "sku", 101)
+	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := ls[0].Reserve(ctx, "sku", stock.Take{Holder: "new", Units: 1})
+	// Another host sees the raise once its tail delivered it: a take
+	// without a retry key may be told sold out until then (documented).
+	var c stock.Claim
+	testenv.Eventually(t, 5*time.Second, "the raise seen by another ledger", func() bool {
+		c, err = ls[0].Reserve(ctx, "sku", stock.Take{Holder: "new", Units: 1})
+		return !errors.Is(err, stock.ErrSoldOut)
+	})
 	if err != nil || c.ID != "sku-new-1" {
 		t.Errorf("take after a raise on another host = %+v, %v", c, err)
 	}
