@@ -50,8 +50,9 @@ const (
 // tokenPattern is a key usable as one subject token.
 var tokenPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
-// Ledger is stock kept as an append-only log on a JetStream stream, the
-// design sales.order uses (the package doc compares it with Stock). Key k
+// Ledger is stock kept as an append-only log on a JetStream stream. It is
+// built for sales.order, which does not use it yet (it still reserves with
+// Stock, see functions/sales/order.go). Key k
 // has two subjects: "<prefix>.k.set" holds the totals Set gave it, and
 // "<prefix>.k.take" its takes. A take message carries any number of
 // takes (HeaderTakes) and, as its body, what the caller makes of them
