@@ -18,6 +18,8 @@ type limiter[K comparable] struct {
 	window time.Duration
 	clock  runtime.Clock
 	counts *runtime.Cache[K, *window]
+	// mu makes the first call of a key create its window once.
+	mu sync.Mutex
 }
 
 type window struct {
@@ -39,8 +41,14 @@ func (l *limiter[K]) allow(k K) (bool, time.Duration) {
 	now := l.clock.Now()
 	w, ok := l.counts.Get(k)
 	if !ok {
-		w = &window{start: now}
-		l.counts.Put(k, w)
+		// Checked again under mu: two first calls at once would otherwise
+		// each put a window, and one of them would go uncounted.
+		l.mu.Lock()
+		if w, ok = l.counts.Get(k); !ok {
+			w = &window{start: now}
+			l.counts.Put(k, w)
+		}
+		l.mu.Unlock()
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
