@@ -458,25 +458,6 @@ func (l *Ledger) Levels(ctx context.Context, key string) (Levels, error) {
 	return Levels{Total: b.total, Sold: b.sold}, nil
 }
 
-// Cached reports key's levels as this process last saw them, without
-// asking the stream, and false when it holds no state of the key.
-func (l *Ledger) Cached(key string) (Levels, bool) {
-	l.mu.Lock()
-	b, ok := l.books[key]
-	l.mu.Unlock()
-	if !ok {
-		return Levels{}, false
-	}
-	select {
-	case <-b.ready:
-	default:
-		return Levels{}, false
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return Levels{Total: b.total, Sold: b.sold}, b.exists && b.loadErr == nil
-}
-
 func (b *book) enqueue(p *pending) {
 	b.queue = append(b.queue, p)
 	if !b.busy {
@@ -485,34 +466,55 @@ func (b *book) enqueue(p *pending) {
 	}
 }
 
-// decide answers p from the state when the answer cannot change with
-// what the tail has not delivered yet: a known retry key, the holder's
-// limit (both only grow), and sold out for a take without a retry key
-// (stale at most by the tail's lag behind a Set that raised the stock; a
-// keyed take may be the retry of a take another host published, so it is
-// decided sold out only on a synced state, in assemble).
-func (b *book) decide(p *pending) (Claim, bool, error) {
-	t := p.t
-	hd := b.holders[t.Holder]
-	if hd != nil && t.Key != "" {
-		if c, ok := hd.keys[t.Key]; ok {
-			return c, true, nil
-		}
-	}
+// verdict is what the state says of a take.
+type verdict int
+
+const (
+	goes      verdict = iota // it can go out
+	answered                 // the error is its answer
+	needsSync                // decided only on a state synced with the stream
+)
+
+// judge decides t against the state, with held the units its holder
+// holds and taken the units of the message being assembled. What it
+// answers cannot change with what the tail has not delivered yet: the
+// holder's limit (units only grow), and sold out for a take without a
+// retry key (stale at most by the tail's lag behind a Set that raised the
+// stock). A keyed take may be the retry of a take another host published,
+// and a key not set yet may have been set elsewhere: those need a synced
+// state.
+func (b *book) judge(t Take, synced bool, held, taken int64) (verdict, error) {
 	if !b.exists {
-		return Claim{}, false, nil
+		if !synced {
+			return needsSync, nil
+		}
+		return answered, fmt.Errorf("%w: %s", ErrNoStock, b.key)
 	}
-	var units int64
+	if t.Limit > 0 && held+t.Units > t.Limit {
+		return answered, fmt.Errorf("%w: %s holds %d of %d", ErrLimit, t.Holder, held, t.Limit)
+	}
+	if b.total-b.sold-taken < t.Units {
+		if t.Key != "" && !synced {
+			return needsSync, nil
+		}
+		return answered, ErrSoldOut
+	}
+	return goes, nil
+}
+
+// decide answers p from the state alone when it can (done): a known
+// retry key, or what judge answers.
+func (b *book) decide(p *pending) (Claim, bool, error) {
+	hd := b.holders[p.t.Holder]
+	if c, ok := keyed(hd, nil, p.t); ok {
+		return c, true, nil
+	}
+	var held int64
 	if hd != nil {
-		units = hd.units
+		held = hd.units
 	}
-	if t.Limit > 0 && units+t.Units > t.Limit {
-		return Claim{}, true, fmt.Errorf("%w: %s holds %d of %d", ErrLimit, t.Holder, units, t.Limit)
-	}
-	if t.Key == "" && b.total-b.sold < t.Units {
-		return Claim{}, true, ErrSoldOut
-	}
-	return Claim{}, false, nil
+	v, err := b.judge(p.t, false, held, 0)
+	return Claim{}, v == answered, err
 }
 
 // flush sends the queue, one message at a time, until it is empty.
@@ -558,7 +560,7 @@ func (b *book) sendTakes(batch []*pending) {
 			}
 			return
 		}
-		msg, sent, expect, err := b.assemble(batch)
+		msg, sent, claims, expect, err := b.assemble(batch)
 		if err != nil {
 			for _, p := range sent {
 				finish(p, Claim{}, err)
@@ -592,35 +594,29 @@ func (b *book) sendTakes(batch []*pending) {
 			b.applyLocked(ack.Sequence, msg.Subject, msg.Header)
 			b.flight = ""
 			b.mu.Unlock()
-			claims := claimsOf(msg)
-			for i, p := range sent {
-				finish(p, claims[i], nil)
-			}
+			finishAll(sent, claims)
 			continue
 		case runtime.IsKVConflict(err):
 			b.mu.Unlock()
 			// Another message for the key came first: wait for the tail,
 			// then decide again. If it was this very message (a retry of
 			// a publish whose ack was lost), its takes stand.
-			if werr := b.waitFor(b.l.ctx, conflictSeq(err, expect)); werr != nil {
-				b.clearFlight()
-				for _, p := range sent {
-					finish(p, Claim{}, werr)
-				}
-				return
-			}
+			werr := b.waitFor(b.l.ctx, conflictSeq(err, expect))
 			b.mu.Lock()
 			landed := b.landed
 			b.flight, b.landed = "", 0
 			b.mu.Unlock()
-			if landed != 0 {
-				claims := claimsOf(msg)
-				for i, p := range sent {
-					finish(p, claims[i], nil)
+			switch {
+			case landed != 0:
+				finishAll(sent, claims)
+			case werr != nil:
+				for _, p := range sent {
+					finish(p, Claim{}, werr)
 				}
-				continue
+				return
+			default:
+				batch = sent
 			}
-			batch = sent
 		default:
 			b.flight = ""
 			b.mu.Unlock()
@@ -634,23 +630,11 @@ func (b *book) sendTakes(batch []*pending) {
 	}
 }
 
-func (b *book) clearFlight() {
-	b.mu.Lock()
-	b.flight, b.landed = "", 0
-	b.mu.Unlock()
-}
-
-// claimsOf reads a take message's claims back, in the order of its takes.
-func claimsOf(m *nats.Msg) []Claim {
-	var takes [][4]any
-	_ = json.Unmarshal([]byte(m.Header.Get(HeaderTakes)), &takes)
-	out := make([]Claim, len(takes))
-	for i, t := range takes {
-		claim, _ := t[0].(string)
-		units, _ := t[2].(float64)
-		out[i] = Claim{ID: claim, Units: int64(units)}
+// finishAll answers sent with their claims.
+func finishAll(sent []*pending, claims []Claim) {
+	for i, p := range sent {
+		finish(p, claims[i], nil)
 	}
-	return out
 }
 
 // conflictSeq is the sequence the stream reported in a lost race ("wrong
@@ -668,15 +652,14 @@ func conflictSeq(err error, expect uint64) uint64 {
 }
 
 // assemble decides the takes of batch against the state. It answers
-// those the state decides (known keys, limits, sold out on a synced
-// state) and returns the message carrying the others (sent, in its
-// order), the sequence it expects, or a nil message when none goes out:
-// then sent are the keyed takes the state found sold out before it was
-// synced.
-func (b *book) assemble(batch []*pending) (*nats.Msg, []*pending, uint64, error) {
+// those the state decides (known keys, what judge answers) and returns
+// the message carrying the others (sent, in its order, with their claims)
+// and the sequence it expects; or a nil message when none goes out: then
+// sent are the takes that need a synced state.
+func (b *book) assemble(batch []*pending) (msg *nats.Msg, sent []*pending, claims []Claim, expect uint64, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var sent, unsynced []*pending
+	var unsynced []*pending
 	var takes []Taken
 	extra := map[string]int64{} // units of this message, by holder
 	count := map[string]int{}   // takes of this message, by holder
@@ -700,29 +683,16 @@ func (b *book) assemble(batch []*pending) (*nats.Msg, []*pending, uint64, error)
 				continue
 			}
 		}
-		if !b.exists {
-			if !p.synced {
-				unsynced = append(unsynced, p)
-			} else {
-				finish(p, Claim{}, fmt.Errorf("%w: %s", ErrNoStock, b.key))
-			}
-			continue
-		}
-		var held int64
-		n := count[t.Holder]
+		held, n := extra[t.Holder], count[t.Holder]
 		if hd != nil {
-			held, n = hd.units, n+hd.takes
+			held, n = held+hd.units, n+hd.takes
 		}
-		if t.Limit > 0 && held+extra[t.Holder]+t.Units > t.Limit {
-			finish(p, Claim{}, fmt.Errorf("%w: %s holds %d of %d", ErrLimit, t.Holder, held+extra[t.Holder], t.Limit))
+		switch v, err := b.judge(t, p.synced, held, units); v {
+		case needsSync:
+			unsynced = append(unsynced, p)
 			continue
-		}
-		if b.total-b.sold-units < t.Units {
-			if t.Key != "" && !p.synced {
-				unsynced = append(unsynced, p)
-				continue
-			}
-			finish(p, Claim{}, ErrSoldOut)
+		case answered:
+			finish(p, Claim{}, err)
 			continue
 		}
 		extra[t.Holder] += t.Units
@@ -731,10 +701,11 @@ func (b *book) assemble(batch []*pending) (*nats.Msg, []*pending, uint64, error)
 		tk := Taken{Claim: ClaimID(b.key, t.Holder, n+1), Holder: t.Holder, Units: t.Units, Key: t.Key, Data: t.Data}
 		takes = append(takes, tk)
 		sent = append(sent, p)
+		claims = append(claims, Claim{ID: tk.Claim, Units: tk.Units})
 		size += len(tk.Claim) + len(tk.Holder) + len(tk.Key) + 200
 	}
 	if len(takes) == 0 {
-		return nil, unsynced, 0, nil
+		return nil, unsynced, nil, 0, nil
 	}
 	// Unsynced keyed takes wait for the next round: the CAS of this
 	// message tells whether the state was current.
@@ -745,22 +716,22 @@ func (b *book) assemble(batch []*pending) (*nats.Msg, []*pending, uint64, error)
 	}
 	hb, err := json.Marshal(hdr)
 	if err != nil {
-		return nil, sent, 0, err
+		return nil, sent, nil, 0, err
 	}
 	var body []byte
 	if b.l.cfg.Encode != nil {
 		if body, err = b.l.cfg.Encode(b.key, takes); err != nil {
-			return nil, sent, 0, fmt.Errorf("stock %s: encode: %w", b.key, err)
+			return nil, sent, nil, 0, fmt.Errorf("stock %s: encode: %w", b.key, err)
 		}
 	}
 	b.flight, b.landed = nuid.Next(), 0
-	msg := &nats.Msg{Subject: b.l.TakeSubject(b.key), Data: body, Header: nats.Header{
+	msg = &nats.Msg{Subject: b.l.TakeSubject(b.key), Data: body, Header: nats.Header{
 		HeaderTakes:         {string(hb)},
 		runtime.HeaderMsgID: {b.flight},
 		hdrExpectSeq:        {strconv.FormatUint(b.seq, 10)},
 		hdrExpectSubj:       {b.l.keyFilter(b.key)},
 	}}
-	return msg, sent, b.seq, nil
+	return msg, sent, claims, b.seq, nil
 }
 
 // keyed finds a take of t's holder with t's retry key: recorded, or
