@@ -37,3 +37,32 @@ func parseDurationNode(n *yaml.Node) (time.Duration, *FieldError) {
 	}
 	return v, nil
 }
+
+// UnmarshalYAML reads "unlimited" or a duration string.
+func (a *Age) UnmarshalYAML(n *yaml.Node) error {
+	v, ferr := parseAgeNode(n)
+	if ferr != nil {
+		return ferr
+	}
+	*a = v
+	return nil
+}
+
+// MarshalYAML writes a as its String.
+func (a Age) MarshalYAML() (any, error) { return a.String(), nil }
+
+// parseAgeNode is parseDurationNode for an Age, which may also be
+// "unlimited".
+func parseAgeNode(n *yaml.Node) (Age, *FieldError) {
+	if r := resolve(n); r.Kind == yaml.ScalarNode && r.ShortTag() == "!!str" && r.Value == "unlimited" {
+		return Unlimited, nil
+	}
+	if r := resolve(n); r.Kind != yaml.ScalarNode || r.ShortTag() != "!!str" {
+		return 0, fieldErr("", ErrWrongType, `expected a duration string like "72h" or "unlimited", got `+describe(r))
+	}
+	v, ferr := parseDurationNode(n)
+	if ferr != nil {
+		ferr.Reason += ` (or "unlimited")`
+	}
+	return Age(v), ferr
+}

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 var (
@@ -230,8 +231,8 @@ func (c *checks) publishes(path string, streams []Stream) {
 				}
 			}
 		}
-		if st.MaxAge < 0 {
-			c.add(p+".maxAge", ErrInvalid, "must not be negative, got %s", st.MaxAge)
+		if st.MaxAge < 0 && st.MaxAge != Unlimited {
+			c.add(p+".maxAge", ErrInvalid, "must not be negative, got %s", time.Duration(st.MaxAge))
 		}
 	}
 }

@@ -9,6 +9,7 @@ package manifests
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -122,8 +123,53 @@ type KVBucket struct {
 type Stream struct {
 	Stream   string   `json:"stream" yaml:"stream"`
 	Subjects []string `json:"subjects" yaml:"subjects"`
-	// MaxAge is how long a stream the runtime creates keeps a message.
-	MaxAge Duration `json:"maxAge,omitempty" yaml:"maxAge,omitempty"`
+	// MaxAge is how long a stream the runtime creates keeps a message:
+	// a Go duration, or "unlimited" for a stream that is a record (a
+	// stock ledger), not a queue.
+	MaxAge Age `json:"maxAge,omitempty" yaml:"maxAge,omitempty"`
+}
+
+// Age is a stream's MaxAge: a duration, or Unlimited.
+type Age Duration
+
+// Unlimited is the Age "unlimited": the stream keeps its messages.
+const Unlimited Age = -1
+
+// Std returns a as JetStream's MaxAge, where 0 is unlimited.
+func (a Age) Std() time.Duration {
+	if a == Unlimited {
+		return 0
+	}
+	return time.Duration(a)
+}
+
+// String formats a as "unlimited" or a Go duration string.
+func (a Age) String() string {
+	if a == Unlimited {
+		return "unlimited"
+	}
+	return time.Duration(a).String()
+}
+
+// MarshalJSON writes a as its String.
+func (a Age) MarshalJSON() ([]byte, error) { return json.Marshal(a.String()) }
+
+// UnmarshalJSON reads "unlimited" or a duration string.
+func (a *Age) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	if s == "unlimited" {
+		*a = Unlimited
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf(`%w (or "unlimited")`, err)
+	}
+	*a = Age(v)
+	return nil
 }
 
 // Storage values of a KV bucket.

@@ -77,7 +77,7 @@ func (f *Function) Normalize() {
 	}
 	for i := range s.Publishes {
 		if s.Publishes[i].MaxAge == 0 {
-			s.Publishes[i].MaxAge = Duration(DefaultStreamMaxAge)
+			s.Publishes[i].MaxAge = Age(DefaultStreamMaxAge)
 		}
 	}
 	s.Config = canonicalJSON(s.Config)

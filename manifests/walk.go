@@ -17,6 +17,7 @@ const maxNodes = 100_000
 
 var (
 	durationType = reflect.TypeFor[Duration]()
+	ageType      = reflect.TypeFor[Age]()
 	rawType      = reflect.TypeFor[json.RawMessage]()
 )
 
@@ -62,6 +63,12 @@ func (w *walker) walk(path string, n *yaml.Node, t reflect.Type) {
 	switch {
 	case t == durationType:
 		if _, ferr := parseDurationNode(n); ferr != nil {
+			ferr.Path = path
+			w.errs = append(w.errs, ferr)
+		}
+		return
+	case t == ageType:
+		if _, ferr := parseAgeNode(n); ferr != nil {
 			ferr.Path = path
 			w.errs = append(w.errs, ferr)
 		}

@@ -52,10 +52,10 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, r Replication, na
 			Subjects:  subjects,
 			Storage:   jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy,
-			MaxAge:    maxAge,
+			MaxAge:    maxAge, // 0: unlimited
 			Replicas:  r.replicas(),
 			// JetStream refuses a duplicate window longer than MaxAge.
-			Duplicates: min(2*time.Minute, maxAge),
+			Duplicates: duplicates(maxAge),
 		})
 		if err == nil {
 			return nil
@@ -116,6 +116,16 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, r Replication, na
 	return nil
 }
 
+// duplicates is the de-duplication window of a new stream keeping
+// messages for maxAge (0: unlimited): 2 minutes, JetStream's default, or
+// maxAge when shorter.
+func duplicates(maxAge time.Duration) time.Duration {
+	if maxAge == 0 {
+		return 2 * time.Minute
+	}
+	return min(2*time.Minute, maxAge)
+}
+
 // streamLockTTL is how long a stream lock lives at most: a host that dies
 // holding it blocks the others no longer than that.
 const streamLockTTL = 10 * time.Second
@@ -174,14 +184,18 @@ func mergeSubjects(have, want []string) (merged []string, changed bool) {
 // stream of its trigger, capturing the filter (or the stream's default
 // subject), and each stream under spec.publishes with its subjects, each
 // with r's replicas.
+//
+// The streams under spec.publishes come first, so that a function that
+// consumes a stream it also declares there gets the declared settings
+// (maxAge "unlimited" for a ledger) rather than the trigger's defaults.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, fn *manifests.Function, r Replication) error {
-	if fn.IsStream() {
-		if err := ensureStream(ctx, js, r, fn.Spec.Trigger.Stream, []string{streamSubject(fn)}, manifests.DefaultStreamMaxAge); err != nil {
+	for _, p := range fn.Spec.Publishes {
+		if err := ensureStream(ctx, js, r, p.Stream, p.Subjects, p.MaxAge.Std()); err != nil {
 			return err
 		}
 	}
-	for _, p := range fn.Spec.Publishes {
-		if err := ensureStream(ctx, js, r, p.Stream, p.Subjects, p.MaxAge.Std()); err != nil {
+	if fn.IsStream() {
+		if err := ensureStream(ctx, js, r, fn.Spec.Trigger.Stream, []string{streamSubject(fn)}, manifests.DefaultStreamMaxAge); err != nil {
 			return err
 		}
 	}

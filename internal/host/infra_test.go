@@ -10,6 +10,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/manifests"
 )
 
 // natsURL starts a JetStream server for the test (internal/testenv has one
@@ -118,5 +120,32 @@ func TestEnsureStreamUpdates(t *testing.T) {
 		if want := fmt.Sprintf("race.s%d", i); !slices.Contains(got, want) {
 			t.Errorf("subject %s lost; stream has %v", want, got)
 		}
+	}
+}
+
+// TestEnsureStreamsDeclaredFirst checks that a stream function which also
+// declares its stream under spec.publishes gets the declared settings: a
+// ledger consumed by its own store function must not be created with the
+// trigger's default max age and lose its oldest messages.
+func TestEnsureStreamsDeclaredFirst(t *testing.T) {
+	js := connectJS(t, natsURL(t))
+	ctx := context.Background()
+	fn := &manifests.Function{APIVersion: manifests.APIVersion, Kind: manifests.KindFunction}
+	fn.Metadata.Name = "ledger-store"
+	fn.Spec.Handler = "x.y"
+	fn.Spec.Trigger.Stream = "LEDGER"
+	fn.Spec.Trigger.Filter = "ledger.*.take"
+	fn.Spec.Publishes = []manifests.Stream{{Stream: "LEDGER", Subjects: []string{"ledger.>"}, MaxAge: manifests.Unlimited}}
+	if err := EnsureStreams(ctx, js, fn, Replication{}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, "LEDGER")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.CachedInfo().Config
+	if cfg.MaxAge != 0 || cfg.Duplicates != 2*time.Minute || !slices.Equal(cfg.Subjects, []string{"ledger.>"}) {
+		t.Errorf("LEDGER: max age %s, duplicates %s, subjects %v; want unlimited (0), 2m, [ledger.>]",
+			cfg.MaxAge, cfg.Duplicates, cfg.Subjects)
 	}
 }
