@@ -1,7 +1,7 @@
 // Package sales is the flash-sale functions (docs/API.md section 7): a sale
 // sells a fixed stock of one SKU between two instants, at most per_user
 // units to one user, and every unit sold becomes exactly one order in the
-// normal order pipeline (orders.submit, stored by order-persist).
+// normal order pipeline, listed under its user.
 //
 //   - sales.put (fn.sales.put, PUT /v1/sales/{sale_id}, auth admin) creates
 //     or updates a sale; its stock may be raised or lowered, never below the
@@ -10,28 +10,31 @@
 //     remaining and status.
 //   - sales.order (fn.sales.order, POST /v1/sales/{sale_id}/orders) buys.
 //
-// The stock lives in the SALES KV bucket as a runtime/stock key split into
-// buckets. A purchase's order id is derived from the sale, the user and
-// the user's purchase number, and is the stock claim id: a reservation,
-// then the publish to orders.submit with Nats-Msg-Id = order id, then the
-// user's purchase record. A call killed anywhere in between is finished by
-// its retry (the same purchase number gives the same order id: the
-// reservation is replayed, the publish de-duplicated), and the reconciler
-// of sales.order publishes the orders of reservations nobody retried. See
-// order.go.
+// The stock of sale s is a runtime/stock.Ledger key on the SALES_LEDGER
+// stream: "sales.ledger.s.set" holds the totals PUT gave it, and
+// "sales.ledger.s.take" the purchases. A take message is the reservation
+// and the order at once: its takes header is what the ledger counts, its
+// body the orders in the form orders.submit takes, which the sale-persist
+// function (handler orders.persist) stores like any other order. So stock
+// taken without its order, or an order without its stock, cannot happen,
+// wherever a process is killed. The sale records (price, per_user, times)
+// are in the SALES KV bucket. See order.go.
 package sales
 
 import (
-	"github.com/surgefn/surge/functions/orders"
 	"github.com/surgefn/surge/runtime"
 )
 
 // Names this package shares with its manifest and with clients.
 const (
-	// Bucket is the KV bucket of sales, their stock and the users' purchases.
+	// Bucket is the KV bucket of the sale records.
 	Bucket = "SALES"
-	// SubjectSubmit is where the orders of a sale go: the order pipeline.
-	SubjectSubmit = orders.SubjectSubmit
+	// LedgerStream is the stream of the sales' stock ledger; it keeps its
+	// messages (maxAge unlimited): they are the record of what was sold.
+	LedgerStream = "SALES_LEDGER"
+	// LedgerPrefix starts the ledger's subjects: LedgerPrefix.<sale_id>.set
+	// and LedgerPrefix.<sale_id>.take.
+	LedgerPrefix = "sales.ledger"
 )
 
 func init() {

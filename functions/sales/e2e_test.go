@@ -338,26 +338,27 @@ func eachBuyer(n, workers int, buy func(u int64)) {
 	wg.Wait()
 }
 
-// TestSaleReconcile: a reservation whose call died before it published
-// (made here straight on the stock) is published by the reconciler and
-// stored; the buyer's keyed retry then gets that order as its 202.
-func TestSaleReconcile(t *testing.T) {
-	env := start(t, func(fn *manifests.Function) {
-		if fn.Metadata.Name == "sale-order" {
-			fn.Spec.Config = json.RawMessage(`{"reconcileEvery":"100ms"}`)
-		}
-	})
+// TestSaleAnsweredByItsRetry: a purchase whose take reached the ledger
+// but whose call died before answering (made here by another process's
+// ledger, as a killed host's would have) is stored by sale-persist from
+// the take message itself, and the buyer's keyed retry gets that order as
+// its 202 without taking more stock.
+func TestSaleAnsweredByItsRetry(t *testing.T) {
+	env := start(t, nil)
 	openSale(t, env, "rec", 5, 1)
-	kv, err := env.JS.KeyValue(context.Background(), sales.Bucket)
-	if err != nil {
-		t.Fatal(err)
-	}
 	id := sales.OrderID("rec", 77, 1)
-	if _, err := stock.New(kv, 1).Reserve(context.Background(), "stock.rec", id, 1); err != nil {
-		t.Fatal(err)
+	other := stock.NewLedger(env.JS, stock.LedgerConfig{Stream: sales.LedgerStream, Prefix: sales.LedgerPrefix,
+		Encode: func(_ string, takes []stock.Taken) ([]byte, error) {
+			return fmt.Appendf(nil, `[{"order_id":%q,"user_id":77,"items":[{"sku":"P1","qty":1,"price_cents":999}],"currency":"CNY","total_cents":999}]`,
+				takes[0].Claim), nil
+		}})
+	defer other.Close()
+	c, err := other.Reserve(context.Background(), "rec", stock.Take{Holder: "77", Units: 1, Limit: 1, Key: "retry-77"})
+	if err != nil || c.ID != id {
+		t.Fatalf("take = %+v, %v; want claim %s", c, err, id)
 	}
 	st := testenv.Store[store.Orders](t, env)
-	testenv.Eventually(t, 10*time.Second, "the reconciler published "+id, func() bool {
+	testenv.Eventually(t, 10*time.Second, "sale-persist stored "+id, func() bool {
 		_, err := st.GetOrder(context.Background(), id)
 		return err == nil
 	})
@@ -366,13 +367,16 @@ func TestSaleReconcile(t *testing.T) {
 	if r.Status != 202 {
 		t.Fatalf("keyed retry = %d %s, want 202 with %s", r.Status, r.Body, id)
 	}
-	if r.JSON(t, &a); a.OrderID != id {
-		t.Errorf("keyed retry got %s, want %s", a.OrderID, id)
+	if r.JSON(t, &a); a.OrderID != id || a.TotalCents != 999 {
+		t.Errorf("keyed retry got %+v, want %s for 999", a, id)
 	}
 	if v := getSale(t, env, "rec"); v.Sold != 1 {
 		t.Errorf("sold %d, want 1: nothing taken twice", v.Sold)
 	}
 	if r := env.Do(t, "POST", "/v1/sales/rec/orders", buy(77, 1)); r.ErrorCode() != "limit_reached" {
 		t.Errorf("another purchase = %d %s, want limit_reached", r.Status, r.Body)
+	}
+	if orders, err := st.ListOrders(context.Background(), 77, 0, 10); err != nil || len(orders) != 1 {
+		t.Errorf("user 77 has %d orders (%v), want 1", len(orders), err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,8 +18,8 @@ import (
 
 // Limits of a sale.
 const (
-	// MaxStock bounds a sale's stock: the reconciler reads every claim of
-	// an open sale, and its purchase record, on each pass.
+	// MaxStock bounds a sale's stock: every process selling it keeps each
+	// buyer's units and retry keys in memory (runtime/stock.Ledger).
 	MaxStock = 100_000
 	// MaxPerUser bounds per_user.
 	MaxPerUser = 100
@@ -28,11 +27,6 @@ const (
 	MaxSKULen = orders.MaxSKULen
 	// MaxIdempotencyKeyLen bounds the Idempotency-Key header (as for orders).
 	MaxIdempotencyKeyLen = orders.MaxIdempotencyKeyLen
-	// MaxBuckets is how many stock buckets a new sale gets at most: one per
-	// unitsPerBucket units of its first stock, so a small sale's qty > 1
-	// orders are not cut off by its stock being spread thin.
-	MaxBuckets     = 32
-	unitsPerBucket = 16
 )
 
 // saleIDPattern keeps a sale id usable in KV keys and order ids (32 + user
@@ -49,8 +43,6 @@ type Sale struct {
 	PerUser    int       `json:"per_user"`
 	StartsAt   time.Time `json:"starts_at"`
 	EndsAt     time.Time `json:"ends_at"`
-	// Buckets is how many stock buckets the sale has; fixed at creation.
-	Buckets int `json:"buckets"`
 }
 
 // saleInput is the body of PUT /v1/sales/{sale_id}.
@@ -72,8 +64,7 @@ const (
 	StatusEnded     = "ended"
 )
 
-func saleKey(id string) string  { return "sale." + id }
-func stockKey(id string) string { return "stock." + id }
+func saleKey(id string) string { return "sale." + id }
 
 // saleID reads and checks the sale_id route parameter, or for a NATS call
 // without it, the body's sale_id.
@@ -128,21 +119,33 @@ func parseTime(field string, v *string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// base is what the three functions share: the bucket and the clock.
+// base is what the three functions share: the bucket of sale records, the
+// stock ledger and the clock.
 type base struct {
-	kv    jetstream.KeyValue
-	clock runtime.Clock
-
-	mu     sync.Mutex
-	stocks map[string]*stock.Stock // by sale id
+	kv     jetstream.KeyValue
+	ledger *stock.Ledger
+	clock  runtime.Clock
 }
 
-func (b *base) provision(env *runtime.Env) error {
+func (b *base) provision(ctx context.Context, env *runtime.Env) error {
 	kv, err := env.KV(Bucket)
 	if err != nil {
 		return err
 	}
+	if err := env.RequireStream(ctx, LedgerPrefix+".x.take"); err != nil {
+		return err
+	}
 	b.kv, b.clock = kv, env.Clock
+	b.ledger = stock.NewLedger(env.JS, stock.LedgerConfig{Stream: LedgerStream, Prefix: LedgerPrefix,
+		Encode: b.encodeOrders})
+	return nil
+}
+
+// Cleanup stops the ledger's tails.
+func (b *base) Cleanup() error {
+	if b.ledger != nil {
+		b.ledger.Close()
+	}
 	return nil
 }
 
@@ -162,20 +165,13 @@ func (b *base) load(ctx context.Context, id string) (Sale, uint64, error) {
 	return s, e.Revision(), nil
 }
 
-// stock is the sale's stock handle, one per sale and process so that
-// its reservations take turns per bucket (stock.Stock).
-func (b *base) stock(s Sale) *stock.Stock {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	st, ok := b.stocks[s.SaleID]
-	if !ok || st.Buckets() != s.Buckets {
-		if b.stocks == nil {
-			b.stocks = map[string]*stock.Stock{}
-		}
-		st = stock.New(b.kv, s.Buckets)
-		b.stocks[s.SaleID] = st
+// ledgerError is the answer to a ledger call's failure: 500 for a sale
+// record without stock on the ledger (PUT it again), else 503.
+func ledgerError(id string, err error) *runtime.Error {
+	if errors.Is(err, stock.ErrNoStock) {
+		return runtime.Internal(fmt.Errorf("sale %s has a record but no stock on the ledger; PUT it again: %w", id, err))
 	}
-	return st
+	return unavailable(err)
 }
 
 // unavailable is a 503 for a KV or stream failure: retry.
@@ -188,17 +184,19 @@ func unavailable(err error) *runtime.Error {
 type Put struct{ base }
 
 var (
-	_ runtime.Handler     = (*Put)(nil)
-	_ runtime.Provisioner = (*Put)(nil)
+	_ runtime.Handler      = (*Put)(nil)
+	_ runtime.Provisioner  = (*Put)(nil)
+	_ runtime.CleanerUpper = (*Put)(nil)
 )
 
-// Provision opens the SALES bucket.
-func (p *Put) Provision(_ context.Context, env *runtime.Env) error { return p.provision(env) }
+// Provision opens the SALES bucket and the ledger.
+func (p *Put) Provision(ctx context.Context, env *runtime.Env) error { return p.provision(ctx, env) }
 
-// Handle creates or updates the sale. The stock is set first, then the
-// record: a call killed in between leaves stock without a record (the sale
-// is still unknown) or the old record over the new stock, and the same PUT
-// again finishes it. Lowering below the units sold is 409 stock_below_sold.
+// Handle creates or updates the sale. The stock is set on the ledger
+// first, then the record: a call killed in between leaves stock without a
+// record (the sale is still unknown) or the old record over the new stock,
+// and the same PUT again finishes it. Lowering below the units sold is 409
+// stock_below_sold.
 func (p *Put) Handle(ctx context.Context, req *runtime.Request) error {
 	id, err := saleID(req, "")
 	if err != nil {
@@ -212,17 +210,12 @@ func (p *Put) Handle(ctx context.Context, req *runtime.Request) error {
 	if err != nil {
 		return err
 	}
-	old, rev, err := p.load(ctx, id)
+	_, rev, err := p.load(ctx, id)
 	var re *runtime.Error
-	switch {
-	case err == nil:
-		s.Buckets = old.Buckets
-	case errors.As(err, &re) && re.Status == http.StatusNotFound:
-		s.Buckets = int(min(max(s.Stock/unitsPerBucket, 1), MaxBuckets))
-	default:
+	if err != nil && !(errors.As(err, &re) && re.Status == http.StatusNotFound) {
 		return err
 	}
-	if _, err := p.stock(s).Set(ctx, stockKey(id), s.Stock); err != nil {
+	if _, err := p.ledger.Set(ctx, id, s.Stock); err != nil {
 		if errors.Is(err, stock.ErrBelowSold) {
 			return &runtime.Error{Status: http.StatusConflict, Code: "stock_below_sold",
 				Msg: "stock: may not be lower than the units already sold", Err: err}
@@ -248,12 +241,13 @@ func (p *Put) Handle(ctx context.Context, req *runtime.Request) error {
 type Get struct{ base }
 
 var (
-	_ runtime.Handler     = (*Get)(nil)
-	_ runtime.Provisioner = (*Get)(nil)
+	_ runtime.Handler      = (*Get)(nil)
+	_ runtime.Provisioner  = (*Get)(nil)
+	_ runtime.CleanerUpper = (*Get)(nil)
 )
 
-// Provision opens the SALES bucket.
-func (g *Get) Provision(_ context.Context, env *runtime.Env) error { return g.provision(env) }
+// Provision opens the SALES bucket and the ledger.
+func (g *Get) Provision(ctx context.Context, env *runtime.Env) error { return g.provision(ctx, env) }
 
 // View is the answer of GET /v1/sales/{sale_id}.
 type View struct {
@@ -283,9 +277,9 @@ func (g *Get) Handle(ctx context.Context, req *runtime.Request) error {
 	if err != nil {
 		return err
 	}
-	l, err := g.stock(s).Get(ctx, stockKey(id))
+	l, err := g.ledger.Levels(ctx, id)
 	if err != nil {
-		return unavailable(err)
+		return ledgerError(id, err)
 	}
 	return req.RespondJSON(http.StatusOK, View{SaleID: id, SKU: s.SKU, Stock: l.Total, Sold: l.Sold,
 		Remaining: l.Remaining(), Status: status(s, l.Remaining(), g.clock.Now())})
