@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/surgefn/surge/manifests"
@@ -31,7 +29,7 @@ func newCallStatusHandler(calls kvStore, d invokeDeps) echo.HandlerFunc {
 			// A KV read may be served by a replica that has not seen the
 			// write yet (a call polled right after its 202, at 3
 			// replicas): the stream's leader has it if anyone does.
-			value, err = leaderCallStatus(c.Request().Context(), d.nc, id)
+			value, _, err = runtime.KVLeaderGet(c.Request().Context(), d.nc, wire.BucketCalls, id)
 		} else if err == nil {
 			value = e.Value()
 		}
@@ -58,37 +56,4 @@ func newCallStatusHandler(calls kvStore, d invokeDeps) echo.HandlerFunc {
 		}
 		return c.JSONBlob(http.StatusOK, value)
 	}
-}
-
-// leaderCallStatus reads call id's status from the leader of the calls
-// bucket's stream: a stream message get (not a direct get, which any
-// replica may answer). jetstream.ErrKeyNotFound when it has none.
-func leaderCallStatus(ctx context.Context, nc requester, id string) ([]byte, error) {
-	req, _ := json.Marshal(struct {
-		LastBySubject string `json:"last_by_subj"`
-	}{"$KV." + wire.BucketCalls + "." + id})
-	resp, err := nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: "$JS.API.STREAM.MSG.GET.KV_" + wire.BucketCalls, Data: req})
-	if err != nil {
-		return nil, err
-	}
-	var r struct {
-		Message *struct {
-			Data []byte `json:"data"`
-		} `json:"message"`
-		Error *jetstream.APIError `json:"error"`
-	}
-	if err := json.Unmarshal(resp.Data, &r); err != nil {
-		return nil, err
-	}
-	switch {
-	case r.Error != nil && r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
-		return nil, jetstream.ErrKeyNotFound
-	case r.Error != nil:
-		return nil, r.Error
-	case r.Message == nil:
-		return nil, errors.New("stream message get: empty answer")
-	case len(r.Message.Data) == 0:
-		return nil, jetstream.ErrKeyNotFound // a delete marker
-	}
-	return r.Message.Data, nil
 }

@@ -11,9 +11,6 @@ import (
 	"github.com/surgefn/surge/manifests"
 )
 
-// LeaderCallStatus is leaderCallStatus, for the tests of package gateway_test.
-var LeaderCallStatus = leaderCallStatus
-
 // ClusterMetrics is the cluster figures' collector on a clock of the
 // test's, with the function that follows the hosts bucket, for the tests
 // of package gateway_test.

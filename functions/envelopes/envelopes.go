@@ -118,6 +118,7 @@ func (s *state) storeGrabs() []store.Grab {
 // deps are what every envelope function binds.
 type deps struct {
 	kv    jetstream.KeyValue
+	nc    runtime.Requester
 	store store.Envelopes
 	clock runtime.Clock
 }
@@ -131,7 +132,7 @@ func provision(env *runtime.Env) (deps, error) {
 	if err != nil {
 		return deps{}, err
 	}
-	return deps{kv: kv, store: envs, clock: env.Clock}, nil
+	return deps{kv: kv, nc: env.NC, store: envs, clock: env.Clock}, nil
 }
 
 func stateKey(id string) string { return "e." + id }
@@ -141,17 +142,19 @@ var errNoEnvelope = errors.New("no such envelope")
 // load reads an envelope's state and its revision.
 func (d deps) load(ctx context.Context, id string) (state, uint64, error) {
 	var st state
-	e, err := d.kv.Get(ctx, stateKey(id))
+	// Not kv.Get alone: at 3 replicas a replica behind the create would
+	// call an envelope just made unknown.
+	v, rev, err := runtime.KVGet(ctx, d.nc, d.kv, stateKey(id))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return st, 0, errNoEnvelope
 	}
 	if err != nil {
 		return st, 0, err
 	}
-	if err := json.Unmarshal(e.Value(), &st); err != nil {
+	if err := json.Unmarshal(v, &st); err != nil {
 		return st, 0, fmt.Errorf("decode envelope %s: %w", id, err)
 	}
-	return st, e.Revision(), nil
+	return st, rev, nil
 }
 
 // seal writes every grab of an emptied envelope to the store, then marks

@@ -123,6 +123,7 @@ func parseTime(field string, v *string) (time.Time, error) {
 // stock ledger and the clock.
 type base struct {
 	kv     jetstream.KeyValue
+	nc     runtime.Requester
 	ledger *stock.Ledger
 	clock  runtime.Clock
 }
@@ -135,7 +136,7 @@ func (b *base) provision(ctx context.Context, env *runtime.Env) error {
 	if err := env.RequireStream(ctx, LedgerPrefix+".x.take"); err != nil {
 		return err
 	}
-	b.kv, b.clock = kv, env.Clock
+	b.kv, b.nc, b.clock = kv, env.NC, env.Clock
 	b.ledger = stock.NewLedger(env.JS, stock.LedgerConfig{Stream: LedgerStream, Prefix: LedgerPrefix,
 		Encode: b.encodeOrders})
 	return nil
@@ -151,7 +152,9 @@ func (b *base) Cleanup() error {
 
 // load reads a sale: 404 not_found when unknown.
 func (b *base) load(ctx context.Context, id string) (Sale, uint64, error) {
-	e, err := b.kv.Get(ctx, saleKey(id))
+	// Not kv.Get alone: at 3 replicas a replica behind the PUT would call
+	// a sale just made unknown.
+	v, rev, err := runtime.KVGet(ctx, b.nc, b.kv, saleKey(id))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return Sale{}, 0, runtime.Errorf(http.StatusNotFound, "not_found", "no sale %s", id)
 	}
@@ -159,10 +162,10 @@ func (b *base) load(ctx context.Context, id string) (Sale, uint64, error) {
 		return Sale{}, 0, unavailable(err)
 	}
 	var s Sale
-	if err := json.Unmarshal(e.Value(), &s); err != nil {
+	if err := json.Unmarshal(v, &s); err != nil {
 		return Sale{}, 0, runtime.Internal(fmt.Errorf("sale %s: %w", id, err))
 	}
-	return s, e.Revision(), nil
+	return s, rev, nil
 }
 
 // ledgerError is the answer to a ledger call's failure: 500 for a sale

@@ -36,8 +36,10 @@ func TestSpikesAtThreeReplicas(t *testing.T) {
 			r, err := e.TryDo("PUT", "/v1/sales/r3", body, "Authorization: Bearer "+testenv.Token)
 			return err == nil && r.Status == 200
 		})
-		if n := replicasOf(t, c.JS(), "KV_SALES"); n != 3 {
-			t.Fatalf("KV_SALES has %d replicas, want 3", n)
+		for _, stream := range []string{"KV_SALES", "SALES_LEDGER"} {
+			if n := replicasOf(t, c.JS(), stream); n != 3 {
+				t.Fatalf("%s has %d replicas, want 3", stream, n)
+			}
 		}
 		const buyers, workers = 3000, 48
 		var mu sync.Mutex
@@ -102,7 +104,8 @@ func TestSpikesAtThreeReplicas(t *testing.T) {
 		if v.Sold != 100 || v.Remaining != 0 || v.Status != "sold_out" {
 			t.Errorf("GET sale = %+v, want 100 sold, sold_out", v)
 		}
-		waitConsumed(t, c.JS(), "ORDERS", "order-persist", 30*time.Second)
+		// The sale's orders are the ledger's take messages.
+		waitConsumed(t, c.JS(), "SALES_LEDGER", "sale-persist", 30*time.Second)
 		st := testenv.Store[store.Orders](t, e)
 		stored := 0
 		for u := int64(1); u <= buyers; u++ {
