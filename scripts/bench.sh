@@ -298,7 +298,7 @@ run events 150 events --gateway "$gateway" --nats "$nats" -c 32 --batch 100 --ve
 # show as sold_out errors and a lower rate. Verification: never more
 # accepted than the stock (exactly the stock once sold out), the sale's
 # sold count equals the accepted orders, each stored once.
-run sale 120 sale --gateway "$gateway" --nats "$nats" -c 64 --stock 100000 --verify-timeout 90s \
+run sale 120 sale --gateway "$gateway" --nats "$nats" -c 64 --stock 1000000 --verify-timeout 120s \
 	--admin-token "$(cat "$work/data/admin-token")"
 # Batched intake: 100 orders per orders.submit message (API.md section 4),
 # 16 messages in flight, 8,000 measured (800k orders, the most of any run:

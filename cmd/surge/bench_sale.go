@@ -16,7 +16,7 @@ func newBenchSaleCmd(env []string) *cobra.Command {
 		func(cmd *cobra.Command, f *benchFlags) {
 			cmd.Flags().Int64Var(&stock, "stock", 1000, "units on sale (far below the run's demand)")
 			cmd.Flags().StringVar(&token, "admin-token", "", "admin token that creates the sale (default: SURGE_ADMIN_TOKEN)")
-			addDrainFlags(cmd, f, "ORDERS", "order-persist")
+			addDrainFlags(cmd, f, "SALES_LEDGER", "sale-persist")
 		},
 		func(f *benchFlags) (bench.Scenario, string, map[string]string, error) {
 			if token == "" {

@@ -20,7 +20,7 @@ import (
 const (
 	// MaxStock bounds a sale's stock: every process selling it keeps each
 	// buyer's units and retry keys in memory (runtime/stock.Ledger).
-	MaxStock = 100_000
+	MaxStock = 1_000_000
 	// MaxPerUser bounds per_user.
 	MaxPerUser = 100
 	// MaxSKULen is the longest SKU (as for orders).
@@ -48,7 +48,7 @@ type Sale struct {
 // saleInput is the body of PUT /v1/sales/{sale_id}.
 type saleInput struct {
 	SKU        *string `json:"sku" jsonschema:"required;minLength=1;maxLength=64"`
-	Stock      *int64  `json:"stock" jsonschema:"required;minimum=0;maximum=100000"`
+	Stock      *int64  `json:"stock" jsonschema:"required;minimum=0;maximum=1000000"`
 	PriceCents *int64  `json:"price_cents" jsonschema:"required;minimum=0;maximum=1099511627776"`
 	Currency   *string `json:"currency" jsonschema:"required"`
 	PerUser    *int    `json:"per_user" jsonschema:"required;minimum=1;maximum=100"`

@@ -240,8 +240,10 @@ func (b *book) load() {
 	defer close(b.ready)
 	ctx, cancel := context.WithTimeout(b.l.ctx, syncWait)
 	defer cancel()
+	// Headers only: the state is all in the headers, and a take message's
+	// body (a sale's orders) is many times their size.
 	c, err := b.l.js.OrderedConsumer(ctx, b.l.cfg.Stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{b.l.keyFilter(b.key)}})
+		FilterSubjects: []string{b.l.keyFilter(b.key)}, HeadersOnly: true})
 	if err == nil {
 		b.cc, err = c.Consume(b.apply)
 	}

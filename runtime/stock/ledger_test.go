@@ -1,8 +1,10 @@
 package stock_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,8 +19,9 @@ import (
 )
 
 // ledgers opens n ledgers, each on its own connection (as n hosts would),
-// on one stream LEDGER capturing "ledger.>".
-func ledgers(t testing.TB, n int) []*stock.Ledger {
+// on one stream LEDGER capturing "ledger.>"; cfg (optional) gives the rest
+// of their config.
+func ledgers(t testing.TB, n int, cfg ...stock.LedgerConfig) []*stock.Ledger {
 	t.Helper()
 	ns := testenv.NATSServer(t)
 	var out []*stock.Ledger
@@ -35,7 +38,12 @@ func ledgers(t testing.TB, n int) []*stock.Ledger {
 				t.Fatal(err)
 			}
 		}
-		l := stock.NewLedger(js, stock.LedgerConfig{Stream: "LEDGER", Prefix: "ledger"})
+		var c stock.LedgerConfig
+		if len(cfg) > 0 {
+			c = cfg[0]
+		}
+		c.Stream, c.Prefix = "LEDGER", "ledger"
+		l := stock.NewLedger(js, c)
 		t.Cleanup(l.Close)
 		out = append(out, l)
 	}
@@ -114,5 +122,37 @@ func TestLedgerConcurrentHosts(t *testing.T) {
 	}
 	if _, err := ls[1].Reserve(ctx, "other", stock.Take{Holder: "x", Units: 1}); !errors.Is(err, stock.ErrNoStock) {
 		t.Errorf("take of a key never set = %v, want ErrNoStock", err)
+	}
+}
+
+// BenchmarkLedgerReserve is BenchmarkReserve's load on the ledger: 64
+// goroutines, a new holder each, one hot key, each take carrying a body of
+// about a sale order's size; on one ledger (one process), and on two
+// ledgers taking turns (two hosts racing on the key's compare-and-set).
+func BenchmarkLedgerReserve(b *testing.B) {
+	order := []byte(`{"order_id":"hot-12345678-1","user_id":12345678,"items":[{"sku":"HOT-1","qty":1,"price_cents":999}],"currency":"CNY","created_at":"2026-12-02T10:00:00.000001Z","total_cents":999},`)
+	encode := func(_ string, takes []stock.Taken) ([]byte, error) {
+		return bytes.Repeat(order, len(takes)), nil
+	}
+	for _, hosts := range []int{1, 2} {
+		b.Run(fmt.Sprintf("hosts=%d", hosts), func(b *testing.B) {
+			ls := ledgers(b, hosts, stock.LedgerConfig{Encode: encode})
+			ctx := context.Background()
+			if _, err := ls[0].Set(ctx, "hot", 1<<40); err != nil {
+				b.Fatal(err)
+			}
+			var next atomic.Int64
+			b.SetParallelism(32) // 64 goroutines on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					n := next.Add(1)
+					if _, err := ls[n%int64(hosts)].Reserve(ctx, "hot", stock.Take{Holder: strconv.FormatInt(n, 10), Units: 1}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 	}
 }
