@@ -8,8 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/internal/testenv"
+	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/wire"
 )
 

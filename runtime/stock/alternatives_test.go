@@ -19,7 +19,7 @@ import (
 // messages on a file-backed bucket of one replica, the claim key created
 // (expected last subject sequence 0) and the bucket's counter written on
 // its revision, against the counter write alone ("cas"). 64 goroutines
-// on 32 buckets, each bucket's writes in turn as Stock does; a failed
+// on 32 buckets, each bucket's writes in turn; a failed
 // publish fails the benchmark, so every op committed.
 func BenchmarkAtomicBatch(b *testing.B) {
 	for _, mode := range []string{"cas", "batch"} {

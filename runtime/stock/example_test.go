@@ -11,9 +11,11 @@ import (
 	"github.com/surgefn/surge/runtime/stock"
 )
 
-// Example reserves units of a flash-sale SKU. A function gets kv from
-// env.KV with the bucket declared under spec.kv; the claim id is the id of
-// the order the units are for, so a retry of the same order takes nothing.
+// Example sells units of a flash-sale SKU on a ledger. A function declares
+// the stream under spec.publishes (maxAge: unlimited: the ledger is the
+// record of what was sold) and builds the ledger in Provision on env.JS.
+// A retry with the same retry key (an Idempotency-Key) takes nothing more
+// and gets the first claim.
 func Example() {
 	nc, err := nats.Connect(nats.DefaultURL)
 	if err != nil {
@@ -22,21 +24,23 @@ func Example() {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	ctx := context.Background()
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "EXAMPLE_STOCK"})
-	if err != nil {
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EXAMPLE_LEDGER", Subjects: []string{"example.ledger.>"}}); err != nil {
 		return
 	}
-	s := stock.New(kv, 8)
-	if _, err := s.Set(ctx, "sale.p1", 100); err != nil {
+	l := stock.NewLedger(js, stock.LedgerConfig{Stream: "EXAMPLE_LEDGER", Prefix: "example.ledger"})
+	defer l.Close()
+	if _, err := l.Set(ctx, "p1", 100); err != nil {
 		return
 	}
-	c, err := s.Reserve(ctx, "sale.p1", "order-42", 1)
+	c, err := l.Reserve(ctx, "p1", stock.Take{Holder: "user-7", Units: 1, Limit: 1, Key: "buy-42"})
 	switch {
 	case errors.Is(err, stock.ErrSoldOut):
 		fmt.Println("sold out")
+	case errors.Is(err, stock.ErrLimit):
+		fmt.Println("user-7 has bought already")
 	case err != nil:
 		fmt.Println("retry later:", err)
 	default:
-		fmt.Println("reserved", c.Units, "replayed", c.Replayed)
+		fmt.Println("claim", c.ID, "units", c.Units, "replayed", c.Replayed)
 	}
 }

@@ -18,9 +18,6 @@ import (
 	"github.com/surgefn/surge/runtime"
 )
 
-// ErrLimit means a take would give its holder more than its limit.
-var ErrLimit = errors.New("stock: holder limit reached")
-
 // Headers of ledger messages.
 const (
 	// HeaderTakes is a take message's takes, the JSON array of
@@ -50,10 +47,8 @@ const (
 // tokenPattern is a key usable as one subject token.
 var tokenPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
-// Ledger is stock kept as an append-only log on a JetStream stream. It is
-// built for sales.order, which does not use it yet (it still reserves with
-// Stock, see functions/sales/order.go). Key k
-// has two subjects: "<prefix>.k.set" holds the totals Set gave it, and
+// Ledger is stock kept as an append-only log on a JetStream stream; the
+// flash sales (functions/sales) sell on it. Key k has two subjects: "<prefix>.k.set" holds the totals Set gave it, and
 // "<prefix>.k.take" its takes. A take message carries any number of
 // takes (HeaderTakes) and, as its body, what the caller makes of them
 // (LedgerConfig.Encode): for a flash sale the orders, in the form

@@ -3,9 +3,11 @@ package stock_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,8 +25,16 @@ import (
 // of their config.
 func ledgers(t testing.TB, n int, cfg ...stock.LedgerConfig) []*stock.Ledger {
 	t.Helper()
+	ls, _ := ledgersOn(t, n, cfg...)
+	return ls
+}
+
+// ledgersOn is ledgers, and the stream they share.
+func ledgersOn(t testing.TB, n int, cfg ...stock.LedgerConfig) ([]*stock.Ledger, jetstream.Stream) {
+	t.Helper()
 	ns := testenv.NATSServer(t)
 	var out []*stock.Ledger
+	var stream jetstream.Stream
 	for i := range n {
 		nc, err := nats.Connect(ns.ClientURL())
 		if err != nil {
@@ -33,7 +43,7 @@ func ledgers(t testing.TB, n int, cfg ...stock.LedgerConfig) []*stock.Ledger {
 		t.Cleanup(nc.Close)
 		js, _ := jetstream.New(nc)
 		if i == 0 {
-			if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "LEDGER",
+			if stream, err = js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "LEDGER",
 				Subjects: []string{"ledger.>"}}); err != nil {
 				t.Fatal(err)
 			}
@@ -47,7 +57,7 @@ func ledgers(t testing.TB, n int, cfg ...stock.LedgerConfig) []*stock.Ledger {
 		t.Cleanup(l.Close)
 		out = append(out, l)
 	}
-	return out
+	return out, stream
 }
 
 // TestLedgerConcurrentHosts: two ledgers (two hosts) sell 100 units to
@@ -154,5 +164,111 @@ func BenchmarkLedgerReserve(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// TestLedgerMessageBounds: concurrent takes beyond MaxBytes go out in
+// several messages, every take in exactly one, each message's body made by
+// Encode from exactly its takes.
+func TestLedgerMessageBounds(t *testing.T) {
+	var mu sync.Mutex
+	bodies := map[string]int{} // body -> takes it was made of
+	encode := func(_ string, takes []stock.Taken) ([]byte, error) {
+		b := []byte(strconv.Itoa(len(takes)) + ":" + takes[0].Claim)
+		mu.Lock()
+		bodies[string(b)] = len(takes)
+		mu.Unlock()
+		return b, nil
+	}
+	ls, stream := ledgersOn(t, 1, stock.LedgerConfig{Encode: encode, MaxBytes: 2000})
+	l := ls[0]
+	ctx := context.Background()
+	if _, err := l.Set(ctx, "b", 1000); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	var wg sync.WaitGroup
+	for h := range n {
+		wg.Go(func() {
+			if _, err := l.Reserve(ctx, "b", stock.Take{Holder: "h" + strconv.Itoa(h), Units: 1}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := map[string]bool{}
+	msgs := 0
+	for seq := uint64(1); seq <= info.State.LastSeq; seq++ {
+		m, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Subject != "ledger.b.take" {
+			continue
+		}
+		msgs++
+		var takes [][4]any
+		if err := json.Unmarshal([]byte(m.Header.Get(stock.HeaderTakes)), &takes); err != nil {
+			t.Fatal(err)
+		}
+		if len(takes) == 0 || len(takes) > 2000/200+1 {
+			t.Errorf("message %d: %d takes, want 1 to %d (MaxBytes 2000)", seq, len(takes), 2000/200+1)
+		}
+		mu.Lock()
+		made, ok := bodies[string(m.Data)]
+		mu.Unlock()
+		if !ok || made != len(takes) || !strings.HasSuffix(string(m.Data), ":"+takes[0][0].(string)) {
+			t.Errorf("message %d: body %q is not Encode's of its %d takes", seq, m.Data, len(takes))
+		}
+		for _, tk := range takes {
+			c := tk[0].(string)
+			if claims[c] {
+				t.Errorf("claim %s in two messages", c)
+			}
+			claims[c] = true
+		}
+	}
+	if len(claims) != n || msgs < 2 {
+		t.Errorf("%d claims in %d messages, want %d in several", len(claims), msgs, n)
+	}
+	if lv, err := l.Levels(ctx, "b"); err != nil || lv.Sold != n {
+		t.Errorf("levels %+v, %v; want %d sold", lv, err, n)
+	}
+}
+
+// TestLedgerRetryOnAnotherHost: a take retried with its retry key on
+// another ledger, at once, is the first take (Replayed), whatever that
+// ledger's tail has delivered yet; and a holder at its limit is told so on
+// every ledger.
+func TestLedgerRetryOnAnotherHost(t *testing.T) {
+	ls := ledgers(t, 2)
+	ctx := context.Background()
+	if _, err := ls[0].Set(ctx, "r", 10); err != nil {
+		t.Fatal(err)
+	}
+	// Both books loaded before the takes, so the second may lag behind.
+	if _, err := ls[1].Levels(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		holder := "u" + strconv.Itoa(i)
+		first, err := ls[0].Reserve(ctx, "r", stock.Take{Holder: holder, Units: 1, Limit: 1, Key: "k" + holder})
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := ls[1].Reserve(ctx, "r", stock.Take{Holder: holder, Units: 1, Limit: 1, Key: "k" + holder})
+		if err != nil || again.ID != first.ID || !again.Replayed {
+			t.Errorf("retry on the other ledger = %+v, %v; want %s replayed", again, err, first.ID)
+		}
+		if _, err := ls[1].Reserve(ctx, "r", stock.Take{Holder: holder, Units: 1, Limit: 1, Key: "other"}); !errors.Is(err, stock.ErrLimit) {
+			t.Errorf("a second take of %s = %v, want ErrLimit", holder, err)
+		}
+	}
+	if lv, err := ls[1].Levels(ctx, "r"); err != nil || lv.Sold != 10 {
+		t.Errorf("levels %+v, %v; want 10 sold", lv, err)
 	}
 }
