@@ -135,7 +135,7 @@ func TestLedgerConcurrentHosts(t *testing.T) {
 	}
 }
 
-// BenchmarkLedgerReserve is BenchmarkReserve's load on the ledger: 64
+// BenchmarkLedgerReserve is the load the KV design was measured with: 64
 // goroutines, a new holder each, one hot key, each take carrying a body of
 // about a sale order's size; on one ledger (one process), and on two
 // ledgers taking turns (two hosts racing on the key's compare-and-set).
