@@ -92,7 +92,16 @@ type LedgerConfig struct {
 	// MaxTakes and MaxBytes bound one take message (DefaultMaxTakes,
 	// DefaultMaxBytes when 0).
 	MaxTakes, MaxBytes int
+	// IdleAfter is how long a key unused in this process keeps its state
+	// and its tail (an ordered consumer on the server); the next use
+	// rebuilds them. DefaultIdleAfter when 0; negative keeps them until
+	// Close.
+	IdleAfter time.Duration
 }
+
+// DefaultIdleAfter is LedgerConfig.IdleAfter when unset: a sale that
+// ended stops costing its tail ten minutes after its last call.
+const DefaultIdleAfter = 10 * time.Minute
 
 // Take is one reservation asked of Reserve.
 type Take struct {
@@ -128,8 +137,56 @@ func NewLedger(js jetstream.JetStream, cfg LedgerConfig) *Ledger {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultMaxBytes
 	}
+	if cfg.IdleAfter == 0 {
+		cfg.IdleAfter = DefaultIdleAfter
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Ledger{js: js, cfg: cfg, ctx: ctx, cancel: cancel, books: map[string]*book{}}
+	l := &Ledger{js: js, cfg: cfg, ctx: ctx, cancel: cancel, books: map[string]*book{}}
+	if cfg.IdleAfter > 0 {
+		go l.evictIdle()
+	}
+	return l
+}
+
+// evictIdle drops, until Close, the books no call used for IdleAfter and
+// that have nothing to send: their tails stop.
+func (l *Ledger) evictIdle() {
+	t := time.NewTicker(max(l.cfg.IdleAfter/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case now := <-t.C:
+			l.mu.Lock()
+			for key, b := range l.books {
+				if b.users > 0 || now.Sub(b.lastUse) < l.cfg.IdleAfter {
+					continue
+				}
+				select {
+				case <-b.ready:
+				default:
+					continue // still loading
+				}
+				b.mu.Lock()
+				idle := !b.busy && len(b.queue) == 0
+				b.mu.Unlock()
+				if idle {
+					b.stop()
+					delete(l.books, key)
+				}
+			}
+			l.mu.Unlock()
+		}
+	}
+}
+
+// release ends a call's use of b (taken by book).
+func (l *Ledger) release(b *book) {
+	l.mu.Lock()
+	b.users--
+	b.lastUse = time.Now()
+	l.mu.Unlock()
 }
 
 // Close stops the tails; calls in flight fail.
@@ -159,6 +216,7 @@ type book struct {
 
 	ready   chan struct{} // closed once loaded
 	loadErr error
+	cons    jetstream.Consumer // the tail
 	cc      jetstream.ConsumeContext
 
 	mu       sync.Mutex
@@ -174,8 +232,10 @@ type book struct {
 	// landed the sequence the tail applied it at (0: not seen).
 	flight string
 	landed uint64
-	// results of the message in flight, as the tail applied it.
-	landedTakes map[*pending]Claim
+
+	// Under l.mu: the calls using the book, and when the last one ended.
+	users   int
+	lastUse time.Time
 }
 
 type holding struct {
@@ -198,6 +258,7 @@ type pending struct {
 	synced bool
 }
 
+// book returns key's book, loaded, for one call, which must release it.
 func (l *Ledger) book(ctx context.Context, key string) (*book, error) {
 	if !tokenPattern.MatchString(key) {
 		return nil, fmt.Errorf("stock: key %q: must be 1 to 128 characters of A-Z, a-z, 0-9, '_' or '-'", key)
@@ -213,14 +274,17 @@ func (l *Ledger) book(ctx context.Context, key string) (*book, error) {
 		l.books[key] = b
 		go b.load()
 	}
+	b.users++
 	l.mu.Unlock()
 	select {
 	case <-b.ready:
 	case <-ctx.Done():
+		l.release(b)
 		return nil, ctx.Err()
 	}
 	if b.loadErr != nil {
 		l.mu.Lock()
+		b.users--
 		if l.books[key] == b {
 			delete(l.books, key) // the next call tries again
 		}
@@ -240,6 +304,7 @@ func (b *book) load() {
 	c, err := b.l.js.OrderedConsumer(ctx, b.l.cfg.Stream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{b.l.keyFilter(b.key)}, HeadersOnly: true})
 	if err == nil {
+		b.cons = c
 		b.cc, err = c.Consume(b.apply)
 	}
 	if err == nil {
@@ -251,9 +316,21 @@ func (b *book) load() {
 	}
 }
 
+// stop stops the tail and deletes its consumer on the server (which
+// would otherwise stay until its inactivity threshold, minutes).
 func (b *book) stop() {
 	if b.cc != nil {
 		b.cc.Stop()
+	}
+	if b.cons == nil {
+		return
+	}
+	if info := b.cons.CachedInfo(); info != nil {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = b.l.js.DeleteConsumer(ctx, b.l.cfg.Stream, info.Name)
+		}()
 	}
 }
 
@@ -396,6 +473,7 @@ func (l *Ledger) Reserve(ctx context.Context, key string, t Take) (Claim, error)
 	if err != nil {
 		return Claim{}, err
 	}
+	defer l.release(b)
 	p := &pending{t: t, done: make(chan struct{})}
 	b.mu.Lock()
 	if c, done, err := b.decide(p); done {
@@ -425,6 +503,7 @@ func (l *Ledger) Set(ctx context.Context, key string, total int64) (Levels, erro
 	if err != nil {
 		return Levels{}, err
 	}
+	defer l.release(b)
 	p := &pending{set: true, total: total, done: make(chan struct{})}
 	b.mu.Lock()
 	b.enqueue(p)
@@ -444,6 +523,7 @@ func (l *Ledger) Levels(ctx context.Context, key string) (Levels, error) {
 	if err != nil {
 		return Levels{}, err
 	}
+	defer l.release(b)
 	if err := b.sync(ctx); err != nil {
 		return Levels{}, err
 	}

@@ -272,3 +272,37 @@ func TestLedgerRetryOnAnotherHost(t *testing.T) {
 		t.Errorf("levels %+v, %v; want 10 sold", lv, err)
 	}
 }
+
+// TestLedgerIdleKeys: a key unused for IdleAfter gives up its tail (its
+// ordered consumer on the server), and its next use rebuilds the state
+// from the stream.
+func TestLedgerIdleKeys(t *testing.T) {
+	ls, stream := ledgersOn(t, 1, stock.LedgerConfig{IdleAfter: 100 * time.Millisecond})
+	l := ls[0]
+	ctx := context.Background()
+	if _, err := l.Set(ctx, "idle", 5); err != nil {
+		t.Fatal(err)
+	}
+	first, err := l.Reserve(ctx, "idle", stock.Take{Holder: "a", Units: 2, Key: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumers := func() int {
+		info, err := stream.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Consumers
+	}
+	if n := consumers(); n != 1 {
+		t.Fatalf("%d consumers while the key is in use, want its tail", n)
+	}
+	testenv.Eventually(t, 5*time.Second, "the idle key's tail stopped", func() bool { return consumers() == 0 })
+	again, err := l.Reserve(ctx, "idle", stock.Take{Holder: "a", Units: 2, Key: "k"})
+	if err != nil || again.ID != first.ID || !again.Replayed {
+		t.Errorf("retry after the rebuild = %+v, %v; want %s replayed", again, err, first.ID)
+	}
+	if lv, err := l.Levels(ctx, "idle"); err != nil || lv != (stock.Levels{Total: 5, Sold: 2}) {
+		t.Errorf("levels after the rebuild = %+v, %v; want 2 of 5 sold", lv, err)
+	}
+}
