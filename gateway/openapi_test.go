@@ -345,7 +345,7 @@ func TestOpenAPIMatchesRealCalls(t *testing.T) {
 		{name: "envelope over the total", method: "POST", path: "/v1/envelopes", body: `{"sender_id":1,"total_cents":10000001,"count":1}`, want: 400},
 		{name: "largest sale", method: "PUT", path: "/v1/sales/s3", headers: []string{admin}, wantValid: true, want: 200,
 			body: strings.NewReplacer(`"stock":5`, `"stock":100000`, `"per_user":1`, `"per_user":100`, `"price_cents":999`, `"price_cents":1099511627776`).Replace(sale)},
-		{name: "sale over the stock bound", method: "PUT", path: "/v1/sales/s4", headers: []string{admin}, want: 400, body: strings.Replace(sale, `"stock":5`, `"stock":100001`, 1)},
+		{name: "sale over the stock bound", method: "PUT", path: "/v1/sales/s4", headers: []string{admin}, want: 400, body: strings.Replace(sale, `"stock":5`, `"stock":1000001`, 1)},
 		{name: "sale over the per-user bound", method: "PUT", path: "/v1/sales/s4", headers: []string{admin}, want: 400, body: strings.Replace(sale, `"per_user":1`, `"per_user":101`, 1)},
 		{name: "sale over the price bound", method: "PUT", path: "/v1/sales/s4", headers: []string{admin}, want: 400, body: strings.Replace(sale, `"price_cents":999`, `"price_cents":1099511627777`, 1)},
 		{name: "sale order of qty 100", method: "POST", path: "/v1/sales/s1/orders", body: `{"user_id":43,"qty":100}`, wantValid: true, want: 409},

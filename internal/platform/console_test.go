@@ -95,6 +95,20 @@ func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Actio
 	}
 }
 
+// clickNow clicks the first element sel matches, looked up and clicked in
+// one step inside the page: chromedp.Click resolves the node first, and
+// the console's periodic refresh can replace it before the click lands
+// ("Could not find node with given id").
+func clickNow(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	run(t, ctx, "wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.click(); return true })()`, sel)
+	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+	if err != nil || !ok {
+		t.Fatalf("browser: click %s: %v (found: %v)", sel, err, ok)
+	}
+}
+
 // text is the text of the first element sel matches.
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
@@ -203,13 +217,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	// Replay the first: its entry goes, the call runs again and succeeds.
-	run(t, ctx, "replay", chromedp.Click(chromedp.CSS(cards[0]+" button.replay")), chromedp.WaitNotPresent(chromedp.CSS(cards[0])))
+	clickNow(t, ctx, cards[0]+" button.replay")
+	run(t, ctx, "replay", chromedp.WaitNotPresent(chromedp.CSS(cards[0])))
 	testenv.Eventually(t, 10*time.Second, "replayed call succeeded", func() bool { return status(ids[0]) == wire.CallSucceeded })
 	// Discard the second (the page asks first; the test says yes).
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.confirm = () => true, true`)); err != nil {
 		t.Fatal(err)
 	}
-	run(t, ctx, "discard", chromedp.Click(chromedp.CSS(cards[1]+" button.discard")), chromedp.WaitNotPresent(chromedp.CSS(cards[1])))
+	clickNow(t, ctx, cards[1]+" button.discard")
+	run(t, ctx, "discard", chromedp.WaitNotPresent(chromedp.CSS(cards[1])))
 	if p := listDLQ(t, env, "function=failer"); p.Total != 0 {
 		t.Errorf("dead letters after replay and discard = %+v", p)
 	}
