@@ -35,7 +35,8 @@ const (
 	// DefaultMaxTakes is the most takes one message carries, the most
 	// orders one orders.submit array holds.
 	DefaultMaxTakes = 1000
-	// DefaultMaxBytes bounds one message's body and takes header.
+	// DefaultMaxBytes bounds one message's body (what Encode makes); the
+	// takes header is bounded by maxTakesHeader.
 	DefaultMaxBytes = 512 << 10
 	// syncWait bounds how long a call waits for the ledger's tail to
 	// deliver what the stream holds.
@@ -336,6 +337,9 @@ func (b *book) stop() {
 
 // sync waits until the tail applied the key's last message on the stream.
 func (b *book) sync(ctx context.Context) error {
+	// Bounded: a reply lost with a stream leader must not hang the flush.
+	ctx, cancel := context.WithTimeout(ctx, syncWait)
+	defer cancel()
 	last, err := b.lastSeq(ctx)
 	if err != nil {
 		return err
@@ -637,7 +641,8 @@ func (b *book) sendTakes(batch []*pending) {
 			}
 			return
 		}
-		msg, sent, claims, expect, err := b.assemble(batch)
+		out, err := b.assemble(batch)
+		sent, claims, expect, msg := out.sent, out.claims, out.expect, out.msg
 		if err != nil {
 			for _, p := range sent {
 				finish(p, Claim{}, err)
@@ -667,17 +672,23 @@ func (b *book) sendTakes(batch []*pending) {
 		switch {
 		case err == nil:
 			// The tail may have applied it already; otherwise apply it
-			// here: nothing else came in between (the CAS held).
+			// here: nothing else came in between (the CAS held), so the
+			// takes it put back in the queue were decided on a current
+			// state and are synced.
 			b.applyLocked(ack.Sequence, msg.Subject, msg.Header)
 			b.flight = ""
+			for _, p := range out.unsynced {
+				p.synced = true
+			}
 			b.mu.Unlock()
 			finishAll(sent, claims)
 			continue
-		case runtime.IsKVConflict(err):
+		case runtime.IsKVConflict(err), isDupInProcess(err):
 			b.mu.Unlock()
 			// Another message for the key came first: wait for the tail,
 			// then decide again. If it was this very message (a retry of
-			// a publish whose ack was lost), its takes stand.
+			// a publish whose ack was lost, or one the server was still
+			// storing when the retry came), its takes stand.
 			werr := b.waitFor(b.l.ctx, conflictSeq(err, expect))
 			b.mu.Lock()
 			landed := b.landed
@@ -707,6 +718,14 @@ func (b *book) sendTakes(batch []*pending) {
 	}
 }
 
+// isDupInProcess reports JetStream's answer to a message whose
+// Nats-Msg-Id it is still storing (error 10158, on a replicated stream):
+// the retry of a publish that timed out while the first try was in flight.
+func isDupInProcess(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == 10158
+}
+
 // finishAll answers sent with their claims.
 func finishAll(sent []*pending, claims []Claim) {
 	for i, p := range sent {
@@ -728,29 +747,43 @@ func conflictSeq(err error, expect uint64) uint64 {
 	return expect + 1
 }
 
+// outgoing is what assemble makes of a batch.
+type outgoing struct {
+	// msg carries sent, in its order, with their claims, published on
+	// expect; nil when none goes out, and then sent are the takes that
+	// need a synced state.
+	msg    *nats.Msg
+	sent   []*pending
+	claims []Claim
+	expect uint64
+	// unsynced are the takes put back in the queue to be decided on a
+	// synced state: msg's compare-and-set holding makes them synced.
+	unsynced []*pending
+}
+
+// maxTakesHeader bounds the takes header: JetStream refuses a message
+// whose headers pass 64 KiB, and the message has a few more.
+const maxTakesHeader = 60 << 10
+
 // assemble decides the takes of batch against the state. It answers
 // those the state decides (known keys, what judge answers) and returns
-// the message carrying the others (sent, in its order, with their claims)
-// and the sequence it expects; or a nil message when none goes out: then
-// sent are the takes that need a synced state.
-func (b *book) assemble(batch []*pending) (msg *nats.Msg, sent []*pending, claims []Claim, expect uint64, err error) {
+// the message carrying the others. A message ends at maxTakesHeader of
+// takes header, and at MaxBytes of body (what Encode makes of its takes:
+// halved until it fits); the takes cut off go first in the queue.
+func (b *book) assemble(batch []*pending) (outgoing, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var unsynced []*pending
 	var takes []Taken
+	var out outgoing
 	extra := map[string]int64{} // units of this message, by holder
 	count := map[string]int{}   // takes of this message, by holder
 	var units int64
-	size := 0
+	hdr := []byte{'['}
 	for i, p := range batch {
 		if p.dropped {
 			finish(p, Claim{}, context.Canceled)
 			continue
-		}
-		if size > b.l.cfg.MaxBytes {
-			// Full: the rest go first in the queue, for the next message.
-			b.queue = append(append([]*pending(nil), batch[i:]...), b.queue...)
-			break
 		}
 		t := p.t
 		hd := b.holders[t.Holder]
@@ -772,43 +805,71 @@ func (b *book) assemble(batch []*pending) (msg *nats.Msg, sent []*pending, claim
 			finish(p, Claim{}, err)
 			continue
 		}
+		tk := Taken{Claim: ClaimID(b.key, t.Holder, n+1), Holder: t.Holder, Units: t.Units, Key: t.Key, Data: t.Data}
+		entry, err := json.Marshal([4]any{tk.Claim, tk.Holder, tk.Units, tk.Key})
+		if err != nil {
+			finish(p, Claim{}, err)
+			continue
+		}
+		if len(takes) > 0 && len(hdr)+len(entry)+1 > maxTakesHeader {
+			// Full: the rest go first in the queue, for the next message.
+			b.queue = append(append([]*pending(nil), batch[i:]...), b.queue...)
+			break
+		}
+		if len(takes) > 0 {
+			hdr = append(hdr, ',')
+		}
+		hdr = append(hdr, entry...)
 		extra[t.Holder] += t.Units
 		count[t.Holder]++
 		units += t.Units
-		tk := Taken{Claim: ClaimID(b.key, t.Holder, n+1), Holder: t.Holder, Units: t.Units, Key: t.Key, Data: t.Data}
 		takes = append(takes, tk)
-		sent = append(sent, p)
-		claims = append(claims, Claim{ID: tk.Claim, Units: tk.Units})
-		size += len(tk.Claim) + len(tk.Holder) + len(tk.Key) + 200
+		out.sent = append(out.sent, p)
+		out.claims = append(out.claims, Claim{ID: tk.Claim, Units: tk.Units})
 	}
 	if len(takes) == 0 {
-		return nil, unsynced, nil, 0, nil
+		out.sent = unsynced
+		return out, nil
 	}
+	var body []byte
+	for b.l.cfg.Encode != nil {
+		var err error
+		if body, err = b.l.cfg.Encode(b.key, takes); err != nil {
+			// The cut-off takes are still in the queue; these fail.
+			b.queue = append(unsynced, b.queue...)
+			return out, fmt.Errorf("stock %s: encode: %w", b.key, err)
+		}
+		if len(body) <= b.l.cfg.MaxBytes || len(takes) == 1 {
+			break
+		}
+		// Too big: keep the first half (their claims do not depend on
+		// the rest), the others go back to the queue.
+		k := len(takes) / 2
+		b.queue = append(append([]*pending(nil), out.sent[k:]...), b.queue...)
+		takes, out.sent, out.claims = takes[:k], out.sent[:k], out.claims[:k]
+		hdr = hdr[:1]
+		for i, tk := range takes {
+			if i > 0 {
+				hdr = append(hdr, ',')
+			}
+			entry, _ := json.Marshal([4]any{tk.Claim, tk.Holder, tk.Units, tk.Key})
+			hdr = append(hdr, entry...)
+		}
+	}
+	hdr = append(hdr, ']')
 	// Unsynced keyed takes wait for the next round: the CAS of this
 	// message tells whether the state was current.
 	b.queue = append(unsynced, b.queue...)
-	hdr := make([][4]any, len(takes))
-	for i, t := range takes {
-		hdr[i] = [4]any{t.Claim, t.Holder, t.Units, t.Key}
-	}
-	hb, err := json.Marshal(hdr)
-	if err != nil {
-		return nil, sent, nil, 0, err
-	}
-	var body []byte
-	if b.l.cfg.Encode != nil {
-		if body, err = b.l.cfg.Encode(b.key, takes); err != nil {
-			return nil, sent, nil, 0, fmt.Errorf("stock %s: encode: %w", b.key, err)
-		}
-	}
+	out.unsynced = unsynced
 	b.flight, b.landed = nuid.Next(), 0
-	msg = &nats.Msg{Subject: b.l.TakeSubject(b.key), Data: body, Header: nats.Header{
-		HeaderTakes:         {string(hb)},
+	out.msg = &nats.Msg{Subject: b.l.TakeSubject(b.key), Data: body, Header: nats.Header{
+		HeaderTakes:         {string(hdr)},
 		runtime.HeaderMsgID: {b.flight},
 		hdrExpectSeq:        {strconv.FormatUint(b.seq, 10)},
 		hdrExpectSubj:       {b.l.keyFilter(b.key)},
 	}}
-	return msg, sent, claims, b.seq, nil
+	out.expect = b.seq
+	return out, nil
 }
 
 // keyed finds a take of t's holder with t's retry key: recorded, or

@@ -167,14 +167,19 @@ func BenchmarkLedgerReserve(b *testing.B) {
 	}
 }
 
-// TestLedgerMessageBounds: concurrent takes beyond MaxBytes go out in
-// several messages, every take in exactly one, each message's body made by
-// Encode from exactly its takes.
+// TestLedgerMessageBounds: concurrent takes beyond a message's bounds go
+// out in several messages, every take in exactly one, each message's body
+// made by Encode from exactly its takes: bodies of 200 bytes a take
+// against MaxBytes 2000, and takes with long retry keys against the 64 KiB
+// JetStream allows for headers.
 func TestLedgerMessageBounds(t *testing.T) {
 	var mu sync.Mutex
 	bodies := map[string]int{} // body -> takes it was made of
-	encode := func(_ string, takes []stock.Taken) ([]byte, error) {
-		b := []byte(strconv.Itoa(len(takes)) + ":" + takes[0].Claim)
+	encode := func(key string, takes []stock.Taken) ([]byte, error) {
+		b := []byte(strconv.Itoa(len(takes)) + ":" + takes[0].Claim + ":")
+		if key == "b" { // "k" is bounded by its header alone
+			b = append(b, bytes.Repeat([]byte{'x'}, 200*len(takes))...)
+		}
 		mu.Lock()
 		bodies[string(b)] = len(takes)
 		mu.Unlock()
@@ -183,46 +188,62 @@ func TestLedgerMessageBounds(t *testing.T) {
 	ls, stream := ledgersOn(t, 1, stock.LedgerConfig{Encode: encode, MaxBytes: 2000})
 	l := ls[0]
 	ctx := context.Background()
-	if _, err := l.Set(ctx, "b", 1000); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		key  string
+		n    int
+		long bool // a 255-character retry key per take
+	}{{"b", 200, false}, {"k", 1000, true}} {
+		if _, err := l.Set(ctx, tc.key, 10_000); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for h := range tc.n {
+			wg.Go(func() {
+				take := stock.Take{Holder: "h" + strconv.Itoa(h), Units: 1}
+				if tc.long {
+					take.Key = strings.Repeat("k", 240) + strconv.Itoa(100000+h)
+				}
+				if _, err := l.Reserve(ctx, tc.key, take); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if lv, err := l.Levels(ctx, tc.key); err != nil || lv.Sold != int64(tc.n) {
+			t.Errorf("%s: levels %+v, %v; want %d sold", tc.key, lv, err, tc.n)
+		}
 	}
-	const n = 200
-	var wg sync.WaitGroup
-	for h := range n {
-		wg.Go(func() {
-			if _, err := l.Reserve(ctx, "b", stock.Take{Holder: "h" + strconv.Itoa(h), Units: 1}); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
 	info, err := stream.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	claims := map[string]bool{}
-	msgs := 0
+	msgs := map[string]int{}
 	for seq := uint64(1); seq <= info.State.LastSeq; seq++ {
 		m, err := stream.GetMsg(ctx, seq)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Subject != "ledger.b.take" {
+		if !strings.HasSuffix(m.Subject, ".take") {
 			continue
 		}
-		msgs++
+		msgs[m.Subject]++
+		h := m.Header.Get(stock.HeaderTakes)
 		var takes [][4]any
-		if err := json.Unmarshal([]byte(m.Header.Get(stock.HeaderTakes)), &takes); err != nil {
+		if err := json.Unmarshal([]byte(h), &takes); err != nil {
 			t.Fatal(err)
 		}
-		if len(takes) == 0 || len(takes) > 2000/200+1 {
-			t.Errorf("message %d: %d takes, want 1 to %d (MaxBytes 2000)", seq, len(takes), 2000/200+1)
+		if len(takes) == 0 || len(h) > 60<<10 {
+			t.Errorf("message %d: %d takes in a header of %d bytes", seq, len(takes), len(h))
+		}
+		if m.Subject == "ledger.b.take" && len(m.Data) > 2000 && len(takes) > 1 {
+			t.Errorf("message %d: body of %d bytes for %d takes, over MaxBytes 2000", seq, len(m.Data), len(takes))
 		}
 		mu.Lock()
 		made, ok := bodies[string(m.Data)]
 		mu.Unlock()
-		if !ok || made != len(takes) || !strings.HasSuffix(string(m.Data), ":"+takes[0][0].(string)) {
-			t.Errorf("message %d: body %q is not Encode's of its %d takes", seq, m.Data, len(takes))
+		if !ok || made != len(takes) || !strings.HasPrefix(string(m.Data), fmt.Sprintf("%d:%s:", len(takes), takes[0][0])) {
+			t.Errorf("message %d: the body is not Encode's of its %d takes", seq, len(takes))
 		}
 		for _, tk := range takes {
 			c := tk[0].(string)
@@ -232,11 +253,9 @@ func TestLedgerMessageBounds(t *testing.T) {
 			claims[c] = true
 		}
 	}
-	if len(claims) != n || msgs < 2 {
-		t.Errorf("%d claims in %d messages, want %d in several", len(claims), msgs, n)
-	}
-	if lv, err := l.Levels(ctx, "b"); err != nil || lv.Sold != n {
-		t.Errorf("levels %+v, %v; want %d sold", lv, err, n)
+	// 1000 takes of about 290 header bytes need at least 5 messages.
+	if len(claims) != 1200 || msgs["ledger.b.take"] < 2 || msgs["ledger.k.take"] < 5 {
+		t.Errorf("%d claims in messages %v, want 1200 in several per key", len(claims), msgs)
 	}
 }
 
