@@ -20,11 +20,6 @@ import (
 	"github.com/surgefn/surge/runtime/wire"
 )
 
-// requester sends a request and waits for the reply (*nats.Conn).
-type requester interface {
-	RequestMsgWithContext(ctx context.Context, msg *nats.Msg) (*nats.Msg, error)
-}
-
 // kvStore is the part of a KV bucket the call handlers use.
 type kvStore interface {
 	Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error)
@@ -32,7 +27,7 @@ type kvStore interface {
 }
 
 type invokeDeps struct {
-	nc        requester
+	nc        runtime.Requester
 	js        runtime.Publisher
 	calls     kvStore
 	table     func() *Table

@@ -10,6 +10,7 @@ package manifests
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -132,8 +133,9 @@ type Stream struct {
 // Age is a stream's MaxAge: a duration, or Unlimited.
 type Age Duration
 
-// Unlimited is the Age "unlimited": the stream keeps its messages.
-const Unlimited Age = -1
+// Unlimited is the Age "unlimited": the stream keeps its messages. (Not
+// -1: "-1ns" is a negative age, refused.)
+const Unlimited Age = math.MinInt64
 
 // Std returns a as JetStream's MaxAge, where 0 is unlimited.
 func (a Age) Std() time.Duration {

@@ -155,6 +155,8 @@ func TestValidate(t *testing.T) {
 			want: `spec.publishes[0].subjects[1]: duplicate subject "orders.submit"`, wantErrs: ErrInvalid},
 		{name: "publishes negative maxAge", edit: func(f *Function) { f.Spec.Publishes[0].MaxAge = Age(-time.Hour) },
 			want: "spec.publishes[0].maxAge: must not be negative, got -1h0m0s", wantErrs: ErrInvalid},
+		{name: "publishes maxAge -1ns is not unlimited", edit: func(f *Function) { f.Spec.Publishes[0].MaxAge = Age(-1) },
+			want: "spec.publishes[0].maxAge: must not be negative, got -1ns", wantErrs: ErrInvalid},
 		{name: "config not an object", edit: func(f *Function) { f.Spec.Config = json.RawMessage(`[1]`) },
 			want: "spec.config: must be a JSON object"},
 		{name: "config invalid JSON", edit: func(f *Function) { f.Spec.Config = json.RawMessage(`{`) },

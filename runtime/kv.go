@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -39,12 +40,35 @@ func KVGet(ctx context.Context, nc Requester, kv jetstream.KeyValue, key string)
 // revision, or jetstream.ErrKeyNotFound for a key never written, deleted
 // or purged.
 func KVLeaderGet(ctx context.Context, nc Requester, bucket, key string) (value []byte, rev uint64, err error) {
+	m, err := LastMsg(ctx, nc, "KV_"+bucket, "$KV."+bucket+"."+key)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return nil, 0, jetstream.ErrKeyNotFound
+	case err != nil:
+		return nil, 0, err
+	case isKVDelete(m.Header):
+		return nil, 0, jetstream.ErrKeyNotFound
+	}
+	return m.Data, m.Seq, nil
+}
+
+// StreamMsg is a message as a stream message get returns it.
+type StreamMsg struct {
+	Seq    uint64
+	Header []byte // raw: "NATS/1.0\r\nName: value\r\n..."
+	Data   []byte
+}
+
+// LastMsg asks the leader of stream for its last message on subject
+// (wildcards allowed) with a stream message get, not a direct get, which
+// any replica may answer: jetstream.ErrMsgNotFound when it has none.
+func LastMsg(ctx context.Context, nc Requester, stream, subject string) (StreamMsg, error) {
 	req, _ := json.Marshal(struct {
 		LastBySubject string `json:"last_by_subj"`
-	}{"$KV." + bucket + "." + key})
-	resp, err := nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: "$JS.API.STREAM.MSG.GET.KV_" + bucket, Data: req})
+	}{subject})
+	resp, err := nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: "$JS.API.STREAM.MSG.GET." + stream, Data: req})
 	if err != nil {
-		return nil, 0, err
+		return StreamMsg{}, err
 	}
 	var r struct {
 		Message *struct {
@@ -55,19 +79,17 @@ func KVLeaderGet(ctx context.Context, nc Requester, bucket, key string) (value [
 		Error *jetstream.APIError `json:"error"`
 	}
 	if err := json.Unmarshal(resp.Data, &r); err != nil {
-		return nil, 0, err
+		return StreamMsg{}, fmt.Errorf("last message of %s on %s: %w", stream, subject, err)
 	}
 	switch {
 	case r.Error != nil && r.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
-		return nil, 0, jetstream.ErrKeyNotFound
+		return StreamMsg{}, jetstream.ErrMsgNotFound
 	case r.Error != nil:
-		return nil, 0, r.Error
+		return StreamMsg{}, fmt.Errorf("last message of %s on %s: %w", stream, subject, r.Error)
 	case r.Message == nil:
-		return nil, 0, errors.New("stream message get: empty answer")
-	case isKVDelete(r.Message.Header):
-		return nil, 0, jetstream.ErrKeyNotFound
+		return StreamMsg{}, fmt.Errorf("last message of %s on %s: empty answer", stream, subject)
 	}
-	return r.Message.Data, r.Message.Seq, nil
+	return StreamMsg{Seq: r.Message.Seq, Header: r.Message.Header, Data: r.Message.Data}, nil
 }
 
 // isKVDelete reports a KV delete or purge marker from the raw headers of a

@@ -28,8 +28,10 @@ import (
 // sale in one process go out as one message (at most 1000 takes), so a
 // hot SKU sells at the stream's message rate times the batch; processes
 // and hosts agree through the ledger's compare-and-set on the sale's
-// subjects. Sold out and limit reached are decided in memory once the
-// ledger knows them.
+// subjects. Limit reached, and sold out for a call without a key, are
+// decided in memory once the ledger knows them; a keyed call told sold out
+// first has the ledger read up to the stream's last message (it may be
+// the retry of a take another host made).
 //
 // Config: {"userLimit":10,"userWindow":"1s","ipLimit":0,"ipWindow":"1s",
 // "saleCacheTTL":"1s"}: at most userLimit calls per user per window per

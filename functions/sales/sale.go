@@ -136,6 +136,9 @@ func (b *base) provision(ctx context.Context, env *runtime.Env) error {
 	if err := env.RequireStream(ctx, LedgerPrefix+".x.take"); err != nil {
 		return err
 	}
+	if err := stock.CheckStream(ctx, env.JS, LedgerStream); err != nil {
+		return err
+	}
 	b.kv, b.nc, b.clock = kv, env.NC, env.Clock
 	b.ledger = stock.NewLedger(env.JS, stock.LedgerConfig{Stream: LedgerStream, Prefix: LedgerPrefix,
 		Encode: b.encodeOrders})

@@ -196,9 +196,42 @@ func (l *Ledger) Close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, b := range l.books {
+		<-b.ready // a load ends soon once the context is canceled
 		b.stop()
 	}
 	l.books = map[string]*book{}
+}
+
+// CheckStream reports whether stream keeps every message, as a ledger's
+// must: a state rebuilt from a stream that dropped old takes would sell
+// their units again and reuse their claim ids.
+func CheckStream(ctx context.Context, js jetstream.JetStream, stream string) error {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("ledger stream %s: %w", stream, err)
+	}
+	cfg := s.CachedInfo().Config
+	var limits []string
+	if cfg.MaxAge > 0 {
+		limits = append(limits, "max age "+cfg.MaxAge.String())
+	}
+	if cfg.MaxMsgs > 0 {
+		limits = append(limits, "max messages "+strconv.FormatInt(cfg.MaxMsgs, 10))
+	}
+	if cfg.MaxBytes > 0 {
+		limits = append(limits, "max bytes "+strconv.FormatInt(cfg.MaxBytes, 10))
+	}
+	if cfg.MaxMsgsPerSubject > 0 {
+		limits = append(limits, "max messages per subject "+strconv.FormatInt(cfg.MaxMsgsPerSubject, 10))
+	}
+	if cfg.Retention != jetstream.LimitsPolicy {
+		limits = append(limits, "retention "+cfg.Retention.String())
+	}
+	if len(limits) > 0 {
+		return fmt.Errorf("ledger stream %s drops messages (%s): a ledger needs all of them; make it keep them (maxAge: unlimited in spec.publishes when surge creates it)",
+			stream, strings.Join(limits, ", "))
+	}
+	return nil
 }
 
 // TakeSubject is the subject of key's takes.
@@ -350,33 +383,11 @@ func (b *book) sync(ctx context.Context) error {
 // lastSeq asks the stream leader for the sequence of the key's last
 // message (0: none).
 func (b *book) lastSeq(ctx context.Context) (uint64, error) {
-	req, _ := json.Marshal(map[string]string{"last_by_subj": b.l.keyFilter(b.key)})
-	m, err := b.l.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+b.l.cfg.Stream, req)
-	if err != nil {
-		return 0, err
-	}
-	var r struct {
-		Message *struct {
-			Seq uint64 `json:"seq"`
-		} `json:"message"`
-		Error *struct {
-			Code    int    `json:"code"`
-			ErrCode int    `json:"err_code"`
-			Desc    string `json:"description"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(m.Data, &r); err != nil {
-		return 0, err
-	}
-	switch {
-	case r.Error != nil && r.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound):
+	m, err := runtime.LastMsg(ctx, b.l.js.Conn(), b.l.cfg.Stream, b.l.keyFilter(b.key))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, nil
-	case r.Error != nil:
-		return 0, fmt.Errorf("last message of %s: %s (%d)", b.l.keyFilter(b.key), r.Error.Desc, r.Error.ErrCode)
-	case r.Message == nil:
-		return 0, fmt.Errorf("last message of %s: empty answer", b.l.keyFilter(b.key))
 	}
-	return r.Message.Seq, nil
+	return m.Seq, err
 }
 
 // waitFor waits until the tail applied sequence seq.

@@ -325,3 +325,26 @@ func TestLedgerIdleKeys(t *testing.T) {
 		t.Errorf("levels after the rebuild = %+v, %v; want 2 of 5 sold", lv, err)
 	}
 }
+
+// TestCheckStream: a stream that drops messages cannot hold a ledger.
+func TestCheckStream(t *testing.T) {
+	_, js := testenv.ConnectJetStream(t, testenv.NATSServer(t).ClientURL())
+	ctx := context.Background()
+	for _, cfg := range []jetstream.StreamConfig{
+		{Name: "KEEPS", Subjects: []string{"keeps.>"}},
+		{Name: "AGES", Subjects: []string{"ages.>"}, MaxAge: time.Hour},
+		{Name: "PERSUBJ", Subjects: []string{"persubj.>"}, MaxMsgsPerSubject: 1},
+		{Name: "WORK", Subjects: []string{"work.>"}, Retention: jetstream.WorkQueuePolicy},
+	} {
+		if _, err := js.CreateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		err := stock.CheckStream(ctx, js, cfg.Name)
+		if keeps := cfg.Name == "KEEPS"; keeps != (err == nil) {
+			t.Errorf("CheckStream(%s) = %v", cfg.Name, err)
+		}
+	}
+	if err := stock.CheckStream(ctx, js, "NONE"); err == nil {
+		t.Error("CheckStream of a missing stream = nil")
+	}
+}
