@@ -107,13 +107,19 @@ func publishRetry(ctx context.Context, p Publisher, msg *nats.Msg, opts []jetstr
 
 // retryablePublish reports whether a failed publish of msg may be sent
 // again: the stream had no leader (no responders, a 503 API error), or the
-// ack did not come in time and msg is de-duplicated by Nats-Msg-Id.
+// ack did not come in time or the stream was still storing an earlier try,
+// and msg is de-duplicated by Nats-Msg-Id.
 func retryablePublish(err error, msg *nats.Msg) bool {
 	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
 		return true
 	}
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
+		if apiErr.ErrorCode == errDuplicateInProcess {
+			// The first try is still being stored: the next one gets its
+			// ack (a duplicate's), or its error.
+			return msg.Header.Get(HeaderMsgID) != ""
+		}
 		return apiErr.Code == http.StatusServiceUnavailable
 	}
 	if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
@@ -121,3 +127,9 @@ func retryablePublish(err error, msg *nats.Msg) bool {
 	}
 	return false
 }
+
+// errDuplicateInProcess is JetStream's answer to a message whose
+// Nats-Msg-Id a replicated stream is still storing ("duplicate message id
+// is in process"): a retry sent while the attempt that timed out was in
+// flight.
+const errDuplicateInProcess jetstream.ErrorCode = 10158

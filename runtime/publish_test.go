@@ -31,6 +31,7 @@ func (p *flakyPublisher) PublishMsg(context.Context, *nats.Msg, ...jetstream.Pub
 func TestPublishDurable(t *testing.T) {
 	unavailable := &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}
 	badRequest := &jetstream.APIError{Code: 400, ErrorCode: 10071, Description: "wrong last sequence"}
+	inProcess := &jetstream.APIError{Code: 409, ErrorCode: 10158, Description: "duplicate message id is in process"}
 	withID := func() *nats.Msg {
 		return &nats.Msg{Subject: "orders.submit", Header: nats.Header{runtime.HeaderMsgID: {"o-1"}}}
 	}
@@ -51,6 +52,8 @@ func TestPublishDurable(t *testing.T) {
 		{name: "timeout not retried without Nats-Msg-Id (could double)", errs: []error{nats.ErrTimeout}, msg: withoutID(),
 			wantCalls: 1, wantErr: nats.ErrTimeout},
 		{name: "a 400 is final", errs: []error{badRequest}, msg: withID(), wantCalls: 1, wantErr: badRequest},
+		{name: "duplicate id in process retried with Nats-Msg-Id", errs: []error{inProcess}, msg: withID(), wantCalls: 2},
+		{name: "duplicate id in process final without one", errs: []error{inProcess}, msg: withoutID(), wantCalls: 1, wantErr: inProcess},
 		{name: "gives up at the deadline", errs: repeat(jetstream.ErrNoStreamResponse, 1000), msg: withID(),
 			timeout: 300 * time.Millisecond, wantErr: jetstream.ErrNoStreamResponse},
 	}
