@@ -1,6 +1,7 @@
 package stock
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,12 +50,12 @@ const (
 var tokenPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
 // Ledger is stock kept as an append-only log on a JetStream stream; the
-// flash sales (functions/sales) sell on it. Key k has two subjects: "<prefix>.k.set" holds the totals Set gave it, and
-// "<prefix>.k.take" its takes. A take message carries any number of
-// takes (HeaderTakes) and, as its body, what the caller makes of them
-// (LedgerConfig.Encode): for a flash sale the orders, in the form
-// orders.submit takes, so that the stream trigger storing them reads the
-// take itself. Stock taken without its record, or a record without the
+// flash sales (functions/sales) sell on it. Key k has two subjects:
+// "<prefix>.k.set" holds the totals Set gave it, and "<prefix>.k.take" its
+// takes. A take message carries any number of takes (HeaderTakes) and, as
+// its body, what the caller makes of them (LedgerConfig.Encode): for a
+// flash sale the orders, in the form orders.submit takes, so that the
+// stream trigger storing them reads the take itself. Stock taken without its record, or a record without the
 // stock, cannot happen: they are one message.
 //
 // Every message is a compare-and-set on the key: it is published with
@@ -694,12 +695,11 @@ func (b *book) sendTakes(batch []*pending) {
 			b.mu.Unlock()
 			finishAll(sent, claims)
 			continue
-		case runtime.IsKVConflict(err), isDupInProcess(err):
+		case runtime.IsKVConflict(err):
 			b.mu.Unlock()
 			// Another message for the key came first: wait for the tail,
 			// then decide again. If it was this very message (a retry of
-			// a publish whose ack was lost, or one the server was still
-			// storing when the retry came), its takes stand.
+			// a publish whose ack was lost), its takes stand.
 			werr := b.waitFor(b.l.ctx, conflictSeq(err, expect))
 			b.mu.Lock()
 			landed := b.landed
@@ -727,14 +727,6 @@ func (b *book) sendTakes(batch []*pending) {
 			}
 		}
 	}
-}
-
-// isDupInProcess reports JetStream's answer to a message whose
-// Nats-Msg-Id it is still storing (error 10158, on a replicated stream):
-// the retry of a publish that timed out while the first try was in flight.
-func isDupInProcess(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == 10158
 }
 
 // finishAll answers sent with their claims.
@@ -790,7 +782,8 @@ func (b *book) assemble(batch []*pending) (outgoing, error) {
 	extra := map[string]int64{} // units of this message, by holder
 	count := map[string]int{}   // takes of this message, by holder
 	var units int64
-	hdr := []byte{'['}
+	var entries [][]byte // the takes header's entries
+	size := 2            // the header's length: "[" entries joined by "," "]"
 	for i, p := range batch {
 		if p.dropped {
 			finish(p, Claim{}, context.Canceled)
@@ -822,15 +815,16 @@ func (b *book) assemble(batch []*pending) (outgoing, error) {
 			finish(p, Claim{}, err)
 			continue
 		}
-		if len(takes) > 0 && len(hdr)+len(entry)+1 > maxTakesHeader {
+		if len(entries) > 0 && size+1+len(entry) > maxTakesHeader {
 			// Full: the rest go first in the queue, for the next message.
 			b.queue = append(append([]*pending(nil), batch[i:]...), b.queue...)
 			break
 		}
-		if len(takes) > 0 {
-			hdr = append(hdr, ',')
+		size += len(entry)
+		if len(entries) > 0 {
+			size++
 		}
-		hdr = append(hdr, entry...)
+		entries = append(entries, entry)
 		extra[t.Holder] += t.Units
 		count[t.Holder]++
 		units += t.Units
@@ -857,17 +851,9 @@ func (b *book) assemble(batch []*pending) (outgoing, error) {
 		// the rest), the others go back to the queue.
 		k := len(takes) / 2
 		b.queue = append(append([]*pending(nil), out.sent[k:]...), b.queue...)
-		takes, out.sent, out.claims = takes[:k], out.sent[:k], out.claims[:k]
-		hdr = hdr[:1]
-		for i, tk := range takes {
-			if i > 0 {
-				hdr = append(hdr, ',')
-			}
-			entry, _ := json.Marshal([4]any{tk.Claim, tk.Holder, tk.Units, tk.Key})
-			hdr = append(hdr, entry...)
-		}
+		takes, entries, out.sent, out.claims = takes[:k], entries[:k], out.sent[:k], out.claims[:k]
 	}
-	hdr = append(hdr, ']')
+	hdr := append(append([]byte{'['}, bytes.Join(entries, []byte{','})...), ']')
 	// Unsynced keyed takes wait for the next round: the CAS of this
 	// message tells whether the state was current.
 	b.queue = append(unsynced, b.queue...)
