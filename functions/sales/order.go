@@ -48,7 +48,6 @@ type Order struct {
 	base
 	users *limiter[int64]
 	ips   *limiter[string]
-	sales *runtime.Cache[string, Sale]
 }
 
 var (
@@ -95,7 +94,7 @@ func (o *Order) Provision(ctx context.Context, env *runtime.Env) error {
 	if o.IPLimit > 0 {
 		o.ips = newLimiter[string](o.IPLimit, dur(o.IPWindow, time.Second), o.clock)
 	}
-	o.sales = runtime.NewCache[string, Sale](dur(o.SaleCacheTTL, time.Second), 1000, o.clock)
+	o.cacheSales(dur(o.SaleCacheTTL, time.Second))
 	return nil
 }
 
@@ -171,19 +170,6 @@ func (o *Order) Handle(ctx context.Context, req *runtime.Request) error {
 
 func soldOut(id string) *runtime.Error {
 	return runtime.Errorf(http.StatusConflict, "sold_out", "sale %s is sold out", id)
-}
-
-// sale reads a sale through the in-process cache.
-func (o *Order) sale(ctx context.Context, id string) (Sale, error) {
-	if s, ok := o.sales.Get(id); ok {
-		return s, nil
-	}
-	s, _, err := o.load(ctx, id)
-	if err != nil {
-		return Sale{}, err
-	}
-	o.sales.Put(id, s)
-	return s, nil
 }
 
 // submit is the order as orders.submit takes it (docs/API.md section 4).
