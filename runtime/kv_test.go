@@ -42,22 +42,29 @@ func TestKVLeaderGet(t *testing.T) {
 	if _, _, err := runtime.KVLeaderGet(ctx, nc, wire.BucketCalls, "missing"); !errors.Is(err, jetstream.ErrKeyNotFound) {
 		t.Errorf("missing = %v, want ErrKeyNotFound", err)
 	}
-	if _, err := kv.Put(ctx, "c2", []byte(`{}`)); err != nil {
-		t.Fatal(err)
+	for key, remove := range map[string]func(context.Context, string, ...jetstream.KVDeleteOpt) error{
+		"deleted": kv.Delete, "purged": kv.Purge} {
+		if _, err := kv.Put(ctx, key, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := remove(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := runtime.KVLeaderGet(ctx, nc, wire.BucketCalls, key); !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Errorf("%s = %v, want ErrKeyNotFound", key, err)
+		}
 	}
-	if err := kv.Delete(ctx, "c2"); err != nil {
-		t.Fatal(err)
+	// A replica behind the write (here: a bucket whose reads miss) is
+	// covered by the leader's answer.
+	got, gotRev, err = runtime.KVGet(ctx, nc, lagging{kv}, "c1")
+	if err != nil || string(got) != `{"status":"succeeded"}` || gotRev != rev {
+		t.Errorf("KVGet through a lagging replica = %q rev %d, %v; want the leader's value, rev %d", got, gotRev, err, rev)
 	}
-	if _, _, err := runtime.KVLeaderGet(ctx, nc, wire.BucketCalls, "c2"); !errors.Is(err, jetstream.ErrKeyNotFound) {
-		t.Errorf("deleted = %v, want ErrKeyNotFound", err)
-	}
-	if _, err := kv.Put(ctx, "c3", []byte(`{}`)); err != nil {
-		t.Fatal(err)
-	}
-	if err := kv.Purge(ctx, "c3"); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := runtime.KVGet(ctx, nc, kv, "c3"); !errors.Is(err, jetstream.ErrKeyNotFound) {
-		t.Errorf("purged = %v, want ErrKeyNotFound", err)
-	}
+}
+
+// lagging is a bucket read from a replica that has not applied any write.
+type lagging struct{ jetstream.KeyValue }
+
+func (lagging) Get(context.Context, string) (jetstream.KeyValueEntry, error) {
+	return nil, jetstream.ErrKeyNotFound
 }
