@@ -1,6 +1,7 @@
 package orders
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -46,6 +47,29 @@ func TestDecodeCanonicalTakesAcceptOutput(t *testing.T) {
 		if decodeCanonical(msg, &in) {
 			t.Errorf("seed %d: escaped string taken by the fast path: %s", i+2, msg)
 		}
+	}
+}
+
+// TestAppendSubmitTakesTheFastPath: what AppendSubmit writes (a flash
+// sale's orders) is decoded by the fast path, to the order it was made of.
+func TestAppendSubmitTakesTheFastPath(t *testing.T) {
+	at := time.Date(2026, 12, 2, 10, 0, 0, 123456000, time.UTC)
+	msg := AppendSubmit(nil, &LineOrder{OrderID: "s1-42-1", UserID: 42, SKU: "P\"1", Qty: 2, PriceCents: 999, Currency: "CNY", CreatedAt: at})
+	var strict submitInput
+	if err := json.Unmarshal(msg, &strict); err != nil {
+		t.Fatalf("%s: %v", msg, err)
+	}
+	plain := AppendSubmit(nil, &LineOrder{OrderID: "s1-42-1", UserID: 42, SKU: "P1", Qty: 2, PriceCents: 999, Currency: "CNY", CreatedAt: at})
+	var in submitInput
+	if !decodeCanonical(plain, &in) {
+		t.Fatalf("the fast path refused %s", plain)
+	}
+	if in.OrderID != "s1-42-1" || in.UserID != 42 || len(in.Items) != 1 || in.Items[0] != (item{SKU: "P1", Qty: 2, PriceCents: 999}) ||
+		in.Currency != "CNY" || in.TotalCents == nil || *in.TotalCents != 1998 || in.CreatedAt != "2026-12-02T10:00:00.123456Z" {
+		t.Errorf("decoded %+v", in)
+	}
+	if strict.Items[0].SKU != `P"1` || *strict.TotalCents != 1998 {
+		t.Errorf("an escaped SKU decoded strictly to %+v", strict)
 	}
 }
 

@@ -57,6 +57,27 @@ func appendIdentity(b []byte, orderID string, createdAt time.Time) []byte {
 	return b
 }
 
+// LineOrder is a one-line order for AppendSubmit.
+type LineOrder struct {
+	OrderID    string
+	UserID     int64
+	SKU        string
+	Qty        int
+	PriceCents int64
+	Currency   string
+	CreatedAt  time.Time
+}
+
+// AppendSubmit appends o as one orders.submit order in the compact form
+// order-accept writes, which order-persist's fast path reads: for other
+// functions that put orders into the pipeline (a flash sale's take
+// messages are arrays of them). total_cents is Qty x PriceCents.
+func AppendSubmit(b []byte, o *LineOrder) []byte {
+	in := orderInput{UserID: o.UserID, Items: []item{{SKU: o.SKU, Qty: o.Qty, PriceCents: o.PriceCents}}, Currency: o.Currency}
+	b = appendCanonical(b, &in, int64(o.Qty)*o.PriceCents)
+	return appendIdentity(b, o.OrderID, o.CreatedAt)
+}
+
 // acceptedResponse is the 202 body: {"order_id":"...","status":"accepted","total_cents":N}.
 func acceptedResponse(orderID string, total int64) []byte {
 	b := make([]byte, 0, len(`{"order_id":"","status":"accepted","total_cents":}`)+len(orderID)+20)

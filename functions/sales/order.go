@@ -2,13 +2,13 @@ package sales
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/surgefn/surge/functions/orders"
 	"github.com/surgefn/surge/manifests"
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/stock"
@@ -172,22 +172,6 @@ func soldOut(id string) *runtime.Error {
 	return runtime.Errorf(http.StatusConflict, "sold_out", "sale %s is sold out", id)
 }
 
-// submit is the order as orders.submit takes it (docs/API.md section 4).
-type submit struct {
-	OrderID    string       `json:"order_id"`
-	UserID     int64        `json:"user_id"`
-	Items      []submitItem `json:"items"`
-	Currency   string       `json:"currency"`
-	CreatedAt  string       `json:"created_at"`
-	TotalCents int64        `json:"total_cents"`
-}
-
-type submitItem struct {
-	SKU        string `json:"sku"`
-	Qty        int64  `json:"qty"`
-	PriceCents int64  `json:"price_cents"`
-}
-
 // takeData is what a take carries to encodeOrders.
 type takeData struct {
 	sale Sale
@@ -195,19 +179,22 @@ type takeData struct {
 }
 
 // encodeOrders is the ledger's Encode: the orders of a take message, as
-// the orders.submit array, one order per take with the claim id as its
-// order id.
+// an orders.submit array in the compact form order-persist decodes
+// fastest, one order per take with the claim id as its order id.
 func (b *base) encodeOrders(_ string, takes []stock.Taken) ([]byte, error) {
-	at := b.clock.Now().UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)
-	out := make([]submit, len(takes))
+	at := b.clock.Now().UTC().Truncate(time.Microsecond) // as order-accept's
+	out := make([]byte, 0, 192*len(takes))
+	out = append(out, '[')
 	for i, t := range takes {
 		d, ok := t.Data.(takeData)
 		if !ok {
 			return nil, fmt.Errorf("take %s: data %T, want a sale's", t.Claim, t.Data)
 		}
-		out[i] = submit{OrderID: t.Claim, UserID: d.user,
-			Items:    []submitItem{{SKU: d.sale.SKU, Qty: t.Units, PriceCents: d.sale.PriceCents}},
-			Currency: d.sale.Currency, CreatedAt: at, TotalCents: t.Units * d.sale.PriceCents}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = orders.AppendSubmit(out, &orders.LineOrder{OrderID: t.Claim, UserID: d.user, SKU: d.sale.SKU,
+			Qty: int(t.Units), PriceCents: d.sale.PriceCents, Currency: d.sale.Currency, CreatedAt: at})
 	}
-	return json.Marshal(out)
+	return append(out, ']'), nil
 }
