@@ -54,13 +54,14 @@ func (a Age) MarshalYAML() (any, error) { return a.String(), nil }
 // parseAgeNode is parseDurationNode for an Age, which may also be
 // "unlimited".
 func parseAgeNode(n *yaml.Node) (Age, *FieldError) {
-	if r := resolve(n); r.Kind == yaml.ScalarNode && r.ShortTag() == "!!str" && r.Value == "unlimited" {
-		return Unlimited, nil
-	}
-	if r := resolve(n); r.Kind != yaml.ScalarNode || r.ShortTag() != "!!str" {
+	r := resolve(n)
+	if r.Kind != yaml.ScalarNode || r.ShortTag() != "!!str" {
 		return 0, fieldErr("", ErrWrongType, `expected a duration string like "72h" or "unlimited", got `+describe(r))
 	}
-	v, ferr := parseDurationNode(n)
+	if r.Value == "unlimited" {
+		return Unlimited, nil
+	}
+	v, ferr := parseDurationNode(r)
 	if ferr != nil {
 		ferr.Reason += ` (or "unlimited")`
 	}
