@@ -4,7 +4,7 @@
 # measures the three baselines and the surge scenarios with the same load
 # generator (`surge bench`), samples the RSS of `surge up` throughout, and
 # writes BENCHMARKS.md. Bounded: every run has a timeout; the whole script
-# takes about 3 minutes after the build. echo and orders-http run twice,
+# takes about 12 minutes after the build. echo and orders-http run twice,
 # on their routes and on auth: user twins with a JWT per simulated user.
 #
 # Knobs (environment): BENCH_DURATION (10s), BENCH_WARMUP (2s),
@@ -231,14 +231,14 @@ run() { # LABEL LIMIT SCENARIO [FLAGS...]: LIMIT bounds the whole run, verificat
 	if [[ -n "$pprof" && "$label" != baseline-* ]]; then
 		(sleep 2 && curl -fsS -o "$work/cpu-$label.pprof" "http://$pprof/debug/pprof/profile?seconds=8") &
 	fi
-	if timeout "$limit" "$surge" bench "$@" --label "$label" -d "$duration" --warmup "$warmup" \
+	if timeout "$limit" "$surge" bench "$@" --label "$label" -d "$duration" --warmup "${run_warmup:-$warmup}" \
 		--out "$results/$label.json"; then
 		:
 	else
 		failed+=("$label")
 	fi
 	[[ -s "$results/$label.json" ]] && files+=("$results/$label.json")
-	log "surge up after $label: $(grep -E '^Vm(RSS|HWM)' "/proc/$up_pid/status" 2>/dev/null | tr -s ' \t\n' ' ')"
+	log "surge up after $label: $(grep -E '^Vm(RSS|HWM)' "/proc/${rss_pid:-$up_pid}/status" 2>/dev/null | tr -s ' \t\n' ' ')"
 	wait_jobs
 	return 0
 }
@@ -311,7 +311,60 @@ run orders-nats-batch 300 orders-nats --gateway "$gateway" --nats "$nats" -c 16 
 run overload-unloaded 60 echo --gateway "$gateway" --path /v1/echo-slow -c 64 --rate 80
 run overload 60 echo --gateway "$gateway" --path /v1/echo-slow -c 2000 --rate 960
 
-# 3b. orders-nats on --store vitess: a second surge up, on a 2-shard
+# 3b. Store growth: a second surge up, on an empty embedded store. The
+# persisted rate of orders-nats --batch 100 on it (growth-empty), filled
+# through the platform to 5M orders (growth-fill runs, each verified),
+# then the same run again (growth-5m); and its RSS at the start and after
+# every run (growth-rss), from which the report takes the RSS per stored
+# order as the slope from 0 to 1M orders. No run has a warm-up: the two
+# measured runs are alike (500k orders each, end to end), and the orders
+# stored at each point are the acked orders of the runs before it.
+run_growth() {
+	if [[ -n "${BENCH_ONLY:-}" && ! "growth-empty" =~ $BENCH_ONLY && ! "growth-5m" =~ $BENCH_ONLY ]]; then
+		return 0
+	fi
+	mkdir -p "$work/growth-manifests"
+	cp manifests/*.yaml "$work/growth-manifests/"
+	env -u SURGE_NATS_CREDS "$surge" up --data "$work/growth-data" --http 127.0.0.1:0 --nats-listen 127.0.0.1:-1 \
+		--manifests "$work/growth-manifests" --access-log=false --log-level warn 2>"$work/growth-up.log" &
+	local growth_pid=$!
+	pids+=("$growth_pid")
+	if ! up_addrs "$work/growth-up.log" "$growth_pid"; then
+		notes+=("The store-growth runs were not run: their surge up did not start or get ready (growth-up.log).")
+		return 0
+	fi
+	local flags=(orders-nats --gateway "$up_gateway" --nats "$up_nats" -c 16 --batch 100 --verify-timeout 240s)
+	local stored=0 n=1 label acked
+	checkpoint() { echo "$1 $(awk '/^VmRSS:/ { print $2 }' "/proc/$growth_pid/status")" >>"$work/growth-rss"; }
+	# growth LABEL WARMUP COUNT: one verified run; false when it failed.
+	growth() {
+		SURGE_NATS_CREDS="$work/growth-data/nats/surge.creds" rss_pid=$growth_pid run_warmup=$2 BENCH_ONLY="" \
+			run "$1" 300 "${flags[@]}" --count "$3"
+		grep -q '^    "passed": true' "$results/$1.json" 2>/dev/null || return 1
+		checkpoint "$1"
+		acked=$(sed -n 's/^    "acked": \([0-9]*\).*/\1/p' "$results/$1.json")
+		stored=$((stored + acked))
+	}
+	checkpoint start
+	if growth growth-empty 0s 5000; then
+		# To 1M in steps of 250k (the slope's points), then 1M at a time.
+		label=growth-fill
+		while ((stored < 5000000)); do
+			growth "$label" 0s "$( ((stored < 1000000)) && echo 2500 || echo 10000)" || break
+			n=$((n + 1))
+			label=growth-fill.$n
+		done
+		if ((stored >= 5000000)); then
+			log "the store-growth surge up holds $stored orders"
+			growth growth-5m 0s 5000 || true
+		fi
+	fi
+	kill "$growth_pid" 2>/dev/null || true
+	wait "$growth_pid" 2>/dev/null || true
+}
+run_growth
+
+# 3c. orders-nats on --store vitess: a third surge up, on a 2-shard
 # vttestserver (scripts/vitess-test-env.sh, which make test uses too), its
 # persisted rate against the peer's. Last: it needs the cores to itself.
 run_vitess() {
@@ -352,12 +405,16 @@ if ((${#files[@]} == 0)); then
 	exit 1
 fi
 commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
+report_flags=()
+if [[ -s "$work/growth-rss" ]]; then
+	report_flags+=(--growth-rss "$work/growth-rss")
+fi
 out=BENCHMARKS.md
 if [[ -n "${BENCH_ONLY:-}" ]]; then
 	out="$work/BENCHMARKS.md"
 fi
 "$surge" bench report "${files[@]}" --out "$out" --commit "$commit" \
-	--rss-samples "$work/rss" --pid "$up_pid" --started "$started" --loadavg "$loadavg" \
+	--rss-samples "$work/rss" --pid "$up_pid" "${report_flags[@]}" --started "$started" --loadavg "$loadavg" \
 	"${notes[@]/#/--note=}"
 log "wrote $out in $(($(date +%s) - started))s"
 sed -n '/^## Targets/,/^## Results/p' "$out" | grep '^|' >&2

@@ -39,6 +39,11 @@ const (
 	// The same two runs against routes with auth: user (a JWT per user).
 	LabelEchoAuth       = "echo-auth"
 	LabelOrdersHTTPAuth = "orders-http-auth"
+	// The store-growth runs, against a third surge up on an empty
+	// embedded store: orders-nats --batch 100 measured on the empty
+	// store, then (after growth-fill runs) with 5M orders stored.
+	LabelGrowthEmpty = "growth-empty"
+	LabelGrowthFull  = "growth-5m"
 )
 
 // RSSLimitKiB is the memory target for `surge up` through the whole bench.
@@ -75,6 +80,8 @@ var Targets = []Target{
 	{Name: "orders-nats persisted end to end (verified)", Label: LabelOrdersNATS, Metric: "persisted", Base: LabelBaselineJS, Min: 0.6},
 	{Name: "orders-nats persisted on --store vitess vs the peer's persisted rate", Label: LabelOrdersNATSVitess, Metric: "persisted", Base: LabelPeer, BaseMetric: "persisted", Min: 1.0},
 	{Name: "orders-nats --batch 100 persisted end to end, orders/s (verified)", Label: LabelOrdersNATSBatch, Metric: "persisted", Base: LabelBaselineJS, Min: 1.5},
+	{Name: "persisted rate with 5M orders stored vs an empty store (orders-nats --batch 100, verified)", Label: LabelGrowthFull, Metric: "persisted",
+		Base: LabelGrowthEmpty, BaseMetric: "persisted", Min: 0.9},
 	{Name: "orders-nats --batch 100 intake, orders/s (no target)", Label: LabelOrdersNATSBatch, Metric: "units", Base: LabelBaselineJS},
 	{Name: "echo with auth: user vs without", Label: LabelEchoAuth, Metric: "throughput", Base: LabelEcho, Min: 0.9},
 	{Name: "orders-http with auth: user vs without", Label: LabelOrdersHTTPAuth, Metric: "throughput", Base: LabelOrdersHTTP, Min: 0.9},
@@ -247,6 +254,9 @@ type Report struct {
 	PeakRSSKiB int64
 	// RSSSamples is how many samples PeakRSSKiB rests on (besides VmHWM).
 	RSSSamples int
+	// growth is the resident set of the store-growth surge up at its
+	// checkpoints (ReportOptions.GrowthRSS).
+	growth []growthPoint
 	// Notes are printed after the targets (ReportOptions.Notes).
 	Notes []string
 	rss   []rssSample
@@ -312,13 +322,21 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "| RSS of `surge up`, peak over the whole bench (%d samples + VmHWM) | %.0f MiB | | | < 512 MiB | %s |\n",
 			rep.RSSSamples, float64(rep.PeakRSSKiB)/1024, verdict)
 	}
-	if per, orders, ok := rep.rssPerOrder(); ok {
+	if per, points, upTo, ok := rep.rssSlope(); ok {
 		verdict := Pass
 		if per > RSSPerOrderLimit {
 			verdict = Miss
 		}
-		fmt.Fprintf(&b, "| RSS per stored order: growth over the bench / %d orders stored | %.0f B | | | <= %d B | %s |\n",
-			orders, per, RSSPerOrderLimit, verdict)
+		fmt.Fprintf(&b, "| RSS per stored order: slope of the store-growth surge up's RSS from 0 to %d orders stored (%d points, least squares) | %.0f B | | | <= %d B | %s |\n",
+			upTo, points, per, RSSPerOrderLimit, verdict)
+	}
+	if stored, kib, ok := rep.growthBefore(LabelGrowthFull); ok {
+		fmt.Fprintf(&b, "| store-growth surge up before %s: orders stored, RSS (no target) | %d | | | | %s (%.0f B per order) |\n",
+			LabelGrowthFull, stored, formatMiB(kib), float64(kib)*1024/float64(max(stored, 1)))
+	}
+	if per, orders, ok := rep.rssPerOrder(); ok {
+		fmt.Fprintf(&b, "| RSS per stored order over the whole bench: growth of the main surge up / %d orders stored (no target: its other stores grow too) | %.0f B | | | | %s |\n",
+			orders, per, Info)
 	}
 	if len(rep.Notes) > 0 {
 		fmt.Fprintf(&b, "\n## Notes\n\n")
@@ -337,7 +355,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s/s%s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.Label, strings.TrimSpace(r.Scenario+" "+formatParams(r.Params)), formatMode(r), r.Ops, FormatRate(r.Throughput), formatUnit(r),
 			formatErrors(r), FormatUS(r.Latency.P50), FormatUS(r.Latency.P90), FormatUS(r.Latency.P99),
-			FormatUS(r.Latency.P999), FormatUS(r.Latency.Max), formatVerify(r.Verify), formatMiB(rep.peakDuring(r)))
+			FormatUS(r.Latency.P999), FormatUS(r.Latency.Max), formatVerify(r.Verify), formatMiB(rep.rssOf(r)))
 	}
 	fmt.Fprintf(&b, "\nReproduce with `make bench` (a few minutes). Run single scenarios against any deployment with\n")
 	fmt.Fprintf(&b, "`surge bench SCENARIO --help`.\n")
@@ -458,6 +476,10 @@ type ReportOptions struct {
 	// Notes are sentences for the report's Notes section (a scenario that
 	// could not run here, and why).
 	Notes []string
+	// GrowthRSS is a file of "LABEL KIB" lines: the resident set of the
+	// store-growth surge up before its first run ("start") and after each
+	// run of that label (see Report.rssSlope).
+	GrowthRSS string
 }
 
 // BuildReport reads the results and the memory samples and describes the
@@ -481,6 +503,13 @@ func BuildReport(o ReportOptions) (*Report, error) {
 		for _, s := range samples {
 			rep.PeakRSSKiB = max(rep.PeakRSSKiB, s.kib)
 		}
+	}
+	if o.GrowthRSS != "" {
+		points, err := readGrowthRSS(o.GrowthRSS)
+		if err != nil {
+			return nil, err
+		}
+		rep.growth = points
 	}
 	if o.PID > 0 {
 		_, hwm, err := ProcessRSS(o.PID)
@@ -560,6 +589,118 @@ func (rep *Report) rssPerOrder() (float64, int64, bool) {
 	}
 	growth := float64(rep.PeakRSSKiB-rep.rss[0].kib) * 1024
 	return max(growth, 0) / float64(orders), orders, true
+}
+
+// growthPoint is the store-growth surge up's resident set after the run
+// of Label ("start": before the first).
+type growthPoint struct {
+	label string
+	kib   int64
+}
+
+// readGrowthRSS reads lines of "LABEL KIB".
+func readGrowthRSS(path string) ([]growthPoint, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--growth-rss: %w", err)
+	}
+	var out []growthPoint
+	for i, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 2 {
+			return nil, fmt.Errorf("--growth-rss %s:%d: want LABEL KIB, got %q", path, i+1, line)
+		}
+		kib, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil || kib <= 0 {
+			return nil, fmt.Errorf("--growth-rss %s:%d: want a positive KiB figure, got %q", path, i+1, f[1])
+		}
+		out = append(out, growthPoint{f[0], kib})
+	}
+	return out, nil
+}
+
+// growthStored pairs each store-growth checkpoint with the orders stored
+// by then: the start has none, each later point adds the acknowledged
+// orders of its run, which verification found stored exactly once. It
+// stops at a checkpoint whose run has no passed verification (its orders
+// are not known), or one that does not follow the start.
+func (rep *Report) growthStored() (stored []int64, points []growthPoint) {
+	if len(rep.growth) == 0 || rep.growth[0].label != "start" {
+		return nil, nil
+	}
+	byLabel := map[string]*Result{}
+	for _, r := range rep.Results {
+		byLabel[r.Label] = r
+	}
+	stored = []int64{0}
+	for _, p := range rep.growth[1:] {
+		r, ok := byLabel[p.label]
+		if !ok || r.Verify == nil || !r.Verify.Passed {
+			break
+		}
+		stored = append(stored, stored[len(stored)-1]+r.Verify.Acked)
+	}
+	return stored, rep.growth[:len(stored)]
+}
+
+// slopeOrders is how far the RSS slope reaches: the issue asks for the
+// slope from 0 to 1M stored orders.
+const slopeOrders = 1_000_000
+
+// rssSlope is the resident memory a stored order costs: the least-squares
+// slope, in bytes per order, of the store-growth surge up's resident set
+// against the orders it stored, over its checkpoints from the start up to
+// the first at or past slopeOrders. It reports how many points it rests
+// on and the orders of the last; false with fewer than three points.
+func (rep *Report) rssSlope() (perOrder float64, points int, upTo int64, ok bool) {
+	stored, ps := rep.growthStored()
+	for i, n := range stored {
+		if n >= slopeOrders {
+			stored, ps = stored[:i+1], ps[:i+1]
+			break
+		}
+	}
+	if len(stored) < 3 {
+		return 0, 0, 0, false
+	}
+	var sx, sy, sxx, sxy float64
+	for i, n := range stored {
+		x, y := float64(n), float64(ps[i].kib)*1024
+		sx, sy, sxx, sxy = sx+x, sy+y, sxx+x*x, sxy+x*y
+	}
+	k := float64(len(stored))
+	den := k*sxx - sx*sx
+	if den == 0 {
+		return 0, 0, 0, false
+	}
+	return (k*sxy - sx*sy) / den, len(stored), stored[len(stored)-1], true
+}
+
+// growthBefore is the orders the store-growth surge up held before the
+// run of label, and its resident set then; false when that is not known.
+func (rep *Report) growthBefore(label string) (int64, int64, bool) {
+	stored, ps := rep.growthStored()
+	for i := 1; i < len(ps); i++ {
+		if ps[i].label == label {
+			return stored[i-1], ps[i-1].kib, true
+		}
+	}
+	return 0, 0, false
+}
+
+// rssOf is the resident set the results table shows for r: the
+// store-growth surge up's after r, for its runs; otherwise the main surge
+// up's peak during r.
+func (rep *Report) rssOf(r *Result) int64 {
+	for _, p := range rep.growth {
+		if p.label == r.Label {
+			return p.kib
+		}
+	}
+	return rep.peakDuring(r)
 }
 
 // peakDuring is the largest timed sample within r's run, verification
