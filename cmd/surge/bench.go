@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
@@ -359,6 +360,11 @@ func newBenchBaselineCmd(env []string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// The scheduling surge up runs with (--gomaxprocs auto), so a
+			// ratio to a baseline compares like with like.
+			if err := setGOMAXPROCS("auto", slog.New(slog.DiscardHandler)); err != nil {
+				return err
+			}
 			b, err := bench.StartBaseline(cfg)
 			if err != nil {
 				return err

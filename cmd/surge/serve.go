@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	goruntime "runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ type serverFlags struct {
 	log          logOptions
 	drainTimeout time.Duration
 	memoryLimit  string
+	gomaxprocs   string
 	storeFlags   *pflag.FlagSet // nil: the command has no store
 }
 
@@ -40,6 +42,52 @@ func addLogFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long Ctrl-C waits for in-flight work to finish")
 	cmd.Flags().StringVar(&f.opts.PprofAddr, "pprof", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
 	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "auto", "soft Go heap limit (GC works harder near it): auto = 75% of the cgroup's memory limit, else of the machine's memory; a size such as 2GiB; 0 = none. GOMEMLIMIT wins if set")
+	cmd.Flags().StringVar(&f.gomaxprocs, "gomaxprocs", "auto", "Go scheduler threads running Go code at once: auto = Go's default (one per CPU, fewer under a cgroup CPU quota), but at least 8 when the process may use every CPU (a tail-latency setting for small machines: README, Performance); a number; GOMAXPROCS wins if set")
+}
+
+// minAutoProcs is the least GOMAXPROCS --gomaxprocs auto gives a process
+// that may use every CPU. With one P per core on a small machine, a P
+// whose thread the kernel preempted (for the NATS server's or another
+// process's work), or that runs the GC's mark worker, keeps the
+// goroutines queued on it waiting, up to the scheduler's 10ms preemption
+// tick, while the other P is busy too. More Ps than cores hand those
+// waits to the kernel's scheduler, which interleaves threads far finer.
+// Measured on 2 cores, the load generator on the same cores, orders-http
+// closed loop: 12.5k/s -> 14.1k/s on a fresh store, 11.9k/s -> 13.6k/s
+// with 500k orders stored; open loop at 5.5k/s, p90 7.8ms -> 3.6ms on the
+// fresh store (with 500k stored the tail is the GC's, about the same).
+// 4, 16 and 32 Ps did about as well as 8 or a little worse.
+const minAutoProcs = 8
+
+// autoProcs is --gomaxprocs auto: def (Go's default) when a CPU quota
+// lowered it below cpus (more runnable threads than the quota only get the
+// process throttled), else at least minAutoProcs.
+func autoProcs(def, cpus int) int {
+	if def < cpus {
+		return def
+	}
+	return max(def, minAutoProcs)
+}
+
+// setGOMAXPROCS applies --gomaxprocs; GOMAXPROCS, when set, wins.
+func setGOMAXPROCS(flag string, log *slog.Logger) error {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return nil
+	}
+	def := goruntime.GOMAXPROCS(0)
+	n := autoProcs(def, goruntime.NumCPU())
+	if flag != "auto" {
+		v, err := strconv.Atoi(flag)
+		if err != nil || v < 1 {
+			return fmt.Errorf("--gomaxprocs: want auto or a number of at least 1, got %q", flag)
+		}
+		n = v
+	}
+	if n != def {
+		goruntime.GOMAXPROCS(n)
+	}
+	log.Debug("gomaxprocs", "procs", n, "cpus", goruntime.NumCPU())
+	return nil
 }
 
 // storeFlags are the store backends' settings on the command line. Each
@@ -188,6 +236,9 @@ func serve(f *serverFlags) error {
 	defer out.Close()
 	routeGRPCLogs(log)
 	if err := setMemoryLimit(f.memoryLimit, log); err != nil {
+		return err
+	}
+	if err := setGOMAXPROCS(f.gomaxprocs, log); err != nil {
 		return err
 	}
 	f.opts.Logger = log

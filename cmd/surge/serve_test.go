@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	goruntime "runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -85,5 +86,39 @@ func TestStoreConfig(t *testing.T) {
 				t.Errorf("storeConfig = %s, %v; want %s", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestAutoProcs: --gomaxprocs auto raises Go's default to 8 only when the
+// process may use every CPU; under a CPU quota (a default below the CPUs)
+// it keeps the default.
+func TestAutoProcs(t *testing.T) {
+	for _, tt := range []struct{ def, cpus, want int }{
+		{1, 1, 8}, {2, 2, 8}, {8, 8, 8}, {32, 32, 32},
+		{2, 16, 2}, // a cgroup quota of 2 CPUs on a 16-core machine
+		{1, 2, 1},
+	} {
+		if got := autoProcs(tt.def, tt.cpus); got != tt.want {
+			t.Errorf("autoProcs(%d, %d) = %d, want %d", tt.def, tt.cpus, got, tt.want)
+		}
+	}
+}
+
+func TestSetGOMAXPROCS(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "") // unset for the test: the flag applies
+	os.Unsetenv("GOMAXPROCS")
+	defer goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(0))
+	log := slog.New(slog.DiscardHandler)
+	if err := setGOMAXPROCS("3", log); err != nil || goruntime.GOMAXPROCS(0) != 3 {
+		t.Errorf("--gomaxprocs 3: %v, GOMAXPROCS %d", err, goruntime.GOMAXPROCS(0))
+	}
+	for _, bad := range []string{"0", "-1", "many", ""} {
+		if err := setGOMAXPROCS(bad, log); err == nil || !strings.Contains(err.Error(), "--gomaxprocs") {
+			t.Errorf("--gomaxprocs %q: err %v, want one naming the flag", bad, err)
+		}
+	}
+	t.Setenv("GOMAXPROCS", "5")
+	if err := setGOMAXPROCS("3", log); err != nil || goruntime.GOMAXPROCS(0) != 3 {
+		t.Errorf("with GOMAXPROCS set the flag changed GOMAXPROCS (%v, %d)", err, goruntime.GOMAXPROCS(0))
 	}
 }
