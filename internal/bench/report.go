@@ -44,6 +44,7 @@ const (
 	// store, then (after growth-fill runs) with 5M orders stored.
 	LabelGrowthEmpty = "growth-empty"
 	LabelGrowthFull  = "growth-5m"
+	growthPrefix     = "growth-" // every store-growth run, growth-fill ones included
 )
 
 // RSSLimitKiB is the memory target for `surge up` through the whole bench.
@@ -579,8 +580,8 @@ func (rep *Report) rssPerOrder() (float64, int64, bool) {
 		if r.Verify == nil || !r.Verify.Passed || r.Scenario != "orders-http" && r.Scenario != "orders-nats" && r.Scenario != "sale" {
 			continue
 		}
-		if strings.HasPrefix(r.Label, LabelPeer) || strings.HasPrefix(r.Label, LabelOrdersNATSVitess) {
-			continue // the peer's orders are in MariaDB, the Vitess leg's in Vitess
+		if strings.HasPrefix(r.Label, LabelPeer) || strings.HasPrefix(r.Label, LabelOrdersNATSVitess) || strings.HasPrefix(r.Label, growthPrefix) {
+			continue // the peer's orders are in MariaDB, the Vitess leg's in Vitess, the growth runs' in their own surge up
 		}
 		orders += r.Verify.Acked
 	}

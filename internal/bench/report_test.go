@@ -249,6 +249,8 @@ func TestRSSPerOrderAndNotes(t *testing.T) {
 			{Label: LabelOrdersNATSBatch, Scenario: "orders-nats", Verify: &Verification{Passed: true, Acked: 600_000}},
 			{Label: LabelPeer, Scenario: "orders-http", Verify: &Verification{Passed: true, Acked: 50_000}},
 			{Label: LabelOrdersNATSVitess, Scenario: "orders-nats", Verify: &Verification{Passed: true, Acked: 300_000}},
+			{Label: LabelGrowthEmpty, Scenario: "orders-nats", Verify: &Verification{Passed: true, Acked: 500_000}},
+			{Label: "growth-fill.2", Scenario: "orders-nats", Verify: &Verification{Passed: true, Acked: 250_000}},
 			{Label: "failed", Scenario: "orders-http", Verify: &Verification{Passed: false, Acked: 70_000}},
 			{Label: LabelSignIn, Scenario: "signin"},
 		},
