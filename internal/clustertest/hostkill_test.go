@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os/exec"
 	"testing"
@@ -50,8 +51,18 @@ func TestRuntimeHostKilledMidBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	killed := killAtAckFloor(child, cons, 1000)
-	acked := publishOrders(t, c.JS(), orders, users)
+	// Killed past the first batch while it holds unacked messages. The
+	// orders go in waves: published at once, they would all be pulled by
+	// the host's eight order-persist replicas together and acked after
+	// the same hot-cache round, so the ack floor would jump from the first
+	// message to the last with no moment in between.
+	killed := killWhen(child, cons, func(ci *jetstream.ConsumerInfo) bool { return ci.AckFloor.Stream >= 1000 && ci.NumAckPending > 0 })
+	const waves = 6
+	acked := map[string]int64{}
+	for w := range waves {
+		maps.Copy(acked, publishOrdersFor(t, c.JS(), orders/waves, users, 6000+int64(w*users)))
+		time.Sleep(150 * time.Millisecond)
+	}
 	kill := <-killed
 	if kill == killedLate {
 		t.Fatal("the host was killed only at the deadline, not in the middle of a batch")
@@ -78,13 +89,9 @@ func TestRuntimeHostKilledMidBatch(t *testing.T) {
 	}
 }
 
-// publishOrders publishes n orders for users users to orders.submit
-// asynchronously and returns the acknowledged ones (order_id -> user).
-func publishOrders(t *testing.T, js jetstream.JetStream, n, users int) map[string]int64 {
-	return publishOrdersFor(t, js, n, users, 6000)
-}
-
-// publishOrdersFor is publishOrders for the users from base on.
+// publishOrdersFor publishes n orders for the users base..base+users-1
+// to orders.submit asynchronously and returns the acknowledged ones
+// (order_id -> user).
 func publishOrdersFor(t *testing.T, js jetstream.JetStream, n, users int, base int64) map[string]int64 {
 	t.Helper()
 	msgs := make([]*nats.Msg, n)
@@ -155,12 +162,6 @@ func TestRuntimeHostKilledMidBatchVitess(t *testing.T) {
 	if missing > 0 || dups > 0 || extra > 0 {
 		t.Fatalf("%d of %d acknowledged orders missing, %d stored twice, %d stored that were never published", missing, len(acked), dups, extra)
 	}
-}
-
-// killAtAckFloor kills child (SIGKILL) once cons has acked floor
-// messages, while it works on more.
-func killAtAckFloor(child *exec.Cmd, cons jetstream.Consumer, floor uint64) <-chan string {
-	return killWhen(child, cons, func(ci *jetstream.ConsumerInfo) bool { return ci.AckFloor.Stream >= floor })
 }
 
 // killedLate is what killWhen says when when never held: the kill came
