@@ -335,7 +335,12 @@ run_growth() {
 	fi
 	local flags=(orders-nats --gateway "$up_gateway" --nats "$up_nats" -c 16 --batch 100 --verify-timeout 240s)
 	local stored=0 n=1 label acked
-	checkpoint() { echo "$1 $(awk '/^VmRSS:/ { print $2 }' "/proc/$growth_pid/status")" >>"$work/growth-rss"; }
+	# checkpoint LABEL: the growth surge up's RSS now (nothing when it is gone).
+	checkpoint() {
+		local kib
+		kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$growth_pid/status" 2>/dev/null || true)
+		[[ -z "$kib" ]] || echo "$1 $kib" >>"$work/growth-rss"
+	}
 	# growth LABEL WARMUP COUNT: one verified run; false when it failed.
 	growth() {
 		SURGE_NATS_CREDS="$work/growth-data/nats/surge.creds" rss_pid=$growth_pid run_warmup=$2 BENCH_ONLY="" \
