@@ -360,8 +360,8 @@ func newBenchBaselineCmd(env []string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(contextOf(cmd), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			// The scheduling surge up runs with (--gomaxprocs auto), so a
-			// ratio to a baseline compares like with like.
+			// Scheduled as surge up is (--gomaxprocs auto), so that a ratio
+			// to a baseline compares like with like.
 			if err := setGOMAXPROCS("auto", slog.New(slog.DiscardHandler)); err != nil {
 				return err
 			}

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	goruntime "runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -42,7 +44,7 @@ func addLogFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long Ctrl-C waits for in-flight work to finish")
 	cmd.Flags().StringVar(&f.opts.PprofAddr, "pprof", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
 	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "auto", "soft Go heap limit (GC works harder near it): auto = 75% of the cgroup's memory limit, else of the machine's memory; a size such as 2GiB; 0 = none. GOMEMLIMIT wins if set")
-	cmd.Flags().StringVar(&f.gomaxprocs, "gomaxprocs", "auto", "Go scheduler threads running Go code at once: auto = Go's default (one per CPU, fewer under a cgroup CPU quota), but at least 8 when the process may use every CPU (a tail-latency setting for small machines: README, Performance); a number; GOMAXPROCS wins if set")
+	cmd.Flags().StringVar(&f.gomaxprocs, "gomaxprocs", "auto", "Go scheduler threads running Go code at once: auto = Go's default (one per CPU), raised to at least 8 unless a cgroup CPU quota applies (README, Performance); a number; GOMAXPROCS wins if set")
 }
 
 // minAutoProcs is the least GOMAXPROCS --gomaxprocs auto gives a process
@@ -59,14 +61,66 @@ func addLogFlags(cmd *cobra.Command, f *serverFlags) {
 // 4, 16 and 32 Ps did about as well as 8 or a little worse.
 const minAutoProcs = 8
 
-// autoProcs is --gomaxprocs auto: def (Go's default) when a CPU quota
-// lowered it below cpus (more runnable threads than the quota only get the
-// process throttled), else at least minAutoProcs.
-func autoProcs(def, cpus int) int {
-	if def < cpus {
+// autoProcs is --gomaxprocs auto: def (Go's default) when a cgroup CPU
+// quota limits the process (more runnable threads than the quota only get
+// it throttled; Go rounds a quota up, to at least 2, so def alone does not
+// tell), else at least minAutoProcs.
+func autoProcs(def int, quota bool) int {
+	if quota {
 		return def
 	}
 	return max(def, minAutoProcs)
+}
+
+// cgroupRoot is where the cgroup file systems are mounted.
+const cgroupRoot = "/sys/fs/cgroup"
+
+// cpuQuota reports whether a cgroup CPU quota applies to the process whose
+// /proc/<pid>/cgroup is procCgroup: cpu.max (cgroup v2) or
+// cpu.cfs_quota_us (v1) of its cgroup or of any ancestor, under root. A
+// file that cannot be read counts as no quota.
+func cpuQuota(root string, procCgroup []byte) bool {
+	for _, line := range strings.Split(string(procCgroup), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		var dirs []string
+		var limited func(string) bool
+		switch {
+		case f[0] == "0" && f[1] == "":
+			dirs, limited = []string{root, filepath.Join(root, "unified")}, quotaV2
+		case slices.Contains(strings.Split(f[1], ","), "cpu"):
+			dirs, limited = []string{filepath.Join(root, "cpu"), filepath.Join(root, "cpu,cpuacct")}, quotaV1
+		default:
+			continue
+		}
+		for _, d := range dirs {
+			for p := filepath.Clean("/" + f[2]); ; p = filepath.Dir(p) {
+				if limited(filepath.Join(d, p)) {
+					return true
+				}
+				if p == "/" {
+					break
+				}
+			}
+		}
+	}
+	return false
+}
+
+// quotaV2: cpu.max is "max PERIOD" without a quota, "QUOTA PERIOD" with one.
+func quotaV2(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "cpu.max"))
+	q, _, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	return err == nil && q != "" && q != "max"
+}
+
+// quotaV1: cpu.cfs_quota_us is -1 without a quota.
+func quotaV1(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "cpu.cfs_quota_us"))
+	q, perr := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return err == nil && perr == nil && q > 0
 }
 
 // setGOMAXPROCS applies --gomaxprocs; GOMAXPROCS, when set, wins.
@@ -75,7 +129,9 @@ func setGOMAXPROCS(flag string, log *slog.Logger) error {
 		return nil
 	}
 	def := goruntime.GOMAXPROCS(0)
-	n := autoProcs(def, goruntime.NumCPU())
+	procCgroup, _ := os.ReadFile("/proc/self/cgroup")
+	quota := cpuQuota(cgroupRoot, procCgroup)
+	n := autoProcs(def, quota)
 	if flag != "auto" {
 		v, err := strconv.Atoi(flag)
 		if err != nil || v < 1 {
@@ -86,7 +142,7 @@ func setGOMAXPROCS(flag string, log *slog.Logger) error {
 	if n != def {
 		goruntime.GOMAXPROCS(n)
 	}
-	log.Debug("gomaxprocs", "procs", n, "cpus", goruntime.NumCPU())
+	log.Debug("gomaxprocs", "procs", n, "cpus", goruntime.NumCPU(), "cpu_quota", quota)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"runtime/debug"
 	"strings"
@@ -89,17 +90,58 @@ func TestStoreConfig(t *testing.T) {
 	}
 }
 
-// TestAutoProcs: --gomaxprocs auto raises Go's default to 8 only when the
-// process may use every CPU; under a CPU quota (a default below the CPUs)
-// it keeps the default.
+// TestAutoProcs: --gomaxprocs auto raises Go's default to 8 only without
+// a CPU quota; under one it keeps the default.
 func TestAutoProcs(t *testing.T) {
-	for _, tt := range []struct{ def, cpus, want int }{
-		{1, 1, 8}, {2, 2, 8}, {8, 8, 8}, {32, 32, 32},
-		{2, 16, 2}, // a cgroup quota of 2 CPUs on a 16-core machine
-		{1, 2, 1},
+	for _, tt := range []struct {
+		def   int
+		quota bool
+		want  int
+	}{
+		{1, false, 8}, {2, false, 8}, {8, false, 8}, {32, false, 32},
+		{2, true, 2}, // Go's default for a quota of 1.5 CPUs on 2 cores: 2, like no quota
+		{16, true, 16},
 	} {
-		if got := autoProcs(tt.def, tt.cpus); got != tt.want {
-			t.Errorf("autoProcs(%d, %d) = %d, want %d", tt.def, tt.cpus, got, tt.want)
+		if got := autoProcs(tt.def, tt.quota); got != tt.want {
+			t.Errorf("autoProcs(%d, quota %v) = %d, want %d", tt.def, tt.quota, got, tt.want)
+		}
+	}
+}
+
+// TestCPUQuota reads cgroup v2 and v1 quotas of the process's cgroup and
+// of its ancestors, and takes "max", -1 and missing files as none.
+func TestCPUQuota(t *testing.T) {
+	write := func(root, rel, body string) {
+		t.Helper()
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v2, v2none, v1, v1none, v1parent := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	write(v2, "kubepods/pod1/cpu.max", "150000 100000\n")
+	write(v2none, "cpu.max", "max 100000\n")
+	write(v2none, "kubepods/pod1/cpu.max", "max 100000\n")
+	write(v1, "cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "200000\n")
+	write(v1none, "cpu/cpu.cfs_quota_us", "-1\n")
+	write(v1parent, "cpu/docker/cpu.cfs_quota_us", "50000\n")
+	for _, tt := range []struct {
+		name, root, cgroup string
+		want               bool
+	}{
+		{"v2 quota", v2, "0::/kubepods/pod1\n", true},
+		{"v2 max", v2none, "0::/kubepods/pod1\n", false},
+		{"v1 quota", v1, "4:memory:/x\n2:cpu,cpuacct:/docker/abc\n", true},
+		{"v1 none", v1none, "1:cpu:/\n0::/\n", false},
+		{"v1 quota on a parent", v1parent, "1:cpu:/docker/abc\n", true},
+		{"no cgroup files", t.TempDir(), "0::/\n", false},
+		{"no /proc/self/cgroup", v2, "", false},
+	} {
+		if got := cpuQuota(tt.root, []byte(tt.cgroup)); got != tt.want {
+			t.Errorf("%s: cpuQuota = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }
@@ -117,8 +159,8 @@ func TestSetGOMAXPROCS(t *testing.T) {
 			t.Errorf("--gomaxprocs %q: err %v, want one naming the flag", bad, err)
 		}
 	}
-	t.Setenv("GOMAXPROCS", "5")
-	if err := setGOMAXPROCS("3", log); err != nil || goruntime.GOMAXPROCS(0) != 3 {
+	t.Setenv("GOMAXPROCS", "5") // read at start by the runtime only, so GOMAXPROCS stays 3
+	if err := setGOMAXPROCS("4", log); err != nil || goruntime.GOMAXPROCS(0) != 3 {
 		t.Errorf("with GOMAXPROCS set the flag changed GOMAXPROCS (%v, %d)", err, goruntime.GOMAXPROCS(0))
 	}
 }

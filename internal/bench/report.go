@@ -212,7 +212,9 @@ func baselineRuns(byLabel map[string]*Result, label, metricName string) []float6
 func metric(r *Result, name string) float64 {
 	switch name {
 	case "persisted":
-		if r.Verify == nil {
+		// A rate whose verification failed (orders lost or doubled) is no
+		// persisted rate.
+		if r.Verify == nil || !r.Verify.Passed {
 			return 0
 		}
 		return r.Verify.PersistedRate
@@ -323,13 +325,13 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "| RSS of `surge up`, peak over the whole bench (%d samples + VmHWM) | %.0f MiB | | | < 512 MiB | %s |\n",
 			rep.RSSSamples, float64(rep.PeakRSSKiB)/1024, verdict)
 	}
-	if per, points, upTo, ok := rep.rssSlope(); ok {
+	if per, points, from, upTo, ok := rep.rssSlope(); ok {
 		verdict := Pass
 		if per > RSSPerOrderLimit {
 			verdict = Miss
 		}
-		fmt.Fprintf(&b, "| RSS per stored order: slope of the store-growth surge up's RSS from 0 to %d orders stored (%d points, least squares) | %.0f B | | | <= %d B | %s |\n",
-			upTo, points, per, RSSPerOrderLimit, verdict)
+		fmt.Fprintf(&b, "| RSS per stored order: slope of the store-growth surge up's RSS from %d (after its warm-up run) to %d orders stored (%d points, least squares) | %.0f B | | | <= %d B | %s |\n",
+			from, upTo, points, per, RSSPerOrderLimit, verdict)
 	}
 	if stored, kib, ok := rep.growthBefore(LabelGrowthFull); ok {
 		fmt.Fprintf(&b, "| store-growth surge up before %s: orders stored, RSS (no target) | %d | | | | %s (%.0f B per order) |\n",
@@ -349,7 +351,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "\n## Results\n\nThroughput counts successful operations per second of the measured window (after warm-up).\n")
 	fmt.Fprintf(&b, "Latency is from the HDR histogram of every measured operation; for open-loop runs it is measured from each request's\n")
 	fmt.Fprintf(&b, "intended send time, so queueing in the load generator counts too. surge RSS is the largest resident set of\n")
-	fmt.Fprintf(&b, "`surge up` sampled during the run, its verification included.\n\n")
+	fmt.Fprintf(&b, "`surge up` sampled during the run, its verification included (for the growth-* runs, the RSS of their own surge up after the run).\n\n")
 	fmt.Fprintf(&b, "| run | target | mode | ok ops | throughput | errors | p50 | p90 | p99 | p99.9 | max | verified | surge RSS |\n")
 	fmt.Fprintf(&b, "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|\n")
 	for _, r := range rep.Results {
@@ -653,10 +655,12 @@ const slopeOrders = 1_000_000
 
 // rssSlope is the resident memory a stored order costs: the least-squares
 // slope, in bytes per order, of the store-growth surge up's resident set
-// against the orders it stored, over its checkpoints from the start up to
-// the first at or past slopeOrders. It reports how many points it rests
-// on and the orders of the last; false with fewer than three points.
-func (rep *Report) rssSlope() (perOrder float64, points int, upTo int64, ok bool) {
+// against the orders it stored, over its checkpoints after the first run
+// (the warm-up, whose one-time costs, pull buffers and pools, are not the
+// orders') up to the first at or past slopeOrders. It reports the orders
+// of the first and last points and how many it rests on; false with fewer
+// than three.
+func (rep *Report) rssSlope() (perOrder float64, points int, from, upTo int64, ok bool) {
 	stored, ps := rep.growthStored()
 	for i, n := range stored {
 		if n >= slopeOrders {
@@ -664,9 +668,10 @@ func (rep *Report) rssSlope() (perOrder float64, points int, upTo int64, ok bool
 			break
 		}
 	}
-	if len(stored) < 3 {
-		return 0, 0, 0, false
+	if len(stored) < 4 {
+		return 0, 0, 0, 0, false
 	}
+	stored, ps = stored[1:], ps[1:] // from the warm-up run's checkpoint
 	var sx, sy, sxx, sxy float64
 	for i, n := range stored {
 		x, y := float64(n), float64(ps[i].kib)*1024
@@ -675,9 +680,9 @@ func (rep *Report) rssSlope() (perOrder float64, points int, upTo int64, ok bool
 	k := float64(len(stored))
 	den := k*sxx - sx*sx
 	if den == 0 {
-		return 0, 0, 0, false
+		return 0, 0, 0, 0, false
 	}
-	return (k*sxy - sx*sy) / den, len(stored), stored[len(stored)-1], true
+	return (k*sxy - sx*sy) / den, len(stored), stored[0], stored[len(stored)-1], true
 }
 
 // growthBefore is the orders the store-growth surge up held before the
@@ -700,6 +705,9 @@ func (rep *Report) rssOf(r *Result) int64 {
 		if p.label == r.Label {
 			return p.kib
 		}
+	}
+	if strings.HasPrefix(r.Label, growthPrefix) {
+		return 0 // not the main surge up's, and its own was not read
 	}
 	return rep.peakDuring(r)
 }
