@@ -11,6 +11,8 @@
 # BENCH_KEEP=1 keeps the temporary directory (results, logs),
 # BENCH_ONLY=REGEX runs only the runs whose label matches (e.g. '^overload')
 # and writes their report into the kept temporary directory, not BENCHMARKS.md,
+# BENCH_ORDERS_ENGINE=pebble|buntdb runs both embedded-store surge ups with
+# that --orders-engine (default: surge up's own),
 # BENCH_PPROF=127.0.0.1:6060 serves net/http/pprof from `surge up` there and
 # saves an 8-second CPU profile of it during each surge run (implies
 # BENCH_KEEP; read them with `go tool pprof -top bin/surge FILE`).
@@ -97,6 +99,11 @@ up_flags=(--data "$work/data" --http 127.0.0.1:0 --nats-listen 127.0.0.1:-1
 	--access-log=false --log-level warn --drain-timeout 5s)
 if [[ -n "$pprof" ]]; then
 	up_flags+=(--pprof "$pprof")
+fi
+engine_flags=()
+if [[ -n "${BENCH_ORDERS_ENGINE:-}" ]]; then
+	engine_flags=(--orders-engine "$BENCH_ORDERS_ENGINE")
+	up_flags+=("${engine_flags[@]}")
 fi
 unset SURGE_NATS_CREDS # the embedded server makes its own; set again below
 "$surge" up "${up_flags[@]}" 2>"$work/up.log" &
@@ -328,7 +335,7 @@ run_growth() {
 	mkdir -p "$work/growth-manifests"
 	cp manifests/*.yaml "$work/growth-manifests/"
 	env -u SURGE_NATS_CREDS "$surge" up --data "$work/growth-data" --http 127.0.0.1:0 --nats-listen 127.0.0.1:-1 \
-		--manifests "$work/growth-manifests" --access-log=false --log-level warn --drain-timeout 5s 2>"$work/growth-up.log" &
+		--manifests "$work/growth-manifests" --access-log=false --log-level warn --drain-timeout 5s "${engine_flags[@]}" 2>"$work/growth-up.log" &
 	local growth_pid=$!
 	pids+=("$growth_pid")
 	if ! up_addrs "$work/growth-up.log" "$growth_pid"; then

@@ -26,6 +26,7 @@ import (
 	"github.com/surgefn/surge/internal/natsauth"
 	"github.com/surgefn/surge/internal/platform"
 	"github.com/surgefn/surge/runtime/store"
+	"github.com/surgefn/surge/runtime/store/buntstore"
 )
 
 // serverFlags are the flags of up, gateway and runtime.
@@ -153,6 +154,7 @@ func setGOMAXPROCS(flag string, log *slog.Logger) error {
 // backend's defaults, which are the flags' defaults.
 var storeFlags = []struct{ flag, backend, key string }{
 	{"shards", "buntdb", "shards"},
+	{"orders-engine", "buntdb", "orders"},
 	{"vtgate", "vitess", "address"},
 	{"vtgate-keyspace", "vitess", "keyspace"},
 	{"vtgate-max-open", "vitess", "max_open_conns"},
@@ -164,6 +166,7 @@ func addStoreFlags(cmd *cobra.Command, f *serverFlags) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.opts.Store, "store", "buntdb", "order/sign-in/SMS/event store: buntdb or vitess")
 	fs.Int("shards", 8, "number of buntdb shard files (user-ID hash); unset, an existing store keeps its own count")
+	fs.String("orders-engine", buntstore.DefaultOrders, "where the embedded store keeps orders: buntdb (in memory, in the shard files) or pebble (a Pebble LSM tree under <data>/store/orders.pebble: memory stays flat as orders grow); fixed when the store is created: unset, an existing store keeps its own")
 	fs.String("vtgate", "", "vtgate gRPC address when --store vitess")
 	fs.String("vtgate-keyspace", "commerce", "keyspace holding manifests/vitess/commerce when --store vitess")
 	fs.Int("vtgate-max-open", 64, "most open connections to vtgate (statements in flight)")

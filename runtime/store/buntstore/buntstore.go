@@ -46,6 +46,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -88,7 +89,10 @@ type Store struct {
 	// commits group single-record writes per shard (see committer).
 	commits []*committer
 	// heads are the newest rows of recently paged users, per shard.
-	heads  []*heads
+	heads []*heads
+	// peb holds the orders when the store was created with the pebble
+	// orders engine (pebble.go); nil: they are in the shards.
+	peb    *pebbleOrders
 	closed atomic.Bool
 }
 
@@ -105,6 +109,26 @@ type Config struct {
 	// Shards is the number of shard files (--shards); 0 means the count
 	// the directory was created with, or DefaultShards for a new one.
 	Shards int `json:"shards"`
+	// Orders is the engine the orders are kept in: "buntdb" (the shards)
+	// or "pebble" (pebble.go). "" means the engine the directory was
+	// created with, or DefaultOrders for a new one; any other value must
+	// match that engine.
+	Orders string `json:"orders"`
+}
+
+// DefaultOrders is the orders engine of a new store when none is
+// configured.
+const DefaultOrders = OrdersBuntDB
+
+// Options are the settings of OpenWith.
+type Options struct {
+	// Shards is as Config.Shards.
+	Shards int
+	// Orders is as Config.Orders.
+	Orders string
+	// Logger receives the log lines of the pebble engine; nil discards
+	// them.
+	Logger *slog.Logger
 }
 
 // openBackend opens the store in the platform's store directory.
@@ -116,18 +140,33 @@ func openBackend(_ context.Context, oc store.OpenContext, config json.RawMessage
 	if cfg.Shards < 0 {
 		return nil, fmt.Errorf("buntstore: config: shards: must be >= 0 (0 = as created, else %d), got %d: %w", DefaultShards, cfg.Shards, store.ErrBadConfig)
 	}
-	s, err := Open(oc.Dir, cfg.Shards)
+	switch cfg.Orders {
+	case "", OrdersBuntDB, OrdersPebble:
+	default:
+		return nil, fmt.Errorf("buntstore: config: orders: %q is no orders engine (%q or %q; \"\" = as created, else %q): %w",
+			cfg.Orders, OrdersBuntDB, OrdersPebble, DefaultOrders, store.ErrBadConfig)
+	}
+	s, err := OpenWith(oc.Dir, Options{Shards: cfg.Shards, Orders: cfg.Orders, Logger: oc.Logger})
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// Open opens (creating) n shard files and stats.db under dir. A n <= 0 means
-// the count the directory was created with, or DefaultShards for a new
-// directory; any other n must match that count. Every commit is fsynced
-// (buntdb.Always), so a write acknowledged by the store survives a crash.
-func Open(dir string, n int) (*Store, error) {
+// Open opens (creating) n shard files and stats.db under dir, the orders in
+// the engine the directory was created with (DefaultOrders for a new one).
+// A n <= 0 means the count the directory was created with, or
+// DefaultShards for a new directory; any other n must match that count.
+// Every commit is fsynced (buntdb.Always), so a write acknowledged by the
+// store survives a crash.
+func Open(dir string, n int) (*Store, error) { return OpenWith(dir, Options{Shards: n}) }
+
+// OpenWith is Open with the orders engine (and a logger for it) as well.
+// An engine other than the one the directory was created with is
+// ErrOrdersEngine; a directory created before the pebble engine has its
+// orders in the shards.
+func OpenWith(dir string, o Options) (*Store, error) {
+	n := o.Shards
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("buntstore: store dir: %w", err)
 	}
@@ -173,11 +212,93 @@ func Open(dir string, n int) (*Store, error) {
 		_ = s.Close()
 		return nil, fmt.Errorf("buntstore: open stats.db: %w", err)
 	}
+	engine, created, err := s.ordersEngine(o.Orders)
+	if err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("buntstore: %s: %w", dir, err)
+	}
+	if engine == OrdersPebble {
+		log := o.Logger
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		if s.peb, err = openPebble(filepath.Join(dir, pebbleDir), created, log); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("buntstore: open %s: %w", pebbleDir, err)
+		}
+	}
 	for _, db := range s.shards {
 		s.commits = append(s.commits, newCommitter(db))
 		s.heads = append(s.heads, newHeads())
 	}
 	return s, nil
+}
+
+// ordersEngine returns the orders engine of the store, recording want (or
+// DefaultOrders) in a store that has none recorded yet. A store without
+// the record but with orders in its shards (one of an earlier version)
+// has them in buntdb. created reports that the engine is new to the store.
+func (s *Store) ordersEngine(want string) (engine string, created bool, err error) {
+	var found bool
+	err = s.shards[0].View(func(tx *buntdb.Tx) error {
+		v, err := tx.Get(ordersKey)
+		if isNotFound(err) {
+			return nil
+		}
+		engine, found = v, err == nil
+		return err
+	})
+	if err != nil {
+		return "", false, err
+	}
+	if !found {
+		switch held, err := s.holdsOrders(); {
+		case err != nil:
+			return "", false, err
+		case held:
+			engine = OrdersBuntDB
+		case want != "":
+			engine, created = want, true
+		default:
+			engine, created = DefaultOrders, true
+		}
+	}
+	if engine != OrdersBuntDB && engine != OrdersPebble {
+		return "", false, fmt.Errorf("%s is %q: %w", ordersKey, engine, ErrShardMarker)
+	}
+	if want != "" && want != engine {
+		return "", false, fmt.Errorf("its orders are in %s, asked for %s: %w", engine, want, ErrOrdersEngine)
+	}
+	if !found {
+		err = s.shards[0].Update(func(tx *buntdb.Tx) error {
+			_, _, err := tx.Set(ordersKey, engine, nil)
+			return err
+		})
+	}
+	return engine, created, err
+}
+
+// holdsOrders reports whether any shard holds an order key.
+func (s *Store) holdsOrders() (bool, error) {
+	for _, db := range s.shards {
+		held := false
+		err := db.View(func(tx *buntdb.Tx) error {
+			for _, prefix := range []string{"id:", "o:"} {
+				err := tx.AscendRange("", prefix, prefix[:len(prefix)-1]+";", func(string, string) bool {
+					held = true
+					return false
+				})
+				if err != nil || held {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil || held {
+			return held, err
+		}
+	}
+	return false, nil
 }
 
 // loadOrCreateID returns the id in db, writing a new one if it has none.
@@ -314,6 +435,11 @@ func (s *Store) Ping(ctx context.Context) error {
 			return s.fail(fmt.Sprintf("ping file %d", i), err)
 		}
 	}
+	if s.peb != nil {
+		if err := s.peb.ping(); err != nil {
+			return s.fail("ping "+pebbleDir, err)
+		}
+	}
 	return nil
 }
 
@@ -327,6 +453,11 @@ func (s *Store) Close() error {
 		c.close()
 	}
 	var errs []error
+	if s.peb != nil {
+		if err := s.peb.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, db := range append(s.shards[:len(s.shards):len(s.shards)], s.stats) {
 		if db == nil {
 			continue

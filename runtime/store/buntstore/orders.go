@@ -136,6 +136,9 @@ func (s *Store) PutOrders(ctx context.Context, orders []store.Order) (int, error
 		ts := tsNum(o.CreatedAt)
 		rows[i] = orderRow{id: o.OrderID, u20: userKey(o.UserID), ts: ts, row: buf[n0:len(buf):len(buf)]}
 	}
+	if s.peb != nil {
+		return s.putOrdersPebble(ctx, orders, rows)
+	}
 
 	// Round 1: reserve each id for its user in the id's lookup shard. keep[i]
 	// is set when the id is (now) this user's; each goroutine writes only the
@@ -351,6 +354,9 @@ func (s *Store) GetOrder(ctx context.Context, orderID string) (store.Order, erro
 	if err := s.check(ctx); err != nil {
 		return o, err
 	}
+	if s.peb != nil {
+		return s.getOrderPebble(orderID)
+	}
 	var lookup string
 	err := s.shards[s.keyShard(orderID)].View(func(tx *buntdb.Tx) (err error) {
 		lookup, err = tx.Get(lookupKey(orderID))
@@ -420,8 +426,6 @@ func (s *Store) AppendOrdersPage(ctx context.Context, userID int64, limit int, d
 	if page, ok := hs.page(userID, limit, dst); ok {
 		return page, nil
 	}
-	prefix := "o:" + userKey(userID) + ":"
-	last := prefix[:len(prefix)-1] + ";"
 	n0 := len(dst)
 	dst = append(dst, '[')
 	n := 0
@@ -437,27 +441,23 @@ func (s *Store) AppendOrdersPage(ctx context.Context, userID int64, limit int, d
 		walk = headRows + 1
 		head = make([]headRow, 0, walk)
 	}
-	err := s.shards[sh].View(func(tx *buntdb.Tx) error {
-		gen = hs.gen(userID).Load()
-		seen := 0
-		return tx.DescendRange("", last, prefix, func(k, v string) bool {
-			r := headRow{key: k[len(prefix):], row: v}
-			if head != nil {
-				head = append(head, r)
+	seen := 0
+	err := s.descend(userID, func() { gen = hs.gen(userID).Load() }, func(r headRow) bool {
+		if head != nil {
+			head = append(head, r)
+		}
+		seen++
+		if n < limit {
+			if n > 0 {
+				dst = append(dst, ',')
 			}
-			seen++
-			if n < limit {
-				if n > 0 {
-					dst = append(dst, ',')
-				}
-				if dst, derr = appendOrderJSON(dst, userID, r); derr != nil {
-					derr = fmt.Errorf("decode %q: %w", r.id(), derr)
-					return false
-				}
-				n++
+			if dst, derr = appendOrderJSON(dst, userID, r); derr != nil {
+				derr = fmt.Errorf("decode %q: %w", r.id(), derr)
+				return false
 			}
-			return seen < walk
-		})
+			n++
+		}
+		return seen < walk
 	})
 	if err == nil {
 		err = derr
@@ -481,23 +481,35 @@ func (s *Store) scanOrders(ctx context.Context, userID int64, offset, limit int)
 		return nil, nil
 	}
 	offset = max(offset, 0)
-	prefix := "o:" + userKey(userID) + ":"
-	// ';' follows ':', so [prefix, prefix;) is exactly the user's rows.
-	last := prefix[:len(prefix)-1] + ";"
 	rows := make([]headRow, 0, min(limit, 256))
-	err := s.shards[s.userShard(userID)].View(func(tx *buntdb.Tx) error {
-		skip := offset
-		return tx.DescendRange("", last, prefix, func(k, v string) bool {
-			if skip > 0 {
-				skip--
-				return true
-			}
-			rows = append(rows, headRow{key: k[len(prefix):], row: v})
-			return len(rows) < limit
-		})
+	skip := offset
+	err := s.descend(userID, func() {}, func(r headRow) bool {
+		if skip > 0 {
+			skip--
+			return true
+		}
+		rows = append(rows, r)
+		return len(rows) < limit
 	})
 	if err != nil {
 		return nil, s.fail(fmt.Sprintf("list orders of %d", userID), err)
 	}
 	return rows, nil
+}
+
+// descend walks the user's rows newest first, calling fn with each until
+// it returns false; start runs inside the read, before any row is read.
+func (s *Store) descend(userID int64, start func(), fn func(r headRow) bool) error {
+	if s.peb != nil {
+		return s.descendPebble(userID, start, fn)
+	}
+	prefix := "o:" + userKey(userID) + ":"
+	// ';' follows ':', so [prefix, prefix;) is exactly the user's rows.
+	last := prefix[:len(prefix)-1] + ";"
+	return s.shards[s.userShard(userID)].View(func(tx *buntdb.Tx) error {
+		start()
+		return tx.DescendRange("", last, prefix, func(k, v string) bool {
+			return fn(headRow{key: k[len(prefix):], row: v})
+		})
+	})
 }

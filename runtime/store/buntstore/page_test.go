@@ -83,11 +83,19 @@ func walkedPage(t *testing.T, s *Store, user int64, limit int) string {
 // concurrent writers add orders (some older than the page, some
 // re-submitted under another created_at, some twice) and readers page.
 func TestPageHeads(t *testing.T) {
-	s, err := Open(t.TempDir(), 2)
-	if err != nil {
-		t.Fatal(err)
+	for _, engine := range []string{OrdersBuntDB, OrdersPebble} {
+		t.Run(engine, func(t *testing.T) {
+			s, err := OpenWith(t.TempDir(), Options{Shards: 2, Orders: engine})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			testPageHeads(t, s)
+		})
 	}
-	t.Cleanup(func() { _ = s.Close() })
+}
+
+func testPageHeads(t *testing.T, s *Store) {
 	ctx := context.Background()
 	base := time.Now().UTC().Truncate(time.Microsecond)
 	const users = 12

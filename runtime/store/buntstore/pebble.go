@@ -1,0 +1,305 @@
+package buntstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+
+	"github.com/surgefn/surge/runtime/store"
+)
+
+// Orders engines. buntdb keeps every key and row in memory: about 357
+// bytes of live heap per stored order (row strings, items, B-tree nodes,
+// id lookups) and, with the GC's headroom, about 1 KiB of RSS, and the
+// GC's mark work grows with it (store-growth run, BENCHMARKS.md). The
+// pebble engine keeps orders in a Pebble LSM tree (the storage engine of
+// CockroachDB) under <dir>/orders.pebble: rows live in files, memory is a
+// bounded block cache and memtables, so RSS and GC cost do not grow with
+// the orders stored. Every other domain stays in the buntdb shards.
+const (
+	OrdersBuntDB = "buntdb"
+	OrdersPebble = "pebble"
+)
+
+// ErrOrdersEngine means the directory keeps its orders in another engine
+// than the one asked for; its orders cannot be read without a migration.
+var ErrOrdersEngine = errors.New("orders engine differs from the one the store was created with")
+
+// ordersKey, in shard 0, names the engine the orders of the store are in.
+// A store without it was created before the pebble engine: buntdb.
+const ordersKey = "meta:orders"
+
+const (
+	pebbleDir = "orders.pebble"
+	// pebbleCache is the block cache, and pebbleMemTable the size of one
+	// memtable (Pebble keeps up to pebbleMemTables of them while they are
+	// flushed): together the memory the engine holds, whatever the number
+	// of orders stored.
+	pebbleCache     = 64 << 20
+	pebbleMemTable  = 16 << 20
+	pebbleMemTables = 4
+)
+
+// pebbleOrders is the pebble orders engine. Its keys and rows are those of
+// the buntdb layout (orders.go) in its compact form: o:<u20>:<ts20>:<id>
+// holds the row (row.go) and id:<id> the user and timestamp. Unlike the
+// buntdb shards, one Pebble batch holds both keys of an order, so no
+// reservation is ever left without its row.
+type pebbleOrders struct {
+	db *pebble.DB
+	// put serializes the check-and-apply of PutOrders, so that two batches
+	// holding the same order id never both find it absent; the WAL fsync
+	// of a batch is waited for outside it, so concurrent batches share
+	// fsyncs (Pebble's commit pipeline).
+	put sync.Mutex
+	// life is held (read) by every call and (write) by close: Pebble
+	// panics on a call after Close.
+	life   sync.RWMutex
+	closed bool
+}
+
+// openPebble opens (creating) the engine in dir. create is false for a
+// store whose marker says pebble: the files must be there.
+func openPebble(dir string, create bool, log *slog.Logger) (*pebbleOrders, error) {
+	cache := pebble.NewCache(pebbleCache)
+	defer cache.Unref()
+	opts := &pebble.Options{
+		Cache:                       cache,
+		MemTableSize:                pebbleMemTable,
+		MemTableStopWritesThreshold: pebbleMemTables,
+		ErrorIfNotExists:            !create,
+		Logger:                      pebbleLogger{log},
+	}
+	// A bloom filter per table: most id lookups are of new ids, which
+	// the filters answer without reading (and decompressing) a block.
+	// L1 and below inherit it.
+	opts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	opts.EnsureDefaults()
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &pebbleOrders{db: db}, nil
+}
+
+// pebbleLogger sends Pebble's log lines to the store's logger: its info
+// lines (flushes, compactions) at debug.
+type pebbleLogger struct{ log *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...), "engine", "pebble")
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf(format, args...), "engine", "pebble")
+}
+
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l.log.Error(msg, "engine", "pebble")
+	panic("buntstore: pebble: " + msg)
+}
+
+// enter starts a call; the caller defers p.life.RUnlock() when it is nil.
+func (p *pebbleOrders) enter() error {
+	p.life.RLock()
+	if p.closed {
+		p.life.RUnlock()
+		return fmt.Errorf("buntstore: %w", store.ErrClosed)
+	}
+	return nil
+}
+
+func (p *pebbleOrders) close() error {
+	p.life.Lock()
+	defer p.life.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	return p.db.Close()
+}
+
+// ping reads a key, which fails once Pebble cannot read its files.
+func (p *pebbleOrders) ping() error {
+	if err := p.enter(); err != nil {
+		return err
+	}
+	defer p.life.RUnlock()
+	_, _, err := p.get([]byte(ordersKey))
+	return err
+}
+
+// get returns a copy of key's value, or found false.
+func (p *pebbleOrders) get(key []byte) (v []byte, found bool, err error) {
+	val, closer, err := p.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	v = append([]byte(nil), val...)
+	return v, true, closer.Close()
+}
+
+// putOrdersPebble is PutOrders on the engine: one batch for the orders not yet
+// stored (both keys of each), fsynced before it returns.
+func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows []orderRow) (int, error) {
+	p := s.peb
+	if err := p.enter(); err != nil {
+		return 0, err
+	}
+	defer p.life.RUnlock()
+	b := p.db.NewBatch()
+	defer b.Close()
+	type added struct {
+		shard int
+		user  int64
+		r     headRow
+	}
+	var (
+		add     []added
+		inBatch = make(map[string]struct{}, len(rows))
+		key     []byte
+		entry   []byte
+	)
+	p.put.Lock()
+	for i := range rows {
+		r := &rows[i]
+		key = append(key[:0], "id:"...)
+		key = append(key, r.id...)
+		_, found, err := p.get(key)
+		if _, twice := inBatch[r.id]; twice {
+			found = true // an id twice in one batch: the first one counts
+		}
+		if err != nil {
+			p.put.Unlock()
+			return 0, s.fail("put orders: look up ids", err)
+		}
+		if found {
+			continue
+		}
+		inBatch[r.id] = struct{}{}
+		user := orders[i].UserID
+		entry = appendLookup(entry[:0], r.id, user, r.ts)
+		if err := b.Set(entry[:len(entry)-lookupLen], entry[len(entry)-lookupLen:], nil); err != nil {
+			p.put.Unlock()
+			return 0, s.fail("put orders", err)
+		}
+		entry = append(entry[:0], "o:"...)
+		entry = append(entry, r.u20...)
+		entry = append(entry, ':')
+		entry = appendPad20(entry, r.ts)
+		entry = append(entry, ':')
+		entry = append(entry, r.id...)
+		kl := len(entry)
+		entry = append(entry, r.row...)
+		if err := b.Set(entry[:kl], entry[kl:], nil); err != nil {
+			p.put.Unlock()
+			return 0, s.fail("put orders", err)
+		}
+		// Before the batch is applied: a page walk that read the old rows
+		// must not fill the head afterwards (see heads).
+		sh := s.userShard(user)
+		s.heads[sh].gen(user).Add(1)
+		e := string(entry)
+		add = append(add, added{shard: sh, user: user, r: headRow{key: e[len("o:")+21 : kl], row: e[kl:]}})
+	}
+	if len(add) == 0 {
+		p.put.Unlock()
+		return 0, ctx.Err()
+	}
+	err := p.db.ApplyNoSyncWait(b, pebble.Sync)
+	p.put.Unlock()
+	if err == nil {
+		err = b.SyncWait()
+	}
+	if err != nil {
+		// Some rows may be visible: let the next page walk rebuild.
+		for _, a := range add {
+			s.heads[a.shard].drop(a.user)
+		}
+		return 0, s.fail("put orders", err)
+	}
+	for _, a := range add {
+		s.heads[a.shard].merge(a.user, []headRow{a.r})
+	}
+	return len(add), nil
+}
+
+// getOrderPebble is GetOrder on the engine.
+func (s *Store) getOrderPebble(orderID string) (store.Order, error) {
+	var o store.Order
+	p := s.peb
+	if err := p.enter(); err != nil {
+		return o, err
+	}
+	defer p.life.RUnlock()
+	v, found, err := p.get([]byte(lookupKey(orderID)))
+	if err == nil && !found {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return o, s.fail(fmt.Sprintf("get order %q", orderID), err)
+	}
+	u20, ts, old, err := parseLookup(string(v))
+	if err == nil && old {
+		err = fmt.Errorf("id lookup of the old layout: %w", errRow)
+	}
+	if err != nil {
+		return o, fmt.Errorf("buntstore: get order %q: %w", orderID, err)
+	}
+	user, err := parseUserKey(u20)
+	if err != nil {
+		return o, fmt.Errorf("buntstore: get order %q: lookup %q: %w", orderID, u20, err)
+	}
+	key := orderKey(u20, pad20(ts), orderID)
+	row, found, err := p.get([]byte(key))
+	if err == nil && !found {
+		err = fmt.Errorf("id lookup without its row: %w", errRow)
+	}
+	if err != nil {
+		return o, s.fail(fmt.Sprintf("get order %q", orderID), err)
+	}
+	if o, err = decodeRow(user, headRow{key: key[len("o:")+21:], row: string(row)}); err != nil {
+		return o, fmt.Errorf("buntstore: get order %q: decode: %w", orderID, err)
+	}
+	return o, nil
+}
+
+// descendPebble walks the user's rows newest first, calling fn with each
+// until it returns false; start runs before the walk reads anything.
+func (s *Store) descendPebble(userID int64, start func(), fn func(r headRow) bool) error {
+	p := s.peb
+	if err := p.enter(); err != nil {
+		return err
+	}
+	defer p.life.RUnlock()
+	prefix := "o:" + userKey(userID) + ":"
+	start()
+	it, err := p.db.NewIter(&pebble.IterOptions{
+		LowerBound: []byte(prefix),
+		// ';' follows ':', so [prefix, prefix;) is exactly the user's rows.
+		UpperBound: []byte(prefix[:len(prefix)-1] + ";"),
+	})
+	if err != nil {
+		return err
+	}
+	for ok := it.Last(); ok; ok = it.Prev() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return err
+		}
+		if !fn(headRow{key: string(it.Key()[len(prefix):]), row: string(v)}) {
+			break
+		}
+	}
+	return it.Close()
+}
