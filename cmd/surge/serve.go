@@ -363,8 +363,9 @@ func newUpCmd(env []string) *cobra.Command {
 		Short: "Run the whole platform in one process (embedded NATS, gateway, runtime, store)",
 		Long: `up runs the single-node, batteries-included platform: an embedded nats-server
 with JetStream (data under --data), the HTTP gateway, a runtime host that runs
-every deployed function, and the embedded buntdb store. Every manifest under
---manifests is deployed at start (an unchanged one is a no-op).
+every deployed function, and the embedded store (--store buntdb: orders in
+Pebble, the rest in buntdb shards). Every manifest under --manifests is
+deployed at start (an unchanged one is a no-op).
 
 The embedded server refuses anonymous clients. At the first start it
 generates its keys and two credentials files under <data>/nats (kept across
@@ -388,7 +389,7 @@ surge nats-keys --data DIR and copy DIR/nats to every node's --data before
 its first start. Routes authenticate with a secret derived from those keys; a
 node with other keys is refused (logged as "cluster route refused").
 A deployment with more than one runtime host needs --store vitess: a host
-whose embedded buntdb store would split the data refuses to start.
+whose embedded store would split the data refuses to start.
 
 Ctrl-C drains: HTTP stops taking requests, in-flight calls and stream batches
 finish and are acked, then NATS stops.`,

@@ -333,6 +333,13 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "| RSS per stored order: slope of the store-growth surge up's RSS from %d (after its warm-up run) to %d orders stored (%d points, least squares) | %.0f B | | | <= %d B | %s |\n",
 			from, upTo, points, per, RSSPerOrderLimit, verdict)
 	}
+	if per, points, from, upTo, ok := rep.rssSlopeTo(math.MaxInt64); ok && upTo > slopeOrders {
+		// Beyond 1M the slope tells a store whose memory grows with its
+		// orders from one whose RSS up to 1M was the process's working
+		// set still growing (pull buffers filling with a backlog).
+		fmt.Fprintf(&b, "| RSS per stored order over the whole fill: slope from %d to %d orders stored (%d points, least squares; no target) | %.0f B | | | | %s |\n",
+			from, upTo, points, per, Info)
+	}
 	if stored, kib, ok := rep.growthBefore(LabelGrowthFull); ok {
 		fmt.Fprintf(&b, "| store-growth surge up before %s: orders stored, RSS (no target) | %d | | | | %s (%.0f B per order) |\n",
 			LabelGrowthFull, stored, formatMiB(kib), float64(kib)*1024/float64(max(stored, 1)))
@@ -661,9 +668,15 @@ const slopeOrders = 1_000_000
 // of the first and last points and how many it rests on; false with fewer
 // than three.
 func (rep *Report) rssSlope() (perOrder float64, points int, from, upTo int64, ok bool) {
+	return rep.rssSlopeTo(slopeOrders)
+}
+
+// rssSlopeTo is rssSlope up to the first checkpoint at or past limit (all
+// of them when none is).
+func (rep *Report) rssSlopeTo(limit int64) (perOrder float64, points int, from, upTo int64, ok bool) {
 	stored, ps := rep.growthStored()
 	for i, n := range stored {
-		if n >= slopeOrders {
+		if n >= limit {
 			stored, ps = stored[:i+1], ps[:i+1]
 			break
 		}

@@ -14,8 +14,15 @@ import (
 
 // BenchmarkPutOrders measures PutOrders of fresh orders, one op being one
 // batch; orders/s is the figure to compare. The store is replaced (timer
-// stopped) every 100k orders so memory stays bounded for any b.N.
+// stopped) every 100k orders so memory stays bounded for any b.N; on each
+// orders engine.
 func BenchmarkPutOrders(b *testing.B) {
+	for _, engine := range []string{OrdersBuntDB, OrdersPebble} {
+		b.Run(engine, func(b *testing.B) { benchPutOrders(b, engine) })
+	}
+}
+
+func benchPutOrders(b *testing.B, engine string) {
 	for _, size := range []int{1, 100, 500} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
 			ctx, rnd := context.Background(), rand.New(rand.NewPCG(1, 2))
@@ -35,7 +42,7 @@ func BenchmarkPutOrders(b *testing.B) {
 				round++
 				dir = fmt.Sprintf("%s/r%d", b.TempDir(), round)
 				var err error
-				if s, err = Open(dir, DefaultShards); err != nil {
+				if s, err = OpenWith(dir, Options{Shards: DefaultShards, Orders: engine}); err != nil {
 					b.Fatal(err)
 				}
 				orders, next = storetest.BenchOrders(rnd, fmt.Sprintf("bench-%d-", round), window, 10_000, time.Now()), 0

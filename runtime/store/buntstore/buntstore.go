@@ -117,8 +117,9 @@ type Config struct {
 }
 
 // DefaultOrders is the orders engine of a new store when none is
-// configured.
-const DefaultOrders = OrdersBuntDB
+// configured: pebble, whose memory does not grow with the orders stored
+// (pebble.go). Stores created before it keep theirs.
+const DefaultOrders = OrdersPebble
 
 // Options are the settings of OpenWith.
 type Options struct {

@@ -15,9 +15,11 @@ import (
 	"github.com/surgefn/surge/runtime/store/storetest"
 )
 
+// openT opens a store with its orders in the shards (buntdb), whose layout
+// most tests of the package look at.
 func openT(t testing.TB, dir string, n int) *Store {
 	t.Helper()
-	s, err := Open(dir, n)
+	s, err := OpenWith(dir, Options{Shards: n, Orders: OrdersBuntDB})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

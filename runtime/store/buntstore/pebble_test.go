@@ -56,7 +56,11 @@ func TestPebbleHoldsTheOrders(t *testing.T) {
 		t.Fatalf("no %s: %v", pebbleDir, err)
 	}
 
-	s = openT(t, dir, 0) // no engine named: the one it was created with
+	s, err := OpenWith(dir, Options{}) // no engine named: the one it was created with
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
 	if s.peb == nil {
 		t.Fatal("reopened without an engine named: orders in buntdb, want pebble as created")
 	}
@@ -121,7 +125,11 @@ func TestOrdersEngineMismatch(t *testing.T) {
 			}
 			t.Fatalf("a store with orders in its shards opened with pebble: err %v, want ErrOrdersEngine", err)
 		}
-		s = openT(t, dir, 0)
+		s, err := OpenWith(dir, Options{}) // no engine named: found in the shards
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
 		if s.peb != nil {
 			t.Error("a store with orders in its shards opened with the pebble engine")
 		}
