@@ -16,9 +16,12 @@ import (
 	"github.com/surgefn/surge/runtime/wire"
 )
 
-// crashStore is the store config of both runtime hosts: the same shard
-// count, so the second opens the first one's files.
-const crashStore = `{"shards":4}`
+// crashStores are the store configs of both runtime hosts, one per orders
+// engine: the same shard count, so the second opens the first one's files.
+var crashStores = map[string]string{
+	"pebble": `{"shards":4,"orders":"pebble"}`,
+	"buntdb": `{"shards":4,"orders":"buntdb"}`,
+}
 
 // TestCrashHelperRuntime is not a test: it is the runtime host that
 // TestCrashRecovery starts in a child process and kills with SIGKILL.
@@ -32,6 +35,12 @@ func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test: waits one ack wait (10s) for redelivery")
 	}
+	for engine, config := range crashStores {
+		t.Run(engine, func(t *testing.T) { testCrashRecovery(t, config) })
+	}
+}
+
+func testCrashRecovery(t *testing.T, crashStore string) {
 	// NATS, JetStream and the manifests; no runtime in this process yet.
 	n := testenv.StartWith(t, platform.Options{DataDir: t.TempDir(), NATSListen: "127.0.0.1:-1",
 		Manifests: manifestsDir(t, "orders.yaml"), AdminToken: testenv.Token, Logger: testenv.Logger(t)})
