@@ -649,3 +649,66 @@ func TestStreamLoopOutlivesItsIterator(t *testing.T) {
 	}
 	testenv.Eventually(t, 10*time.Second, "m2 handled and acked after the consumer came back", acked(2))
 }
+
+// TestStreamPullBoundedInBytes: with spec.batch.maxBytes, a replica's pull
+// buffer holds about the larger of two batches of bytes and one message of
+// the server's largest size, not its thousands of messages; and a message
+// of that largest size still gets through.
+func TestStreamPullBoundedInBytes(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	g, gateName := newGate(t, "batch")
+	f.apply(t, manifest(t, fmt.Sprintf(`apiVersion: surge/v1
+kind: Function
+metadata: {name: batch}
+spec:
+  handler: hosttest.batch
+  trigger: {stream: TEST_IN, filter: test.in}
+  timeout: 5s
+  batch: {size: 10, wait: 0s, maxBytes: 1024}
+  concurrency: 1000
+  config: {gate: %q}
+`, gateName)))
+	maxPayload := int(f.nc.MaxPayload())
+	const n = 100
+	body := make([]byte, maxPayload/10) // ten of them fill the byte bound
+	if _, err := f.js.Publish(ctx, "test.in", body); err != nil {
+		t.Fatal(err)
+	}
+	g.arrived(t) // the first batch is held: what comes next is buffered
+	for range n - 1 {
+		if _, err := f.js.PublishAsync("test.in", body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := make([]byte, maxPayload-1024) // headers and subject need the rest
+	if _, err := f.js.PublishAsync("test.in", big); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-f.js.PublishAsyncComplete():
+	case <-time.After(10 * time.Second):
+		t.Fatal("publishes not acked within 10s")
+	}
+	cons, err := f.js.Consumer(ctx, "TEST_IN", "batch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // room for the pulls to overfill, if they would
+	ci, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Delivered and unacked: the held message and at most a byte bound
+	// (1 MiB: ten bodies) more, where a message bound alone would have
+	// taken all of them (concurrency 1000).
+	if ci.NumAckPending > 1+10+1 {
+		t.Errorf("%d messages of %d bytes delivered to the held replica, want at most 12: the pull buffer is not bounded in bytes",
+			ci.NumAckPending, len(body))
+	}
+	g.open()
+	testenv.Eventually(t, 10*time.Second, "every message, the largest too, acked", func() bool {
+		ci, err := cons.Info(ctx)
+		return err == nil && ci.AckFloor.Stream == n+1 && ci.NumAckPending == 0 && ci.NumPending == 0
+	})
+}

@@ -32,6 +32,7 @@ type streamLoop struct {
 	stopping   bool
 	quit       chan struct{} // closed by stop: ends reopen's wait
 	buffer     int           // pull buffer, in messages
+	bufBytes   int           // and in bytes (0: no bound; see pullOpt)
 	h          runtime.BatchHandler
 	batchSize  int
 	batchWait  time.Duration
@@ -100,7 +101,13 @@ func startStreamLoop(ctx context.Context, cons jetstream.Consumer, stream string
 		l.m = d.metrics.forwarding() // the request instances count these calls
 	}
 	l.buffer = max(fn.Spec.Concurrency, 2*l.batchSize)
-	it, err := cons.Messages(jetstream.PullMaxMessages(l.buffer))
+	if l.batchBytes > 0 {
+		// Two batches of bytes, and never less than the largest message
+		// the server takes: a byte limit below one message would stall
+		// the pull (jetstream.PullMaxMessagesWithBytesLimit).
+		l.bufBytes = max(2*l.batchBytes, int(d.js.Conn().MaxPayload()))
+	}
+	it, err := cons.Messages(l.pullOpt())
 	if err != nil {
 		return nil, fmt.Errorf("consume %s: %w", stream, err)
 	}
@@ -365,7 +372,7 @@ func (l *streamLoop) reopen() jetstream.MessagesContext {
 			l.itMu.Unlock()
 			return nil
 		}
-		it, err := l.cons.Messages(jetstream.PullMaxMessages(l.buffer))
+		it, err := l.cons.Messages(l.pullOpt())
 		if err == nil {
 			l.it = it
 		}
@@ -375,6 +382,16 @@ func (l *streamLoop) reopen() jetstream.MessagesContext {
 		}
 		l.log.Warn("pull again failed", "stream", l.stream, "err", err)
 	}
+}
+
+// pullOpt bounds the pull buffer: in messages, and in bytes when the
+// batch is (spec.batch.maxBytes), so that a backlog of large messages (an
+// array of orders each) is not held by the thousand.
+func (l *streamLoop) pullOpt() jetstream.PullMessagesOpt {
+	if l.bufBytes > 0 {
+		return jetstream.PullMaxMessagesWithBytesLimit(l.buffer, l.bufBytes)
+	}
+	return jetstream.PullMaxMessages(l.buffer)
 }
 
 // stop drains: no more pulls, buffered messages are still handled and
