@@ -479,6 +479,11 @@ func TestApplyAfterStop(t *testing.T) {
 
 // batchFn is a stream-triggered batcher on TEST_IN / test.in.
 func batchFn(t *testing.T, config string) manifests.Function {
+	return batchFnWith(t, "{size: 10, wait: 0s}", config)
+}
+
+// batchFnWith is batchFn with its spec.batch (and any spec lines after it).
+func batchFnWith(t *testing.T, batch, config string) manifests.Function {
 	return manifest(t, `apiVersion: surge/v1
 kind: Function
 metadata: {name: batch}
@@ -486,7 +491,7 @@ spec:
   handler: hosttest.batch
   trigger: {stream: TEST_IN, filter: test.in}
   timeout: 5s
-  batch: {size: 10, wait: 0s}
+  batch: `+batch+`
   config: `+config+"\n")
 }
 
@@ -658,17 +663,7 @@ func TestStreamPullBoundedInBytes(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	g, gateName := newGate(t, "batch")
-	f.apply(t, manifest(t, fmt.Sprintf(`apiVersion: surge/v1
-kind: Function
-metadata: {name: batch}
-spec:
-  handler: hosttest.batch
-  trigger: {stream: TEST_IN, filter: test.in}
-  timeout: 5s
-  batch: {size: 10, wait: 0s, maxBytes: 1024}
-  concurrency: 1000
-  config: {gate: %q}
-`, gateName)))
+	f.apply(t, batchFnWith(t, "{size: 10, wait: 0s, maxBytes: 1024}\n  concurrency: 1000", fmt.Sprintf(`{gate: %q}`, gateName)))
 	maxPayload := int(f.nc.MaxPayload())
 	const n = 100
 	body := make([]byte, maxPayload/10) // ten of them fill the byte bound
