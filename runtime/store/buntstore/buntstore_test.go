@@ -1,6 +1,7 @@
 package buntstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,13 +19,31 @@ import (
 // openT opens a store with its orders in the shards (buntdb), whose layout
 // most tests of the package look at.
 func openT(t testing.TB, dir string, n int) *Store {
+	return openWithT(t, dir, Options{Shards: n, Orders: OrdersBuntDB})
+}
+
+// openWithT opens the store in dir, closed when the test ends.
+func openWithT(t testing.TB, dir string, o Options) *Store {
 	t.Helper()
-	s, err := OpenWith(dir, Options{Shards: n, Orders: OrdersBuntDB})
+	s, err := OpenWith(dir, o)
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		t.Fatalf("OpenWith %+v: %v", o, err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// wantOpenErr fails unless opening dir with o fails with want (any error
+// when want is nil).
+func wantOpenErr(t *testing.T, dir string, o Options, want error) {
+	t.Helper()
+	s, err := OpenWith(dir, o)
+	if err == nil {
+		_ = s.Close()
+	}
+	if err == nil || want != nil && !errors.Is(err, want) {
+		t.Fatalf("OpenWith %+v: err %v, want %v", o, err, cmp.Or(want, errors.New("an error")))
+	}
 }
 
 func TestConformance(t *testing.T) {

@@ -143,6 +143,13 @@ func (h *heads) merge(user int64, rows []headRow) {
 // the target t for slices.BinarySearchFunc).
 func newerFirst(e, t headRow) int { return strings.Compare(t.key, e.key) }
 
+// holds reports whether the user has a head, which merge would add to.
+func (h *heads) holds(user int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.m[user] != nil
+}
+
 // drop forgets the user's head.
 func (h *heads) drop(user int64) {
 	h.mu.Lock()

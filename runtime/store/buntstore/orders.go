@@ -285,18 +285,25 @@ func rowEntries(orders []store.Order, rows []orderRow, idx []int) (keys, entries
 			}
 			ts = r.resTS
 		}
-		scratch = append(scratch[:0], "o:"...)
-		scratch = append(scratch, r.u20...)
-		scratch = append(scratch, ':')
-		scratch = appendPad20(scratch, ts)
-		scratch = append(scratch, ':')
-		scratch = append(scratch, r.id...)
-		kl := len(scratch)
-		scratch = append(scratch, row...)
+		var kl int
+		scratch, kl = appendRowEntry(scratch[:0], r.u20, ts, r.id, row)
 		e := string(scratch)
 		keys[j], entries[j] = e[:kl], e
 	}
 	return keys, entries, nil
+}
+
+// appendRowEntry appends a row's key (o:<u20>:<ts20>:<id>) and then the
+// row, and returns where the key ends.
+func appendRowEntry(dst []byte, u20 string, ts uint64, id string, row []byte) ([]byte, int) {
+	dst = append(dst, "o:"...)
+	dst = append(dst, u20...)
+	dst = append(dst, ':')
+	dst = appendPad20(dst, ts)
+	dst = append(dst, ':')
+	dst = append(dst, id...)
+	kl := len(dst)
+	return append(dst, row...), kl
 }
 
 // group returns, per shard, the indexes 0..n-1 that shardOf maps there
@@ -365,13 +372,9 @@ func (s *Store) GetOrder(ctx context.Context, orderID string) (store.Order, erro
 	if err != nil {
 		return o, s.fail(fmt.Sprintf("get order %q", orderID), err)
 	}
-	u20, ts, old, err := parseLookup(lookup)
+	user, u20, ts, old, err := orderAt(orderID, lookup)
 	if err != nil {
-		return o, fmt.Errorf("buntstore: get order %q: %w", orderID, err)
-	}
-	user, err := parseUserKey(u20)
-	if err != nil {
-		return o, fmt.Errorf("buntstore: get order %q: lookup %q: %w", orderID, u20, err)
+		return o, err
 	}
 	var hr headRow
 	err = s.shards[s.userShard(user)].View(func(tx *buntdb.Tx) error {
@@ -394,6 +397,18 @@ func (s *Store) GetOrder(ctx context.Context, orderID string) (store.Order, erro
 		return o, fmt.Errorf("buntstore: get order %q: decode: %w", orderID, err)
 	}
 	return o, nil
+}
+
+// orderAt reads the id: lookup of orderID: the order's user (and its u20)
+// and the timestamp of its row, or old for a lookup of the old layout.
+func orderAt(orderID, lookup string) (user int64, u20 string, ts uint64, old bool, err error) {
+	if u20, ts, old, err = parseLookup(lookup); err != nil {
+		return 0, "", 0, false, fmt.Errorf("buntstore: get order %q: %w", orderID, err)
+	}
+	if user, err = parseUserKey(u20); err != nil {
+		return 0, "", 0, false, fmt.Errorf("buntstore: get order %q: lookup %q: %w", orderID, u20, err)
+	}
+	return user, u20, ts, old, nil
 }
 
 // ListOrders returns a user's orders newest first (created_at, then

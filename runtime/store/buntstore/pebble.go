@@ -131,7 +131,7 @@ func (p *pebbleOrders) ping() error {
 		return err
 	}
 	defer p.life.RUnlock()
-	_, _, err := p.get([]byte(ordersKey))
+	_, err := p.has([]byte(ordersKey))
 	return err
 }
 
@@ -148,6 +148,18 @@ func (p *pebbleOrders) get(key []byte) (v []byte, found bool, err error) {
 	return v, true, closer.Close()
 }
 
+// has reports whether key is stored, without copying its value.
+func (p *pebbleOrders) has(key []byte) (bool, error) {
+	_, closer, err := p.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, closer.Close()
+}
+
 // putOrdersPebble is PutOrders on the engine: one batch for the orders not yet
 // stored (both keys of each), fsynced before it returns.
 func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows []orderRow) (int, error) {
@@ -158,26 +170,26 @@ func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows 
 	defer p.life.RUnlock()
 	b := p.db.NewBatch()
 	defer b.Close()
+	// added are the orders of the batch, their row entries (as
+	// appendRowEntry makes them) end to end in entries.
 	type added struct {
-		shard int
-		user  int64
-		r     headRow
+		user     int64
+		end, key int // the entry ends at end, its key at key
 	}
 	var (
 		add     []added
 		inBatch = make(map[string]struct{}, len(rows))
-		key     []byte
-		entry   []byte
+		entries []byte
+		lookup  []byte
 	)
 	p.put.Lock()
 	for i := range rows {
 		r := &rows[i]
-		key = append(key[:0], "id:"...)
-		key = append(key, r.id...)
-		_, found, err := p.get(key)
 		if _, twice := inBatch[r.id]; twice {
-			found = true // an id twice in one batch: the first one counts
+			continue // an id twice in one batch: the first one counts
 		}
+		lookup = appendLookup(lookup[:0], r.id, orders[i].UserID, r.ts)
+		found, err := p.has(lookup[:len(lookup)-lookupLen])
 		if err != nil {
 			p.put.Unlock()
 			return 0, s.fail("put orders: look up ids", err)
@@ -186,30 +198,22 @@ func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows 
 			continue
 		}
 		inBatch[r.id] = struct{}{}
-		user := orders[i].UserID
-		entry = appendLookup(entry[:0], r.id, user, r.ts)
-		if err := b.Set(entry[:len(entry)-lookupLen], entry[len(entry)-lookupLen:], nil); err != nil {
-			p.put.Unlock()
-			return 0, s.fail("put orders", err)
+		n0 := len(entries)
+		var kl int
+		entries, kl = appendRowEntry(entries, r.u20, r.ts, r.id, r.row)
+		err = b.Set(lookup[:len(lookup)-lookupLen], lookup[len(lookup)-lookupLen:], nil)
+		if err == nil {
+			err = b.Set(entries[n0:kl], entries[kl:], nil)
 		}
-		entry = append(entry[:0], "o:"...)
-		entry = append(entry, r.u20...)
-		entry = append(entry, ':')
-		entry = appendPad20(entry, r.ts)
-		entry = append(entry, ':')
-		entry = append(entry, r.id...)
-		kl := len(entry)
-		entry = append(entry, r.row...)
-		if err := b.Set(entry[:kl], entry[kl:], nil); err != nil {
+		if err != nil {
 			p.put.Unlock()
 			return 0, s.fail("put orders", err)
 		}
 		// Before the batch is applied: a page walk that read the old rows
 		// must not fill the head afterwards (see heads).
-		sh := s.userShard(user)
-		s.heads[sh].gen(user).Add(1)
-		e := string(entry)
-		add = append(add, added{shard: sh, user: user, r: headRow{key: e[len("o:")+21 : kl], row: e[kl:]}})
+		user := orders[i].UserID
+		s.heads[s.userShard(user)].gen(user).Add(1)
+		add = append(add, added{user: user, end: len(entries), key: kl})
 	}
 	if len(add) == 0 {
 		p.put.Unlock()
@@ -220,15 +224,22 @@ func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows 
 	if err == nil {
 		err = b.SyncWait()
 	}
-	if err != nil {
-		// Some rows may be visible: let the next page walk rebuild.
-		for _, a := range add {
-			s.heads[a.shard].drop(a.user)
-		}
-		return 0, s.fail("put orders", err)
-	}
+	n0 := 0
 	for _, a := range add {
-		s.heads[a.shard].merge(a.user, []headRow{a.r})
+		hs := s.heads[s.userShard(a.user)]
+		switch {
+		case err != nil:
+			hs.drop(a.user) // some rows may be visible: the next page walk rebuilds
+		case hs.holds(a.user):
+			// A head keeps its rows: a string of their own, not the batch's.
+			e := string(entries[n0:a.end])
+			kl := a.key - n0
+			hs.merge(a.user, []headRow{{key: e[len("o:")+21 : kl], row: e[kl:]}})
+		}
+		n0 = a.end
+	}
+	if err != nil {
+		return 0, s.fail("put orders", err)
 	}
 	return len(add), nil
 }
@@ -248,16 +259,12 @@ func (s *Store) getOrderPebble(orderID string) (store.Order, error) {
 	if err != nil {
 		return o, s.fail(fmt.Sprintf("get order %q", orderID), err)
 	}
-	u20, ts, old, err := parseLookup(string(v))
-	if err == nil && old {
-		err = fmt.Errorf("id lookup of the old layout: %w", errRow)
-	}
+	user, u20, ts, old, err := orderAt(orderID, string(v))
 	if err != nil {
-		return o, fmt.Errorf("buntstore: get order %q: %w", orderID, err)
+		return o, err
 	}
-	user, err := parseUserKey(u20)
-	if err != nil {
-		return o, fmt.Errorf("buntstore: get order %q: lookup %q: %w", orderID, u20, err)
+	if old {
+		return o, fmt.Errorf("buntstore: get order %q: id lookup of the old layout: %w", orderID, errRow)
 	}
 	key := orderKey(u20, pad20(ts), orderID)
 	row, found, err := p.get([]byte(key))

@@ -18,13 +18,7 @@ import (
 )
 
 func openPebbleT(t testing.TB, dir string, n int) *Store {
-	t.Helper()
-	s, err := OpenWith(dir, Options{Shards: n, Orders: OrdersPebble})
-	if err != nil {
-		t.Fatalf("OpenWith pebble: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return openWithT(t, dir, Options{Shards: n, Orders: OrdersPebble})
 }
 
 func TestConformancePebble(t *testing.T) {
@@ -56,11 +50,7 @@ func TestPebbleHoldsTheOrders(t *testing.T) {
 		t.Fatalf("no %s: %v", pebbleDir, err)
 	}
 
-	s, err := OpenWith(dir, Options{}) // no engine named: the one it was created with
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s = openWithT(t, dir, Options{}) // no engine named: the one it was created with
 	if s.peb == nil {
 		t.Fatal("reopened without an engine named: orders in buntdb, want pebble as created")
 	}
@@ -84,25 +74,13 @@ func TestOrdersEngineMismatch(t *testing.T) {
 	for _, tt := range []struct{ created, asked string }{{OrdersBuntDB, OrdersPebble}, {OrdersPebble, OrdersBuntDB}} {
 		t.Run(tt.created, func(t *testing.T) {
 			dir := t.TempDir()
-			s, err := OpenWith(dir, Options{Shards: 2, Orders: tt.created})
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := openWithT(t, dir, Options{Shards: 2, Orders: tt.created})
 			if _, err := s.PutOrders(ctx, order); err != nil {
 				t.Fatal(err)
 			}
 			_ = s.Close()
-			if s, err := OpenWith(dir, Options{Orders: tt.asked}); !errors.Is(err, ErrOrdersEngine) {
-				if err == nil {
-					_ = s.Close()
-				}
-				t.Fatalf("created with %s, opened with %s: err %v, want ErrOrdersEngine", tt.created, tt.asked, err)
-			}
-			s, err = OpenWith(dir, Options{Orders: tt.created})
-			if err != nil {
-				t.Fatalf("reopen with %s: %v", tt.created, err)
-			}
-			defer s.Close()
+			wantOpenErr(t, dir, Options{Orders: tt.asked}, ErrOrdersEngine)
+			s = openWithT(t, dir, Options{Orders: tt.created})
 			if _, err := s.GetOrder(ctx, "x"); err != nil {
 				t.Errorf("GetOrder after the refused open: %v", err)
 			}
@@ -119,17 +97,8 @@ func TestOrdersEngineMismatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = s.Close()
-		if s, err := OpenWith(dir, Options{Orders: OrdersPebble}); !errors.Is(err, ErrOrdersEngine) {
-			if err == nil {
-				_ = s.Close()
-			}
-			t.Fatalf("a store with orders in its shards opened with pebble: err %v, want ErrOrdersEngine", err)
-		}
-		s, err := OpenWith(dir, Options{}) // no engine named: found in the shards
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		wantOpenErr(t, dir, Options{Orders: OrdersPebble}, ErrOrdersEngine)
+		s = openWithT(t, dir, Options{}) // no engine named: found in the shards
 		if s.peb != nil {
 			t.Error("a store with orders in its shards opened with the pebble engine")
 		}
@@ -147,10 +116,8 @@ func TestOrdersEngineMismatch(t *testing.T) {
 		if err := os.RemoveAll(filepath.Join(dir, pebbleDir)); err != nil {
 			t.Fatal(err)
 		}
-		if s, err := OpenWith(dir, Options{}); err == nil {
-			_ = s.Close()
-			t.Fatalf("opened a pebble store without %s: its orders would be silently gone", pebbleDir)
-		}
+		// Its orders would be silently gone.
+		wantOpenErr(t, dir, Options{}, nil)
 	})
 }
 
