@@ -93,8 +93,12 @@ func TestBatchedSubmit(t *testing.T) {
 		"empty":    "empty array",
 		"too-many": "at most 1000",
 		"broken":   "JSON array",
+		// One item not JSON: the message is not an array of orders, and
+		// its valid order w-0 is not stored either.
+		"broken-item": "JSON array",
 	}
-	for id, body := range map[string][]byte{"empty": []byte(" [ ] "), "too-many": batchBody(tooMany...), "broken": []byte(`[{"order_id":`)} {
+	brokenItem := batchBody(submitBody("w-0", 45, 1), []byte(`{"order_id": }`))
+	for id, body := range map[string][]byte{"empty": []byte(" [ ] "), "too-many": batchBody(tooMany...), "broken": []byte(`[{"order_id":`), "broken-item": brokenItem} {
 		if _, err := env.JS.PublishMsg(ctx, submitMsg(id, body)); err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +109,7 @@ func TestBatchedSubmit(t *testing.T) {
 	if total := assertStoredExactly(t, st, want); total != batches*per+3 {
 		t.Errorf("%d orders stored, want %d", total, batches*per+3)
 	}
-	for _, id := range []string{"m-1", "m-3", "t-0000"} {
+	for _, id := range []string{"m-1", "m-3", "t-0000", "w-0"} {
 		if _, err := st.GetOrder(ctx, id); err == nil {
 			t.Errorf("invalid order %s was stored", id)
 		}

@@ -184,13 +184,25 @@ func decodeBatch(batch []*runtime.Msg, now func() time.Time) (orders []store.Ord
 				m.Reject(err)
 				continue
 			}
+			// An item that is not JSON at all makes the message not an
+			// array of orders: rejected whole, none of its orders stored.
+			// Otherwise each invalid order is rejected on its own.
+			var parts []part
 			for i, raw := range items {
 				o, err := decodeSubmit(raw, at)
-				if err != nil {
-					m.RejectPart(i, raw, err)
+				if err != nil && !json.Valid(raw) {
+					parts = nil
+					m.Reject(notAnArray(m.Data))
+					break
+				}
+				parts = append(parts, part{i, raw, o, err})
+			}
+			for _, p := range parts {
+				if p.err != nil {
+					m.RejectPart(p.index, p.raw, p.err)
 					continue
 				}
-				add(o)
+				add(p.order)
 			}
 			continue
 		}
@@ -204,12 +216,30 @@ func decodeBatch(batch []*runtime.Msg, now func() time.Time) (orders []store.Ord
 	return orders, users, redelivered
 }
 
+// part is one order of a batched message, decoded or not.
+type part struct {
+	index int
+	raw   []byte
+	order store.Order
+	err   *runtime.Error
+}
+
 // splitSubmitBatch splits a batched orders.submit body, a JSON array of 1
-// to MaxSubmitBatch orders, into its orders (each still to be decoded).
-func splitSubmitBatch(data []byte) ([]json.RawMessage, *runtime.Error) {
-	var items []json.RawMessage
-	if err := json.Unmarshal(data, &items); err != nil {
-		return nil, runtime.BadRequest("", "a batch must be a JSON array of orders: %s", err.Error())
+// to MaxSubmitBatch orders, into its orders (each still to be decoded, and
+// each to be checked for being JSON: splitArray checks only the array).
+func splitSubmitBatch(data []byte) ([][]byte, *runtime.Error) {
+	items, ok := splitArray(data)
+	if !ok {
+		var raws []json.RawMessage
+		if err := json.Unmarshal(data, &raws); err != nil {
+			return nil, runtime.BadRequest("", "a batch must be a JSON array of orders: %s", err.Error())
+		}
+		// Not reached: splitArray accepts every valid array
+		// (FuzzSplitArray); kept so that a miss there costs only speed.
+		items = make([][]byte, len(raws))
+		for i, r := range raws {
+			items[i] = r
+		}
 	}
 	switch {
 	case len(items) == 0:
@@ -219,6 +249,86 @@ func splitSubmitBatch(data []byte) ([]json.RawMessage, *runtime.Error) {
 	}
 	return items, nil
 }
+
+// notAnArray is the rejection of a batch that is not JSON, in the words of
+// encoding/json.
+func notAnArray(data []byte) *runtime.Error {
+	var raws []json.RawMessage
+	msg := "invalid JSON"
+	if err := json.Unmarshal(data, &raws); err != nil {
+		msg = err.Error()
+	}
+	return runtime.BadRequest("", "a batch must be a JSON array of orders: %s", msg)
+}
+
+// splitArray splits a JSON array into its items in one pass that follows
+// only strings and brackets: ok is false when the array itself is not
+// well formed (no closing bracket, an empty item, something after it),
+// and the items' own syntax is left to their decoding. Measured, the
+// json.Unmarshal into []json.RawMessage it replaces validated and scanned
+// every byte twice: 9% of order-persist's CPU on 100-order messages.
+func splitArray(data []byte) (items [][]byte, ok bool) {
+	i := skipSpace(data, 0)
+	if i == len(data) || data[i] != '[' {
+		return nil, false
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == ']' {
+		return items, skipSpace(data, i+1) == len(data)
+	}
+	for {
+		start, depth := i, 0
+	item:
+		for ; i < len(data); i++ {
+			switch data[i] {
+			case '"':
+				for i++; i < len(data) && data[i] != '"'; i++ {
+					if data[i] == '\\' {
+						i++
+					}
+				}
+				if i >= len(data) {
+					return nil, false
+				}
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth == 0 {
+					break item
+				}
+				depth--
+			case ',':
+				if depth == 0 {
+					break item
+				}
+			}
+		}
+		if i == len(data) {
+			return nil, false
+		}
+		end := i
+		for end > start && isSpace(data[end-1]) {
+			end--
+		}
+		if end == start || data[i] == '}' {
+			return nil, false
+		}
+		items = append(items, data[start:end:end])
+		if data[i] == ']' {
+			return items, skipSpace(data, i+1) == len(data)
+		}
+		i = skipSpace(data, i+1)
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // remaining is the time left before ctx's deadline (a minute without one).
 func remaining(ctx context.Context) time.Duration {

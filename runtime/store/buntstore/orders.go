@@ -73,7 +73,7 @@ func tsTime(ts uint64) time.Time { return time.Unix(0, int64(ts^1<<63)) }
 
 func orderKey(u20, ts20, id string) string { return "o:" + u20 + ":" + ts20 + ":" + id }
 func refKey(u20, id string) string         { return "k:" + u20 + ":" + id }
-func lookupKey(id string) string           { return "id:" + id }
+func lookupKey(id string) string           { return idPrefix + id }
 
 // rowKeyIDAt is where the order id starts in an o: key.
 const rowKeyIDAt = len("o:") + 20 + 1 + 20 + 1

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -61,6 +62,13 @@ type pebbleOrders struct {
 	// panics on a call after Close.
 	life   sync.RWMutex
 	closed bool
+	// ids spares PutOrders the Pebble reads of new ids once scanIDs has
+	// filled it; stop ends that scan early (close) and scanned is closed
+	// when it has ended.
+	ids     *idFilter
+	stop    chan struct{}
+	scanned chan struct{}
+	log     *slog.Logger
 }
 
 // openPebble opens (creating) the engine in dir. create is false for a
@@ -84,8 +92,65 @@ func openPebble(dir string, create bool, log *slog.Logger) (*pebbleOrders, error
 	if err != nil {
 		return nil, err
 	}
-	return &pebbleOrders{db: db}, nil
+	p := &pebbleOrders{db: db, ids: newIDFilter(idFilterStart), stop: make(chan struct{}), scanned: make(chan struct{}), log: log}
+	go p.scanIDs()
+	return p, nil
 }
+
+// idFilterStart is the number of ids the first filter of the chain is
+// sized for (about 1.2 MiB).
+const idFilterStart = 1 << 20
+
+// scanIDs adds the id: keys stored to p.ids and makes it ready. PutOrders
+// adds the ids it stores meanwhile itself, so every id is in the filter:
+// those applied before the scan's iterator was made are in its view, the
+// later ones were added before their batch was applied. The scan holds
+// the put lock for a chunk of keys at a time.
+func (p *pebbleOrders) scanIDs() {
+	defer close(p.scanned)
+	if err := p.enter(); err != nil {
+		return
+	}
+	defer p.life.RUnlock()
+	start := time.Now()
+	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: []byte(idPrefix), UpperBound: []byte(idPrefixEnd)})
+	if err != nil {
+		p.log.Error("order id filter: scan failed, every put reads its ids", "err", err)
+		return
+	}
+	defer it.Close()
+	n := 0
+	for valid := it.First(); valid; {
+		select {
+		case <-p.stop:
+			return
+		default:
+		}
+		p.put.Lock()
+		for i := 0; valid && i < idScanChunk; i++ {
+			p.ids.add(it.Key())
+			n++
+			valid = it.Next()
+		}
+		p.put.Unlock()
+	}
+	if err := it.Error(); err != nil {
+		p.log.Error("order id filter: scan failed, every put reads its ids", "err", err)
+		return
+	}
+	p.ids.ready.Store(true)
+	p.log.Info("order id filter ready", "ids", n, "bytes", p.ids.bytes(), "took", time.Since(start).Round(time.Millisecond))
+}
+
+// idScanChunk is how many keys scanIDs adds per hold of the put lock.
+const idScanChunk = 4096
+
+// idPrefix starts every id: key, and idPrefixEnd is the first key after
+// them all.
+const (
+	idPrefix    = "id:"
+	idPrefixEnd = "id;"
+)
 
 // pebbleLogger sends Pebble's log lines to the store's logger: its info
 // lines (flushes, compactions) at debug.
@@ -116,6 +181,12 @@ func (p *pebbleOrders) enter() error {
 }
 
 func (p *pebbleOrders) close() error {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	<-p.scanned
 	p.life.Lock()
 	defer p.life.Unlock()
 	if p.closed {
@@ -189,19 +260,23 @@ func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows 
 			continue // an id twice in one batch: the first one counts
 		}
 		lookup = appendLookup(lookup[:0], r.id, orders[i].UserID, r.ts)
-		found, err := p.has(lookup[:len(lookup)-lookupLen])
-		if err != nil {
-			p.put.Unlock()
-			return 0, s.fail("put orders: look up ids", err)
+		key := lookup[:len(lookup)-lookupLen]
+		if p.ids.mayHold(key) {
+			found, err := p.has(key)
+			if err != nil {
+				p.put.Unlock()
+				return 0, s.fail("put orders: look up ids", err)
+			}
+			if found {
+				continue
+			}
 		}
-		if found {
-			continue
-		}
+		p.ids.add(key)
 		inBatch[r.id] = struct{}{}
 		n0 := len(entries)
 		var kl int
 		entries, kl = appendRowEntry(entries, r.u20, r.ts, r.id, r.row)
-		err = b.Set(lookup[:len(lookup)-lookupLen], lookup[len(lookup)-lookupLen:], nil)
+		err := b.Set(key, lookup[len(lookup)-lookupLen:], nil)
 		if err == nil {
 			err = b.Set(entries[n0:kl], entries[kl:], nil)
 		}

@@ -1,0 +1,98 @@
+package buntstore
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/surgefn/surge/runtime/store"
+)
+
+// TestIDFilterGrows: past the ids the first filter was sized for, the
+// chain grows; every id added is still held, and unseen ids are mostly
+// answered "not stored".
+func TestIDFilterGrows(t *testing.T) {
+	f := newIDFilter(1024)
+	if !f.mayHold([]byte("id:x")) {
+		t.Fatal("a filter not yet ready answered not stored")
+	}
+	f.ready.Store(true)
+	const n = 20000
+	for i := range n {
+		f.add(fmt.Appendf(nil, "id:held-%d", i))
+	}
+	if len(f.filters) < 4 {
+		t.Errorf("%d ids in %d filters: want the chain grown from 1024", n, len(f.filters))
+	}
+	for i := range n {
+		if !f.mayHold(fmt.Appendf(nil, "id:held-%d", i)) {
+			t.Fatalf("id %d added, answered not stored", i)
+		}
+	}
+	fp := 0
+	for i := range n {
+		if f.mayHold(fmt.Appendf(nil, "id:new-%d", i)) {
+			fp++
+		}
+	}
+	// Each filter of the chain is sized for 1%.
+	if rate := float64(fp) / n; rate > float64(len(f.filters))*idFilterFP*1.5 {
+		t.Errorf("false positives %.2f%% with %d filters", 100*rate, len(f.filters))
+	}
+}
+
+// TestIDFilterAfterReopen: a reopened store's filter holds the ids stored
+// before, so that a put of them again stores nothing, whether it comes
+// while the scan runs or after it.
+func TestIDFilterAfterReopen(t *testing.T) {
+	dir, ctx := t.TempDir(), context.Background()
+	at := time.Date(2025, 11, 11, 0, 0, 0, 0, time.UTC)
+	mk := func(from, to int) []store.Order {
+		var orders []store.Order
+		for i := from; i < to; i++ {
+			orders = append(orders, store.Order{OrderID: fmt.Sprintf("f-%06d", i), UserID: int64(i % 101), Status: "created",
+				Currency: "CNY", Items: []store.Item{{SKU: "A", Qty: 1, PriceCents: 100}}, TotalCents: 100, CreatedAt: at.Add(time.Duration(i) * time.Millisecond)})
+		}
+		return orders
+	}
+	const n = 30000
+	s := openPebbleT(t, dir, 4)
+	for i := 0; i < n; i += 1000 {
+		if got, err := s.PutOrders(ctx, mk(i, i+1000)); err != nil || got != 1000 {
+			t.Fatalf("PutOrders = %d, %v", got, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openPebbleT(t, dir, 4)
+	// Likely before the scan is done: answered by reads.
+	if got, err := s.PutOrders(ctx, mk(0, 1000)); err != nil || got != 0 {
+		t.Fatalf("PutOrders of stored orders right after reopen = %d, %v; want 0", got, err)
+	}
+	<-s.peb.scanned
+	if !s.peb.ids.ready.Load() {
+		t.Fatal("the scan ended without the filter ready")
+	}
+	for i := 0; i < n; i += 1000 {
+		if got, err := s.PutOrders(ctx, mk(i, i+1000)); err != nil || got != 0 {
+			t.Fatalf("PutOrders of stored orders %d.. = %d, %v; want 0", i, got, err)
+		}
+	}
+	if got, err := s.PutOrders(ctx, mk(n-500, n+500)); err != nil || got != 500 {
+		t.Fatalf("PutOrders of 500 stored and 500 new = %d, %v; want 500", got, err)
+	}
+	total := 0
+	for u := int64(0); u < 101; u++ {
+		l, err := s.ListOrders(ctx, u, 0, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(l)
+	}
+	if total != n+500 {
+		t.Errorf("%d orders listed, want %d", total, n+500)
+	}
+}
