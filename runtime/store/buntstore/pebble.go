@@ -44,6 +44,7 @@ const (
 	pebbleCache     = 64 << 20
 	pebbleMemTable  = 16 << 20
 	pebbleMemTables = 4
+	pebbleL0        = 16
 )
 
 // pebbleOrders is the pebble orders engine. Its keys and rows are those of
@@ -87,6 +88,15 @@ func openPebble(dir string, create bool, log *slog.Logger) (*pebbleOrders, error
 	// the filters answer without reading (and decompressing) a block.
 	// L1 and below inherit it.
 	opts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	// L0 compactions start at pebbleL0 sublevels instead of 4: each then
+	// merges more L0 tables into the level below, which rewrites its
+	// overlapping tables less often. Measured, 3M orders put by 8
+	// writers in batches of 1000 (twice each): 5.08/4.96 us of CPU per
+	// order at 4, 4.14/4.20 at 8, 3.84/3.76 at 16; page walks and id
+	// reads right after the fill 19-26 us either way. Writes stop at
+	// four times as many.
+	opts.L0CompactionThreshold = pebbleL0
+	opts.L0StopWritesThreshold = 4 * pebbleL0
 	opts.EnsureDefaults()
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
