@@ -1,10 +1,12 @@
 package buntstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -241,6 +243,9 @@ func (p *pebbleOrders) has(key []byte) (bool, error) {
 	return true, closer.Close()
 }
 
+// keyValue is a key and its value, both in a buffer of the caller.
+type keyValue struct{ k, v []byte }
+
 // putOrdersPebble is PutOrders on the engine: one batch for the orders not yet
 // stored (both keys of each), fsynced before it returns.
 func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows []orderRow) (int, error) {
@@ -252,16 +257,18 @@ func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows 
 	b := p.db.NewBatch()
 	defer b.Close()
 	// added are the orders of the batch, their row entries (as
-	// appendRowEntry makes them) end to end in entries.
+	// appendRowEntry makes them) end to end in entries, their id: entries
+	// (key and value) in lookups.
 	type added struct {
 		user     int64
 		end, key int // the entry ends at end, its key at key
+		lookup   int // the id: entry ends at lookup
 	}
 	var (
 		add     []added
 		inBatch = make(map[string]struct{}, len(rows))
 		entries []byte
-		lookup  []byte
+		lookups []byte
 	)
 	p.put.Lock()
 	for i := range rows {
@@ -269,8 +276,9 @@ func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows 
 		if _, twice := inBatch[r.id]; twice {
 			continue // an id twice in one batch: the first one counts
 		}
-		lookup = appendLookup(lookup[:0], r.id, orders[i].UserID, r.ts)
-		key := lookup[:len(lookup)-lookupLen]
+		n0 := len(lookups)
+		lookups = appendLookup(lookups, r.id, orders[i].UserID, r.ts)
+		key := lookups[n0 : len(lookups)-lookupLen]
 		if p.ids.mayHold(key) {
 			found, err := p.has(key)
 			if err != nil {
@@ -278,31 +286,41 @@ func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows 
 				return 0, s.fail("put orders: look up ids", err)
 			}
 			if found {
+				lookups = lookups[:n0]
 				continue
 			}
 		}
 		p.ids.add(key)
 		inBatch[r.id] = struct{}{}
-		n0 := len(entries)
 		var kl int
 		entries, kl = appendRowEntry(entries, r.u20, r.ts, r.id, r.row)
-		err := b.Set(key, lookup[len(lookup)-lookupLen:], nil)
-		if err == nil {
-			err = b.Set(entries[n0:kl], entries[kl:], nil)
-		}
-		if err != nil {
-			p.put.Unlock()
-			return 0, s.fail("put orders", err)
-		}
 		// Before the batch is applied: a page walk that read the old rows
 		// must not fill the head afterwards (see heads).
 		user := orders[i].UserID
 		s.heads[s.userShard(user)].gen(user).Add(1)
-		add = append(add, added{user: user, end: len(entries), key: kl})
+		add = append(add, added{user: user, end: len(entries), key: kl, lookup: len(lookups)})
 	}
 	if len(add) == 0 {
 		p.put.Unlock()
 		return 0, ctx.Err()
+	}
+	// Both keys of every order, set in key order: Pebble's memtable
+	// insert starts its search where the previous key went in, so keys
+	// in order take fewer comparisons than keys as they came.
+	kvs := make([]keyValue, 0, 2*len(add))
+	e0, l0 := 0, 0
+	for _, a := range add {
+		kvs = append(kvs,
+			keyValue{entries[e0:a.key], entries[a.key:a.end]},
+			keyValue{lookups[l0 : a.lookup-lookupLen], lookups[a.lookup-lookupLen : a.lookup]})
+		e0, l0 = a.end, a.lookup
+	}
+	slices.SortFunc(kvs, func(x, y keyValue) int { return bytes.Compare(x.k, y.k) })
+	for _, kv := range kvs {
+		if err := b.Set(kv.k, kv.v, nil); err != nil {
+			p.put.Unlock()
+			return 0, s.fail("put orders", err)
+		}
 	}
 	err := p.db.ApplyNoSyncWait(b, pebble.Sync)
 	p.put.Unlock()
