@@ -221,11 +221,15 @@ run_peer() {
 	if [[ -z "$peer_url" ]]; then
 		return 0
 	fi
-	run "$label" 150 orders-http --gateway "$peer_url" --verify-count "$work/peer count" --verify-timeout 90s "$@"
+	cpu_pid=none run "$label" 150 orders-http --gateway "$peer_url" --verify-count "$work/peer count" --verify-timeout 90s "$@"
 }
 
 # 3. The runs. A failed run (or verification) is recorded and the bench
 # goes on; the script fails at the end.
+clk_tck=$(getconf CLK_TCK)
+# cpu_ticks PID: the process's user + system CPU time in clock ticks
+# (fields 14 and 15 of /proc/PID/stat, counted after the command name).
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'; }
 failed=()
 files=()
 run() { # LABEL LIMIT SCENARIO [FLAGS...]: LIMIT bounds the whole run, verification included
@@ -238,11 +242,21 @@ run() { # LABEL LIMIT SCENARIO [FLAGS...]: LIMIT bounds the whole run, verificat
 	if [[ -n "$pprof" && "$label" != baseline-* ]]; then
 		(sleep 2 && curl -fsS -o "$work/cpu-$label.pprof" "http://$pprof/debug/pprof/profile?seconds=8") &
 	fi
+	# The CPU time of the surge up serving the run (cpu_pid: "none" for the
+	# peer's runs), for the report's CPU per acked operation.
+	local pid=${cpu_pid:-${rss_pid:-$up_pid}} cpu0=""
+	if [[ "$pid" != none ]]; then
+		cpu0=$(cpu_ticks "$pid")
+	fi
 	if timeout "$limit" "$surge" bench "$@" --label "$label" -d "$duration" --warmup "${run_warmup:-$warmup}" \
 		--out "$results/$label.json"; then
 		:
 	else
 		failed+=("$label")
+	fi
+	if [[ -n "$cpu0" ]]; then
+		awk -v l="$label" -v a="$cpu0" -v b="$(cpu_ticks "$pid")" -v hz="$clk_tck" \
+			'BEGIN { if (b != "") printf "%s %.2f\n", l, (b - a) / hz }' >>"$work/cpu"
 	fi
 	[[ -s "$results/$label.json" ]] && files+=("$results/$label.json")
 	log "surge up after $label: $(grep -E '^Vm(RSS|HWM)' "/proc/${rss_pid:-$up_pid}/status" 2>/dev/null | tr -s ' \t\n' ' ')"
@@ -410,7 +424,7 @@ run_vitess() {
 		notes+=("orders-nats on --store vitess was not run: surge up did not start or get ready (vt-up.log).")
 		return 0
 	fi
-	SURGE_NATS_CREDS="$work/vt-data/nats/surge.creds" run orders-nats-vitess 420 orders-nats --gateway "$up_gateway" --nats "$up_nats" \
+	SURGE_NATS_CREDS="$work/vt-data/nats/surge.creds" cpu_pid=$vt_pid run orders-nats-vitess 420 orders-nats --gateway "$up_gateway" --nats "$up_nats" \
 		-c 256 --verify-timeout 300s
 	kill "$vt_pid" 2>/dev/null || true
 	wait "$vt_pid" 2>/dev/null || true
@@ -429,6 +443,9 @@ commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
 report_flags=()
 if [[ -s "$work/growth-rss" ]]; then
 	report_flags+=(--growth-rss "$work/growth-rss")
+fi
+if [[ -s "$work/cpu" ]]; then
+	report_flags+=(--cpu "$work/cpu")
 fi
 out=BENCHMARKS.md
 if [[ -n "${BENCH_ONLY:-}" ]]; then

@@ -260,6 +260,9 @@ type Report struct {
 	// growth is the resident set of the store-growth surge up at its
 	// checkpoints (ReportOptions.GrowthRSS).
 	growth []growthPoint
+	// cpu is the CPU time of the surge up serving each run, by label
+	// (ReportOptions.CPU).
+	cpu map[string]time.Duration
 	// Notes are printed after the targets (ReportOptions.Notes).
 	Notes []string
 	rss   []rssSample
@@ -358,14 +361,20 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "\n## Results\n\nThroughput counts successful operations per second of the measured window (after warm-up).\n")
 	fmt.Fprintf(&b, "Latency is from the HDR histogram of every measured operation; for open-loop runs it is measured from each request's\n")
 	fmt.Fprintf(&b, "intended send time, so queueing in the load generator counts too. surge RSS is the largest resident set of\n")
-	fmt.Fprintf(&b, "`surge up` sampled during the run, its verification included (for the growth-* runs, the RSS of their own surge up after the run).\n\n")
-	fmt.Fprintf(&b, "| run | target | mode | ok ops | throughput | errors | p50 | p90 | p99 | p99.9 | max | verified | surge RSS |\n")
-	fmt.Fprintf(&b, "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|\n")
+	fmt.Fprintf(&b, "`surge up` sampled during the run, its verification included (for the growth-* runs, the RSS of their own surge up after the run).\n")
+	fmt.Fprintf(&b, "surge CPU per acked is the user + system CPU time of the `surge up` serving the run (the embedded NATS server included,\n")
+	fmt.Fprintf(&b, "the load generator not), warm-up and verification included, over the operations acknowledged in that time (orders, for the order runs).\n\n")
+	fmt.Fprintf(&b, "| run | target | mode | ok ops | throughput | errors | p50 | p90 | p99 | p99.9 | max | verified | surge RSS | surge CPU per acked |\n")
+	fmt.Fprintf(&b, "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|\n")
 	for _, r := range rep.Results {
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s/s%s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		cpu := "-"
+		if d, ok := rep.cpuPerAcked(r); ok {
+			cpu = fmt.Sprintf("%.1fµs", float64(d)/float64(time.Microsecond))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s/s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.Label, strings.TrimSpace(r.Scenario+" "+formatParams(r.Params)), formatMode(r), r.Ops, FormatRate(r.Throughput), formatUnit(r),
 			formatErrors(r), FormatUS(r.Latency.P50), FormatUS(r.Latency.P90), FormatUS(r.Latency.P99),
-			FormatUS(r.Latency.P999), FormatUS(r.Latency.Max), formatVerify(r.Verify), formatMiB(rep.rssOf(r)))
+			FormatUS(r.Latency.P999), FormatUS(r.Latency.Max), formatVerify(r.Verify), formatMiB(rep.rssOf(r)), cpu)
 	}
 	fmt.Fprintf(&b, "\nReproduce with `make bench` (a few minutes). Run single scenarios against any deployment with\n")
 	fmt.Fprintf(&b, "`surge bench SCENARIO --help`.\n")
@@ -490,6 +499,10 @@ type ReportOptions struct {
 	// store-growth surge up before its first run ("start") and after each
 	// run of that label (see Report.rssSlope).
 	GrowthRSS string
+	// CPU is a file of "LABEL SECONDS" lines: the CPU time (user and
+	// system) of the surge up that served the run of that label, warm-up
+	// and verification included.
+	CPU string
 }
 
 // BuildReport reads the results and the memory samples and describes the
@@ -520,6 +533,13 @@ func BuildReport(o ReportOptions) (*Report, error) {
 			return nil, err
 		}
 		rep.growth = points
+	}
+	if o.CPU != "" {
+		cpu, err := readCPU(o.CPU)
+		if err != nil {
+			return nil, err
+		}
+		rep.cpu = cpu
 	}
 	if o.PID > 0 {
 		_, hwm, err := ProcessRSS(o.PID)
@@ -630,6 +650,42 @@ func readGrowthRSS(path string) ([]growthPoint, error) {
 		out = append(out, growthPoint{f[0], kib})
 	}
 	return out, nil
+}
+
+// readCPU reads lines of "LABEL SECONDS".
+func readCPU(path string) (map[string]time.Duration, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpu: %w", err)
+	}
+	out := map[string]time.Duration{}
+	for i, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 2 {
+			return nil, fmt.Errorf("--cpu %s:%d: want LABEL SECONDS, got %q", path, i+1, line)
+		}
+		sec, err := strconv.ParseFloat(f[1], 64)
+		if err != nil || sec < 0 || math.IsInf(sec, 0) || math.IsNaN(sec) {
+			return nil, fmt.Errorf("--cpu %s:%d: want CPU seconds (0 or more), got %q", path, i+1, f[1])
+		}
+		out[f[0]] = time.Duration(sec * float64(time.Second))
+	}
+	return out, nil
+}
+
+// cpuPerAcked is the surge up's CPU time of r's run per acknowledged
+// operation (an order for the order scenarios, batched ones included):
+// both count the warm-up and the verification. False without a passed
+// verification or a CPU figure.
+func (rep *Report) cpuPerAcked(r *Result) (time.Duration, bool) {
+	cpu, ok := rep.cpu[r.Label]
+	if !ok || r.Verify == nil || !r.Verify.Passed || r.Verify.Acked <= 0 {
+		return 0, false
+	}
+	return cpu / time.Duration(r.Verify.Acked), true
 }
 
 // growthStored pairs each store-growth checkpoint with the orders stored

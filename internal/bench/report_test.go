@@ -136,7 +136,7 @@ func TestReportMarkdown(t *testing.T) {
 		"| orders-http accepted (202, durable) | - |",
 		"| orders-nats verified in the store | 9 acked: 1 lost, 0 duplicated, 0 unexpected | | | 0 lost, 0 duplicated | MISS |",
 		"| 391 MiB | | | < 512 MiB | PASS |",
-		"| 293 MiB |\n", // echo's run: only the sample inside it
+		"| 293 MiB | - |\n", // echo's run: only the sample inside it
 		"| echo | echo | closed, c=64 | 90000 | 17.0k/s | 0 | 900µs |",
 		"2 (timeout: 2)",
 		"FAILED: 9 acked, 1 lost, 0 dup",
@@ -338,7 +338,7 @@ func TestStoreGrowth(t *testing.T) {
 		"RSS per stored order: slope of the store-growth surge up's RSS from 100000 (after its warm-up run) to 1000000 orders stored (4 points, least squares) | 256 B | | | <= 200 B | MISS |",
 		// The 5M point, 500 MiB above the line, lifts the whole fill's slope.
 		"| RSS per stored order over the whole fill: slope from 100000 to 5500000 orders stored (6 points, least squares; no target) | 307 B | | | | info |",
-		fmt.Sprintf("| 500000 acked, all stored once; 57.0k/s end to end | %s |\n", formatMiB(kib(5_500_000, 0))),
+		fmt.Sprintf("| 500000 acked, all stored once; 57.0k/s end to end | %s | - |\n", formatMiB(kib(5_500_000, 0))),
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
@@ -373,5 +373,48 @@ func TestStoreGrowth(t *testing.T) {
 	}
 	if got := rep.rssOf(byLabel[LabelGrowthFull]); got != 0 {
 		t.Errorf("rssOf(growth-5m) without a checkpoint = %d KiB, want none", got)
+	}
+}
+
+// TestCPUPerAcked reads the CPU file and shows each verified run's CPU
+// time per acknowledged operation; a run without a passed verification,
+// or without a CPU figure, shows none.
+func TestCPUPerAcked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu")
+	if err := os.WriteFile(path, []byte("orders-nats-batch 28.8\nfailed 3\necho 10\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cpu, err := readCPU(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := &Report{cpu: cpu, Results: []*Result{
+		{Label: LabelOrdersNATSBatch, Scenario: "orders-nats", Verify: &Verification{Passed: true, Acked: 1_000_000}},
+		{Label: "failed", Scenario: "orders-http", Verify: &Verification{Passed: false, Acked: 70_000}},
+		{Label: "echo", Scenario: "echo"},
+		{Label: LabelOrdersHTTP, Scenario: "orders-http", Verify: &Verification{Passed: true, Acked: 1000}},
+	}}
+	var b bytes.Buffer
+	if err := rep.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(b.String(), "\n") {
+		if f := strings.Split(line, " | "); len(f) == 14 {
+			rows[strings.TrimPrefix(f[0], "| ")] = strings.TrimSuffix(f[13], " |")
+		}
+	}
+	for label, want := range map[string]string{LabelOrdersNATSBatch: "28.8µs", "failed": "-", "echo": "-", LabelOrdersHTTP: "-"} {
+		if got := rows[label]; got != want {
+			t.Errorf("CPU per acked of %s = %q, want %q", label, got, want)
+		}
+	}
+	for _, bad := range []string{"a", "a b", "a -1", "a 1 2", "a NaN"} {
+		if err := os.WriteFile(path, []byte(bad+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readCPU(path); err == nil {
+			t.Errorf("readCPU(%q) accepted it", bad)
+		}
 	}
 }
