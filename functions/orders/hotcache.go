@@ -87,6 +87,14 @@ type newOrders struct {
 	full   bool
 }
 
+// merges reports whether a round merges the new orders it is handed into
+// the cached pages (a network store); a local store's pages are read from
+// the store, so the new orders need not be handed over.
+func (h *hotCache) merges() bool {
+	_, local := h.store.(pageAppender)
+	return !local
+}
+
 // refreshGrouped refreshes users in the next round and waits for it.
 // stored, when not nil, holds by user the orders the batch has just
 // stored, every one of them new and the user's own: a store that reads
@@ -332,7 +340,7 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64, adds map[int6
 	// h.workers at a time (prepare), mostly by merging the new orders into
 	// the cached page.
 	var pre []prefetched
-	if _, local := h.store.(pageAppender); !local {
+	if h.merges() {
 		pre = make([]prefetched, len(users))
 		runtime.ForEach(users, h.workers, func(i int, u int64) {
 			pre[i] = h.prepare(ctx, u, adds[u])

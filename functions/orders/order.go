@@ -194,8 +194,39 @@ func validOrderID(id string) bool {
 // decodeSubmit decodes and validates one orders.submit message into the
 // order to store. now is used as created_at when the message has none.
 func decodeSubmit(data []byte, now func() time.Time) (store.Order, *runtime.Error) {
-	var in submitInput
-	if !decodeCanonical(data, &in) {
+	var d submitDecoder
+	return d.decode(data, now)
+}
+
+// submitDecoder is decodeSubmit for the many orders of one batch: the
+// parse reuses one list of items, and the orders' items are cut from
+// shared slabs, instead of two allocations (and the growth of one) per
+// order. Measured, orders-nats --batch 100: the items were a fifth of
+// order-persist's allocations.
+type submitDecoder struct {
+	scratch []item
+	slab    []store.Item
+}
+
+// itemSlab is how many items one slab holds.
+const itemSlab = 4096
+
+// items returns n items of a slab, their capacity n: an append to one
+// order's items cannot reach the next order's.
+func (d *submitDecoder) items(n int) []store.Item {
+	if cap(d.slab)-len(d.slab) < n {
+		d.slab = make([]store.Item, 0, max(n, itemSlab))
+	}
+	l := len(d.slab)
+	d.slab = d.slab[:l+n]
+	return d.slab[l : l+n : l+n]
+}
+
+func (d *submitDecoder) decode(data []byte, now func() time.Time) (store.Order, *runtime.Error) {
+	in := submitInput{orderInput: orderInput{Items: d.scratch[:0]}}
+	if decodeCanonical(data, &in) {
+		d.scratch = in.Items[:0]
+	} else {
 		in = submitInput{}
 		if err := decodeStrict(data, &in, submitFields); err != nil {
 			return store.Order{}, err
@@ -224,7 +255,7 @@ func decodeSubmit(data []byte, now func() time.Time) (store.Order, *runtime.Erro
 	} else {
 		created = now().UTC().Truncate(time.Microsecond)
 	}
-	items := make([]store.Item, len(in.Items))
+	items := d.items(len(in.Items))
 	for i, it := range in.Items {
 		items[i] = store.Item{SKU: it.SKU, Qty: it.Qty, PriceCents: it.PriceCents}
 	}

@@ -121,9 +121,10 @@ func (p *Persist) HandleBatch(ctx context.Context, batch []*runtime.Msg) error {
 			"store", stored, "cache", time.Since(start)-stored)
 	}()
 	// Every order new and its user's own: the pages may take them as they
-	// are (a network store merges instead of reading pages back).
+	// are (a network store merges instead of reading pages back; a local
+	// store's pages are read from it, so it needs none).
 	var fresh map[int64][]store.Order
-	if inserted == len(orders) {
+	if inserted == len(orders) && p.hot.merges() {
 		fresh = make(map[int64][]store.Order, len(users))
 		for _, o := range orders {
 			fresh[o.UserID] = append(fresh[o.UserID], o)
@@ -147,9 +148,28 @@ const MaxSubmitBatch = 1000
 // orders to store (one per order_id, the first in stream order), the
 // distinct users they belong to, and whether any message is a redelivery.
 func decodeBatch(batch []*runtime.Msg, now func() time.Time) (orders []store.Order, users []int64, redelivered bool) {
-	orders = make([]store.Order, 0, len(batch))
-	seen := make(map[string]struct{}, len(batch))
-	seenUser := make(map[int64]struct{}, len(batch))
+	// Split the arrays first, so that the orders and the sets below are
+	// made once at their size.
+	split := make([][][]byte, len(batch))
+	rejected := make([]bool, len(batch))
+	n := 0
+	for k, m := range batch {
+		if i := firstNonSpace(m.Data); i >= 0 && m.Data[i] == '[' {
+			items, err := splitSubmitBatch(m.Data)
+			if err != nil {
+				m.Reject(err)
+				rejected[k] = true
+				continue
+			}
+			split[k] = items
+			n += len(items)
+			continue
+		}
+		n++
+	}
+	orders = make([]store.Order, 0, n)
+	seen := make(map[string]struct{}, n)
+	seenUser := make(map[int64]struct{}, min(n, 1024))
 	var batchTime time.Time
 	clock := func() time.Time {
 		if batchTime.IsZero() {
@@ -168,7 +188,11 @@ func decodeBatch(batch []*runtime.Msg, now func() time.Time) (orders []store.Ord
 			users = append(users, o.UserID)
 		}
 	}
-	for _, m := range batch {
+	var (
+		dec   submitDecoder
+		parts []part
+	)
+	for k, m := range batch {
 		if m.Delivered > 1 {
 			redelivered = true
 		}
@@ -178,20 +202,15 @@ func decodeBatch(batch []*runtime.Msg, now func() time.Time) (orders []store.Ord
 			t := m.Time
 			at = func() time.Time { return t }
 		}
-		if i := firstNonSpace(m.Data); i >= 0 && m.Data[i] == '[' {
-			items, err := splitSubmitBatch(m.Data)
-			if err != nil {
-				m.Reject(err)
-				continue
-			}
+		if items := split[k]; items != nil {
 			// An item that is not JSON at all makes the message not an
 			// array of orders: rejected whole, none of its orders stored.
 			// Otherwise each invalid order is rejected on its own.
-			var parts []part
+			parts = parts[:0]
 			for i, raw := range items {
-				o, err := decodeSubmit(raw, at)
+				o, err := dec.decode(raw, at)
 				if err != nil && !json.Valid(raw) {
-					parts = nil
+					parts = parts[:0]
 					m.Reject(notAnArray(m.Data))
 					break
 				}
@@ -206,7 +225,10 @@ func decodeBatch(batch []*runtime.Msg, now func() time.Time) (orders []store.Ord
 			}
 			continue
 		}
-		o, err := decodeSubmit(m.Data, at)
+		if rejected[k] {
+			continue // not an array of orders (above)
+		}
+		o, err := dec.decode(m.Data, at)
 		if err != nil {
 			m.Reject(err)
 			continue

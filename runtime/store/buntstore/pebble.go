@@ -264,11 +264,18 @@ func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows 
 		end, key int // the entry ends at end, its key at key
 		lookup   int // the id: entry ends at lookup
 	}
+	// The buffers at their full size: an entry is "o:<u20>:<ts20>:" and
+	// the id, then the row; a lookup "id:", the id and lookupLen bytes.
+	ids, rowBytes := 0, 0
+	for i := range rows {
+		ids += len(rows[i].id)
+		rowBytes += len(rows[i].row)
+	}
 	var (
-		add     []added
+		add     = make([]added, 0, len(rows))
 		inBatch = make(map[string]struct{}, len(rows))
-		entries []byte
-		lookups []byte
+		entries = make([]byte, 0, ids+rowBytes+len(rows)*len("o:00000000000000000000:00000000000000000000:"))
+		lookups = make([]byte, 0, ids+len(rows)*(len(idPrefix)+lookupLen))
 	)
 	p.put.Lock()
 	for i := range rows {
