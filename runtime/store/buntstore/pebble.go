@@ -246,6 +246,45 @@ func (p *pebbleOrders) has(key []byte) (bool, error) {
 // keyValue is a key and its value, both in a buffer of the caller.
 type keyValue struct{ k, v []byte }
 
+// putAdded is an order a put stores: its row entry (as appendRowEntry
+// makes it) ends at end in putScratch.entries, its key at key, and its id:
+// entry (key and value) ends at lookup in putScratch.lookups.
+type putAdded struct {
+	user     int64
+	end, key int
+	lookup   int
+}
+
+// putScratch is the memory of one put, reused by the next: nothing of it
+// is kept once the put returns (the Pebble batch and the page heads copy
+// what they keep).
+type putScratch struct {
+	add              []putAdded
+	inBatch          map[string]struct{}
+	entries, lookups []byte
+	kvs              []keyValue
+}
+
+var putScratchPool = sync.Pool{New: func() any { return &putScratch{inBatch: map[string]struct{}{}} }}
+
+// putScratchMax is the most buffer memory a pooled putScratch keeps: a
+// put of more starts afresh (a batch of 1000 orders takes about 200 KiB).
+const putScratchMax = 4 << 20
+
+// getPutScratch returns an empty putScratch with room for n orders and
+// entries and lookups of the given bytes.
+func getPutScratch(n, entries, lookups int) *putScratch {
+	sc := putScratchPool.Get().(*putScratch)
+	if cap(sc.entries)+cap(sc.lookups) > putScratchMax {
+		sc = &putScratch{inBatch: map[string]struct{}{}}
+	}
+	clear(sc.inBatch)
+	sc.add = slices.Grow(sc.add[:0], n)
+	sc.entries = slices.Grow(sc.entries[:0], entries)
+	sc.lookups = slices.Grow(sc.lookups[:0], lookups)
+	return sc
+}
+
 // putOrdersPebble is PutOrders on the engine: one batch for the orders not yet
 // stored (both keys of each), fsynced before it returns.
 func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows []orderRow) (int, error) {
@@ -256,14 +295,6 @@ func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows 
 	defer p.life.RUnlock()
 	b := p.db.NewBatch()
 	defer b.Close()
-	// added are the orders of the batch, their row entries (as
-	// appendRowEntry makes them) end to end in entries, their id: entries
-	// (key and value) in lookups.
-	type added struct {
-		user     int64
-		end, key int // the entry ends at end, its key at key
-		lookup   int // the id: entry ends at lookup
-	}
 	// The buffers at their full size: an entry is "o:<u20>:<ts20>:" and
 	// the id, then the row; a lookup "id:", the id and lookupLen bytes.
 	ids, rowBytes := 0, 0
@@ -271,12 +302,10 @@ func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows 
 		ids += len(rows[i].id)
 		rowBytes += len(rows[i].row)
 	}
-	var (
-		add     = make([]added, 0, len(rows))
-		inBatch = make(map[string]struct{}, len(rows))
-		entries = make([]byte, 0, ids+rowBytes+len(rows)*len("o:00000000000000000000:00000000000000000000:"))
-		lookups = make([]byte, 0, ids+len(rows)*(len(idPrefix)+lookupLen))
-	)
+	sc := getPutScratch(len(rows), ids+rowBytes+len(rows)*len("o:00000000000000000000:00000000000000000000:"),
+		ids+len(rows)*(len(idPrefix)+lookupLen))
+	defer putScratchPool.Put(sc)
+	add, inBatch, entries, lookups := sc.add, sc.inBatch, sc.entries, sc.lookups
 	p.put.Lock()
 	for i := range rows {
 		r := &rows[i]
@@ -305,7 +334,7 @@ func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows 
 		// must not fill the head afterwards (see heads).
 		user := orders[i].UserID
 		s.heads[s.userShard(user)].gen(user).Add(1)
-		add = append(add, added{user: user, end: len(entries), key: kl, lookup: len(lookups)})
+		add = append(add, putAdded{user: user, end: len(entries), key: kl, lookup: len(lookups)})
 	}
 	if len(add) == 0 {
 		p.put.Unlock()
@@ -314,7 +343,9 @@ func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows 
 	// Both keys of every order, set in key order: Pebble's memtable
 	// insert starts its search where the previous key went in, so keys
 	// in order take fewer comparisons than keys as they came.
-	kvs := make([]keyValue, 0, 2*len(add))
+	kvs := slices.Grow(sc.kvs[:0], 2*len(add))
+	// The pool keeps what the buffers grew to (getPutScratch drops big ones).
+	sc.add, sc.entries, sc.lookups, sc.kvs = add, entries, lookups, kvs[:0]
 	e0, l0 := 0, 0
 	for _, a := range add {
 		kvs = append(kvs,
