@@ -206,16 +206,20 @@ func decodeSubmit(data []byte, now func() time.Time) (store.Order, *runtime.Erro
 type submitDecoder struct {
 	scratch []item
 	slab    []store.Item
+	next    int // the size of the next slab
 }
 
-// itemSlab is how many items one slab holds.
+// itemSlab is how many items a slab holds at most; the first of a decoder
+// holds 16, each next one twice as many, so that a batch of one order does
+// not take a slab made for thousands.
 const itemSlab = 4096
 
 // items returns n items of a slab, their capacity n: an append to one
 // order's items cannot reach the next order's.
 func (d *submitDecoder) items(n int) []store.Item {
 	if cap(d.slab)-len(d.slab) < n {
-		d.slab = make([]store.Item, 0, max(n, itemSlab))
+		d.next = min(max(2*d.next, 16), itemSlab)
+		d.slab = make([]store.Item, 0, max(n, d.next))
 	}
 	l := len(d.slab)
 	d.slab = d.slab[:l+n]

@@ -96,3 +96,111 @@ func TestIDFilterAfterReopen(t *testing.T) {
 		t.Errorf("%d orders listed, want %d", total, n+500)
 	}
 }
+
+// TestIDFilterPutsDuringScan: ids put while the scan of a reopened store
+// is paused between chunks, with the filter's chain growing meanwhile, are
+// in the filter once it is ready: putting them again stores nothing, and
+// neither does putting the ids stored before the reopen.
+func TestIDFilterPutsDuringScan(t *testing.T) {
+	dir, ctx := t.TempDir(), context.Background()
+	at := time.Date(2025, 11, 11, 0, 0, 0, 0, time.UTC)
+	mk := func(prefix string, from, to int) []store.Order {
+		var orders []store.Order
+		for i := from; i < to; i++ {
+			orders = append(orders, store.Order{OrderID: fmt.Sprintf("%s-%06d", prefix, i), UserID: int64(i % 37), Status: "created",
+				Currency: "CNY", Items: []store.Item{{SKU: "A", Qty: 1, PriceCents: 100}}, TotalCents: 100, CreatedAt: at.Add(time.Duration(i) * time.Millisecond)})
+		}
+		return orders
+	}
+	const n = 3 * idScanChunk
+	s := openPebbleT(t, dir, 4)
+	if got, err := s.PutOrders(ctx, mk("old", 0, n)); err != nil || got != n {
+		t.Fatalf("PutOrders = %d, %v", got, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	defer func(start uint) { idFilterStart, scanPause = start, nil }(idFilterStart)
+	idFilterStart = 1024 // the chain grows during the scan and the puts
+	paused, resume := make(chan struct{}), make(chan struct{})
+	chunks := 0
+	scanPause = func() {
+		if chunks++; chunks == 2 {
+			close(paused)
+			<-resume
+		}
+	}
+	s = openPebbleT(t, dir, 4)
+	<-paused
+	// One chunk scanned, the filter not ready: these puts read their ids.
+	// Their keys (id:new-...) sort before those already scanned
+	// (id:old-...), so the rest of the scan does not see them: only the
+	// puts' own adds put them in the filter.
+	if got, err := s.PutOrders(ctx, mk("new", 0, 3000)); err != nil || got != 3000 {
+		t.Fatalf("PutOrders of new orders during the scan = %d, %v; want 3000", got, err)
+	}
+	if s.peb.ids.ready.Load() {
+		t.Fatal("filter ready before the scan ended")
+	}
+	close(resume)
+	<-s.peb.scanned
+	if !s.peb.ids.ready.Load() {
+		t.Fatal("the scan ended without the filter ready")
+	}
+	if len(s.peb.ids.filters) < 4 {
+		t.Errorf("%d filters for %d ids from 1024: want the chain grown", len(s.peb.ids.filters), n+3000)
+	}
+	for _, batch := range [][]store.Order{mk("new", 0, 3000), mk("old", 0, n)} {
+		if got, err := s.PutOrders(ctx, batch); err != nil || got != 0 {
+			t.Errorf("PutOrders of %d stored orders after the scan = %d, %v; want 0", len(batch), got, err)
+		}
+	}
+}
+
+// TestIDFilterCloseDuringScan: closing a store while its scan runs stops
+// the scan and closes cleanly.
+func TestIDFilterCloseDuringScan(t *testing.T) {
+	dir, ctx := t.TempDir(), context.Background()
+	s := openPebbleT(t, dir, 4)
+	var orders []store.Order
+	for i := range 3 * idScanChunk {
+		orders = append(orders, store.Order{OrderID: fmt.Sprintf("c-%06d", i), UserID: 1, Status: "created",
+			Currency: "CNY", Items: []store.Item{{SKU: "A", Qty: 1, PriceCents: 100}}, TotalCents: 100, CreatedAt: time.Unix(int64(i), 0)})
+	}
+	if _, err := s.PutOrders(ctx, orders); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { scanPause = nil }()
+	paused, resume := make(chan struct{}), make(chan struct{})
+	chunks := 0
+	scanPause = func() {
+		if chunks++; chunks == 2 {
+			close(paused)
+			<-resume
+		}
+	}
+	s, err := OpenWith(dir, Options{Shards: 4, Orders: OrdersPebble})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-paused
+	done := make(chan error, 1)
+	go func() { done <- s.Close() }()
+	<-s.peb.stop // Close has asked the scan to stop: let it go on
+	close(resume)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hung while the scan ran")
+	}
+	if s.peb.ids.ready.Load() {
+		t.Error("a scan stopped by Close made the filter ready")
+	}
+}

@@ -110,14 +110,17 @@ func openPebble(dir string, create bool, log *slog.Logger) (*pebbleOrders, error
 }
 
 // idFilterStart is the number of ids the first filter of the chain is
-// sized for (about 1.2 MiB).
-const idFilterStart = 1 << 20
+// sized for (about 1.2 MiB); tests lower it to make the chain grow.
+var idFilterStart uint = 1 << 20
 
 // scanIDs adds the id: keys stored to p.ids and makes it ready. PutOrders
 // adds the ids it stores meanwhile itself, so every id is in the filter:
-// those applied before the scan's iterator was made are in its view, the
-// later ones were added before their batch was applied. The scan holds
-// the put lock for a chunk of keys at a time.
+// each id applied before the iterator of a chunk was made is in its view,
+// each later one was added by its put before its batch was applied (no
+// path deletes id: keys). A chunk of keys is read with an iterator of its
+// own, closed before the next, so that the scan does not pin memtables and
+// tables for its whole length, and is read without the put lock, which is
+// held only to add the chunk.
 func (p *pebbleOrders) scanIDs() {
 	defer close(p.scanned)
 	if err := p.enter(); err != nil {
@@ -125,34 +128,70 @@ func (p *pebbleOrders) scanIDs() {
 	}
 	defer p.life.RUnlock()
 	start := time.Now()
-	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: []byte(idPrefix), UpperBound: []byte(idPrefixEnd)})
-	if err != nil {
-		p.log.Error("order id filter: scan failed, every put reads its ids", "err", err)
-		return
-	}
-	defer it.Close()
-	n := 0
-	for valid := it.First(); valid; {
+	var (
+		n     int
+		keys  [][]byte
+		buf   []byte
+		lower = []byte(idPrefix)
+	)
+	for {
+		if scanPause != nil {
+			scanPause()
+		}
 		select {
 		case <-p.stop:
 			return
 		default:
 		}
+		keys, buf = keys[:0], buf[:0]
+		more, err := p.readKeys(lower, idScanChunk, func(k []byte) {
+			buf = append(buf, k...)
+			keys = append(keys, buf[len(buf)-len(k):])
+		})
+		if err != nil {
+			p.log.Error("order id filter: scan failed, every put reads its ids", "err", err)
+			return
+		}
 		p.put.Lock()
-		for i := 0; valid && i < idScanChunk; i++ {
-			p.ids.add(it.Key())
-			n++
-			valid = it.Next()
+		for _, k := range keys {
+			p.ids.add(k)
+		}
+		n += len(keys)
+		if !more {
+			p.ids.ready.Store(true)
+			size := p.ids.bytes()
+			p.put.Unlock()
+			p.log.Info("order id filter ready", "ids", n, "bytes", size, "took", time.Since(start).Round(time.Millisecond))
+			return
 		}
 		p.put.Unlock()
+		// The next chunk starts after the last key: the key with a zero
+		// byte appended is the least key above it.
+		lower = append(append(lower[:0:0], keys[len(keys)-1]...), 0)
 	}
-	if err := it.Error(); err != nil {
-		p.log.Error("order id filter: scan failed, every put reads its ids", "err", err)
-		return
-	}
-	p.ids.ready.Store(true)
-	p.log.Info("order id filter ready", "ids", n, "bytes", p.ids.bytes(), "took", time.Since(start).Round(time.Millisecond))
 }
+
+// readKeys calls f with up to max id: keys from lower on (f must copy the
+// key), and reports whether there may be more.
+func (p *pebbleOrders) readKeys(lower []byte, max int, f func(k []byte)) (more bool, err error) {
+	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte(idPrefixEnd)})
+	if err != nil {
+		return false, err
+	}
+	i := 0
+	for valid := it.First(); valid; valid = it.Next() {
+		if i == max {
+			more = true
+			break
+		}
+		f(it.Key())
+		i++
+	}
+	return more, errors.Join(it.Error(), it.Close())
+}
+
+// scanPause, when set (tests), is called before each chunk of scanIDs.
+var scanPause func()
 
 // idScanChunk is how many keys scanIDs adds per hold of the put lock.
 const idScanChunk = 4096
