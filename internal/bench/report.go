@@ -630,50 +630,52 @@ type growthPoint struct {
 
 // readGrowthRSS reads lines of "LABEL KIB".
 func readGrowthRSS(path string) ([]growthPoint, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--growth-rss: %w", err)
-	}
 	var out []growthPoint
-	for i, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		if len(f) != 2 {
-			return nil, fmt.Errorf("--growth-rss %s:%d: want LABEL KIB, got %q", path, i+1, line)
-		}
-		kib, err := strconv.ParseInt(f[1], 10, 64)
+	err := readLabelled(path, "--growth-rss", "KIB", func(label, v string) error {
+		kib, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || kib <= 0 {
-			return nil, fmt.Errorf("--growth-rss %s:%d: want a positive KiB figure, got %q", path, i+1, f[1])
+			return fmt.Errorf("want a positive KiB figure, got %q", v)
 		}
-		out = append(out, growthPoint{f[0], kib})
-	}
-	return out, nil
+		out = append(out, growthPoint{label, kib})
+		return nil
+	})
+	return out, err
 }
 
 // readCPU reads lines of "LABEL SECONDS".
 func readCPU(path string) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	err := readLabelled(path, "--cpu", "SECONDS", func(label, v string) error {
+		sec, err := strconv.ParseFloat(v, 64)
+		if err != nil || sec < 0 || math.IsInf(sec, 0) || math.IsNaN(sec) {
+			return fmt.Errorf("want CPU seconds (0 or more), got %q", v)
+		}
+		out[label] = time.Duration(sec * float64(time.Second))
+		return nil
+	})
+	return out, err
+}
+
+// readLabelled reads the lines "LABEL VALUE" of the file flag names (blank
+// lines skipped), handing each to f; an error names the file and line.
+func readLabelled(path, flag, value string, f func(label, v string) error) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("--cpu: %w", err)
+		return fmt.Errorf("%s: %w", flag, err)
 	}
-	out := map[string]time.Duration{}
 	for i, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
+		fs := strings.Fields(line)
+		if len(fs) == 0 {
 			continue
 		}
-		if len(f) != 2 {
-			return nil, fmt.Errorf("--cpu %s:%d: want LABEL SECONDS, got %q", path, i+1, line)
+		if len(fs) != 2 {
+			return fmt.Errorf("%s %s:%d: want LABEL %s, got %q", flag, path, i+1, value, line)
 		}
-		sec, err := strconv.ParseFloat(f[1], 64)
-		if err != nil || sec < 0 || math.IsInf(sec, 0) || math.IsNaN(sec) {
-			return nil, fmt.Errorf("--cpu %s:%d: want CPU seconds (0 or more), got %q", path, i+1, f[1])
+		if err := f(fs[0], fs[1]); err != nil {
+			return fmt.Errorf("%s %s:%d: %w", flag, path, i+1, err)
 		}
-		out[f[0]] = time.Duration(sec * float64(time.Second))
 	}
-	return out, nil
+	return nil
 }
 
 // cpuPerAcked is the surge up's CPU time of r's run per acknowledged

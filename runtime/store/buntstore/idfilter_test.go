@@ -42,20 +42,40 @@ func TestIDFilterGrows(t *testing.T) {
 	}
 }
 
+// idOrders are orders prefix-from .. prefix-(to-1) of users 0..users-1,
+// one millisecond apart.
+func idOrders(prefix string, from, to, users int) []store.Order {
+	at := time.Date(2025, 11, 11, 0, 0, 0, 0, time.UTC)
+	var orders []store.Order
+	for i := from; i < to; i++ {
+		orders = append(orders, store.Order{OrderID: fmt.Sprintf("%s-%06d", prefix, i), UserID: int64(i % users), Status: "created",
+			Currency: "CNY", Items: []store.Item{{SKU: "A", Qty: 1, PriceCents: 100}}, TotalCents: 100, CreatedAt: at.Add(time.Duration(i) * time.Millisecond)})
+	}
+	return orders
+}
+
+// pauseScanAt makes the scans of stores opened next wait before their
+// chunk'th chunk: paused is closed when one does, and it goes on once
+// resume is closed.
+func pauseScanAt(t *testing.T, chunk int) (paused, resume chan struct{}) {
+	paused, resume = make(chan struct{}), make(chan struct{})
+	n := 0
+	scanPause = func() {
+		if n++; n == chunk {
+			close(paused)
+			<-resume
+		}
+	}
+	t.Cleanup(func() { scanPause = nil })
+	return paused, resume
+}
+
 // TestIDFilterAfterReopen: a reopened store's filter holds the ids stored
 // before, so that a put of them again stores nothing, whether it comes
 // while the scan runs or after it.
 func TestIDFilterAfterReopen(t *testing.T) {
 	dir, ctx := t.TempDir(), context.Background()
-	at := time.Date(2025, 11, 11, 0, 0, 0, 0, time.UTC)
-	mk := func(from, to int) []store.Order {
-		var orders []store.Order
-		for i := from; i < to; i++ {
-			orders = append(orders, store.Order{OrderID: fmt.Sprintf("f-%06d", i), UserID: int64(i % 101), Status: "created",
-				Currency: "CNY", Items: []store.Item{{SKU: "A", Qty: 1, PriceCents: 100}}, TotalCents: 100, CreatedAt: at.Add(time.Duration(i) * time.Millisecond)})
-		}
-		return orders
-	}
+	mk := func(from, to int) []store.Order { return idOrders("f", from, to, 101) }
 	const n = 30000
 	s := openPebbleT(t, dir, 4)
 	for i := 0; i < n; i += 1000 {
@@ -103,15 +123,7 @@ func TestIDFilterAfterReopen(t *testing.T) {
 // neither does putting the ids stored before the reopen.
 func TestIDFilterPutsDuringScan(t *testing.T) {
 	dir, ctx := t.TempDir(), context.Background()
-	at := time.Date(2025, 11, 11, 0, 0, 0, 0, time.UTC)
-	mk := func(prefix string, from, to int) []store.Order {
-		var orders []store.Order
-		for i := from; i < to; i++ {
-			orders = append(orders, store.Order{OrderID: fmt.Sprintf("%s-%06d", prefix, i), UserID: int64(i % 37), Status: "created",
-				Currency: "CNY", Items: []store.Item{{SKU: "A", Qty: 1, PriceCents: 100}}, TotalCents: 100, CreatedAt: at.Add(time.Duration(i) * time.Millisecond)})
-		}
-		return orders
-	}
+	mk := func(prefix string, from, to int) []store.Order { return idOrders(prefix, from, to, 37) }
 	const n = 3 * idScanChunk
 	s := openPebbleT(t, dir, 4)
 	if got, err := s.PutOrders(ctx, mk("old", 0, n)); err != nil || got != n {
@@ -121,16 +133,9 @@ func TestIDFilterPutsDuringScan(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	defer func(start uint) { idFilterStart, scanPause = start, nil }(idFilterStart)
+	defer func(start uint) { idFilterStart = start }(idFilterStart)
 	idFilterStart = 1024 // the chain grows during the scan and the puts
-	paused, resume := make(chan struct{}), make(chan struct{})
-	chunks := 0
-	scanPause = func() {
-		if chunks++; chunks == 2 {
-			close(paused)
-			<-resume
-		}
-	}
+	paused, resume := pauseScanAt(t, 2)
 	s = openPebbleT(t, dir, 4)
 	<-paused
 	// One chunk scanned, the filter not ready: these puts read their ids.
@@ -163,26 +168,13 @@ func TestIDFilterPutsDuringScan(t *testing.T) {
 func TestIDFilterCloseDuringScan(t *testing.T) {
 	dir, ctx := t.TempDir(), context.Background()
 	s := openPebbleT(t, dir, 4)
-	var orders []store.Order
-	for i := range 3 * idScanChunk {
-		orders = append(orders, store.Order{OrderID: fmt.Sprintf("c-%06d", i), UserID: 1, Status: "created",
-			Currency: "CNY", Items: []store.Item{{SKU: "A", Qty: 1, PriceCents: 100}}, TotalCents: 100, CreatedAt: time.Unix(int64(i), 0)})
-	}
-	if _, err := s.PutOrders(ctx, orders); err != nil {
+	if _, err := s.PutOrders(ctx, idOrders("c", 0, 3*idScanChunk, 1)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { scanPause = nil }()
-	paused, resume := make(chan struct{}), make(chan struct{})
-	chunks := 0
-	scanPause = func() {
-		if chunks++; chunks == 2 {
-			close(paused)
-			<-resume
-		}
-	}
+	paused, resume := pauseScanAt(t, 2)
 	s, err := OpenWith(dir, Options{Shards: 4, Orders: OrdersPebble})
 	if err != nil {
 		t.Fatal(err)
