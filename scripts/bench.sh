@@ -426,6 +426,9 @@ run_vitess() {
 	fi
 	SURGE_NATS_CREDS="$work/vt-data/nats/surge.creds" cpu_pid=$vt_pid run orders-nats-vitess 420 orders-nats --gateway "$up_gateway" --nats "$up_nats" \
 		-c 256 --verify-timeout 300s
+	local kib
+	kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$vt_pid/status" 2>/dev/null || true)
+	[[ -z "$kib" ]] || echo "orders-nats-vitess $kib" >>"$work/own-rss"
 	kill "$vt_pid" 2>/dev/null || true
 	wait "$vt_pid" 2>/dev/null || true
 	scripts/vitess-test-env.sh stop "$vt_state" >/dev/null 2>&1 || true
@@ -446,6 +449,9 @@ if [[ -s "$work/growth-rss" ]]; then
 fi
 if [[ -s "$work/cpu" ]]; then
 	report_flags+=(--cpu "$work/cpu")
+fi
+if [[ -s "$work/own-rss" ]]; then
+	report_flags+=(--own-rss "$work/own-rss")
 fi
 out=BENCHMARKS.md
 if [[ -n "${BENCH_ONLY:-}" ]]; then

@@ -414,6 +414,7 @@ func newBenchReportCmd(env []string) *cobra.Command {
 	cmd.Flags().StringVar(&o.Commit, "commit", "", "surge commit the results are of")
 	cmd.Flags().StringVar(&o.RSSSamples, "rss-samples", "", "file of VmRSS samples of `surge up`, one KiB figure per line")
 	cmd.Flags().StringVar(&o.GrowthRSS, "growth-rss", "", "file of \"LABEL KIB\" lines: the store-growth surge up's RSS at the start and after each run")
+	cmd.Flags().StringVar(&o.OwnRSS, "own-rss", "", "file of \"LABEL KIB\" lines: the peak RSS of a run's own surge up (the Vitess run's)")
 	cmd.Flags().StringVar(&o.CPU, "cpu", "", "file of \"LABEL SECONDS\" lines: the CPU time of the surge up serving each run")
 	cmd.Flags().IntVar(&o.PID, "pid", 0, "`surge up` process whose peak RSS (VmHWM) to include")
 	cmd.Flags().Int64Var(&o.StartedUnix, "started", 0, "Unix time the bench run started (for its total duration)")

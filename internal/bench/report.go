@@ -263,6 +263,9 @@ type Report struct {
 	// cpu is the CPU time of the surge up serving each run, by label
 	// (ReportOptions.CPU).
 	cpu map[string]time.Duration
+	// ownRSS is the peak resident set of the surge up of its own that
+	// served a run, by label (ReportOptions.OwnRSS).
+	ownRSS map[string]int64
 	// Notes are printed after the targets (ReportOptions.Notes).
 	Notes []string
 	rss   []rssSample
@@ -361,7 +364,8 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "\n## Results\n\nThroughput counts successful operations per second of the measured window (after warm-up).\n")
 	fmt.Fprintf(&b, "Latency is from the HDR histogram of every measured operation; for open-loop runs it is measured from each request's\n")
 	fmt.Fprintf(&b, "intended send time, so queueing in the load generator counts too. surge RSS is the largest resident set of\n")
-	fmt.Fprintf(&b, "`surge up` sampled during the run, its verification included (for the growth-* runs, the RSS of their own surge up after the run).\n")
+	fmt.Fprintf(&b, "`surge up` sampled during the run, its verification included (for the growth-* runs, the RSS of their own surge up after the run;\n")
+	fmt.Fprintf(&b, "for orders-nats-vitess, the peak RSS of its own surge up).\n")
 	fmt.Fprintf(&b, "surge CPU per acked is the user + system CPU time of the `surge up` serving the run (the embedded NATS server included,\n")
 	fmt.Fprintf(&b, "the load generator not), warm-up and verification included, over the operations acknowledged in that time (orders, for the order runs).\n\n")
 	fmt.Fprintf(&b, "| run | target | mode | ok ops | throughput | errors | p50 | p90 | p99 | p99.9 | max | verified | surge RSS | surge CPU per acked |\n")
@@ -503,6 +507,10 @@ type ReportOptions struct {
 	// system) of the surge up that served the run of that label, warm-up
 	// and verification included.
 	CPU string
+	// OwnRSS is a file of "LABEL KIB" lines: the peak resident set (VmHWM)
+	// of a surge up other than the main one that served the run of that
+	// label (the Vitess run's), read after it.
+	OwnRSS string
 }
 
 // BuildReport reads the results and the memory samples and describes the
@@ -533,6 +541,21 @@ func BuildReport(o ReportOptions) (*Report, error) {
 			return nil, err
 		}
 		rep.growth = points
+	}
+	if o.OwnRSS != "" {
+		own := map[string]int64{}
+		err := readLabelled(o.OwnRSS, "--own-rss", "KIB", func(label, v string) error {
+			kib, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || kib <= 0 {
+				return fmt.Errorf("want a positive KiB figure, got %q", v)
+			}
+			own[label] = kib
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		rep.ownRSS = own
 	}
 	if o.CPU != "" {
 		cpu, err := readCPU(o.CPU)
@@ -769,9 +792,16 @@ func (rep *Report) growthBefore(label string) (int64, int64, bool) {
 }
 
 // rssOf is the resident set the results table shows for r: the
-// store-growth surge up's after r, for its runs; otherwise the main surge
+// store-growth surge up's after r, for its runs; the peak of the surge up
+// of its own for a run that had one (Vitess); otherwise the main surge
 // up's peak during r.
 func (rep *Report) rssOf(r *Result) int64 {
+	if kib, ok := rep.ownRSS[r.Label]; ok {
+		return kib
+	}
+	if strings.HasPrefix(r.Label, LabelOrdersNATSVitess) {
+		return 0 // not the main surge up's, and its own was not read
+	}
 	for _, p := range rep.growth {
 		if p.label == r.Label {
 			return p.kib

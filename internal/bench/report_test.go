@@ -418,3 +418,40 @@ func TestCPUPerAcked(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnRSS: the Vitess run's row shows the peak RSS of its own surge
+// up, read from the file, not the main surge up's samples during it; with
+// no reading it shows none.
+func TestOwnRSS(t *testing.T) {
+	t0 := time.Now()
+	path := filepath.Join(t.TempDir(), "own-rss")
+	if err := os.WriteFile(path, []byte(LabelOrdersNATSVitess+" 204800\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	main := []string{fmt.Sprintf("%d 1048576", t0.Add(time.Second).UnixMilli())}
+	samples := filepath.Join(t.TempDir(), "rss")
+	if err := os.WriteFile(samples, []byte(strings.Join(main, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vt := &Result{Label: LabelOrdersNATSVitess, Scenario: "orders-nats", Start: t0, End: t0.Add(2 * time.Second)}
+	rssOf := func(o ReportOptions) int64 {
+		o.RSSSamples = samples
+		rep, err := BuildReport(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep.rssOf(vt)
+	}
+	if got := rssOf(ReportOptions{OwnRSS: path}); got != 204800 {
+		t.Errorf("Vitess run RSS = %d KiB, want its own surge up's 204800", got)
+	}
+	if got := rssOf(ReportOptions{}); got != 0 {
+		t.Errorf("Vitess run RSS without its own reading = %d KiB, want none (the main surge up's samples are not its)", got)
+	}
+	if err := os.WriteFile(path, []byte(LabelOrdersNATSVitess+" -1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := BuildReport(ReportOptions{OwnRSS: path}); err == nil {
+		t.Error("a negative KiB figure was accepted")
+	}
+}
