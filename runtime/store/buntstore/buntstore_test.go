@@ -46,6 +46,18 @@ func wantOpenErr(t *testing.T, dir string, o Options, want error) {
 	}
 }
 
+// idOrders are orders prefix-from .. prefix-(to-1) of users 0..users-1,
+// one millisecond apart.
+func idOrders(prefix string, from, to, users int) []store.Order {
+	at := time.Date(2025, 11, 11, 0, 0, 0, 0, time.UTC)
+	var orders []store.Order
+	for i := from; i < to; i++ {
+		orders = append(orders, store.Order{OrderID: fmt.Sprintf("%s-%06d", prefix, i), UserID: int64(i % users), Status: "created",
+			Currency: "CNY", Items: []store.Item{{SKU: "A", Qty: 1, PriceCents: 100}}, TotalCents: 100, CreatedAt: at.Add(time.Duration(i) * time.Millisecond)})
+	}
+	return orders
+}
+
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openT(t, t.TempDir(), 4) })
 }
@@ -57,10 +69,7 @@ func TestConformanceOneShard(t *testing.T) {
 func TestReopenKeepsData(t *testing.T) {
 	dir, ctx := t.TempDir(), context.Background()
 	at := time.Date(2025, 6, 18, 20, 0, 0, 0, time.UTC)
-	var orders []store.Order
-	for i := range 50 {
-		orders = append(orders, store.Order{OrderID: fmt.Sprintf("o-%03d", i), UserID: int64(i % 5), Status: "created", CreatedAt: at.Add(time.Duration(i) * time.Second)})
-	}
+	orders := idOrders("o", 0, 50, 5)
 	s := openT(t, dir, 4)
 	if n, err := s.PutOrders(ctx, orders); err != nil || n != 50 {
 		t.Fatalf("PutOrders = %d, %v", n, err)
@@ -82,10 +91,10 @@ func TestReopenKeepsData(t *testing.T) {
 	if len(s.shards) != 4 {
 		t.Errorf("reopened with %d shards, want 4", len(s.shards))
 	}
-	if o, err := s.GetOrder(ctx, "o-042"); err != nil || o.UserID != 2 || !o.CreatedAt.Equal(orders[42].CreatedAt) {
+	if o, err := s.GetOrder(ctx, "o-000042"); err != nil || o.UserID != 2 || !o.CreatedAt.Equal(orders[42].CreatedAt) {
 		t.Errorf("GetOrder after reopen = %+v, %v", o, err)
 	}
-	if l, err := s.ListOrders(ctx, 3, 0, 100); err != nil || len(l) != 10 || l[0].OrderID != "o-048" {
+	if l, err := s.ListOrders(ctx, 3, 0, 100); err != nil || len(l) != 10 || l[0].OrderID != "o-000048" {
 		t.Errorf("ListOrders after reopen = %d orders, %v", len(l), err)
 	}
 	if n, err := s.PutOrders(ctx, orders); err != nil || n != 0 {

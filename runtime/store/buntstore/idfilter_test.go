@@ -42,18 +42,6 @@ func TestIDFilterGrows(t *testing.T) {
 	}
 }
 
-// idOrders are orders prefix-from .. prefix-(to-1) of users 0..users-1,
-// one millisecond apart.
-func idOrders(prefix string, from, to, users int) []store.Order {
-	at := time.Date(2025, 11, 11, 0, 0, 0, 0, time.UTC)
-	var orders []store.Order
-	for i := from; i < to; i++ {
-		orders = append(orders, store.Order{OrderID: fmt.Sprintf("%s-%06d", prefix, i), UserID: int64(i % users), Status: "created",
-			Currency: "CNY", Items: []store.Item{{SKU: "A", Qty: 1, PriceCents: 100}}, TotalCents: 100, CreatedAt: at.Add(time.Duration(i) * time.Millisecond)})
-	}
-	return orders
-}
-
 // pauseScanAt makes the scans of stores opened next wait before their
 // chunk'th chunk: paused is closed when one does, and it goes on once
 // resume is closed.

@@ -30,12 +30,7 @@ func TestConformancePebble(t *testing.T) {
 // no engine.
 func TestPebbleHoldsTheOrders(t *testing.T) {
 	dir, ctx := t.TempDir(), context.Background()
-	at := time.Date(2025, 11, 11, 0, 0, 0, 0, time.UTC)
-	var orders []store.Order
-	for i := range 200 {
-		orders = append(orders, store.Order{OrderID: fmt.Sprintf("p-%03d", i), UserID: int64(i % 7), Status: "created",
-			Currency: "CNY", Items: []store.Item{{SKU: "A", Qty: 1, PriceCents: 100}}, TotalCents: 100, CreatedAt: at.Add(time.Duration(i) * time.Second)})
-	}
+	orders := idOrders("p", 0, 200, 7)
 	s := openPebbleT(t, dir, 4)
 	if n, err := s.PutOrders(ctx, orders); err != nil || n != len(orders) {
 		t.Fatalf("PutOrders = %d, %v", n, err)
@@ -54,14 +49,22 @@ func TestPebbleHoldsTheOrders(t *testing.T) {
 	if s.peb == nil {
 		t.Fatal("reopened without an engine named: orders in buntdb, want pebble as created")
 	}
-	if o, err := s.GetOrder(ctx, "p-150"); err != nil || o.UserID != 150%7 || !o.CreatedAt.Equal(orders[150].CreatedAt) || o.TotalCents != 100 {
+	if o, err := s.GetOrder(ctx, "p-000150"); err != nil || o.UserID != 150%7 || !o.CreatedAt.Equal(orders[150].CreatedAt) || o.TotalCents != 100 {
 		t.Errorf("GetOrder after reopen = %+v, %v", o, err)
 	}
-	if l, err := s.ListOrders(ctx, 3, 0, 100); err != nil || len(l) != 29 || l[0].OrderID != "p-199" || l[28].OrderID != "p-003" {
-		t.Errorf("ListOrders after reopen = %d orders (%v), want 29 from p-199 to p-003", len(l), err)
+	if l, err := s.ListOrders(ctx, 3, 0, 100); err != nil || len(l) != 29 || l[0].OrderID != "p-000199" || l[28].OrderID != "p-000003" {
+		t.Errorf("ListOrders after reopen = %d orders (%v), want 29 from p-000199 to p-000003", len(l), err)
 	}
 	if n, err := s.PutOrders(ctx, orders); err != nil || n != 0 {
 		t.Errorf("PutOrders again after reopen = %d, %v; want 0", n, err)
+	}
+}
+
+// putT puts orders into s, failing the test if it cannot.
+func putT(t *testing.T, s *Store, orders []store.Order) {
+	t.Helper()
+	if _, err := s.PutOrders(context.Background(), orders); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -75,9 +78,7 @@ func TestOrdersEngineMismatch(t *testing.T) {
 		t.Run(tt.created, func(t *testing.T) {
 			dir := t.TempDir()
 			s := openWithT(t, dir, Options{Shards: 2, Orders: tt.created})
-			if _, err := s.PutOrders(ctx, order); err != nil {
-				t.Fatal(err)
-			}
+			putT(t, s, order)
 			_ = s.Close()
 			wantOpenErr(t, dir, Options{Orders: tt.asked}, ErrOrdersEngine)
 			s = openWithT(t, dir, Options{Orders: tt.created})
@@ -89,9 +90,7 @@ func TestOrdersEngineMismatch(t *testing.T) {
 	t.Run("earlier version", func(t *testing.T) {
 		dir := t.TempDir()
 		s := openT(t, dir, 2)
-		if _, err := s.PutOrders(ctx, order); err != nil {
-			t.Fatal(err)
-		}
+		putT(t, s, order)
 		// A store of an earlier version has no engine record.
 		if err := s.shards[0].Update(func(tx *buntdb.Tx) error { _, err := tx.Delete(ordersKey); return err }); err != nil {
 			t.Fatal(err)
@@ -109,9 +108,7 @@ func TestOrdersEngineMismatch(t *testing.T) {
 	t.Run("lost engine files", func(t *testing.T) {
 		dir := t.TempDir()
 		s := openPebbleT(t, dir, 2)
-		if _, err := s.PutOrders(ctx, order); err != nil {
-			t.Fatal(err)
-		}
+		putT(t, s, order)
 		_ = s.Close()
 		if err := os.RemoveAll(filepath.Join(dir, pebbleDir)); err != nil {
 			t.Fatal(err)
