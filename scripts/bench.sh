@@ -226,10 +226,6 @@ run_peer() {
 
 # 3. The runs. A failed run (or verification) is recorded and the bench
 # goes on; the script fails at the end.
-clk_tck=$(getconf CLK_TCK)
-# cpu_ticks PID: the process's user + system CPU time in clock ticks
-# (fields 14 and 15 of /proc/PID/stat, counted after the command name).
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'; }
 failed=()
 files=()
 run() { # LABEL LIMIT SCENARIO [FLAGS...]: LIMIT bounds the whole run, verification included
@@ -242,21 +238,18 @@ run() { # LABEL LIMIT SCENARIO [FLAGS...]: LIMIT bounds the whole run, verificat
 	if [[ -n "$pprof" && "$label" != baseline-* ]]; then
 		(sleep 2 && curl -fsS -o "$work/cpu-$label.pprof" "http://$pprof/debug/pprof/profile?seconds=8") &
 	fi
-	# The CPU time of the surge up serving the run (cpu_pid: "none" for the
-	# peer's runs), for the report's CPU per acked operation.
-	local pid=${cpu_pid:-${rss_pid:-$up_pid}} cpu0=""
+	# The load generator records the CPU time of the surge up serving the
+	# run (cpu_pid: "none" for the peer's runs) until its backlog drained,
+	# for the report's CPU per acked operation.
+	local pid=${cpu_pid:-${rss_pid:-$up_pid}} cpu_flags=()
 	if [[ "$pid" != none ]]; then
-		cpu0=$(cpu_ticks "$pid")
+		cpu_flags=(--cpu-pid "$pid")
 	fi
 	if timeout "$limit" "$surge" bench "$@" --label "$label" -d "$duration" --warmup "${run_warmup:-$warmup}" \
-		--out "$results/$label.json"; then
+		"${cpu_flags[@]}" --out "$results/$label.json"; then
 		:
 	else
 		failed+=("$label")
-	fi
-	if [[ -n "$cpu0" ]]; then
-		awk -v l="$label" -v a="$cpu0" -v b="$(cpu_ticks "$pid")" -v hz="$clk_tck" \
-			'BEGIN { if (b != "") printf "%s %.2f\n", l, (b - a) / hz }' >>"$work/cpu"
 	fi
 	[[ -s "$results/$label.json" ]] && files+=("$results/$label.json")
 	log "surge up after $label: $(grep -E '^Vm(RSS|HWM)' "/proc/${rss_pid:-$up_pid}/status" 2>/dev/null | tr -s ' \t\n' ' ')"
@@ -446,9 +439,6 @@ commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
 report_flags=()
 if [[ -s "$work/growth-rss" ]]; then
 	report_flags+=(--growth-rss "$work/growth-rss")
-fi
-if [[ -s "$work/cpu" ]]; then
-	report_flags+=(--cpu "$work/cpu")
 fi
 if [[ -s "$work/own-rss" ]]; then
 	report_flags+=(--own-rss "$work/own-rss")

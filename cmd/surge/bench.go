@@ -37,6 +37,7 @@ type benchFlags struct {
 	label       string
 	out         string
 	noVerify    bool
+	cpuPID      int
 	drain       time.Duration
 	stream      string
 	consumer    string
@@ -100,6 +101,7 @@ func addBenchFlags(cmd *cobra.Command, f *benchFlags, concurrency int, gateway b
 	fl.BoolVar(&f.progress, "progress", false, "draw a progress bar on stderr even when it is not a terminal")
 	fl.StringVar(&f.label, "label", "", "name of the result (default: the scenario)")
 	fl.StringVar(&f.out, "out", "", "also write the JSON result to this file")
+	fl.IntVar(&f.cpuPID, "cpu-pid", 0, "a process on this machine (the surge up under load) whose CPU time to record, from the start of the load until the backlog drained (or the load ended), in the result's target_cpu_seconds (Linux)")
 }
 
 // addJWTFlag lets an HTTP scenario call routes with auth: user.
@@ -300,7 +302,7 @@ func (f *benchFlags) jsConfig(inflight int, subject, rawStream string) bench.JSC
 // runBench runs sc and prints the result; a failed verification is an error.
 func runBench(cmd *cobra.Command, f *benchFlags, sc bench.Scenario, target string, params map[string]string) error {
 	opts := bench.Options{Label: f.label, Target: target, Duration: f.duration, Count: f.count, Warmup: f.warmup,
-		Concurrency: f.concurrency, Rate: f.rate, NoVerify: f.noVerify, Params: params}
+		Concurrency: f.concurrency, Rate: f.rate, NoVerify: f.noVerify, Params: params, CPUPID: f.cpuPID}
 	if f.progress || term.IsTerminal(int(os.Stderr.Fd())) {
 		opts.Progress = os.Stderr
 	}
@@ -415,7 +417,6 @@ func newBenchReportCmd(env []string) *cobra.Command {
 	cmd.Flags().StringVar(&o.RSSSamples, "rss-samples", "", "file of VmRSS samples of `surge up`, one KiB figure per line")
 	cmd.Flags().StringVar(&o.GrowthRSS, "growth-rss", "", "file of \"LABEL KIB\" lines: the store-growth surge up's RSS at the start and after each run")
 	cmd.Flags().StringVar(&o.OwnRSS, "own-rss", "", "file of \"LABEL KIB\" lines: the peak RSS of a run's own surge up (the Vitess run's)")
-	cmd.Flags().StringVar(&o.CPU, "cpu", "", "file of \"LABEL SECONDS\" lines: the CPU time of the surge up serving each run")
 	cmd.Flags().IntVar(&o.PID, "pid", 0, "`surge up` process whose peak RSS (VmHWM) to include")
 	cmd.Flags().Int64Var(&o.StartedUnix, "started", 0, "Unix time the bench run started (for its total duration)")
 	cmd.Flags().StringVar(&o.LoadAvg, "loadavg", "", "the machine's load average when the bench started")

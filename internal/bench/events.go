@@ -160,6 +160,7 @@ func (e *Events) Verify(ctx context.Context, r *Result) (*Verification, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.settled()
 	v.DrainSeconds = max(0, drained.Sub(intakeEnd).Seconds())
 	v.PersistedRate = float64(total) / drained.Sub(r.Start).Seconds()
 	// The stats are eventually consistent (docs/API.md: within 2 s); allow

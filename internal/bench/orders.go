@@ -118,6 +118,7 @@ func verifyOrders(ctx context.Context, cfg OrdersConfig, c *httpClient, base int
 	if err != nil {
 		return nil, err
 	}
+	r.settled()
 	v.DrainSeconds = max(0, drained.Sub(intakeEnd).Seconds())
 	v.PersistedRate = float64(len(acked)) / drained.Sub(r.Start).Seconds()
 

@@ -260,9 +260,6 @@ type Report struct {
 	// growth is the resident set of the store-growth surge up at its
 	// checkpoints (ReportOptions.GrowthRSS).
 	growth []growthPoint
-	// cpu is the CPU time of the surge up serving each run, by label
-	// (ReportOptions.CPU).
-	cpu map[string]time.Duration
 	// ownRSS is the peak resident set of the surge up of its own that
 	// served a run, by label (ReportOptions.OwnRSS).
 	ownRSS map[string]int64
@@ -367,7 +364,8 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "`surge up` sampled during the run, its verification included (for the growth-* runs, the RSS of their own surge up after the run;\n")
 	fmt.Fprintf(&b, "for orders-nats-vitess, the peak RSS of its own surge up).\n")
 	fmt.Fprintf(&b, "surge CPU per acked is the user + system CPU time of the `surge up` serving the run (the embedded NATS server included,\n")
-	fmt.Fprintf(&b, "the load generator not), warm-up and verification included, over the operations acknowledged in that time (orders, for the order runs).\n\n")
+	fmt.Fprintf(&b, "the load generator not) from the start of the load, warm-up included, until its backlog drained (or the load ended, for the runs\n")
+	fmt.Fprintf(&b, "without one), over the operations acknowledged in that time (orders, for the order runs); verification's reading back is not counted.\n\n")
 	fmt.Fprintf(&b, "| run | target | mode | ok ops | throughput | errors | p50 | p90 | p99 | p99.9 | max | verified | surge RSS | surge CPU per acked |\n")
 	fmt.Fprintf(&b, "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|\n")
 	for _, r := range rep.Results {
@@ -503,10 +501,6 @@ type ReportOptions struct {
 	// store-growth surge up before its first run ("start") and after each
 	// run of that label (see Report.rssSlope).
 	GrowthRSS string
-	// CPU is a file of "LABEL SECONDS" lines: the CPU time (user and
-	// system) of the surge up that served the run of that label, warm-up
-	// and verification included.
-	CPU string
 	// OwnRSS is a file of "LABEL KIB" lines: the peak resident set (VmHWM)
 	// of a surge up other than the main one that served the run of that
 	// label (the Vitess run's), read after it.
@@ -556,13 +550,6 @@ func BuildReport(o ReportOptions) (*Report, error) {
 			return nil, err
 		}
 		rep.ownRSS = own
-	}
-	if o.CPU != "" {
-		cpu, err := readCPU(o.CPU)
-		if err != nil {
-			return nil, err
-		}
-		rep.cpu = cpu
 	}
 	if o.PID > 0 {
 		_, hwm, err := ProcessRSS(o.PID)
@@ -665,20 +652,6 @@ func readGrowthRSS(path string) ([]growthPoint, error) {
 	return out, err
 }
 
-// readCPU reads lines of "LABEL SECONDS".
-func readCPU(path string) (map[string]time.Duration, error) {
-	out := map[string]time.Duration{}
-	err := readLabelled(path, "--cpu", "SECONDS", func(label, v string) error {
-		sec, err := strconv.ParseFloat(v, 64)
-		if err != nil || sec < 0 || math.IsInf(sec, 0) || math.IsNaN(sec) {
-			return fmt.Errorf("want CPU seconds (0 or more), got %q", v)
-		}
-		out[label] = time.Duration(sec * float64(time.Second))
-		return nil
-	})
-	return out, err
-}
-
 // readLabelled reads the lines "LABEL VALUE" of the file flag names (blank
 // lines skipped), handing each to f; an error names the file and line.
 func readLabelled(path, flag, value string, f func(label, v string) error) error {
@@ -701,16 +674,16 @@ func readLabelled(path, flag, value string, f func(label, v string) error) error
 	return nil
 }
 
-// cpuPerAcked is the surge up's CPU time of r's run per acknowledged
-// operation (an order for the order scenarios, batched ones included):
-// both count the warm-up and the verification. False without a passed
-// verification or a CPU figure.
+// cpuPerAcked is the surge up's CPU time of r's run (Result.TargetCPU:
+// from the start of the load until the backlog drained) per acknowledged
+// operation (an order for the order scenarios, batched ones included;
+// both count the warm-up). False without a passed verification or a CPU
+// figure.
 func (rep *Report) cpuPerAcked(r *Result) (time.Duration, bool) {
-	cpu, ok := rep.cpu[r.Label]
-	if !ok || r.Verify == nil || !r.Verify.Passed || r.Verify.Acked <= 0 {
+	if r.TargetCPU <= 0 || r.Verify == nil || !r.Verify.Passed || r.Verify.Acked <= 0 {
 		return 0, false
 	}
-	return cpu / time.Duration(r.Verify.Acked), true
+	return time.Duration(r.TargetCPU*float64(time.Second)) / time.Duration(r.Verify.Acked), true
 }
 
 // growthStored pairs each store-growth checkpoint with the orders stored

@@ -114,6 +114,28 @@ type Result struct {
 	ErrorLatency *Latency      `json:"error_latency_us,omitempty"`
 	Verify       *Verification `json:"verify,omitempty"` // nil: not verified
 	End          time.Time     `json:"end"`              // verification included
+	// TargetPID is Options.CPUPID, and TargetCPU the user + system CPU
+	// seconds it used from the start of the load (warm-up included) until
+	// the run's work settled: the backlog drained, for the runs whose
+	// verification waits for one, else the load ended. The verification's
+	// reading back is not counted.
+	TargetPID int     `json:"target_pid,omitempty"`
+	TargetCPU float64 `json:"target_cpu_seconds,omitempty"`
+
+	cpu0 time.Duration // TargetPID's CPU time when the load started
+}
+
+// settled records TargetCPU up to now, if the run has a TargetPID: the
+// runner calls it when the load ends, and a verification that waits for
+// a backlog calls it again once the backlog has drained. A process that
+// is gone keeps the figure of the last call.
+func (r *Result) settled() {
+	if r.TargetPID <= 0 {
+		return
+	}
+	if cpu, err := ProcessCPU(r.TargetPID); err == nil {
+		r.TargetCPU = (cpu - r.cpu0).Seconds()
+	}
 }
 
 // WriteJSON writes r as indented JSON.

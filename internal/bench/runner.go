@@ -44,6 +44,11 @@ type Options struct {
 	Progress io.Writer
 	// Params are recorded in the result (payload size and the like).
 	Params map[string]string
+	// CPUPID, when > 0, is a process on this machine (the surge up
+	// serving the run) whose CPU time the result records: from the start
+	// of the load, warm-up included, until the run's work has settled
+	// (Result.TargetCPU).
+	CPUPID int
 }
 
 // Validate reports the first invalid option.
@@ -59,6 +64,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--warmup must not be negative, got %s", o.Warmup)
 	case o.Rate < 0:
 		return fmt.Errorf("--rate must not be negative, got %g", o.Rate)
+	case o.CPUPID < 0:
+		return fmt.Errorf("--cpu-pid must not be negative, got %d", o.CPUPID)
 	}
 	return nil
 }
@@ -123,6 +130,13 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 	for i := range r.workers {
 		r.workers[i] = &worker{hist: newHistogram(), ehist: newHistogram(), kinds: map[string]int64{}}
 	}
+	var cpu0 time.Duration
+	if o.CPUPID > 0 {
+		var err error
+		if cpu0, err = ProcessCPU(o.CPUPID); err != nil {
+			return nil, fmt.Errorf("%s: --cpu-pid: %w", sc.Name(), err)
+		}
+	}
 	r.start = time.Now()
 	r.measureFrom = r.start.Add(o.Warmup)
 	if o.Count == 0 {
@@ -141,6 +155,10 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 		return nil, fmt.Errorf("%s: interrupted: %w", sc.Name(), err)
 	}
 	res := r.result()
+	if o.CPUPID > 0 {
+		res.TargetPID, res.cpu0 = o.CPUPID, cpu0
+		res.settled() // the load is over; a drained backlog moves it later
+	}
 	if v, ok := sc.(Verifier); ok && !o.NoVerify {
 		ver, err := v.Verify(ctx, res)
 		if err != nil {

@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -168,5 +170,61 @@ func TestRunVerifyErrorIsAFailedVerification(t *testing.T) {
 	if res.Verify == nil || res.Verify.Passed || len(res.Verify.Problems) != 1 ||
 		!strings.Contains(res.Verify.Problems[0], "not drained") {
 		t.Errorf("verify = %+v, want a failure naming the cause", res.Verify)
+	}
+}
+
+// cpuScenario's verification uses drainCPU of CPU time, marks the run
+// settled (as a verification does once its backlog drained), then uses
+// readCPU more (its reading back).
+type cpuScenario struct {
+	fakeScenario
+	drainCPU, readCPU time.Duration
+}
+
+func (c *cpuScenario) Verify(_ context.Context, r *Result) (*Verification, error) {
+	useCPU(c.drainCPU)
+	r.settled()
+	useCPU(c.readCPU)
+	return &Verification{Passed: true, Acked: r.Ops}, nil
+}
+
+// useCPU spins until this process has used d more CPU time.
+func useCPU(d time.Duration) {
+	start, _ := ProcessCPU(os.Getpid())
+	for x := 0; ; x++ {
+		if x%100_000 == 0 {
+			if now, err := ProcessCPU(os.Getpid()); err != nil || now-start >= d {
+				return
+			}
+		}
+	}
+}
+
+// TestRunRecordsTargetCPU: with CPUPID the result holds the process's CPU
+// time from the start of the load until the verification marked the run
+// settled, not the verification's reading back after it; a process that
+// is not there fails the run at once.
+func TestRunRecordsTargetCPU(t *testing.T) {
+	sc := &cpuScenario{drainCPU: 300 * time.Millisecond, readCPU: 600 * time.Millisecond}
+	res, err := Run(context.Background(), sc, Options{Count: 10, Concurrency: 1, CPUPID: os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.TargetPID != os.Getpid() || res.TargetCPU < 0.28 || res.TargetCPU >= 0.6 {
+		t.Errorf("TargetPID %d, TargetCPU %.2fs: want this process and 0.3s (the drain), not the 0.6s read after it",
+			res.TargetPID, res.TargetCPU)
+	}
+	// Without a verification that settles later, the load's end counts.
+	res, err = Run(context.Background(), &fakeScenario{}, Options{Count: 10, Concurrency: 1, CPUPID: os.Getpid()})
+	if err != nil || res.TargetCPU < 0 || res.TargetCPU > 0.2 {
+		t.Errorf("fake run: TargetCPU %.2fs, %v; want its load's little", res.TargetCPU, err)
+	}
+
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Skip("no true command:", err)
+	}
+	if _, err := Run(context.Background(), &fakeScenario{}, Options{Count: 10, Concurrency: 1, CPUPID: gone.ProcessState.Pid()}); err == nil {
+		t.Errorf("Run with --cpu-pid of an ended process: no error")
 	}
 }

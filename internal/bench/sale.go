@@ -139,6 +139,7 @@ func (s *Sale) Verify(ctx context.Context, r *Result) (*Verification, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.settled()
 	v.PersistedRate = float64(len(acked)) / drained.Sub(r.Start).Seconds()
 	// Never more accepted than the stock; exactly the stock once any buyer
 	// was told sold_out.
