@@ -122,7 +122,8 @@ type Result struct {
 	TargetPID int     `json:"target_pid,omitempty"`
 	TargetCPU float64 `json:"target_cpu_seconds,omitempty"`
 
-	cpu0 time.Duration // TargetPID's CPU time when the load started
+	cpu0    time.Duration // TargetPID's CPU time when the load started
+	settles int           // calls of settled (tests)
 }
 
 // settled records TargetCPU up to now, if the run has a TargetPID: the
@@ -133,6 +134,7 @@ func (r *Result) settled() {
 	if r.TargetPID <= 0 {
 		return
 	}
+	r.settles++
 	if cpu, err := ProcessCPU(r.TargetPID); err == nil {
 		r.TargetCPU = (cpu - r.cpu0).Seconds()
 	}
@@ -201,6 +203,13 @@ func (r *Result) WriteTable(w io.Writer) error {
 		for _, p := range v.Problems {
 			fmt.Fprintf(tw, "  problem\t%s\n", p)
 		}
+	}
+	if r.TargetPID > 0 {
+		per := ""
+		if v := r.Verify; v != nil && v.Acked > 0 {
+			per = fmt.Sprintf(", %s per acked", FormatUS(r.TargetCPU*1e6/float64(v.Acked)))
+		}
+		fmt.Fprintf(tw, "target cpu\t%.2fs of pid %d until the work settled%s\n", r.TargetCPU, r.TargetPID, per)
 	}
 	return tw.Flush()
 }

@@ -120,6 +120,11 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 	if o.Label == "" {
 		o.Label = sc.Name()
 	}
+	if o.CPUPID > 0 {
+		if _, err := ProcessCPU(o.CPUPID); err != nil {
+			return nil, fmt.Errorf("%s: --cpu-pid: %w", sc.Name(), err)
+		}
+	}
 	if err := sc.Setup(ctx, o.Concurrency); err != nil {
 		_ = sc.Close() // whatever Setup got before it failed
 		return nil, fmt.Errorf("%s: setup: %w", sc.Name(), err)
@@ -134,7 +139,7 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 	if o.CPUPID > 0 {
 		var err error
 		if cpu0, err = ProcessCPU(o.CPUPID); err != nil {
-			return nil, fmt.Errorf("%s: --cpu-pid: %w", sc.Name(), err)
+			return nil, fmt.Errorf("%s: --cpu-pid: %w", sc.Name(), err) // gone since the check above
 		}
 	}
 	r.start = time.Now()
