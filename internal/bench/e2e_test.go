@@ -141,3 +141,35 @@ func unitsPerOp(sc Scenario) int {
 	}
 	return 1
 }
+
+// TestSaleScenario runs the sale scenario briefly on a small stock: it
+// sells out, exactly the stock is accepted and stored, and the CPU figure
+// runs until the sale's ledger drained.
+func TestSaleScenario(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a platform and puts load on it for ~3s")
+	}
+	env := startPlatform(t)
+	const stock = 100
+	sc, err := NewSale(SaleConfig{HTTP: HTTPConfig{BaseURL: env.URL, Timeout: 5 * time.Second}, Stock: stock, AdminToken: testenv.Token,
+		Drain: &DrainConfig{NATSURL: env.P.NATSURL(), Auth: env.P.NATSAuth(), Stream: "SALES_LEDGER", Consumer: "sale-persist", Timeout: 30 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), sc, Options{Duration: 1500 * time.Millisecond, Warmup: 300 * time.Millisecond, Concurrency: 4, CPUPID: os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := res.Verify
+	switch {
+	case v == nil:
+		t.Fatal("not verified")
+	case res.ErrorKinds[KindSoldOut] == 0:
+		t.Errorf("never sold out (errors %v): %d buyers for a stock of %d", res.ErrorKinds, res.Ops, stock)
+	case !v.Passed || v.Acked != stock || v.Stored != stock:
+		t.Errorf("verification %+v: want passed, %d accepted and stored", v, stock)
+	}
+	if res.TargetCPU <= 0 || res.settles != 2 {
+		t.Errorf("target CPU %.2fs settled %d times, want some, settled twice (at the ledger's drain)", res.TargetCPU, res.settles)
+	}
+}
