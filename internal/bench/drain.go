@@ -29,8 +29,9 @@ type DrainConfig struct {
 // wait polls the consumer until nothing is pending delivery or
 // acknowledgement, and returns when that was first seen. Every message the
 // run got acknowledged is in the stream before this is called, so an empty
-// consumer means each of them has been handled (stored) and acked.
-func (d *DrainConfig) wait(ctx context.Context) (time.Time, error) {
+// consumer means each of them has been handled (stored) and acked. r's CPU
+// figure is taken then (Result.settled).
+func (d *DrainConfig) wait(ctx context.Context, r *Result) (time.Time, error) {
 	if d.Timeout <= 0 {
 		return time.Time{}, fmt.Errorf("--verify-timeout must be positive, got %s", d.Timeout)
 	}
@@ -56,6 +57,7 @@ func (d *DrainConfig) wait(ctx context.Context) (time.Time, error) {
 		case err == nil:
 			last = info
 			if info.NumPending == 0 && info.NumAckPending == 0 {
+				r.settled()
 				return time.Now(), nil
 			}
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):

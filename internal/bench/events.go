@@ -156,11 +156,10 @@ func (e *Events) Verify(ctx context.Context, r *Result) (*Verification, error) {
 	want, total := e.expected()
 	v := &Verification{Acked: total}
 	intakeEnd := r.Start.Add(time.Duration((r.Warmup + r.Seconds) * float64(time.Second)))
-	drained, err := e.cfg.Drain.wait(ctx)
+	drained, err := e.cfg.Drain.wait(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	r.settled()
 	v.DrainSeconds = max(0, drained.Sub(intakeEnd).Seconds())
 	v.PersistedRate = float64(total) / drained.Sub(r.Start).Seconds()
 	// The stats are eventually consistent (docs/API.md: within 2 s); allow

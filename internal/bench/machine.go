@@ -3,13 +3,14 @@ package bench
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // Machine describes where a benchmark ran.
@@ -88,34 +89,16 @@ func ProcessRSS(pid int) (rss, hwm int64, err error) {
 	return procKiB(b, "VmRSS"), procKiB(b, "VmHWM"), nil
 }
 
-// userHZ is the unit of the CPU times in /proc/PID/stat: USER_HZ, which
-// Linux fixes at 100 for user space on every architecture it runs on.
-const userHZ = 100
-
 // ProcessCPU returns the user + system CPU time pid has used, all its
-// threads together (fields 14 and 15 of /proc/PID/stat).
+// threads together (/proc/PID/stat, read by prometheus/procfs).
 func ProcessCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return 0, err
 	}
-	// The command name (field 2) is in parentheses and may hold spaces:
-	// count the fields after its closing one, which is field 3.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	st, err := p.Stat()
+	if err != nil {
+		return 0, err
 	}
-	fs := strings.Fields(string(b[i+1:]))
-	if len(fs) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the command name, want at least 13", pid, len(fs))
-	}
-	var ticks int64
-	for _, f := range fs[11:13] {
-		n, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * time.Second / userHZ, nil
+	return time.Duration(st.CPUTime() * float64(time.Second)), nil
 }

@@ -114,11 +114,10 @@ const listPageSize = 100
 func verifyOrders(ctx context.Context, cfg OrdersConfig, c *httpClient, base int64, acked []ackedOrder, r *Result) (*Verification, error) {
 	v := &Verification{Acked: int64(len(acked))}
 	intakeEnd := r.Start.Add(time.Duration((r.Warmup + r.Seconds) * float64(time.Second)))
-	drained, err := cfg.Drain.wait(ctx)
+	drained, err := cfg.Drain.wait(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	r.settled()
 	v.DrainSeconds = max(0, drained.Sub(intakeEnd).Seconds())
 	v.PersistedRate = float64(len(acked)) / drained.Sub(r.Start).Seconds()
 

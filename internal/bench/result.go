@@ -127,8 +127,8 @@ type Result struct {
 }
 
 // settled records TargetCPU up to now, if the run has a TargetPID: the
-// runner calls it when the load ends, and a verification that waits for
-// a backlog calls it again once the backlog has drained. A process that
+// runner calls it when the load ends, and the wait for a backlog
+// (DrainConfig.wait, CountVerifier) again once the backlog has drained. A process that
 // is gone keeps the figure of the last call.
 func (r *Result) settled() {
 	if r.TargetPID <= 0 {

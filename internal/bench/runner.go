@@ -120,11 +120,6 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 	if o.Label == "" {
 		o.Label = sc.Name()
 	}
-	if o.CPUPID > 0 {
-		if _, err := ProcessCPU(o.CPUPID); err != nil {
-			return nil, fmt.Errorf("%s: --cpu-pid: %w", sc.Name(), err)
-		}
-	}
 	if err := sc.Setup(ctx, o.Concurrency); err != nil {
 		_ = sc.Close() // whatever Setup got before it failed
 		return nil, fmt.Errorf("%s: setup: %w", sc.Name(), err)
@@ -135,11 +130,11 @@ func Run(ctx context.Context, sc Scenario, o Options) (*Result, error) {
 	for i := range r.workers {
 		r.workers[i] = &worker{hist: newHistogram(), ehist: newHistogram(), kinds: map[string]int64{}}
 	}
-	var cpu0 time.Duration
+	var cpu0 time.Duration // the target's CPU time when the load starts
 	if o.CPUPID > 0 {
 		var err error
 		if cpu0, err = ProcessCPU(o.CPUPID); err != nil {
-			return nil, fmt.Errorf("%s: --cpu-pid: %w", sc.Name(), err) // gone since the check above
+			return nil, fmt.Errorf("%s: --cpu-pid: %w", sc.Name(), err)
 		}
 	}
 	r.start = time.Now()

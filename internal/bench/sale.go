@@ -135,11 +135,10 @@ func (s *Sale) Verify(ctx context.Context, r *Result) (*Verification, error) {
 		acked = append(acked, s.ws[i].acked...)
 	}
 	v := &Verification{Acked: int64(len(acked))}
-	drained, err := s.cfg.Drain.wait(ctx)
+	drained, err := s.cfg.Drain.wait(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	r.settled()
 	v.PersistedRate = float64(len(acked)) / drained.Sub(r.Start).Seconds()
 	// Never more accepted than the stock; exactly the stock once any buyer
 	// was told sold_out.
