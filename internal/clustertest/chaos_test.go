@@ -184,7 +184,7 @@ func TestChaos(t *testing.T) {
 	}
 	l.requireTraffic(t)
 	// Redelivery of what the dead host held waits out the ack wait.
-	l.verify(t, 45*time.Second)
+	l.verify(t, 45*time.Second, c.JS())
 }
 
 // phaseLength is how long the drill watches intake after a kill.

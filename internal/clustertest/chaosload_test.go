@@ -15,6 +15,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/surgefn/surge/runtime/wire"
 )
 
 // load is the steady traffic of a chaos run, each stream of it as a client
@@ -272,7 +274,7 @@ func (l *load) get(t *testing.T, path string, v any) int {
 // counts), each signed-in user is signed in, and each item's view count is
 // the number of acked events. It waits up to within for the stream
 // consumers to catch up, then reports what is missing.
-func (l *load) verify(t *testing.T, within time.Duration) {
+func (l *load) verify(t *testing.T, within time.Duration, admin jetstream.JetStream) {
 	t.Helper()
 	l.orders.mu.Lock()
 	want := byUser(l.orders.accepted)
@@ -289,6 +291,7 @@ func (l *load) verify(t *testing.T, within time.Duration) {
 				acked, missing, twice, extra)
 			if missing > 0 || twice > 0 {
 				t.Errorf("%d acknowledged orders lost, %d stored twice", missing, twice)
+				explainMissing(t, admin)
 			}
 			break
 		}
@@ -353,4 +356,30 @@ func (l *load) checkOrders(t *testing.T, byUser map[int64]map[string]bool) (miss
 		}
 		return ids, len(r.Orders) == 100
 	})
+}
+
+// explainMissing logs where acknowledged orders that are not stored may
+// be: still in order-persist's backlog, or dead-lettered (dlq.order-persist
+// holds them, replayable with surge dlq). js may read stream and consumer
+// state (the load's client credentials may not).
+func explainMissing(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if cons, err := js.Consumer(ctx, "ORDERS", "order-persist"); err == nil {
+		if ci, err := cons.Info(ctx); err == nil {
+			t.Logf("order-persist: %d pending, %d awaiting ack, %d redelivered", ci.NumPending, ci.NumAckPending, ci.NumRedelivered)
+		}
+	}
+	st, err := js.Stream(ctx, wire.StreamDLQ)
+	if err != nil {
+		t.Logf("stream %s: %v", wire.StreamDLQ, err)
+		return
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter("dlq.order-persist"))
+	if err != nil {
+		t.Logf("stream %s: %v", wire.StreamDLQ, err)
+		return
+	}
+	t.Logf("dlq.order-persist holds %d dead-lettered messages", info.State.Subjects["dlq.order-persist"])
 }
