@@ -381,5 +381,12 @@ func explainMissing(t *testing.T, js jetstream.JetStream) {
 		t.Logf("stream %s: %v", wire.StreamDLQ, err)
 		return
 	}
-	t.Logf("dlq.order-persist holds %d dead-lettered messages", info.State.Subjects["dlq.order-persist"])
+	n := info.State.Subjects["dlq.order-persist"]
+	t.Logf("dlq.order-persist holds %d dead-lettered messages", n)
+	if n == 0 {
+		return
+	}
+	if m, err := st.GetLastMsgForSubject(ctx, "dlq.order-persist"); err == nil {
+		t.Logf("the last one: %s after %s deliveries", m.Header.Get(wire.HeaderDLQError), m.Header.Get(wire.HeaderDLQDeliveries))
+	}
 }
