@@ -81,6 +81,17 @@ type Config struct {
 	// NoAdaptiveLimit turns off the adaptive per-function in-flight limit
 	// of sync calls (overload.go): excess calls then queue at the hosts.
 	NoAdaptiveLimit bool
+	// Local, when set, is the runtime host of this process: a sync call
+	// goes to one of its instances directly when one serves the function
+	// with a slot free, and through the function's queue group otherwise.
+	Local LocalCaller
+}
+
+// LocalCaller runs a call on an instance in this process (host.Host):
+// the reply the instance would have sent over NATS, or false when the call
+// is to go through NATS.
+type LocalCaller interface {
+	CallLocal(function string, msg *nats.Msg) (*nats.Msg, bool)
 }
 
 // Validate reports missing required settings.
@@ -190,7 +201,7 @@ func (g *Gateway) echo() *echo.Echo {
 		hosts: func(ctx context.Context) ([]wire.HostStatus, error) { return host.ReadStatuses(ctx, g.cfg.JS) }}))
 
 	deps := invokeDeps{nc: g.cfg.NC, js: g.cfg.JS, calls: g.calls, table: g.currentTable, bodyLimit: g.cfg.BodyLimit,
-		auth: newRouteAuth(g.cfg.Users, g.cfg.AdminToken), proxies: g.cfg.TrustedProxies, gate: g.gate}
+		auth: newRouteAuth(g.cfg.Users, g.cfg.AdminToken), proxies: g.cfg.TrustedProxies, gate: g.gate, local: g.cfg.Local}
 	e.POST("/function/:name", newByNameHandler(deps, false))
 	e.POST("/async-function/:name", newByNameHandler(deps, true))
 	e.GET("/calls/:id", newCallStatusHandler(g.calls, deps))

@@ -35,6 +35,7 @@ type invokeDeps struct {
 	auth      routeAuth
 	proxies   TrustedProxies
 	gate      *gate
+	local     LocalCaller // nil: every call goes through NATS
 }
 
 // newRouteHandler serves the routes of deployed functions.
@@ -136,7 +137,7 @@ func invokeSync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64)
 	// A little slack so the function's own 504 (with its message) wins.
 	ctx, cancel := context.WithDeadline(r.Context(), deadline.Add(50*time.Millisecond))
 	defer cancel()
-	resp, err := d.nc.RequestMsgWithContext(ctx, msg)
+	resp, err := d.request(ctx, tg.Function, msg)
 	switch {
 	case err == nil:
 		outcome = callDone
@@ -170,6 +171,17 @@ func invokeSync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64)
 	}
 	writeReply(c.Response(), resp)
 	return nil
+}
+
+// request sends a sync call: to an instance in this process when one
+// takes it (Config.Local), else through NATS to the function's queue group.
+func (d *invokeDeps) request(ctx context.Context, function string, msg *nats.Msg) (*nats.Msg, error) {
+	if d.local != nil {
+		if resp, ok := d.local.CallLocal(function, msg); ok {
+			return resp, nil
+		}
+	}
+	return d.nc.RequestMsgWithContext(ctx, msg)
 }
 
 var (

@@ -13,6 +13,8 @@
 # and writes their report into the kept temporary directory, not BENCHMARKS.md,
 # BENCH_ORDERS_ENGINE=pebble|buntdb runs both embedded-store surge ups with
 # that --orders-engine (default: surge up's own),
+# BENCH_SURGE=PATH runs that surge binary instead of building bin/surge
+# (to compare two builds in alternating runs),
 # BENCH_PPROF=127.0.0.1:6060 serves net/http/pprof from `surge up` there and
 # saves an 8-second CPU profile of it during each surge run (implies
 # BENCH_KEEP; read them with `go tool pprof -top bin/surge FILE`).
@@ -25,6 +27,7 @@ duration=${BENCH_DURATION:-10s}
 warmup=${BENCH_WARMUP:-2s}
 pprof=${BENCH_PPROF:-}
 surge=bin/surge
+surge_prebuilt=${BENCH_SURGE:-}
 
 # The platform runs on its defaults: no SURGE_* setting of the caller's
 # shell may change it (or the bench flags).
@@ -36,7 +39,11 @@ fi
 for tool in curl awk timeout; do
 	command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
 done
-go build -o "$surge" ./cmd/surge
+if [[ -n "$surge_prebuilt" ]]; then
+	surge=$surge_prebuilt
+else
+	go build -o "$surge" ./cmd/surge
+fi
 
 work=$(mktemp -d /tmp/surge-bench.XXXXXX)
 results="$work/results"

@@ -391,6 +391,11 @@ node with other keys is refused (logged as "cluster route refused").
 A deployment with more than one runtime host needs --store vitess: a host
 whose embedded store would split the data refuses to start.
 
+A sync call runs on this process's own instance of its function while one
+has a slot free, without the NATS round trip; with every local slot taken
+it goes through NATS to the function's queue group, on any host
+(--no-local-calls: always through NATS).
+
 Ctrl-C drains: HTTP stops taking requests, in-flight calls and stream batches
 finish and are acked, then NATS stops.`,
 		Args: cobra.NoArgs,
@@ -401,6 +406,7 @@ finish and are acked, then NATS stops.`,
 	}
 	cmd.Flags().StringVar(&f.opts.DataDir, "data", "./data", "all state: JetStream, store, admin token, NATS keys and credentials (nats/)")
 	addHTTPFlags(cmd, f)
+	cmd.Flags().BoolVar(&f.opts.NoLocalCalls, "no-local-calls", false, "send every sync call through NATS to the function's queue group (by default the gateway runs a call on this process's own instance of the function when one has a slot free, skipping the NATS request and its reply, and sends it through NATS when every local slot is taken)")
 	cmd.Flags().StringVar(&f.opts.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS client address, for direct publishing")
 	addClusterFlags(cmd, &f.opts.Cluster)
 	cmd.Flags().StringVar(&f.opts.Manifests, "manifests", "./manifests", "manifests deployed at start (file or directory)")

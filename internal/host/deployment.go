@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -36,6 +37,7 @@ type deployment struct {
 	instMu sync.Mutex
 	reqs   []*requestInstance
 	loops  []*streamLoop
+	next   atomic.Uint64 // round robin of CallLocal over reqs
 
 	// What one more instance needs (see scaleTo): the connection of request
 	// instances, the durable consumer and batch handler of stream loops.

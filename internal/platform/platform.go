@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -97,6 +98,10 @@ type Options struct {
 	MaxInFlight int
 	// NoAdaptiveLimit turns off the gateway's adaptive per-function limit.
 	NoAdaptiveLimit bool
+	// NoLocalCalls sends every sync call of the gateway through NATS, also
+	// when the runtime host of this process serves the function (by
+	// default such a call runs on a local instance when one has a slot).
+	NoLocalCalls bool
 
 	jwtSecret []byte                 // read from JWT.SecretFile by validate
 	proxies   gateway.TrustedProxies // parsed from TrustedProxies by validate
@@ -107,6 +112,7 @@ type Platform struct {
 	opts     Options
 	log      *slog.Logger
 	ns       *server.Server
+	local    localHost           // the gateway's way to the runtime host (Options.NoLocalCalls)
 	auth     *natsauth.Authority // the embedded server's; nil with an external NATS
 	natsAuth natsauth.Client     // how this process's connections authenticate
 	gwConn   *nats.Conn
@@ -485,6 +491,9 @@ func (p *Platform) startGateway(ctx, runCtx context.Context) error {
 		AdminToken: token, Registry: p.reg, Gatherer: p.reg, BodyLimit: p.opts.BodyLimit,
 		Checks: checks, AccessLog: p.opts.AccessLog, TrustedProxies: p.opts.proxies, Replicas: p.replicas,
 		MaxInFlight: p.opts.MaxInFlight, NoAdaptiveLimit: p.opts.NoAdaptiveLimit}
+	if p.opts.Runtime && !p.opts.NoLocalCalls {
+		cfg.Local = &p.local
+	}
 	if p.auth != nil { // a nil *Authority in the interface would not be nil
 		cfg.Creds = p.auth
 	}
@@ -522,6 +531,7 @@ func (p *Platform) startRuntime(ctx, runCtx context.Context) error {
 		return err
 	}
 	p.host = h
+	p.local.h.Store(h)
 	p.wg.Add(1)
 	stopped := make(chan error, 1)
 	go func() {
@@ -752,3 +762,15 @@ func waitServes(ctx context.Context, gw *gateway.Gateway, fns []manifests.Functi
 // routeWait bounds how long a start waits for the gateway to route the
 // manifests it deployed.
 const routeWait = 10 * time.Second
+
+// localHost hands the gateway's sync calls to the runtime host of this
+// process once it runs (gateway.Config.Local); until then every call goes
+// through NATS.
+type localHost struct{ h atomic.Pointer[host.Host] }
+
+func (l *localHost) CallLocal(function string, msg *nats.Msg) (*nats.Msg, bool) {
+	if h := l.h.Load(); h != nil {
+		return h.CallLocal(function, msg)
+	}
+	return nil, false
+}

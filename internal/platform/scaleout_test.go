@@ -1,8 +1,12 @@
 package platform_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,5 +62,93 @@ func TestStartFailureIsAnError(t *testing.T) {
 	env := testenv.StartWith(t, o)
 	if r := env.Do(t, "GET", "/healthz", nil); r.Status != 200 {
 		t.Errorf("healthz = %d", r.Status)
+	}
+}
+
+// TestLocalCalls: the gateway of a process that runs a runtime host calls
+// that host's instance directly while it has a slot free, though a second
+// host serves the function's queue group too; calls beyond the local
+// slots go through NATS and reach the other host; with NoLocalCalls every
+// call goes through NATS, spread over both hosts.
+func TestLocalCalls(t *testing.T) {
+	ns := externalServer(t, nil)
+	on := func(noLocal bool) func(*platform.Options) {
+		return func(o *platform.Options) {
+			o.NATSURL, o.NATSListen, o.NoLocalCalls = ns.ClientURL(), "", noLocal
+			// Calls over the local slots queue at the hosts, not refused
+			// by the gateway's adaptive limit.
+			o.NoAdaptiveLimit = true
+			sharedStore(o)
+		}
+	}
+	a := testenv.Start(t, on(false))
+	b := testenv.Start(t, func(o *platform.Options) { on(false)(o); o.HTTPAddr, o.MetricsAddr = "", "127.0.0.1:0" })
+	a.Deploy(t, echoManifest)
+	a.Deploy(t, `
+apiVersion: surge/v1
+kind: Function
+metadata: {name: echo-slow}
+spec:
+  handler: echo
+  trigger: {subject: fn.echo.slow}
+  http: {method: POST, path: /v1/echo-slow}
+  concurrency: 1
+  timeout: 20s
+  config: {delay: 100ms}
+`)
+	testenv.Eventually(t, 5*time.Second, "both functions on both hosts", func() bool {
+		for _, e := range []*testenv.Env{a, b} {
+			fs := e.P.Host().Status().Functions
+			if fs["echo"].Instances == 0 || fs["echo-slow"].Instances == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	calls := func(name string) (onA, onB float64) {
+		onA, _ = sampleValue(scrape(t, a), "surge_function_invocations_total", "function", name)
+		resp, err := b.HTTP.Get(b.P.MetricsURL() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		onB, _ = sampleValue(body, "surge_function_invocations_total", "function", name)
+		return onA, onB
+	}
+	post := func(e *testenv.Env, path string, n int) {
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				body := fmt.Appendf(nil, `{"i":%d}`, i)
+				if r, err := e.TryDo("POST", path, body); err != nil || r.Status != 200 || !bytes.Equal(r.Body, body) {
+					t.Errorf("POST %s = %v %v", path, r, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+
+	post(a, "/v1/echo", 40)
+	if onA, onB := calls("echo"); onA != 40 || onB != 0 {
+		t.Errorf("40 calls with a free local slot: %v on the gateway's host, %v on the other; want 40 and 0", onA, onB)
+	}
+	// One slot each, 100 ms a call: of 16 at once, one takes the local
+	// slot and the others go through NATS, where the queue group sends
+	// each to either host (queued there for its slot), so the other host
+	// serving none of them is a 1 in 2^15 chance.
+	post(a, "/v1/echo-slow", 16)
+	if onA, onB := calls("echo-slow"); onA+onB != 16 || onA == 0 || onB == 0 {
+		t.Errorf("16 calls at once on one slot per host: %v on the gateway's host, %v on the other; want both, 16 in all", onA, onB)
+	}
+
+	c := testenv.Start(t, on(true))
+	beforeA, beforeB := calls("echo")
+	post(c, "/v1/echo", 40)
+	afterA, afterB := calls("echo")
+	onC, _ := sampleValue(scrape(t, c), "surge_function_invocations_total", "function", "echo")
+	if onC+afterA-beforeA+afterB-beforeB != 40 || afterB == beforeB || onC == 0 {
+		t.Errorf("40 calls with NoLocalCalls: %v on the gateway's own host, %v and %v on the others; want them spread over all three",
+			onC, afterA-beforeA, afterB-beforeB)
 	}
 }
