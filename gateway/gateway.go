@@ -87,11 +87,11 @@ type Config struct {
 	Local LocalCaller
 }
 
-// LocalCaller runs a call on an instance in this process (host.Host):
-// the reply the instance would have sent over NATS, or false when the call
-// is to go through NATS.
+// LocalCaller takes a call for an instance in this process (host.Host):
+// run returns the reply the instance would have sent over NATS; false
+// sends the call through NATS.
 type LocalCaller interface {
-	CallLocal(function string, msg *nats.Msg) (*nats.Msg, bool)
+	LocalCall(function string, msg *nats.Msg) (run func() *nats.Msg, ok bool)
 }
 
 // Validate reports missing required settings.

@@ -177,8 +177,19 @@ func invokeSync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64)
 // takes it (Config.Local), else through NATS to the function's queue group.
 func (d *invokeDeps) request(ctx context.Context, function string, msg *nats.Msg) (*nats.Msg, error) {
 	if d.local != nil {
-		if resp, ok := d.local.CallLocal(function, msg); ok {
-			return resp, nil
+		if run, ok := d.local.LocalCall(function, msg); ok {
+			// On a goroutine of its own, as over NATS: the deadline and the
+			// client hanging up end the wait (504, 499), a handler that
+			// runs on does not hold the answer; it keeps its slot until
+			// it returns.
+			done := make(chan *nats.Msg, 1)
+			go func() { done <- run() }()
+			select {
+			case resp := <-done:
+				return resp, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
 	}
 	return d.nc.RequestMsgWithContext(ctx, msg)

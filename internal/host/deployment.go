@@ -37,7 +37,7 @@ type deployment struct {
 	instMu sync.Mutex
 	reqs   []*requestInstance
 	loops  []*streamLoop
-	next   atomic.Uint64 // round robin of CallLocal over reqs
+	next   atomic.Uint64 // round robin of LocalCall over reqs
 
 	// What one more instance needs (see scaleTo): the connection of request
 	// instances, the durable consumer and batch handler of stream loops.

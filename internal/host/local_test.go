@@ -11,14 +11,15 @@ import (
 	"github.com/surgefn/surge/runtime"
 )
 
-// callLocal calls tag on the host directly (Host.CallLocal) and returns
+// callLocal calls tag on the host directly (Host.LocalCall) and returns
 // the answer, or "" when the host left the call to NATS.
 func (f *fixture) callLocal(t *testing.T) string {
 	t.Helper()
-	reply, ok := f.h.CallLocal("tag", &nats.Msg{Subject: "fn.test.tag", Header: nats.Header{}})
+	run, ok := f.h.LocalCall("tag", &nats.Msg{Subject: "fn.test.tag", Header: nats.Header{}})
 	if !ok {
 		return ""
 	}
+	reply := run()
 	if e := runtime.ErrorFromHeaders(reply.Header); e != nil {
 		return "error: " + e.Msg
 	}
@@ -37,10 +38,10 @@ func TestCallLocal(t *testing.T) {
 	fn := tagFn(t, 1, fmt.Sprintf(`{tag: v1, gate: %q}`, gateName))
 	fn.Spec.Concurrency = 1
 	f.apply(t, fn)
-	if _, ok := f.h.CallLocal("tag", &nats.Msg{Subject: "fn.other", Header: nats.Header{}}); ok {
+	if _, ok := f.h.LocalCall("tag", &nats.Msg{Subject: "fn.other", Header: nats.Header{}}); ok {
 		t.Error("a local call on another subject than the function's trigger was taken")
 	}
-	if _, ok := f.h.CallLocal("nope", &nats.Msg{Subject: "fn.test.tag", Header: nats.Header{}}); ok {
+	if _, ok := f.h.LocalCall("nope", &nats.Msg{Subject: "fn.test.tag", Header: nats.Header{}}); ok {
 		t.Error("a local call to a function not deployed was taken")
 	}
 

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -209,33 +211,56 @@ func (ri *requestInstance) serve(reply string, deadline time.Time, waited time.D
 	}
 }
 
-// callLocal is a call from this process's gateway (Host.CallLocal): it
-// takes a free concurrency slot or leaves the call to the queue group
-// (false), then runs it as dispatch and serve would, on the caller's
-// goroutine, and returns the reply serve would have published. A stopping
-// instance takes no call: stop waits for those it took.
-func (ri *requestInstance) callLocal(msg *nats.Msg) (*nats.Msg, bool) {
+// acquireLocal takes a free concurrency slot for a call from this
+// process's gateway (Host.LocalCall); false when every slot is taken or
+// the instance is stopping (stop waits for the calls it let in).
+func (ri *requestInstance) acquireLocal() bool {
 	select {
 	case ri.sem <- struct{}{}:
 	default:
-		return nil, false
+		return false
 	}
 	ri.mu.Lock()
 	if ri.stopping {
 		ri.mu.Unlock()
 		<-ri.sem
-		return nil, false
+		return false
 	}
 	ri.inflight++
 	ri.mu.Unlock()
+	return true
+}
+
+// callLocal runs a call acquireLocal let in, as dispatch and serve would
+// (at least half the timeout to run), on the caller's goroutine, and
+// returns the reply serve would have published.
+func (ri *requestInstance) callLocal(msg *nats.Msg) *nats.Msg {
 	now := time.Now()
 	ri.lastCall.Store(now.UnixNano())
-	// As dispatch with a free slot: at least half the timeout to run.
 	deadline := callDeadline(msg.Header, now, ri.timeout)
 	if deadline.Sub(now)-ri.timeout/2 <= 0 {
 		deadline = now.Add(ri.timeout / 2)
 	}
-	return ri.run(deadline, runtime.NewRequest(msg.Subject, msg.Data, msg.Header)), true
+	return ri.run(deadline, runtime.NewRequest(msg.Subject, msg.Data, wireHeader(msg.Header)))
+}
+
+// headerValue is what nats.go does to a header value it sends.
+var headerValue = strings.NewReplacer("\r", " ", "\n", " ")
+
+// wireHeader is h as an instance decodes it off the wire: in a copy of its
+// own (the gateway's values share arrays with its response), each value
+// trimmed and its CR and LF turned into spaces, as nats.go writes them,
+// so a handler sees the same header whichever way the call came.
+func wireHeader(h nats.Header) nats.Header {
+	out := make(nats.Header, len(h))
+	for k, vs := range h {
+		c := make([]string, len(vs))
+		for i, v := range vs {
+			c[i] = headerValue.Replace(textproto.TrimString(v))
+		}
+		out[k] = c
+	}
+	return out
 }
 
 // run runs one call that holds a concurrency slot and returns its reply
@@ -344,34 +369,37 @@ func (ri *requestInstance) stop(ctx context.Context) error {
 	}
 }
 
-// CallLocal runs a call to function on one of this host's instances, on
-// the caller's goroutine, when one serves msg.Subject with a concurrency
-// slot free, and returns its reply: what the instance would have published
-// had the call come through the function's queue group, which is where a
-// call goes when this returns false (no instance here, all busy, draining).
-// The gateway of the same process calls it first (gateway.Config.Local):
-// the call then skips NATS, the request and its reply, four socket writes
-// and as many goroutine wake-ups.
-func (h *Host) CallLocal(function string, msg *nats.Msg) (*nats.Msg, bool) {
+// LocalCall takes a concurrency slot for a call to function on one of this
+// host's instances, when one serves msg.Subject with a slot free, and
+// returns the call: run, it runs the handler and returns the reply the
+// instance would have published had the call come through the function's
+// queue group, which is where a call goes when this returns false (no
+// instance here, every slot taken, draining). The slot is held until run
+// returns; run must be called. The gateway of the same process asks first
+// (gateway.Config.Local): the call then skips NATS, the request and its
+// reply, four socket writes and as many wake-ups.
+func (h *Host) LocalCall(function string, msg *nats.Msg) (run func() *nats.Msg, ok bool) {
 	h.mu.Lock()
 	d := h.deps[function]
 	h.mu.Unlock()
 	if d == nil || d.handler == nil || d.fn.Spec.Trigger.Subject != msg.Subject {
 		return nil, false
 	}
+	// The slot is taken under instMu: the autoscaler may replace the
+	// instances meanwhile, and one it removed is stopping.
+	var ri *requestInstance
 	d.instMu.Lock()
 	n := len(d.reqs)
-	if n == 0 {
-		d.instMu.Unlock()
-		return nil, false
-	}
-	first := int(d.next.Add(1) % uint64(n))
-	reqs := d.reqs
-	d.instMu.Unlock()
+	first := int(d.next.Add(1) % uint64(max(n, 1)))
 	for i := range n {
-		if reply, ok := reqs[(first+i)%n].callLocal(msg); ok {
-			return reply, true
+		if c := d.reqs[(first+i)%n]; c.acquireLocal() {
+			ri = c
+			break
 		}
 	}
-	return nil, false
+	d.instMu.Unlock()
+	if ri == nil {
+		return nil, false
+	}
+	return func() *nats.Msg { return ri.callLocal(msg) }, true
 }

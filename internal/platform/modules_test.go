@@ -28,8 +28,13 @@ type sleeper struct {
 	Version string `json:"version"`
 }
 
+// Handle sleeps ?ms milliseconds, or less when its deadline comes first;
+// with ?stubborn=1 it ignores the deadline.
 func (s *sleeper) Handle(ctx context.Context, req *runtime.Request) error {
 	ms, _ := strconv.Atoi(req.Query().Get("ms"))
+	if req.Query().Get("stubborn") != "" {
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+	}
 	select {
 	case <-time.After(time.Duration(ms) * time.Millisecond):
 	case <-ctx.Done():

@@ -768,9 +768,9 @@ const routeWait = 10 * time.Second
 // through NATS.
 type localHost struct{ h atomic.Pointer[host.Host] }
 
-func (l *localHost) CallLocal(function string, msg *nats.Msg) (*nats.Msg, bool) {
+func (l *localHost) LocalCall(function string, msg *nats.Msg) (func() *nats.Msg, bool) {
 	if h := l.h.Load(); h != nil {
-		return h.CallLocal(function, msg)
+		return h.LocalCall(function, msg)
 	}
 	return nil, false
 }

@@ -85,7 +85,16 @@ func TestSyncRouteAndGenericInvoke(t *testing.T) {
 }
 
 func TestErrorMapping(t *testing.T) {
-	env := testenv.Start(t, func(o *platform.Options) { o.BodyLimit = 1024 })
+	// A sync call runs on the local instance, or through NATS with
+	// NoLocalCalls (and whenever the local slots are taken): the caller
+	// sees the same either way.
+	for _, noLocal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoLocalCalls=%t", noLocal), func(t *testing.T) { testErrorMapping(t, noLocal) })
+	}
+}
+
+func testErrorMapping(t *testing.T, noLocal bool) {
+	env := testenv.Start(t, func(o *platform.Options) { o.BodyLimit, o.NoLocalCalls = 1024, noLocal })
 	env.Deploy(t, failManifest)
 	env.Deploy(t, sleepManifest("v1", "200ms"))
 	env.Deploy(t, `
@@ -115,6 +124,8 @@ spec:
 		{"body too large", "POST", "/v1/fail", strings.Repeat("x", 2048), 413, "body_too_large"},
 		{"no responders", "POST", "/v1/nobody", `{}`, 503, "no_instances"},
 		{"timeout", "GET", "/v1/sleep?ms=1000", ``, 504, "timeout"},
+		// Answered at the deadline, not when the handler returns.
+		{"timeout of a handler ignoring it", "GET", "/v1/sleep?ms=1500&stubborn=1", ``, 504, "timeout"},
 		{"within timeout", "GET", "/v1/sleep?ms=10", ``, 200, ""},
 		{"no route", "GET", "/v1/none", ``, 404, "not_found"},
 		{"wrong method", "GET", "/v1/fail", ``, 405, "method_not_allowed"},
@@ -122,7 +133,11 @@ spec:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
 			r := env.Do(t, tt.method, tt.path, []byte(tt.body))
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("answered in %s, want within 1s (the route's timeout is 200ms)", took.Round(time.Millisecond))
+			}
 			if r.Status != tt.wantStatus {
 				t.Fatalf("status = %d, want %d (body %s)", r.Status, tt.wantStatus, r.Body)
 			}

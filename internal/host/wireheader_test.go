@@ -1,0 +1,65 @@
+package host
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// TestWireHeader: a local call's header is what the same header becomes
+// over NATS (published with nats.go, received off the wire), and a copy:
+// writing to it leaves the gateway's header as it was.
+func TestWireHeader(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	defer ns.Shutdown()
+	if !ns.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, err := nc.SubscribeSync("h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := nats.Header{
+		"Surge-Param-Item_id": {" A1 "},
+		"X-Two":               {"a\r\nb", "\tc"},
+		"Plain":               {"v"},
+		"Empty":               {""},
+	}
+	if err := nc.PublishMsg(&nats.Msg{Subject: "h", Header: sent}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := wireHeader(sent)
+	if len(local) != len(m.Header) {
+		t.Fatalf("local header %q, over NATS %q", local, m.Header)
+	}
+	for k, want := range m.Header {
+		got := local[k]
+		if len(got) != len(want) {
+			t.Fatalf("%s: local %q, over NATS %q", k, got, want)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("%s[%d]: local %q, over NATS %q", k, i, got[i], want[i])
+			}
+		}
+	}
+	local["Plain"][0] = "changed"
+	if sent["Plain"][0] != "v" {
+		t.Error("writing to the local header changed the gateway's")
+	}
+}
