@@ -132,7 +132,7 @@ func TestReportMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"2025-06-01 12:00 UTC",
 		"| surge | abc123 |",
-		"| echo through the gateway | 17.0k/s | baseline-nats-echo 20.0k/s | 0.85x | >= 0.8x | PASS |",
+		"| echo through the gateway (surge up: a local call, no NATS hop) | 17.0k/s | baseline-nats-echo 20.0k/s | 0.85x | >= 0.8x | PASS |",
 		"| orders-http accepted (202, durable) | - |",
 		"| orders-nats verified in the store | 9 acked: 1 lost, 0 duplicated, 0 unexpected | | | 0 lost, 0 duplicated | MISS |",
 		"| 391 MiB | | | < 512 MiB | PASS |",
