@@ -201,7 +201,7 @@ func (g *Gateway) echo() *echo.Echo {
 		hosts: func(ctx context.Context) ([]wire.HostStatus, error) { return host.ReadStatuses(ctx, g.cfg.JS) }}))
 
 	deps := invokeDeps{nc: g.cfg.NC, js: g.cfg.JS, calls: g.calls, table: g.currentTable, bodyLimit: g.cfg.BodyLimit,
-		auth: newRouteAuth(g.cfg.Users, g.cfg.AdminToken), proxies: g.cfg.TrustedProxies, gate: g.gate, local: g.cfg.Local}
+		auth: newRouteAuth(g.cfg.Users, g.cfg.AdminToken), proxies: g.cfg.TrustedProxies, gate: g.gate, local: g.cfg.Local, sync: g.metrics.sync}
 	e.POST("/function/:name", newByNameHandler(deps, false))
 	e.POST("/async-function/:name", newByNameHandler(deps, true))
 	e.GET("/calls/:id", newCallStatusHandler(g.calls, deps))

@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/wire"
@@ -35,7 +36,8 @@ type invokeDeps struct {
 	auth      routeAuth
 	proxies   TrustedProxies
 	gate      *gate
-	local     LocalCaller // nil: every call goes through NATS
+	local     LocalCaller            // nil: every call goes through NATS
+	sync      *prometheus.CounterVec // surge_gateway_sync_calls_total; nil: not counted
 }
 
 // newRouteHandler serves the routes of deployed functions.
@@ -178,6 +180,7 @@ func invokeSync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64)
 func (d *invokeDeps) request(ctx context.Context, function string, msg *nats.Msg) (*nats.Msg, error) {
 	if d.local != nil {
 		if run, ok := d.local.LocalCall(function, msg); ok {
+			d.count(function, "local")
 			// On a goroutine of its own, as over NATS: the deadline and the
 			// client hanging up end the wait (504, 499), a handler that
 			// runs on does not hold the answer; it keeps its slot until
@@ -192,7 +195,14 @@ func (d *invokeDeps) request(ctx context.Context, function string, msg *nats.Msg
 			}
 		}
 	}
+	d.count(function, "nats")
 	return d.nc.RequestMsgWithContext(ctx, msg)
+}
+
+func (d *invokeDeps) count(function, via string) {
+	if d.sync != nil {
+		d.sync.WithLabelValues(function, via).Inc()
+	}
 }
 
 var (

@@ -11,6 +11,9 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	// sync counts the sync calls sent to functions, by how (via): local,
+	// to an instance in this process, or nats, to the queue group.
+	sync *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -25,8 +28,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "surge_gateway_in_flight", Help: "HTTP requests being served now.",
 		}),
+		sync: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "surge_gateway_sync_calls_total",
+			Help: "Sync calls sent to functions, by function and how: via=local (an instance in this process, no NATS hop) or via=nats (the function's queue group).",
+		}, []string{"function", "via"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.inFlight)
+	reg.MustRegister(m.requests, m.latency, m.inFlight, m.sync)
 	return m
 }
 

@@ -133,6 +133,12 @@ spec:
 	if onA, onB := calls("echo"); onA != 40 || onB != 0 {
 		t.Errorf("40 calls with a free local slot: %v on the gateway's host, %v on the other; want 40 and 0", onA, onB)
 	}
+	body := scrape(t, a)
+	local, _ := sampleValue(body, "surge_gateway_sync_calls_total", "function", "echo", "via", "local")
+	viaNATS, _ := sampleValue(body, "surge_gateway_sync_calls_total", "function", "echo", "via", "nats")
+	if local != 40 || viaNATS != 0 {
+		t.Errorf("surge_gateway_sync_calls_total for echo: local %v, nats %v; want 40 and 0", local, viaNATS)
+	}
 	// One slot each, 100 ms a call: of 16 at once, one takes the local
 	// slot and the others go through NATS, where the queue group sends
 	// each to either host (queued there for its slot), so the other host
