@@ -365,6 +365,9 @@ run_growth() {
 	# the orders-nats runs below do not use: echo over it is the gateway's
 	# figure on the path baseline (b) measures, before any order is stored.
 	rss_pid=$growth_pid run echo-nats 60 echo --gateway "$up_gateway" -c 64
+	local kib
+	kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$growth_pid/status" 2>/dev/null || true)
+	[[ -z "$kib" ]] || echo "echo-nats $kib" >>"$work/own-rss"
 	if ((!fill)); then
 		kill "$growth_pid" 2>/dev/null || true
 		wait "$growth_pid" 2>/dev/null || true

@@ -19,10 +19,10 @@ const (
 	LabelEcho             = "echo"
 	// echo on a surge up with --no-local-calls: the gateway calls the
 	// function through NATS, the path baseline (b) measures.
-	LabelEchoNATS = "echo-nats"
-	LabelOrdersHTTP       = "orders-http"
-	LabelOrdersHTTPOpen   = "orders-http-open"
-	LabelOrdersNATS       = "orders-nats"
+	LabelEchoNATS       = "echo-nats"
+	LabelOrdersHTTP     = "orders-http"
+	LabelOrdersHTTPOpen = "orders-http-open"
+	LabelOrdersNATS     = "orders-nats"
 	// orders-nats with 100 orders per message (batched intake).
 	LabelOrdersNATSBatch = "orders-nats-batch"
 	// orders-nats against a second surge up on --store vitess.

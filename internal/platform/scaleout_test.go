@@ -68,8 +68,9 @@ func TestStartFailureIsAnError(t *testing.T) {
 // TestLocalCalls: the gateway of a process that runs a runtime host calls
 // that host's instance directly while it has a slot free, though a second
 // host serves the function's queue group too; calls beyond the local
-// slots go through NATS and reach the other host; with NoLocalCalls every
-// call goes through NATS, spread over both hosts.
+// slots go through NATS and reach the other host; with NoLocalCalls (a
+// third process, gateway and host) every call goes through NATS, spread
+// over all three hosts. surge_gateway_sync_calls_total counts each way.
 func TestLocalCalls(t *testing.T) {
 	ns := externalServer(t, nil)
 	on := func(noLocal bool) func(*platform.Options) {
@@ -147,6 +148,12 @@ spec:
 	if onA, onB := calls("echo-slow"); onA+onB != 16 || onA == 0 || onB == 0 {
 		t.Errorf("16 calls at once on one slot per host: %v on the gateway's host, %v on the other; want both, 16 in all", onA, onB)
 	}
+	body = scrape(t, a)
+	local, _ = sampleValue(body, "surge_gateway_sync_calls_total", "function", "echo-slow", "via", "local")
+	viaNATS, _ = sampleValue(body, "surge_gateway_sync_calls_total", "function", "echo-slow", "via", "nats")
+	if local+viaNATS != 16 || local == 0 || viaNATS == 0 {
+		t.Errorf("surge_gateway_sync_calls_total for echo-slow: local %v, nats %v; want both, 16 in all", local, viaNATS)
+	}
 
 	c := testenv.Start(t, on(true))
 	beforeA, beforeB := calls("echo")
@@ -156,5 +163,11 @@ spec:
 	if onC+afterA-beforeA+afterB-beforeB != 40 || afterB == beforeB || onC == 0 {
 		t.Errorf("40 calls with NoLocalCalls: %v on the gateway's own host, %v and %v on the others; want them spread over all three",
 			onC, afterA-beforeA, afterB-beforeB)
+	}
+	body = scrape(t, c)
+	local, _ = sampleValue(body, "surge_gateway_sync_calls_total", "function", "echo", "via", "local")
+	viaNATS, _ = sampleValue(body, "surge_gateway_sync_calls_total", "function", "echo", "via", "nats")
+	if local != 0 || viaNATS != 40 {
+		t.Errorf("surge_gateway_sync_calls_total for echo with NoLocalCalls: local %v, nats %v; want 0 and 40", local, viaNATS)
 	}
 }
