@@ -160,11 +160,24 @@ func (ri *requestInstance) dispatch(mr micro.Request) {
 			return
 		}
 	}
+	// A call from the queue group runs even while the instance stops: it
+	// was queued before the unsubscribe, and stop waits for it.
+	ri.admit(false)
+	go ri.serve(reply, deadline, waited, runtime.NewRequest(mr.Subject(), mr.Data(), hdr))
+}
+
+// admit counts a call that holds a slot as in flight, for stop to wait
+// for; a local call (Host.LocalCall) is refused, false, once stop began.
+func (ri *requestInstance) admit(local bool) bool {
 	ri.mu.Lock()
+	if local && ri.stopping {
+		ri.mu.Unlock()
+		return false
+	}
 	ri.inflight++
 	ri.mu.Unlock()
 	ri.lastCall.Store(time.Now().UnixNano())
-	go ri.serve(reply, deadline, waited, runtime.NewRequest(mr.Subject(), mr.Data(), hdr))
+	return true
 }
 
 // callDeadline is when the caller stops waiting: its Surge-Deadline, or
@@ -220,14 +233,10 @@ func (ri *requestInstance) acquireLocal() bool {
 	default:
 		return false
 	}
-	ri.mu.Lock()
-	if ri.stopping {
-		ri.mu.Unlock()
+	if !ri.admit(true) {
 		<-ri.sem
 		return false
 	}
-	ri.inflight++
-	ri.mu.Unlock()
 	return true
 }
 
@@ -236,7 +245,6 @@ func (ri *requestInstance) acquireLocal() bool {
 // returns the reply serve would have published.
 func (ri *requestInstance) callLocal(msg *nats.Msg) *nats.Msg {
 	now := time.Now()
-	ri.lastCall.Store(now.UnixNano())
 	deadline := callDeadline(msg.Header, now, ri.timeout)
 	if deadline.Sub(now)-ri.timeout/2 <= 0 {
 		deadline = now.Add(ri.timeout / 2)
@@ -248,19 +256,21 @@ func (ri *requestInstance) callLocal(msg *nats.Msg) *nats.Msg {
 var headerValue = strings.NewReplacer("\r", " ", "\n", " ")
 
 // wireHeader is h as an instance decodes it off the wire: in a copy of its
-// own (the gateway's values share arrays with its response), each value
-// trimmed and its CR and LF turned into spaces, as nats.go writes them,
-// so a handler sees the same header whichever way the call came.
+// own (the gateway's values share arrays with its response; Clone makes
+// one array for all), each value trimmed and its CR and LF turned into
+// spaces, as nats.go writes them, so a handler sees the same header
+// whichever way the call came.
 func wireHeader(h nats.Header) nats.Header {
-	out := make(nats.Header, len(h))
-	for k, vs := range h {
-		c := make([]string, len(vs))
-		for i, v := range vs {
-			c[i] = headerValue.Replace(textproto.TrimString(v))
-		}
-		out[k] = c
+	out := http.Header(h).Clone()
+	if out == nil {
+		return nats.Header{}
 	}
-	return out
+	for _, vs := range out {
+		for i, v := range vs {
+			vs[i] = headerValue.Replace(textproto.TrimString(v))
+		}
+	}
+	return nats.Header(out)
 }
 
 // run runs one call that holds a concurrency slot and returns its reply
