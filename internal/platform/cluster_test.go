@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -203,13 +204,24 @@ func TestEmbeddedCluster(t *testing.T) {
 	})
 
 	// client.creds of node 1 works on every node: a JetStream publish to
-	// orders.submit is acked through each.
+	// orders.submit is acked through each. The stream's interest reaches
+	// the other nodes over the routes a moment after its replicas are
+	// current (make test once saw "no responders" through node 1), so
+	// only that answer is retried, for a bounded time.
 	for i, p := range nodes {
 		nc, err := nats.Connect(p.NATSURL(), nats.UserCredentials(nodes[0].Authority().ClientCreds()))
 		if err != nil {
 			t.Fatalf("client.creds on node %d: %v", i+1, err)
 		}
-		m, err := nc.Request("orders.submit", []byte(fmt.Sprintf(`{"n":%d}`, i)), 10*time.Second)
+		var m *nats.Msg
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			m, err = nc.Request("orders.submit", []byte(fmt.Sprintf(`{"n":%d}`, i)), 10*time.Second)
+			if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		nc.Close()
 		if err != nil {
 			t.Fatalf("publish through node %d: %v", i+1, err)
