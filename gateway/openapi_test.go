@@ -236,6 +236,9 @@ func TestOpenAPIMatchesRealCalls(t *testing.T) {
 	run(call{name: "malformed order id", method: "GET", path: "/v1/orders/bad!id", want: 400})
 	run(call{name: "first page (hot cache)", method: "GET", path: "/v1/users/41/orders", wantValid: true, want: 200})
 	run(call{name: "second page (store)", method: "GET", path: "/v1/users/41/orders?page=2&size=1", wantValid: true, want: 200})
+	run(call{name: "page after an order (keyset)", method: "GET", path: "/v1/users/41/orders?size=5&after=" + id, wantValid: true, want: 200})
+	run(call{name: "page after an unknown order", method: "GET", path: "/v1/users/41/orders?after=no-such-order", wantValid: true, want: 400})
+	run(call{name: "page after a malformed order id", method: "GET", path: "/v1/users/41/orders?after=bad!id", want: 400})
 	run(call{name: "page size too large", method: "GET", path: "/v1/users/41/orders?size=1000", want: 400})
 	run(call{name: "user id not a number", method: "GET", path: "/v1/users/abc/orders", want: 400})
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -102,6 +103,10 @@ func TestOrderPages(t *testing.T) {
 		{"?page=3", []string{}},
 		{"?page=1&size=50", newest},
 		{"?page=999999999999", []string{}},
+		{"?after=" + newest[4] + "&size=10", newest[5:15]}, // keyset: from the row on
+		{"?after=" + newest[19], newest[20:]},
+		{"?after=" + newest[24], []string{}},
+		{"?after=", newest[:20]}, // empty: the first page
 	}
 	for _, tc := range tests {
 		r := env.Do(t, "GET", fmt.Sprintf("/v1/users/%d/orders%s", user, tc.query), nil)
@@ -110,6 +115,35 @@ func TestOrderPages(t *testing.T) {
 		if r.Status != 200 || !slices.Equal(ids(p.Orders), tc.want) || p.Orders == nil {
 			t.Errorf("%s: %d %s, want %s", tc.query, r.Status, short(ids(p.Orders)), short(tc.want))
 		}
+		q, _ := url.ParseQuery(strings.TrimPrefix(tc.query, "?"))
+		if after := q.Get("after"); after != "" && (p.After != after || p.Page != 0) {
+			t.Errorf("%s: after %q page %d, want after %q and no page", tc.query, p.After, p.Page, after)
+		}
+	}
+	// Paging through with after, four at a time, walks the whole list once.
+	var got []string
+	for after := ""; ; {
+		r := env.Do(t, "GET", fmt.Sprintf("/v1/users/%d/orders?size=4&after=%s", user, after), nil)
+		var p listPage
+		r.JSON(t, &p)
+		if r.Status != 200 {
+			t.Fatalf("after %q: %d %s", after, r.Status, r.Body)
+		}
+		got = append(got, ids(p.Orders)...)
+		if len(p.Orders) < 4 {
+			break
+		}
+		after = p.Orders[len(p.Orders)-1].OrderID
+	}
+	if !slices.Equal(got, newest) {
+		t.Errorf("paged with after: %s, want %s", short(got), short(newest))
+	}
+	// Another user's order is no place in this user's list.
+	other := postOrder(t, env, orderBody(user+1, "Q", 1, 100)).OrderID
+	testenv.Eventually(t, 3*time.Second, "the other user's order stored", func() bool { return len(userOrders(t, st, user+1)) == 1 })
+	r := env.Do(t, "GET", fmt.Sprintf("/v1/users/%d/orders?after=%s", user, other), nil)
+	if r.Status != 400 || !strings.HasPrefix(errMessage(t, r), "after: ") {
+		t.Errorf("after another user's order: %d %s, want 400 after: ...", r.Status, r.Body)
 	}
 }
 
@@ -131,6 +165,9 @@ func TestOrderErrors(t *testing.T) {
 		{"bad page", "GET", "/v1/users/1/orders?page=0", "", 400, "invalid_request", "page: "},
 		{"bad size", "GET", "/v1/users/1/orders?size=101", "", 400, "invalid_request", "size: "},
 		{"size not a number", "GET", "/v1/users/1/orders?size=ten", "", 400, "invalid_request", "size: "},
+		{"after unknown order", "GET", "/v1/users/1/orders?after=01ARZ3NDEKTSV4RRFFQ69G5FAV", "", 400, "invalid_request", "after: "},
+		{"after bad order id", "GET", "/v1/users/1/orders?after=bad!id", "", 400, "invalid_request", "after: "},
+		{"after with page", "GET", "/v1/users/1/orders?after=abc&page=2", "", 400, "invalid_request", "page: "},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -64,7 +64,7 @@ func explainField(name string, raw json.RawMessage) *runtime.Error {
 		if json.Unmarshal(raw, &n) != nil {
 			return runtime.BadRequest(name, "must be an integer, got %s", clip(raw))
 		}
-	case "currency", "order_id", "created_at":
+	case "currency", "order_id", "created_at", "after":
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return runtime.BadRequest(name, "must be a string, got %s", clip(raw))

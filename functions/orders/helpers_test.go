@@ -41,6 +41,7 @@ type accepted struct {
 type listPage struct {
 	UserID int64         `json:"user_id"`
 	Page   int           `json:"page"`
+	After  string        `json:"after"`
 	Size   int           `json:"size"`
 	Orders []store.Order `json:"orders"`
 }

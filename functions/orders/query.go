@@ -92,8 +92,12 @@ func (g *Get) Handle(ctx context.Context, req *runtime.Request) error {
 //	{"user_id":1,"page":1,"size":20,"orders":[{...stored order...}, ...]}
 //
 // newest first (created_at, then order_id, descending); orders is [] past
-// the last page. page >= 1 and size 1..100 (defaults 1 and 20); a bad
-// value is a 400 naming it; another user than the signed-in one (route
+// the last page. page >= 1 and size 1..100 (defaults 1 and 20). A page
+// deep in a long history costs as many rows as it skips; after=ORDER_ID
+// instead of page (the last order_id of the previous page) lists the
+// orders after that one from its row on, at the same cost at any depth,
+// and answers "after" in place of "page"; an after that is not an order of
+// the user is a 400. A bad value is a 400 naming it; another user than the signed-in one (route
 // auth: user) is 403 forbidden. Page 1 with size <= 20 comes from an L1 cache
 // in this process (TTL l1TTL, default 1s) in front of the user's hot page
 // in ORDERS_HOT, which order-persist refreshes whenever the user's orders
@@ -154,6 +158,7 @@ func (l *List) Provision(_ context.Context, env *runtime.Env) error {
 type listQuery struct {
 	userID     int64
 	page, size int
+	after      string // an order_id: keyset paging instead of page
 }
 
 // Handle lists one page of a user's orders.
@@ -164,6 +169,9 @@ func (l *List) Handle(ctx context.Context, req *runtime.Request) error {
 	}
 	if err := req.AuthorizeUser(q.userID); err != nil {
 		return err
+	}
+	if q.after != "" {
+		return l.listAfter(ctx, req, q)
 	}
 	if q.page == 1 && q.size <= HotPageSize {
 		orders, err := l.firstPage(ctx, q.userID)
@@ -185,14 +193,30 @@ func (l *List) Handle(ctx context.Context, req *runtime.Request) error {
 			orders = []store.Order{}
 		}
 	}
-	return req.RespondJSON(http.StatusOK, listResponse{q.userID, q.page, q.size, orders})
+	return req.RespondJSON(http.StatusOK, listResponse{UserID: q.userID, Page: q.page, Size: q.size, Orders: orders})
+}
+
+// listAfter answers a keyset page: the orders after q.after.
+func (l *List) listAfter(ctx context.Context, req *runtime.Request, q listQuery) error {
+	orders, err := l.store.ListOrdersAfter(ctx, q.userID, q.after, q.size)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return runtime.BadRequest("after", "no order %q of user %d", q.after, q.userID)
+	case err != nil:
+		return runtime.Internal(fmt.Errorf("list orders of user %d after %q: %w", q.userID, q.after, err))
+	case orders == nil:
+		orders = []store.Order{}
+	}
+	return req.RespondJSON(http.StatusOK, listResponse{UserID: q.userID, After: q.after, Size: q.size, Orders: orders})
 }
 
 // listResponse is the answer of orders.list (appendListResponse writes
-// the same from the hot page).
+// the same from the hot page): page for a page by number, after for a
+// keyset page.
 type listResponse struct {
 	UserID int64         `json:"user_id"`
-	Page   int           `json:"page"`
+	Page   int           `json:"page,omitempty"`
+	After  string        `json:"after,omitempty"`
 	Size   int           `json:"size"`
 	Orders []store.Order `json:"orders"`
 }
@@ -240,10 +264,11 @@ func appendListResponse(b []byte, q listQuery, orders []json.RawMessage) []byte 
 	return append(b, "]}"...)
 }
 
-// parseListQuery reads user_id, page and size from the headers or, for a
-// direct NATS caller without the user_id header, from the JSON body.
+// parseListQuery reads user_id, page, size and after from the headers or,
+// for a direct NATS caller without the user_id header, from the JSON body.
 func parseListQuery(req *runtime.Request) (listQuery, *runtime.Error) {
 	q := listQuery{page: DefaultPage, size: DefaultSize}
+	pageSet := false
 	uid, ok := param(req, "user_id")
 	switch {
 	case ok:
@@ -265,13 +290,18 @@ func parseListQuery(req *runtime.Request) (listQuery, *runtime.Error) {
 				*p.dst = n
 			}
 		}
+		_, pageSet = vals["page"]
+		if v, present := vals["after"]; present {
+			q.after = v[0]
+		}
 	case firstNonSpace(req.Data) >= 0:
 		var in struct {
-			UserID int64 `json:"user_id"`
-			Page   *int  `json:"page"`
-			Size   *int  `json:"size"`
+			UserID int64  `json:"user_id"`
+			Page   *int   `json:"page"`
+			Size   *int   `json:"size"`
+			After  string `json:"after"`
 		}
-		if err := decodeStrict(req.Data, &in, []string{"user_id", "page", "size"}); err != nil {
+		if err := decodeStrict(req.Data, &in, []string{"user_id", "page", "size", "after"}); err != nil {
 			return q, err
 		}
 		if in.UserID <= 0 {
@@ -279,8 +309,9 @@ func parseListQuery(req *runtime.Request) (listQuery, *runtime.Error) {
 		}
 		q.userID = in.UserID
 		if in.Page != nil {
-			q.page = *in.Page
+			q.page, pageSet = *in.Page, true
 		}
+		q.after = in.After
 		if in.Size != nil {
 			q.size = *in.Size
 		}
@@ -292,6 +323,13 @@ func parseListQuery(req *runtime.Request) (listQuery, *runtime.Error) {
 	}
 	if q.size < 1 || q.size > MaxSize {
 		return q, runtime.BadRequest("size", "must be 1 to %d, got %d", MaxSize, q.size)
+	}
+	switch {
+	case q.after == "":
+	case pageSet:
+		return q, runtime.BadRequest("page", "cannot be combined with after (after names the last order of the previous page)")
+	case !validOrderID(q.after):
+		return q, runtime.BadRequest("after", "must be an order_id: 1 to %d characters of A-Z, a-z, 0-9, '_' or '-'", MaxOrderIDLen)
 	}
 	return q, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,11 +29,11 @@ func TestParseListQuery(t *testing.T) {
 		want      listQuery
 		wantField string
 	}{
-		{name: "defaults", header: hdr("7", ""), want: listQuery{7, 1, 20}},
-		{name: "page and size", header: hdr("7", "page=3&size=50"), want: listQuery{7, 3, 50}},
-		{name: "size 1", header: hdr("7", "size=1"), want: listQuery{7, 1, 1}},
-		{name: "size 100", header: hdr("7", "size=100"), want: listQuery{7, 1, 100}},
-		{name: "other params ignored", header: hdr("7", "x=1"), want: listQuery{7, 1, 20}},
+		{name: "defaults", header: hdr("7", ""), want: listQuery{userID: 7, page: 1, size: 20}},
+		{name: "page and size", header: hdr("7", "page=3&size=50"), want: listQuery{userID: 7, page: 3, size: 50}},
+		{name: "size 1", header: hdr("7", "size=1"), want: listQuery{userID: 7, page: 1, size: 1}},
+		{name: "size 100", header: hdr("7", "size=100"), want: listQuery{userID: 7, page: 1, size: 100}},
+		{name: "other params ignored", header: hdr("7", "x=1"), want: listQuery{userID: 7, page: 1, size: 20}},
 		{name: "user_id zero", header: hdr("0", ""), wantField: "user_id"},
 		{name: "user_id negative", header: hdr("-1", ""), wantField: "user_id"},
 		{name: "user_id text", header: hdr("abc", ""), wantField: "user_id"},
@@ -43,15 +44,24 @@ func TestParseListQuery(t *testing.T) {
 		{name: "size zero", header: hdr("7", "size=0"), wantField: "size"},
 		{name: "size 101", header: hdr("7", "size=101"), wantField: "size"},
 		{name: "size fraction", header: hdr("7", "size=1.5"), wantField: "size"},
-		{name: "body", body: `{"user_id":9,"page":2,"size":5}`, want: listQuery{9, 2, 5}},
-		{name: "body defaults", body: `{"user_id":9}`, want: listQuery{9, 1, 20}},
+		{name: "body", body: `{"user_id":9,"page":2,"size":5}`, want: listQuery{userID: 9, page: 2, size: 5}},
+		{name: "body defaults", body: `{"user_id":9}`, want: listQuery{userID: 9, page: 1, size: 20}},
 		{name: "body page zero", body: `{"user_id":9,"page":0}`, wantField: "page"},
 		{name: "body size text", body: `{"user_id":9,"size":"x"}`, wantField: "size"},
 		{name: "body unknown field", body: `{"user_id":9,"limit":5}`, wantField: "limit"},
 		{name: "body user missing", body: `{"page":1}`, wantField: "user_id"},
 		{name: "body malformed", body: `{"user_id":`, wantField: "body"},
+		{name: "after", header: hdr("7", "after=ord-1_A&size=100"), want: listQuery{userID: 7, page: 1, size: 100, after: "ord-1_A"}},
+		{name: "after empty is the first page", header: hdr("7", "after="), want: listQuery{userID: 7, page: 1, size: 20}},
+		{name: "after with page", header: hdr("7", "after=a&page=2"), wantField: "page"},
+		{name: "after with page 1", header: hdr("7", "page=1&after=a"), wantField: "page"},
+		{name: "after not an order_id", header: hdr("7", "after=a%20b"), wantField: "after"},
+		{name: "after too long", header: hdr("7", "after="+strings.Repeat("a", MaxOrderIDLen+1)), wantField: "after"},
+		{name: "body after", body: `{"user_id":9,"after":"x1","size":5}`, want: listQuery{userID: 9, page: 1, size: 5, after: "x1"}},
+		{name: "body after with page", body: `{"user_id":9,"after":"x1","page":1}`, wantField: "page"},
+		{name: "body after not a string", body: `{"user_id":9,"after":7}`, wantField: "after"},
 		{name: "nothing", wantField: "user_id"},
-		{name: "header wins over body", header: hdr("7", ""), body: `{"user_id":9}`, want: listQuery{7, 1, 20}},
+		{name: "header wins over body", header: hdr("7", ""), body: `{"user_id":9}`, want: listQuery{userID: 7, page: 1, size: 20}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

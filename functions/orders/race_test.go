@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -87,6 +88,19 @@ func (s *memStore) ListOrders(_ context.Context, user int64, offset, limit int) 
 		hook()
 	}
 	return out, nil
+}
+
+// ListOrdersAfter lists the orders after afterID in ListOrders' order.
+func (s *memStore) ListOrdersAfter(ctx context.Context, user int64, afterID string, limit int) ([]store.Order, error) {
+	all, err := s.ListOrders(ctx, user, 0, math.MaxInt32)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(all, func(o store.Order) bool { return o.OrderID == afterID })
+	if i < 0 {
+		return nil, store.ErrNotFound
+	}
+	return all[i+1 : min(i+1+limit, len(all))], nil
 }
 
 func newBucket(t *testing.T, name string) jetstream.KeyValue {

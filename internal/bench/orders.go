@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -205,10 +206,16 @@ func listUsers(ctx context.Context, c *httpClient, base int64, n int) ([]orderVi
 	return all, nil
 }
 
+// listUser lists the user's orders a page at a time, each page after the
+// last order of the one before (keyset paging: a deep page costs the store
+// no more than the first, where page=N walks every row before it).
 func listUser(ctx context.Context, c *httpClient, user int64) ([]orderView, error) {
 	var out []orderView
-	for page := 1; ; page++ {
-		path := fmt.Sprintf("/v1/users/%d/orders?page=%d&size=%d", user, page, listPageSize)
+	for {
+		path := fmt.Sprintf("/v1/users/%d/orders?size=%d", user, listPageSize)
+		if len(out) > 0 {
+			path += "&after=" + url.QueryEscape(out[len(out)-1].OrderID)
+		}
 		b, err := c.getJSON(ctx, path, http.StatusOK)
 		if err != nil {
 			return nil, err

@@ -33,4 +33,9 @@ type Orders interface {
 	// ListOrders returns a user's orders newest first (created_at, then
 	// order_id, descending), skipping offset and returning at most limit.
 	ListOrders(ctx context.Context, userID int64, offset, limit int) ([]Order, error)
+	// ListOrdersAfter returns at most limit of the user's orders that
+	// follow the order afterID in ListOrders' order: keyset paging, whose
+	// cost does not grow with the depth of the page. ErrNotFound when
+	// afterID is not an order of the user.
+	ListOrdersAfter(ctx context.Context, userID int64, afterID string, limit int) ([]Order, error)
 }

@@ -457,7 +457,7 @@ func (s *Store) AppendOrdersPage(ctx context.Context, userID int64, limit int, d
 		head = make([]headRow, 0, walk)
 	}
 	seen := 0
-	err := s.descend(userID, func() { gen = hs.gen(userID).Load() }, func(r headRow) bool {
+	err := s.descend(userID, "", func() { gen = hs.gen(userID).Load() }, func(r headRow) bool {
 		if head != nil {
 			head = append(head, r)
 		}
@@ -498,7 +498,7 @@ func (s *Store) scanOrders(ctx context.Context, userID int64, offset, limit int)
 	offset = max(offset, 0)
 	rows := make([]headRow, 0, min(limit, 256))
 	skip := offset
-	err := s.descend(userID, func() {}, func(r headRow) bool {
+	err := s.descend(userID, "", func() {}, func(r headRow) bool {
 		if skip > 0 {
 			skip--
 			return true
@@ -514,17 +514,107 @@ func (s *Store) scanOrders(ctx context.Context, userID int64, offset, limit int)
 
 // descend walks the user's rows newest first, calling fn with each until
 // it returns false; start runs inside the read, before any row is read.
-func (s *Store) descend(userID int64, start func(), fn func(r headRow) bool) error {
+// With below set (an o: key of the user's), the walk starts at the first
+// row after it, without reading the rows before.
+func (s *Store) descend(userID int64, below string, start func(), fn func(r headRow) bool) error {
 	if s.peb != nil {
-		return s.descendPebble(userID, start, fn)
+		return s.descendPebble(userID, below, start, fn)
 	}
 	prefix := "o:" + userKey(userID) + ":"
 	// ';' follows ':', so [prefix, prefix;) is exactly the user's rows.
-	last := prefix[:len(prefix)-1] + ";"
+	from := prefix[:len(prefix)-1] + ";"
+	if below != "" {
+		from = below
+	}
 	return s.shards[s.userShard(userID)].View(func(tx *buntdb.Tx) error {
 		start()
-		return tx.DescendRange("", last, prefix, func(k, v string) bool {
+		return tx.DescendRange("", from, prefix, func(k, v string) bool {
+			if k == below {
+				return true // the range includes its upper end
+			}
 			return fn(headRow{key: k[len(prefix):], row: v})
 		})
 	})
+}
+
+// ListOrdersAfter returns at most limit of the user's orders that follow
+// the order afterID, newest first: the walk starts at afterID's row, so
+// the cost does not grow with the depth of the page. store.ErrNotFound when
+// afterID is not an order of the user.
+func (s *Store) ListOrdersAfter(ctx context.Context, userID int64, afterID string, limit int) ([]store.Order, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	op := fmt.Sprintf("list orders of %d after %q", userID, afterID)
+	user, key, err := s.locate(afterID)
+	if err == nil && user != userID {
+		err = fmt.Errorf("an order of another user: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	out := make([]store.Order, 0, min(max(limit, 0), 256))
+	if limit <= 0 {
+		return out, nil
+	}
+	var derr error
+	err = s.descend(userID, key, func() {}, func(r headRow) bool {
+		var o store.Order
+		if o, derr = decodeRow(userID, r); derr != nil {
+			derr = fmt.Errorf("buntstore: %s: decode %q: %w", op, r.id(), derr)
+			return false
+		}
+		out = append(out, o)
+		return len(out) < limit
+	})
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	return out, derr
+}
+
+// locate finds the row of orderID: its user and its o: key, read from the
+// id: lookup (and, for a lookup of the old layout, from the user's k: ref).
+func (s *Store) locate(orderID string) (user int64, key string, err error) {
+	var lookup string
+	if s.peb != nil {
+		if err := s.peb.enter(); err != nil {
+			return 0, "", err
+		}
+		v, found, err := s.peb.get([]byte(lookupKey(orderID)))
+		s.peb.life.RUnlock()
+		if err == nil && !found {
+			err = store.ErrNotFound
+		}
+		if err != nil {
+			return 0, "", err
+		}
+		lookup = string(v)
+	} else {
+		err := s.shards[s.keyShard(orderID)].View(func(tx *buntdb.Tx) (err error) {
+			lookup, err = tx.Get(lookupKey(orderID))
+			return err
+		})
+		if err != nil {
+			return 0, "", err
+		}
+	}
+	user, u20, ts, old, err := orderAt(orderID, lookup)
+	if err != nil {
+		return 0, "", err
+	}
+	ts20 := pad20(ts)
+	if old {
+		if s.peb != nil {
+			return 0, "", fmt.Errorf("id lookup of the old layout: %w", errRow)
+		}
+		err = s.shards[s.userShard(user)].View(func(tx *buntdb.Tx) (err error) {
+			ts20, err = tx.Get(refKey(u20, orderID))
+			return err
+		})
+		if err != nil {
+			return 0, "", err
+		}
+	}
+	return user, orderKey(u20, ts20, orderID), nil
 }

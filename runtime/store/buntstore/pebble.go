@@ -460,20 +460,25 @@ func (s *Store) getOrderPebble(orderID string) (store.Order, error) {
 	return o, nil
 }
 
-// descendPebble walks the user's rows newest first, calling fn with each
-// until it returns false; start runs before the walk reads anything.
-func (s *Store) descendPebble(userID int64, start func(), fn func(r headRow) bool) error {
+// descendPebble walks the user's rows newest first (below them, when
+// below is set), calling fn with each until it returns false; start runs
+// before the walk reads anything.
+func (s *Store) descendPebble(userID int64, below string, start func(), fn func(r headRow) bool) error {
 	p := s.peb
 	if err := p.enter(); err != nil {
 		return err
 	}
 	defer p.life.RUnlock()
 	prefix := "o:" + userKey(userID) + ":"
+	// ';' follows ':', so [prefix, prefix;) is exactly the user's rows.
+	upper := prefix[:len(prefix)-1] + ";"
+	if below != "" {
+		upper = below // exclusive
+	}
 	start()
 	it, err := p.db.NewIter(&pebble.IterOptions{
 		LowerBound: []byte(prefix),
-		// ';' follows ':', so [prefix, prefix;) is exactly the user's rows.
-		UpperBound: []byte(prefix[:len(prefix)-1] + ";"),
+		UpperBound: []byte(upper),
 	})
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -378,6 +379,20 @@ func TestOldFormatData(t *testing.T) {
 		}
 		if !reflect.DeepEqual(ids, wantIDs) {
 			t.Errorf("pass %d: ListOrders(1) = %v, want %v", pass, ids, wantIDs)
+		}
+		// Keyset pages start at rows of either layout.
+		for i, after := range wantIDs {
+			l, err := s.ListOrdersAfter(ctx, 1, after, 10)
+			if err != nil {
+				t.Fatalf("pass %d: ListOrdersAfter(1, %q): %v", pass, after, err)
+			}
+			var ids []string
+			for _, o := range l {
+				ids = append(ids, o.OrderID)
+			}
+			if want := wantIDs[i+1:]; !slices.Equal(ids, want) {
+				t.Errorf("pass %d: ListOrdersAfter(1, %q) = %v, want %v", pass, after, ids, want)
+			}
 		}
 		checkPages(t, s, 1, byID(old[0], old[1], fresh[0], fresh[1], crashed))
 		checkPages(t, s, 2, byID(old[2], fresh[2]))

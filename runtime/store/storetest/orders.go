@@ -26,6 +26,10 @@ var ordersClosed = []closedCall[store.Orders]{
 	}},
 	{"GetOrder", func(ctx context.Context, s store.Orders) error { _, err := s.GetOrder(ctx, "st-closed"); return err }},
 	{"ListOrders", func(ctx context.Context, s store.Orders) error { _, err := s.ListOrders(ctx, 1, 0, 10); return err }},
+	{"ListOrdersAfter", func(ctx context.Context, s store.Orders) error {
+		_, err := s.ListOrdersAfter(ctx, 1, "st-closed", 10)
+		return err
+	}},
 }
 
 func testOrders(t *testing.T, open func(t *testing.T) store.Orders) {
@@ -38,6 +42,7 @@ func testOrders(t *testing.T, open func(t *testing.T) store.Orders) {
 		}
 	})
 	t.Run("ListOrdersPaging", func(t *testing.T) { testListOrdersPaging(t, open) })
+	t.Run("ListOrdersAfter", func(t *testing.T) { testListOrdersAfter(t, open) })
 	t.Run("ManyUsersOneBatch", func(t *testing.T) { testManyUsers(t, open, 64, 3) })
 	t.Run("LargeBatch", func(t *testing.T) { testManyUsers(t, open, 100, 20) })
 	t.Run("UsersIsolated", func(t *testing.T) { testUsersIsolated(t, open) })
@@ -188,9 +193,11 @@ func testGetOrder(t *testing.T, open func(t *testing.T) store.Orders) {
 	}
 }
 
-func testListOrdersPaging(t *testing.T, open func(t *testing.T) store.Orders) {
-	s, g, ctx := open(t), newGen(t), ctxT(t)
-	user, at := g.user(), g.base()
+// putPagingOrders stores 45 orders of user, in shuffled batches, and
+// returns them newest first.
+func putPagingOrders(ctx context.Context, t *testing.T, s store.Orders, g *gen, user int64) []store.Order {
+	t.Helper()
+	at := g.base()
 	var all []store.Order
 	for i := range 45 {
 		// Groups of three share a created_at, so order_id breaks ties.
@@ -203,7 +210,26 @@ func testListOrdersPaging(t *testing.T, open func(t *testing.T) store.Orders) {
 			t.Fatalf("PutOrders: %v", err)
 		}
 	}
-	want := newestFirst(all)
+	return newestFirst(all)
+}
+
+// checkPage compares a listed page with what it should hold.
+func checkPage(t *testing.T, call string, got, want []store.Order) {
+	t.Helper()
+	if w := orderIDs(want); !slices.Equal(orderIDs(got), w) {
+		t.Errorf("%s = %v, want %v", call, orderIDs(got), w)
+	}
+	for i := range min(len(got), len(want)) {
+		if d := diffOrder(got[i], want[i]); d != "" {
+			t.Errorf("%s[%d]: %s", call, i, d)
+		}
+	}
+}
+
+func testListOrdersPaging(t *testing.T, open func(t *testing.T) store.Orders) {
+	s, g, ctx := open(t), newGen(t), ctxT(t)
+	user := g.user()
+	want := putPagingOrders(ctx, t, s, g, user)
 	tests := []struct {
 		name          string
 		offset, limit int
@@ -226,14 +252,7 @@ func testListOrdersPaging(t *testing.T, open func(t *testing.T) store.Orders) {
 			if err != nil {
 				t.Fatalf("ListOrders(%d, %d): %v", tt.offset, tt.limit, err)
 			}
-			if w := orderIDs(want[tt.wantFrom:tt.wantTo]); !slices.Equal(orderIDs(got), w) {
-				t.Errorf("ListOrders(%d, %d) = %v, want %v", tt.offset, tt.limit, orderIDs(got), w)
-			}
-			for i := range got {
-				if d := diffOrder(got[i], want[tt.wantFrom+i]); d != "" {
-					t.Errorf("ListOrders(%d, %d)[%d]: %s", tt.offset, tt.limit, i, d)
-				}
-			}
+			checkPage(t, fmt.Sprintf("ListOrders(%d, %d)", tt.offset, tt.limit), got, want[tt.wantFrom:tt.wantTo])
 		})
 	}
 	t.Run("page through", func(t *testing.T) {
@@ -252,6 +271,66 @@ func testListOrdersPaging(t *testing.T, open func(t *testing.T) store.Orders) {
 			t.Errorf("pages = %v, want %v", orderIDs(got), orderIDs(want))
 		}
 	})
+}
+
+func testListOrdersAfter(t *testing.T, open func(t *testing.T) store.Orders) {
+	s, g, ctx := open(t), newGen(t), ctxT(t)
+	user, other := g.user(), g.user()
+	want := putPagingOrders(ctx, t, s, g, user)
+	theirs := g.order(other, g.base().Add(time.Hour))
+	if _, err := s.PutOrders(ctx, []store.Order{theirs}); err != nil {
+		t.Fatalf("PutOrders: %v", err)
+	}
+	tests := []struct {
+		name     string
+		after    int // index in want
+		limit    int
+		wantFrom int
+		wantTo   int
+	}{
+		{"after the newest", 0, 20, 1, 21},
+		{"inside a tie", 1, 5, 2, 7},
+		{"last partial page", 39, 20, 40, 45},
+		{"after the oldest", 44, 10, 45, 45},
+		{"zero limit", 3, 0, 4, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.ListOrdersAfter(ctx, user, want[tt.after].OrderID, tt.limit)
+			if err != nil {
+				t.Fatalf("ListOrdersAfter(#%d, %d): %v", tt.after, tt.limit, err)
+			}
+			if got == nil {
+				t.Errorf("ListOrdersAfter(#%d, %d) = nil, want an empty slice", tt.after, tt.limit)
+			}
+			checkPage(t, fmt.Sprintf("ListOrdersAfter(#%d, %d)", tt.after, tt.limit), got, want[tt.wantFrom:tt.wantTo])
+		})
+	}
+	t.Run("page through", func(t *testing.T) {
+		got, err := s.ListOrders(ctx, user, 0, 10)
+		if err != nil {
+			t.Fatalf("ListOrders: %v", err)
+		}
+		for page := got; len(page) == 10; {
+			if page, err = s.ListOrdersAfter(ctx, user, page[len(page)-1].OrderID, 10); err != nil {
+				t.Fatalf("ListOrdersAfter(%s, 10): %v", got[len(got)-1].OrderID, err)
+			}
+			got = append(got, page...)
+		}
+		if !slices.Equal(orderIDs(got), orderIDs(want)) {
+			t.Errorf("pages = %v, want %v", orderIDs(got), orderIDs(want))
+		}
+	})
+	for _, tt := range []struct{ name, after string }{
+		{"unknown order", g.id("missing")},
+		{"another user's order", theirs.OrderID},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, err := s.ListOrdersAfter(ctx, user, tt.after, 10); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("ListOrdersAfter(%s) = %v, %v; want store.ErrNotFound", tt.after, orderIDs(got), err)
+			}
+		})
+	}
 }
 
 // testManyUsers stores perUser orders for each of users users in one

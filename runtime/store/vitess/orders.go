@@ -2,6 +2,7 @@ package vitess
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -232,6 +233,38 @@ func (s *Store) ListOrders(ctx context.Context, userID int64, offset, limit int)
 	if err != nil {
 		return nil, s.fail(op, err)
 	}
+	return s.scanOrders(rows, limit, op)
+}
+
+// ListOrdersAfter returns at most limit of the user's orders that follow
+// the order afterID, newest first: it reads afterID's created_at, then
+// scans the user_newest index from there, so the cost does not grow with
+// the depth of the page. store.ErrNotFound when afterID is not an order of
+// the user.
+func (s *Store) ListOrdersAfter(ctx context.Context, userID int64, afterID string, limit int) ([]store.Order, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	op := fmt.Sprintf("list orders of %d after %q", userID, afterID)
+	var at time.Time
+	err := s.db.QueryRowContext(ctx, "SELECT created_at FROM orders WHERE user_id = ? AND order_id = ?", userID, afterID).Scan(&at)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	if limit <= 0 {
+		return []store.Order{}, nil
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT "+orderCols+" FROM orders WHERE user_id = ?"+
+		" AND (created_at < ? OR (created_at = ? AND order_id < ?))"+
+		" ORDER BY created_at DESC, order_id DESC LIMIT ?", userID, at, at, afterID, limit)
+	if err != nil {
+		return nil, s.fail(op, err)
+	}
+	return s.scanOrders(rows, limit, op)
+}
+
+// scanOrders reads the orderCols of up to limit rows and closes rows.
+func (s *Store) scanOrders(rows *sql.Rows, limit int, op string) ([]store.Order, error) {
 	defer rows.Close()
 	out := make([]store.Order, 0, min(limit, 256))
 	for rows.Next() {
