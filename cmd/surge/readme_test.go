@@ -122,7 +122,7 @@ func TestReadmeTour(t *testing.T) {
 		`"ready":true`, `{"hello":"surge"}`, `{"via":"surge call"}`,
 		`hello deployed`, `{"hello":"from the nats CLI"}`, `"no_instances"`, `hello removed`,
 		`"status":"succeeded"`, `{"direct":true}`,
-		`"status":"accepted","total_cents":3998`, `"total_cents":3998,"currency":"CNY"`, `"invalid_request"`,
+		`"status":"accepted","total_cents":3998`, `"total_cents":3998,"currency":"CNY"`, `"invalid_request"`, `"after":"`,
 		`"order_id":"client-42"`, `"order_id":"client-44"`, `"total_cents":750`, `"total_cents":100`,
 		`"status":"accepted","total_cents":999`, `"status":"accepted","total_cents":999`, `"limit_reached"`,
 		`"total_cents":999`, `"sold_out"`, `"sold":2,"remaining":0,"status":"sold_out"`, `"sku":"P1","qty":1`,
