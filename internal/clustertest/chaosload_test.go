@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -341,14 +342,14 @@ func (l *load) verify(t *testing.T, within time.Duration, admin jetstream.JetStr
 // checkOrders reads every order list of byUser's users to its end,
 // through the public API.
 func (l *load) checkOrders(t *testing.T, byUser map[int64]map[string]bool) (missing, twice, extra int) {
-	return auditOrders(byUser, func(user int64, page int) ([]string, bool) {
+	return auditOrders(byUser, func(user int64, after string) ([]string, bool) {
 		var r struct {
 			Orders []struct {
 				OrderID string `json:"order_id"`
 			} `json:"orders"`
 		}
-		if code := l.get(t, fmt.Sprintf("/v1/users/%d/orders?page=%d&size=100", user, page+1), &r); code != http.StatusOK {
-			t.Fatalf("user %d orders page %d: %d", user, page+1, code)
+		if code := l.get(t, fmt.Sprintf("/v1/users/%d/orders?size=100&after=%s", user, url.QueryEscape(after)), &r); code != http.StatusOK {
+			t.Fatalf("user %d orders after %q: %d", user, after, code)
 		}
 		ids := make([]string, len(r.Orders))
 		for i, o := range r.Orders {

@@ -368,8 +368,11 @@ func compareStored(t *testing.T, st store.Orders, want map[int64]map[string]bool
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return auditOrders(want, func(u int64, page int) ([]string, bool) {
-		orders, err := st.ListOrders(ctx, u, page*1000, 1000)
+	return auditOrders(want, func(u int64, after string) ([]string, bool) {
+		orders, err := st.ListOrders(ctx, u, 0, 1000)
+		if after != "" {
+			orders, err = st.ListOrdersAfter(ctx, u, after, 1000)
+		}
 		if err != nil {
 			t.Fatalf("list orders of %d: %v", u, err)
 		}
@@ -382,17 +385,21 @@ func compareStored(t *testing.T, st store.Orders, want map[int64]map[string]bool
 }
 
 // auditOrders compares, user by user, the order ids list gives page after
-// page (0, 1, ... while more) with want: the acked ids missing, the
+// page (the first with after "", each next one after the last id of the
+// one before, while more) with want: the acked ids missing, the
 // copies of an id stored more than once, and the ids stored that were
 // never acked (a publish whose ack was lost).
-func auditOrders(want map[int64]map[string]bool, list func(user int64, page int) (ids []string, more bool)) (missing, dups, extra int) {
+func auditOrders(want map[int64]map[string]bool, list func(user int64, after string) (ids []string, more bool)) (missing, dups, extra int) {
 	for u, ids := range want {
 		seen := map[string]int{}
-		for page, more := 0, true; more; page++ {
+		for after, more := "", true; more; {
 			var got []string
-			got, more = list(u, page)
+			got, more = list(u, after)
 			for _, id := range got {
 				seen[id]++
+			}
+			if len(got) > 0 {
+				after = got[len(got)-1]
 			}
 		}
 		for id := range ids {
