@@ -67,7 +67,7 @@ func (*List) DescribeHTTP() runtime.HTTPShape {
 			{Name: "user_id", In: "path", Schema: runtime.Schema(`{"type":"integer","minimum":1}`)},
 			{Name: "page", In: "query", Schema: runtime.Schema(`{"type":"integer","minimum":1,"default":` + strconv.Itoa(DefaultPage) + `}`)},
 			{Name: "size", In: "query", Schema: runtime.Schema(`{"type":"integer","minimum":1,"maximum":` + strconv.Itoa(MaxSize) + `,"default":` + strconv.Itoa(DefaultSize) + `}`)},
-			{Name: "after", In: "query", Schema: runtime.Schema(`{"type":"string","minLength":1,"maxLength":` + strconv.Itoa(MaxOrderIDLen) + `,"pattern":"^[A-Za-z0-9_-]+$","description":"the last order_id of the previous page, instead of page: keyset paging"}`)},
+			{Name: "after", In: "query", Schema: runtime.Schema(`{"type":"string","maxLength":` + strconv.Itoa(MaxOrderIDLen) + `,"pattern":"^[A-Za-z0-9_-]*$","description":"the last order_id of the previous page, instead of page: keyset paging; empty: the first page"}`)},
 		},
 		Responses: map[int]runtime.Schema{
 			http.StatusOK:         runtime.SchemaOf(listResponse{}),

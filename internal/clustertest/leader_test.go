@@ -369,8 +369,11 @@ func compareStored(t *testing.T, st store.Orders, want map[int64]map[string]bool
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return auditOrders(want, func(u int64, after string) ([]string, bool) {
-		orders, err := st.ListOrders(ctx, u, 0, 1000)
-		if after != "" {
+		var orders []store.Order
+		var err error
+		if after == "" {
+			orders, err = st.ListOrders(ctx, u, 0, 1000)
+		} else {
 			orders, err = st.ListOrdersAfter(ctx, u, after, 1000)
 		}
 		if err != nil {

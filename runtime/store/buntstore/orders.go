@@ -527,6 +527,14 @@ func (s *Store) descend(userID int64, below string, start func(), fn func(r head
 		from = below
 	}
 	return s.shards[s.userShard(userID)].View(func(tx *buntdb.Tx) error {
+		if below != "" {
+			// An id: lookup may be a reservation whose row was never
+			// written (a crash between PutOrders' rounds): no order to
+			// page after.
+			if _, err := tx.Get(below); err != nil {
+				return err
+			}
+		}
 		start()
 		return tx.DescendRange("", from, prefix, func(k, v string) bool {
 			if k == below {
@@ -570,7 +578,10 @@ func (s *Store) ListOrdersAfter(ctx context.Context, userID int64, afterID strin
 	if err != nil {
 		return nil, s.fail(op, err)
 	}
-	return out, derr
+	if derr != nil {
+		return nil, derr
+	}
+	return out, nil
 }
 
 // locate finds the row of orderID: its user and its o: key, read from the
@@ -578,18 +589,22 @@ func (s *Store) ListOrdersAfter(ctx context.Context, userID int64, afterID strin
 func (s *Store) locate(orderID string) (user int64, key string, err error) {
 	var lookup string
 	if s.peb != nil {
-		if err := s.peb.enter(); err != nil {
-			return 0, "", err
-		}
-		v, found, err := s.peb.get([]byte(lookupKey(orderID)))
-		s.peb.life.RUnlock()
-		if err == nil && !found {
-			err = store.ErrNotFound
-		}
+		// The engine writes an id's lookup and its row in one batch.
+		err := func() error {
+			if err := s.peb.enter(); err != nil {
+				return err
+			}
+			defer s.peb.life.RUnlock()
+			v, found, err := s.peb.get([]byte(lookupKey(orderID)))
+			if err == nil && !found {
+				err = store.ErrNotFound
+			}
+			lookup = string(v)
+			return err
+		}()
 		if err != nil {
 			return 0, "", err
 		}
-		lookup = string(v)
 	} else {
 		err := s.shards[s.keyShard(orderID)].View(func(tx *buntdb.Tx) (err error) {
 			lookup, err = tx.Get(lookupKey(orderID))

@@ -345,6 +345,9 @@ func TestOldFormatData(t *testing.T) {
 	if _, err := s.GetOrder(ctx, crashed.OrderID); !isStoreNotFound(err) {
 		t.Errorf("GetOrder of a reservation without a row: %v, want not found", err)
 	}
+	if l, err := s.ListOrdersAfter(ctx, crashed.UserID, crashed.OrderID, 10); !isStoreNotFound(err) {
+		t.Errorf("ListOrdersAfter an old reservation without a row = %v, %v; want not found", l, err)
+	}
 	// New orders between and after the old ones; redeliveries of the old
 	// ones (another created_at, another user) are skipped; the old
 	// reservation is completed.
@@ -431,6 +434,9 @@ func TestCrashBetweenRounds(t *testing.T) {
 	s = reopen(t, s, dir) // the crash
 	if _, err := s.GetOrder(ctx, o.OrderID); !isStoreNotFound(err) {
 		t.Fatalf("GetOrder of a reservation without a row: %v, want not found", err)
+	}
+	if l, err := s.ListOrdersAfter(ctx, o.UserID, o.OrderID, 10); !isStoreNotFound(err) {
+		t.Fatalf("ListOrdersAfter a reservation without a row = %v, %v; want not found", l, err)
 	}
 	retry := o
 	retry.CreatedAt = reserved.Add(time.Hour)

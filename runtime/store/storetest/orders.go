@@ -312,8 +312,9 @@ func testListOrdersAfter(t *testing.T, open func(t *testing.T) store.Orders) {
 			t.Fatalf("ListOrders: %v", err)
 		}
 		for page := got; len(page) == 10; {
-			if page, err = s.ListOrdersAfter(ctx, user, page[len(page)-1].OrderID, 10); err != nil {
-				t.Fatalf("ListOrdersAfter(%s, 10): %v", got[len(got)-1].OrderID, err)
+			after := page[len(page)-1].OrderID
+			if page, err = s.ListOrdersAfter(ctx, user, after, 10); err != nil {
+				t.Fatalf("ListOrdersAfter(%s, 10): %v", after, err)
 			}
 			got = append(got, page...)
 		}
