@@ -142,9 +142,7 @@ func (ri *requestInstance) dispatch(mr micro.Request) {
 	var waited time.Duration
 	select {
 	case ri.sem <- struct{}{}:
-		if wait <= 0 {
-			deadline = now.Add(ri.timeout / 2)
-		}
+		deadline = ri.runDeadline(deadline, now)
 	default:
 		if wait <= 0 {
 			ri.overloaded(reply, "waited in the queue for more than half of its timeout")
@@ -245,11 +243,17 @@ func (ri *requestInstance) acquireLocal() bool {
 // returns the reply serve would have published.
 func (ri *requestInstance) callLocal(msg *nats.Msg) *nats.Msg {
 	now := time.Now()
-	deadline := callDeadline(msg.Header, now, ri.timeout)
-	if deadline.Sub(now)-ri.timeout/2 <= 0 {
-		deadline = now.Add(ri.timeout / 2)
-	}
+	deadline := ri.runDeadline(callDeadline(msg.Header, now, ri.timeout), now)
 	return ri.run(deadline, runtime.NewRequest(msg.Subject, msg.Data, wireHeader(msg.Header)))
+}
+
+// runDeadline is the deadline of a call that found a free slot at now: its
+// own, or half the timeout from now when that is later (see dispatch).
+func (ri *requestInstance) runDeadline(deadline, now time.Time) time.Time {
+	if floor := now.Add(ri.timeout / 2); deadline.Before(floor) {
+		return floor
+	}
+	return deadline
 }
 
 // headerValue is what nats.go does to a header value it sends.

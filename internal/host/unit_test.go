@@ -122,3 +122,24 @@ func TestStoreConflict(t *testing.T) {
 		})
 	}
 }
+
+// TestRunDeadline: a call that found a free slot runs to its own deadline,
+// but for at least half the timeout (a gateway clock behind this host's,
+// or a call that waited in the subscription's queue).
+func TestRunDeadline(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	ri := &requestInstance{timeout: 2 * time.Second}
+	for _, tt := range []struct {
+		name           string
+		deadline, want time.Duration // from now
+	}{
+		{"far", 1500 * time.Millisecond, 1500 * time.Millisecond},
+		{"at half", time.Second, time.Second},
+		{"near", 300 * time.Millisecond, time.Second},
+		{"past", -5 * time.Second, time.Second},
+	} {
+		if got := ri.runDeadline(now.Add(tt.deadline), now).Sub(now); got != tt.want {
+			t.Errorf("%s: runDeadline = now%+v, want now%+v", tt.name, got, tt.want)
+		}
+	}
+}
