@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/surgefn/surge/internal/host"
 	"github.com/surgefn/surge/internal/natsauth"
 	"github.com/surgefn/surge/internal/platform"
 )
@@ -351,19 +353,37 @@ func allCurrent(ps []*jetstream.PeerInfo) bool {
 	return true
 }
 
-// waitMeta waits until JetStream answers (a meta leader is elected).
+// waitMeta waits until the cluster's JetStream can place ClusterSize
+// replicas: a meta leader elected that knows every peer. A meta leader
+// answers API calls before it has heard from every node, and a test's R3
+// stream or bucket created then fails "no suitable peers for placement"
+// (make test saw it once). The second wait, host.AutoReplicas, is the one
+// --replicas auto does, with a probe stream of 3 replicas.
 func (c *Cluster) waitMeta(t testing.TB) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Until a meta leader is elected an API request gets no answer at
+	// all: the first wait asks in short attempts.
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := c.js.AccountInfo(ctx)
-		cancel()
+		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := c.js.AccountInfo(actx)
+		acancel()
 		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("cluster JetStream not available within 30s: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for {
+		n, err := host.AutoReplicas(ctx, c.nc, c.js, slog.New(slog.DiscardHandler))
+		if err == nil && n == ClusterSize {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cluster JetStream not available within 30s: %v", err)
+		if ctx.Err() != nil {
+			t.Fatalf("cluster JetStream cannot place %d replicas within 30s: %d, %v", ClusterSize, n, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
