@@ -7,12 +7,13 @@
 //     Idempotency-Key makes retries safe (see idem.go).
 //   - orders.persist (stream ORDERS, filter orders.submit) stores batches of
 //     orders, from order-accept and from clients publishing directly, exactly
-//     once, dead-letters invalid ones with the field at fault, and refreshes
-//     each affected user's first page in the ORDERS_HOT KV bucket.
+//     once, dead-letters invalid ones with the field at fault, and on a
+//     network store (Vitess) refreshes each affected user's first page in
+//     the ORDERS_HOT KV bucket.
 //   - orders.get (fn.orders.get, GET /v1/orders/{order_id}) reads one order.
 //   - orders.list (fn.orders.list, GET /v1/users/{user_id}/orders) lists a
 //     user's orders, newest first; page 1 comes from an in-process L1 cache in
-//     front of ORDERS_HOT.
+//     front of ORDERS_HOT, or of the embedded store itself (hotCache.local).
 //
 // Their manifests are in manifests/orders.yaml.
 package orders

@@ -3,6 +3,7 @@ package orders_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -293,5 +294,37 @@ func TestHotBucketInMemory(t *testing.T) {
 	cfg := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config
 	if cfg.Storage != jetstream.MemoryStorage || cfg.MaxAge != time.Hour {
 		t.Errorf("ORDERS_HOT: storage %s, max age %s; want memory, 1h", cfg.Storage, cfg.MaxAge)
+	}
+}
+
+// TestEmbeddedStoreServesFirstPage: on the embedded store (which only this
+// process reads) page 1 comes from the store itself, and order-persist
+// writes no ORDERS_HOT page: the bucket stays empty while the list shows
+// every order. On a network store the pages are written and read through
+// the bucket (internal/platform TestVitessOrderFlow, and the hotCache
+// tests on a store without page appends).
+func TestEmbeddedStoreServesFirstPage(t *testing.T) {
+	env := start(t)
+	const user = 1003
+	var want []string // newest first
+	for i := range 3 {
+		want = slices.Insert(want, 0, postOrder(t, env, orderBody(user, fmt.Sprintf("E%d", i), 1, 100)).OrderID)
+	}
+	testenv.Eventually(t, 3*time.Second, "page 1 lists the three orders", func() bool {
+		r := env.Do(t, "GET", fmt.Sprintf("/v1/users/%d/orders", user), nil)
+		var p listPage
+		r.JSON(t, &p)
+		return r.Status == 200 && slices.Equal(ids(p.Orders), want)
+	})
+	waitDrained(t, env.JS, 3*time.Second)
+	kv, err := env.JS.KeyValue(context.Background(), orders.BucketHot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := kv.Get(context.Background(), "u."+fmt.Sprint(user)); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		if err == nil {
+			err = fmt.Errorf("a page at revision %d", e.Revision())
+		}
+		t.Errorf("ORDERS_HOT u.%d: %v; want no key on the embedded store", user, err)
 	}
 }

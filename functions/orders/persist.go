@@ -18,8 +18,9 @@ import (
 // Persist is orders.persist, the consumer of orders.submit on the ORDERS
 // stream. Per batch it decodes and validates every message (an invalid one
 // is dead-lettered on dlq.order-persist with the field at fault), writes
-// the valid ones with ONE Store.PutOrders call, and then refreshes the
-// first page of every affected user in ORDERS_HOT.
+// the valid ones with ONE Store.PutOrders call, and then, on a network
+// store, refreshes the first page of every affected user in ORDERS_HOT (the
+// embedded store serves first pages itself: hotCache.local).
 //
 // Exactly once: JetStream de-duplicates publishes on Nats-Msg-Id within its
 // window; everything else (a redelivery after a crash, a re-publish under
@@ -107,9 +108,10 @@ func (p *Persist) HandleBatch(ctx context.Context, batch []*runtime.Msg) error {
 	if err != nil {
 		return fmt.Errorf("store %d orders: %w", len(orders), err)
 	}
-	// Refresh when something changed, and on any redelivery: a previous
+	// A local store serves first pages itself (hotCache.local). Else
+	// refresh when something changed, and on any redelivery: a previous
 	// attempt may have stored the orders and died before refreshing.
-	if inserted == 0 && !redelivered {
+	if p.hot.local() || inserted == 0 && !redelivered {
 		return nil
 	}
 	// The cache gets part of the remaining time, so that a slow refresh
@@ -121,10 +123,9 @@ func (p *Persist) HandleBatch(ctx context.Context, batch []*runtime.Msg) error {
 			"store", stored, "cache", time.Since(start)-stored)
 	}()
 	// Every order new and its user's own: the pages may take them as they
-	// are (a network store merges instead of reading pages back; a local
-	// store's pages are read from it, so it needs none).
+	// are (a network store merges instead of reading pages back).
 	var fresh map[int64][]store.Order
-	if inserted == len(orders) && p.hot.merges() {
+	if inserted == len(orders) {
 		fresh = make(map[int64][]store.Order, len(users))
 		for _, o := range orders {
 			fresh[o.UserID] = append(fresh[o.UserID], o)

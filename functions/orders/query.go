@@ -99,9 +99,10 @@ func (g *Get) Handle(ctx context.Context, req *runtime.Request) error {
 // and answers "after" in place of "page"; an after that is not an order of
 // the user is a 400. A bad value is a 400 naming it; another user than the signed-in one (route
 // auth: user) is 403 forbidden. Page 1 with size <= 20 comes from an L1 cache
-// in this process (TTL l1TTL, default 1s) in front of the user's hot page
-// in ORDERS_HOT, which order-persist refreshes whenever the user's orders
-// change; other pages come from the store.
+// in this process (TTL l1TTL, default 1s) in front of the user's hot page:
+// on a network store in ORDERS_HOT, which order-persist refreshes whenever
+// the user's orders change, on the embedded store the store's own newest
+// rows (hotCache.local); other pages come from the store.
 type List struct {
 	// L1TTL is how long a first page is served from memory (default 1s).
 	L1TTL manifests.Duration `json:"l1TTL,omitempty"`
