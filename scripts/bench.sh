@@ -291,8 +291,12 @@ run baseline-echo 60 echo --gateway "$url_a" -c 64
 run baseline-nats-echo 60 echo --gateway "$url_b" -c 64
 run baseline-js 60 js-raw --nats "$nats" -c 256
 
+# Auth off, on, on, off (ABBA, as orders-http below): a single pair once
+# read 0.83x and once 0.94x on the same code, as the machine's speed drifted.
 run echo 60 echo --gateway "$gateway" -c 64
 run echo-auth 60 echo --gateway "$gateway" -c 64 --path /v1/echo-user --jwt-secret-file "$work/jwt.secret"
+run echo-auth.2 60 echo --gateway "$gateway" -c 64 --path /v1/echo-user --jwt-secret-file "$work/jwt.secret"
+run echo.2 60 echo --gateway "$gateway" -c 64
 run orders-http 150 orders-http --gateway "$gateway" --nats "$nats" -c 64 --verify-timeout 90s
 run orders-http-auth 150 orders-http --gateway "$gateway" --nats "$nats" -c 64 --verify-timeout 90s \
 	--path /v1/orders-user --jwt-secret-file "$work/jwt.secret"
