@@ -234,6 +234,13 @@ func (c *checks) publishes(path string, streams []Stream) {
 		if st.MaxAge < 0 && st.MaxAge != Unlimited {
 			c.add(p+".maxAge", ErrInvalid, "must not be negative, got %s", time.Duration(st.MaxAge))
 		}
+		switch w := time.Duration(st.DuplicateWindow); {
+		case w < 0:
+			c.add(p+".duplicateWindow", ErrInvalid, "must not be negative, got %s", w)
+		case w > 0 && st.MaxAge > 0 && w > time.Duration(st.MaxAge):
+			// JetStream refuses a window longer than the stream keeps messages.
+			c.add(p+".duplicateWindow", ErrInvalid, "must not be longer than maxAge %s, got %s", st.MaxAge, w)
+		}
 	}
 }
 

@@ -157,6 +157,16 @@ func TestValidate(t *testing.T) {
 			want: "spec.publishes[0].maxAge: must not be negative, got -1h0m0s", wantErrs: ErrInvalid},
 		{name: "publishes maxAge -1ns is not unlimited", edit: func(f *Function) { f.Spec.Publishes[0].MaxAge = Age(-1) },
 			want: "spec.publishes[0].maxAge: must not be negative, got -1ns", wantErrs: ErrInvalid},
+		{name: "publishes duplicateWindow", edit: func(f *Function) { f.Spec.Publishes[0].DuplicateWindow = Duration(30 * time.Second) }},
+		{name: "publishes duplicateWindow with unlimited maxAge", edit: func(f *Function) {
+			f.Spec.Publishes[0].MaxAge, f.Spec.Publishes[0].DuplicateWindow = Unlimited, Duration(time.Hour)
+		}},
+		{name: "publishes negative duplicateWindow", edit: func(f *Function) { f.Spec.Publishes[0].DuplicateWindow = Duration(-time.Second) },
+			want: "spec.publishes[0].duplicateWindow: must not be negative, got -1s", wantErrs: ErrInvalid},
+		{name: "publishes duplicateWindow over maxAge", edit: func(f *Function) {
+			f.Spec.Publishes[0].MaxAge, f.Spec.Publishes[0].DuplicateWindow = Age(time.Minute), Duration(2*time.Minute)
+		},
+			want: "spec.publishes[0].duplicateWindow: must not be longer than maxAge 1m0s, got 2m0s", wantErrs: ErrInvalid},
 		{name: "config not an object", edit: func(f *Function) { f.Spec.Config = json.RawMessage(`[1]`) },
 			want: "spec.config: must be a JSON object"},
 		{name: "config invalid JSON", edit: func(f *Function) { f.Spec.Config = json.RawMessage(`{`) },

@@ -328,3 +328,16 @@ func TestEmbeddedStoreServesFirstPage(t *testing.T) {
 		t.Errorf("ORDERS_HOT u.%d: %v; want no key on the embedded store", user, err)
 	}
 }
+
+// TestOrdersDuplicateWindow: the manifest's duplicateWindow reaches the
+// ORDERS stream, which would otherwise hold its ids for JetStream's 2m.
+func TestOrdersDuplicateWindow(t *testing.T) {
+	env := start(t)
+	s, err := env.JS.Stream(context.Background(), "ORDERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().Config.Duplicates; got != 30*time.Second {
+		t.Errorf("ORDERS duplicate window %s, want 30s (manifests/orders.yaml)", got)
+	}
+}

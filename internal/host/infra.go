@@ -21,10 +21,10 @@ import (
 // with r's replicas (existing ones with fewer are moved up). Every gateway
 // and runtime host calls it at start; it is idempotent.
 func EnsureInfra(ctx context.Context, js jetstream.JetStream, r Replication) error {
-	if err := ensureStream(ctx, js, r, wire.StreamDLQ, []string{"dlq.>"}, 7*24*time.Hour); err != nil {
+	if err := ensureStream(ctx, js, r, wire.StreamDLQ, []string{"dlq.>"}, 7*24*time.Hour, 0); err != nil {
 		return err
 	}
-	if err := ensureStream(ctx, js, r, wire.StreamCalls, []string{"calls.>"}, 24*time.Hour); err != nil {
+	if err := ensureStream(ctx, js, r, wire.StreamCalls, []string{"calls.>"}, 24*time.Hour, 0); err != nil {
 		return err
 	}
 	buckets := []jetstream.KeyValueConfig{
@@ -44,18 +44,17 @@ func EnsureInfra(ctx context.Context, js jetstream.JetStream, r Replication) err
 // stream is file-backed with limits retention, maxAge and r's replicas; an
 // existing one keeps its settings, gets each subject none of its own
 // covers, and is moved up to r's replicas when it has fewer.
-func ensureStream(ctx context.Context, js jetstream.JetStream, r Replication, name string, subjects []string, maxAge time.Duration) error {
+func ensureStream(ctx context.Context, js jetstream.JetStream, r Replication, name string, subjects []string, maxAge, window time.Duration) error {
 	s, err := js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		_, err = js.CreateStream(ctx, jetstream.StreamConfig{
-			Name:      name,
-			Subjects:  subjects,
-			Storage:   jetstream.FileStorage,
-			Retention: jetstream.LimitsPolicy,
-			MaxAge:    maxAge, // 0: unlimited
-			Replicas:  r.replicas(),
-			// JetStream refuses a duplicate window longer than MaxAge.
-			Duplicates: duplicates(maxAge),
+			Name:       name,
+			Subjects:   subjects,
+			Storage:    jetstream.FileStorage,
+			Retention:  jetstream.LimitsPolicy,
+			MaxAge:     maxAge, // 0: unlimited
+			Replicas:   r.replicas(),
+			Duplicates: duplicates(maxAge, window),
 		})
 		if err == nil {
 			return nil
@@ -117,9 +116,14 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, r Replication, na
 }
 
 // duplicates is the de-duplication window of a new stream keeping
-// messages for maxAge (0: unlimited): 2 minutes, JetStream's default, or
-// maxAge when shorter.
-func duplicates(maxAge time.Duration) time.Duration {
+// messages for maxAge (0: unlimited): window when set (the manifest's
+// duplicateWindow, validated to be at most maxAge), else 2 minutes,
+// JetStream's default, or maxAge when shorter (JetStream refuses a window
+// longer than MaxAge).
+func duplicates(maxAge, window time.Duration) time.Duration {
+	if window > 0 {
+		return window
+	}
 	if maxAge == 0 {
 		return 2 * time.Minute
 	}
@@ -190,12 +194,12 @@ func mergeSubjects(have, want []string) (merged []string, changed bool) {
 // (maxAge "unlimited" for a ledger) rather than the trigger's defaults.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, fn *manifests.Function, r Replication) error {
 	for _, p := range fn.Spec.Publishes {
-		if err := ensureStream(ctx, js, r, p.Stream, p.Subjects, p.MaxAge.Std()); err != nil {
+		if err := ensureStream(ctx, js, r, p.Stream, p.Subjects, p.MaxAge.Std(), p.DuplicateWindow.Std()); err != nil {
 			return err
 		}
 	}
 	if fn.IsStream() {
-		if err := ensureStream(ctx, js, r, fn.Spec.Trigger.Stream, []string{streamSubject(fn)}, manifests.DefaultStreamMaxAge); err != nil {
+		if err := ensureStream(ctx, js, r, fn.Spec.Trigger.Stream, []string{streamSubject(fn)}, manifests.DefaultStreamMaxAge, 0); err != nil {
 			return err
 		}
 	}

@@ -79,7 +79,7 @@ func TestEnsureStreamUpdates(t *testing.T) {
 		MaxAge: 5 * time.Hour, Duplicates: time.Minute, Storage: jetstream.MemoryStorage}); err != nil {
 		t.Fatal(err)
 	}
-	if err := ensureStream(ctx, js, Replication{}, "WIDE", []string{"wide.>"}, time.Hour); err != nil {
+	if err := ensureStream(ctx, js, Replication{}, "WIDE", []string{"wide.>"}, time.Hour, 0); err != nil {
 		t.Fatalf("widening: %v", err)
 	}
 	s, err := js.Stream(ctx, "WIDE")
@@ -103,7 +103,7 @@ func TestEnsureStreamUpdates(t *testing.T) {
 	for i := range adders {
 		js := connectJS(t, url)
 		go func() {
-			errs <- ensureStream(ctx, js, Replication{}, "RACE", []string{fmt.Sprintf("race.s%d", i)}, time.Hour)
+			errs <- ensureStream(ctx, js, Replication{}, "RACE", []string{fmt.Sprintf("race.s%d", i)}, time.Hour, 0)
 		}()
 	}
 	for range adders {
@@ -130,9 +130,7 @@ func TestEnsureStreamUpdates(t *testing.T) {
 func TestEnsureStreamsDeclaredFirst(t *testing.T) {
 	js := connectJS(t, natsURL(t))
 	ctx := context.Background()
-	fn := &manifests.Function{APIVersion: manifests.APIVersion, Kind: manifests.KindFunction}
-	fn.Metadata.Name = "ledger-store"
-	fn.Spec.Handler = "x.y"
+	fn := streamsFunction("ledger-store")
 	fn.Spec.Trigger.Stream = "LEDGER"
 	fn.Spec.Trigger.Filter = "ledger.*.take"
 	fn.Spec.Publishes = []manifests.Stream{{Stream: "LEDGER", Subjects: []string{"ledger.>"}, MaxAge: manifests.Unlimited}}
@@ -148,4 +146,40 @@ func TestEnsureStreamsDeclaredFirst(t *testing.T) {
 		t.Errorf("LEDGER: max age %s, duplicates %s, subjects %v; want unlimited (0), 2m, [ledger.>]",
 			cfg.MaxAge, cfg.Duplicates, cfg.Subjects)
 	}
+}
+
+// TestEnsureStreamsDuplicateWindow: a publishes entry's duplicateWindow is
+// the new stream's de-duplication window, and without one a stream gets
+// 2 minutes, or its max age when shorter.
+func TestEnsureStreamsDuplicateWindow(t *testing.T) {
+	js := connectJS(t, natsURL(t))
+	ctx := context.Background()
+	fn := streamsFunction("intake")
+	fn.Spec.Trigger.Subject = "fn.intake"
+	fn.Spec.Publishes = []manifests.Stream{
+		{Stream: "SHORT", Subjects: []string{"short.>"}, MaxAge: manifests.Age(time.Hour), DuplicateWindow: manifests.Duration(30 * time.Second)},
+		{Stream: "DEFAULT", Subjects: []string{"default.>"}, MaxAge: manifests.Age(time.Hour)},
+		{Stream: "YOUNG", Subjects: []string{"young.>"}, MaxAge: manifests.Age(time.Minute)},
+	}
+	if err := EnsureStreams(ctx, js, fn, Replication{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]time.Duration{"SHORT": 30 * time.Second, "DEFAULT": 2 * time.Minute, "YOUNG": time.Minute} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.CachedInfo().Config.Duplicates; got != want {
+			t.Errorf("%s: duplicate window %s, want %s", name, got, want)
+		}
+	}
+}
+
+// streamsFunction is a function named name for EnsureStreams, without a
+// trigger yet.
+func streamsFunction(name string) *manifests.Function {
+	fn := &manifests.Function{APIVersion: manifests.APIVersion, Kind: manifests.KindFunction}
+	fn.Metadata.Name = name
+	fn.Spec.Handler = "x.y"
+	return fn
 }
