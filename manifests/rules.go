@@ -237,6 +237,9 @@ func (c *checks) publishes(path string, streams []Stream) {
 		switch w := time.Duration(st.DuplicateWindow); {
 		case w < 0:
 			c.add(p+".duplicateWindow", ErrInvalid, "must not be negative, got %s", w)
+		case w > 0 && w < MinDuplicateWindow:
+			// JetStream refuses a shorter one.
+			c.add(p+".duplicateWindow", ErrInvalid, "must be at least %s (or 0 for the default), got %s", MinDuplicateWindow, w)
 		case w > 0 && st.MaxAge > 0 && w > time.Duration(st.MaxAge):
 			// JetStream refuses a window longer than the stream keeps messages.
 			c.add(p+".duplicateWindow", ErrInvalid, "must not be longer than maxAge %s, got %s", st.MaxAge, w)

@@ -139,6 +139,10 @@ type Stream struct {
 	DuplicateWindow Duration `json:"duplicateWindow,omitempty" yaml:"duplicateWindow,omitempty"`
 }
 
+// MinDuplicateWindow is the shortest de-duplication window JetStream
+// accepts.
+const MinDuplicateWindow = 100 * time.Millisecond
+
 // Age is a stream's MaxAge: a duration, or Unlimited.
 type Age Duration
 

@@ -161,6 +161,9 @@ func TestValidate(t *testing.T) {
 		{name: "publishes duplicateWindow with unlimited maxAge", edit: func(f *Function) {
 			f.Spec.Publishes[0].MaxAge, f.Spec.Publishes[0].DuplicateWindow = Unlimited, Duration(time.Hour)
 		}},
+		{name: "publishes duplicateWindow 100ms", edit: func(f *Function) { f.Spec.Publishes[0].DuplicateWindow = Duration(100 * time.Millisecond) }},
+		{name: "publishes duplicateWindow under 100ms", edit: func(f *Function) { f.Spec.Publishes[0].DuplicateWindow = Duration(50 * time.Millisecond) },
+			want: "spec.publishes[0].duplicateWindow: must be at least 100ms (or 0 for the default), got 50ms", wantErrs: ErrInvalid},
 		{name: "publishes negative duplicateWindow", edit: func(f *Function) { f.Spec.Publishes[0].DuplicateWindow = Duration(-time.Second) },
 			want: "spec.publishes[0].duplicateWindow: must not be negative, got -1s", wantErrs: ErrInvalid},
 		{name: "publishes duplicateWindow over maxAge", edit: func(f *Function) {

@@ -21,7 +21,9 @@ import (
 )
 
 // hotCache is a user's first page (the newest HotPageSize orders, a JSON
-// array of stored orders) in ORDERS_HOT under "u.<user_id>".
+// array of stored orders) in ORDERS_HOT under "u.<user_id>", for a network
+// store; a local store (the embedded one) serves first pages itself and
+// ORDERS_HOT is not used (see local).
 //
 // Writers (order-persist, after storing) and readers (order-list, on a
 // miss) can race: a writer that read the store before another writer's
@@ -100,12 +102,6 @@ type newOrders struct {
 func (h *hotCache) local() bool {
 	_, ok := h.store.(pageAppender)
 	return ok
-}
-
-// merges reports whether a round merges the new orders it is handed into
-// the cached pages (a network store) instead of reading each page back.
-func (h *hotCache) merges() bool {
-	return !h.local()
 }
 
 // refreshGrouped refreshes users in the next round and waits for it.
@@ -347,21 +343,16 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64, adds map[int6
 		pagePool.Put(p.buf)
 		return nil
 	}
-	// A store that lists pages over the network (Vitess) is not read page
-	// by page, one after the other (a round of a thousand users waited a
-	// thousand round trips): the users' pages are prepared at once,
-	// h.workers at a time (prepare), mostly by merging the new orders into
-	// the cached page.
-	var pre []prefetched
-	if h.merges() {
-		pre = make([]prefetched, len(users))
-		runtime.ForEach(users, h.workers, func(i int, u int64) {
-			pre[i] = h.prepare(ctx, u, adds[u])
-		})
-	}
+	// The store lists pages over the network (Vitess; a local store is not
+	// refreshed, see local), so it is not read page by page, one after the
+	// other (a round of a thousand users waited a thousand round trips): the
+	// users' pages are prepared at once, h.workers at a time (prepare),
+	// mostly by merging the new orders into the cached page.
+	pre := make([]prefetched, len(users))
+	runtime.ForEach(users, h.workers, func(i int, u int64) {
+		pre[i] = h.prepare(ctx, u, adds[u])
+	})
 	done := 0
-	scratch := pagePool.Get().(*[]byte) // the page's JSON, before encoding
-	defer pagePool.Put(scratch)
 	for i, u := range users {
 		// Pace the burst: at most maxRefreshInFlight unacked pages, so a
 		// round does not queue ahead of the order publishes it shares the
@@ -372,21 +363,9 @@ func (h *hotCache) refreshFast(ctx context.Context, users []int64, adds map[int6
 			}
 			done++
 		}
-		var rev uint64
-		var page []byte
-		merges := byte(0)
-		if pre != nil {
-			rev, page, merges = pre[i].rev, pre[i].page, pre[i].merges
-			if err := pre[i].err; err != nil {
-				return users, err
-			}
-		} else {
-			rev = h.revs.get(u)
-			p, err := h.loadInto(ctx, u, (*scratch)[:0])
-			if err != nil {
-				return users, err
-			}
-			*scratch, page = p, p
+		rev, page, merges := pre[i].rev, pre[i].page, pre[i].merges
+		if err := pre[i].err; err != nil {
+			return users, err
 		}
 		buf := pagePool.Get().(*[]byte)
 		*buf = encodeMergedPage((*buf)[:0], page, merges)

@@ -223,7 +223,8 @@ type listResponse struct {
 }
 
 // firstPage returns the user's newest HotPageSize orders as JSON: from L1,
-// else from ORDERS_HOT (filled from the store on a miss).
+// else from the hot cache (ORDERS_HOT filled from the store on a miss, or a
+// local store itself: hotCache.get).
 func (l *List) firstPage(ctx context.Context, userID int64) ([]json.RawMessage, error) {
 	if orders, ok := l.l1.Get(userID); ok {
 		return orders, nil

@@ -97,8 +97,12 @@ func TestKVConflictAtThreeReplicas(t *testing.T) {
 // compare-and-set with concurrent callers on a 3-node cluster (every
 // bucket at 3 replicas): each daily sign-in counts once, the SMS rate limit
 // lets exactly one message per phone through, concurrent calls with one
-// Idempotency-Key make one order, and the hot page lists exactly the
-// user's orders.
+// Idempotency-Key make one order, and page 1 lists exactly the user's
+// orders. (On this cluster's embedded store page 1 is read from the store,
+// not from ORDERS_HOT; the bucket's compare-and-set codes at 3 replicas are
+// TestKVConflictAtThreeReplicas's, and the hot-page writers are tested on a
+// network-like store in functions/orders and on Vitess in
+// internal/platform.)
 func TestCASFlowsAtThreeReplicas(t *testing.T) {
 	c := cluster(t)
 	e := c.Surge(t, nil, "orders.yaml", "signin.yaml", "sms.yaml")

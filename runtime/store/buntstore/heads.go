@@ -8,9 +8,11 @@ import (
 )
 
 // heads keeps, per shard, the newest rows of recently paged users in
-// memory, so that AppendOrdersPage (order-persist's hot-cache refresh, after
-// every batch) does not walk the B-tree for a page it has just seen: the
-// walk was 8% of the CPU of persisting orders in the orders-nats profile.
+// memory, so that AppendOrdersPage (order-list's first page: this store
+// serves it itself, see functions/orders hotCache.local) does not walk the
+// B-tree for a page it has just seen. When order-persist still refreshed a
+// KV page after every batch, that walk was 8% of the CPU of persisting
+// orders in the orders-nats profile.
 //
 // The store is the only writer of its files, so it can keep the heads
 // exact:
