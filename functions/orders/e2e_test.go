@@ -341,3 +341,26 @@ func TestOrdersDuplicateWindow(t *testing.T) {
 		t.Errorf("ORDERS duplicate window %s, want 30s (manifests/orders.yaml)", got)
 	}
 }
+
+// TestEmbeddedStorePurgesOldPages: order-persist on the embedded store
+// purges ORDERS_HOT when it starts, so that a rollback to a release that
+// still read the bucket cannot serve a page left from before this one ran.
+func TestEmbeddedStorePurgesOldPages(t *testing.T) {
+	env := start(t)
+	ctx := context.Background()
+	kv, err := env.JS.KeyValue(ctx, orders.BucketHot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "u.1004", []byte("a page of an earlier release")); err != nil {
+		t.Fatal(err)
+	}
+	p := &orders.Persist{}
+	if err := p.Provision(ctx, &runtime.Env{JS: env.JS, Store: env.P.Store(), Clock: runtime.SystemClock{},
+		Buckets: map[string]jetstream.KeyValue{orders.BucketHot: kv}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Get(ctx, "u.1004"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("ORDERS_HOT u.1004 after Provision: %v; want purged", err)
+	}
+}

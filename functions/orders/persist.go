@@ -68,8 +68,12 @@ func (p *Persist) Validate() error {
 	return nil
 }
 
-// Provision keeps the store and opens ORDERS_HOT.
-func (p *Persist) Provision(_ context.Context, env *runtime.Env) error {
+// Provision keeps the store and opens ORDERS_HOT. On a local store, which
+// serves first pages itself, it purges the bucket: releases before c113463
+// refreshed its pages on that store too, and a rollback to one of them
+// would serve the pages it left (up to the bucket's 1h TTL) without every
+// order stored since.
+func (p *Persist) Provision(ctx context.Context, env *runtime.Env) error {
 	orders, err := store.As[store.Orders](env.Store)
 	if err != nil {
 		return err
@@ -88,7 +92,22 @@ func (p *Persist) Provision(_ context.Context, env *runtime.Env) error {
 	if p.CacheInterval != nil {
 		p.hot.rounds.interval = p.CacheInterval.Std()
 	}
+	if p.hot.local() && env.JS != nil {
+		// Best effort, as the bucket is a cache: a failure is logged.
+		if err := purgeBucket(ctx, env.JS, BucketHot); err != nil && p.log != nil {
+			p.log.Warn("could not purge the hot pages of an earlier release", "bucket", BucketHot, "err", err)
+		}
+	}
 	return nil
+}
+
+// purgeBucket removes every key of the KV bucket (its stream, KV_<bucket>).
+func purgeBucket(ctx context.Context, js jetstream.JetStream, bucket string) error {
+	s, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return err
+	}
+	return s.Purge(ctx)
 }
 
 // defaultCacheInterval is Persist.CacheInterval when the config has none:
