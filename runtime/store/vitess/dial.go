@@ -6,7 +6,13 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+	"vitess.io/vitess/go/vt/vtgate/grpcvtgateconn"
+	"vitess.io/vitess/go/vt/vtgate/vtgateconn"
 )
 
 // dialTimeout bounds the reachability check Open makes first.
@@ -40,3 +46,30 @@ func checkAddress(addr string) error {
 	}
 	return nil
 }
+
+// dialProtocol names the vtgateconn dialer the pool uses: Vitess' gRPC
+// client with keepalive pings that vtgate accepts.
+const dialProtocol = "surge-grpc"
+
+// The keepalive of connections to vtgate. Vitess' client pings every 10s
+// even on a connection with no call in flight, and vtgate, by default,
+// counts such a ping as abuse and closes the connection after three
+// (GOAWAY ENHANCE_YOUR_CALM "too_many_pings"): make chaos logged it for
+// idle connections of the pool, each then dialled again, and a call that
+// starts as vtgate closes one fails. So a connection pings only while a
+// call is in flight, and no more often than vtgate's 10s minimum.
+const (
+	keepaliveTime    = 30 * time.Second
+	keepaliveTimeout = 10 * time.Second
+)
+
+var registerDialer = sync.OnceFunc(func() {
+	ka := grpc.WithKeepaliveParams(keepalive.ClientParameters{
+		Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: false,
+	})
+	vtgateconn.RegisterDialer(dialProtocol, func(ctx context.Context, addr string) (vtgateconn.Impl, error) {
+		// A dialer per call: the one grpcvtgateconn.Dial returns appends
+		// to the options it captured, which concurrent dials would race on.
+		return grpcvtgateconn.Dial(ka)(ctx, addr)
+	})
+})

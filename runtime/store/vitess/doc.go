@@ -25,14 +25,25 @@
 // # Writes and transactions
 //
 // Writes are batched: one multi-row INSERT IGNORE per table for up to
-// maxRows rows, which vtgate splits into one statement per shard. Every
-// statement runs in autocommit mode, which vtgate turns into an implicit
-// transaction over the shards the statement touches. Each connection sets
-// transaction_mode to MULTI, so the outcome does not depend on the
-// vtgate's default: SINGLE would refuse every batch that spans shards, and
-// TWOPC needs every tablet set up for it (semi-sync replication,
-// --twopc-abandon-age) and costs several extra round trips per commit, to
-// buy an atomicity these idempotent writes do not need (see below).
+// maxRows rows, which vtgate splits into one statement per shard. Each
+// carries the MULTI_SHARD_AUTOCOMMIT directive: every shard's part is
+// committed by its tablet as soon as it ran, as a statement on one shard
+// is, instead of vtgate opening a transaction on each shard and committing
+// them all once the slowest is done. Held that long, a part's row locks
+// (and the next-key locks INSERT IGNORE takes on the duplicates it meets)
+// made two batches that share orders (a client's retry of an order whose
+// ack was lost, a redelivery while the first delivery still runs) each
+// hold rows on one shard while waiting for the other's rows on another: a
+// deadlock no MySQL can see, which lasted until both callers timed out and
+// formed again at their redeliveries. make chaos lost a killed host's
+// orders that way (every attempt of them timed out), and
+// TestWaitingBatchHoldsNoLocksElsewhere shows the row committed while its
+// batch still waits. Each connection sets transaction_mode to MULTI, so the
+// outcome does not depend on the vtgate's default: SINGLE would refuse a
+// statement that spans shards, and TWOPC needs every tablet set up for it
+// (semi-sync replication, --twopc-abandon-age) and costs several extra
+// round trips per commit, to buy an atomicity these idempotent writes do
+// not need (see below).
 //
 // No write spans two tables of one user: a batch's order_lookup and orders
 // rows, and the counts and markers of an event batch, are on different
@@ -48,14 +59,12 @@
 //
 // # When a batch fails halfway
 //
-// A multi-row insert that spans shards is one vtgate transaction with one
-// MySQL transaction per shard. If the statement fails on any shard while it
-// executes, vtgate rolls back every shard: nothing is stored. If it fails
-// while committing, MULTI commits the shards one after another, so the
-// shards committed before the failing one keep their rows and the rest have
-// none; the call returns the error. The same holds between statements:
-// order_lookup claims may be committed while the orders insert fails, and
-// event counts may be committed without their markers.
+// A multi-row insert that spans shards commits on each shard by itself:
+// if it fails on one shard (or the caller's context ends), the shards that
+// had run keep their rows, the rest have none, and the call returns the
+// error. The same holds between statements: order_lookup claims may be
+// committed while the orders insert fails, and event counts may be
+// committed without their markers.
 //
 // The caller treats the error as a failed batch: the stream consumer does
 // not ack it, and JetStream redelivers it. The redelivered batch runs the

@@ -86,7 +86,7 @@ func (s *Store) PutGrabs(ctx context.Context, grabs []store.Grab) error {
 		for _, g := range grabs[lo:hi] {
 			args = append(args, []byte(g.EnvelopeID), g.UserID, g.AmountCents, g.At)
 		}
-		if _, err := s.exec(ctx, valuesSQL("INSERT IGNORE INTO envelope_grabs (envelope_id, user_id, amount_cents, grabbed_at)", 4, hi-lo), args...); err != nil {
+		if _, err := s.exec(ctx, valuesSQL(insertIgnore("envelope_grabs", "envelope_id, user_id, amount_cents, grabbed_at"), 4, hi-lo), args...); err != nil {
 			return s.fail(fmt.Sprintf("put %d grabs", hi-lo), err)
 		}
 		return nil

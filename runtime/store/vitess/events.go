@@ -101,7 +101,7 @@ func (s *Store) ApplyEvents(ctx context.Context, batches []store.EventBatch) (in
 		for _, r := range rows[lo:hi] {
 			args = append(args, r.item, r.seq, r.c.View, r.c.Click, r.c.Cart, r.c.Buy)
 		}
-		_, err := s.exec(ctx, valuesSQL("INSERT IGNORE INTO item_event_counts (item_id, seq, views, clicks, carts, buys)", 6, hi-lo), args...)
+		_, err := s.exec(ctx, valuesSQL(insertIgnore("item_event_counts", "item_id, seq, views, clicks, carts, buys"), 6, hi-lo), args...)
 		return err
 	})
 	if err != nil {
@@ -114,7 +114,7 @@ func (s *Store) ApplyEvents(ctx context.Context, batches []store.EventBatch) (in
 		for _, seq := range seqs[lo:hi] {
 			args = append(args, seq, now)
 		}
-		n, err := s.exec(ctx, valuesSQL("INSERT IGNORE INTO event_batches (seq, applied_at)", 2, hi-lo), args...)
+		n, err := s.exec(ctx, valuesSQL(insertIgnore("event_batches", "seq, applied_at"), 2, hi-lo), args...)
 		applied += int(n)
 		return err
 	})

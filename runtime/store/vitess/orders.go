@@ -134,7 +134,7 @@ func (s *Store) PutOrders(ctx context.Context, orders []store.Order) (int, error
 			o := r.o
 			args = append(args, o.OrderID, o.UserID, r.items, o.TotalCents, o.Currency, o.Status, o.CreatedAt)
 		}
-		n, err := s.exec(ctx, valuesSQL("INSERT IGNORE INTO orders ("+orderCols+")", 7, hi-lo), args...)
+		n, err := s.exec(ctx, valuesSQL(insertIgnore("orders", orderCols), 7, hi-lo), args...)
 		inserted += int(n)
 		return err
 	})
@@ -153,7 +153,7 @@ func (s *Store) claimOrderIDs(ctx context.Context, rows []orderRow) (int, error)
 		for _, r := range rows[lo:hi] {
 			args = append(args, r.o.OrderID, r.o.UserID)
 		}
-		n, err := s.exec(ctx, valuesSQL("INSERT IGNORE INTO order_lookup (order_id, user_id)", 2, hi-lo), args...)
+		n, err := s.exec(ctx, valuesSQL(insertIgnore("order_lookup", "order_id, user_id"), 2, hi-lo), args...)
 		claimed += int(n)
 		return err
 	})

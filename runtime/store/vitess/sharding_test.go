@@ -228,3 +228,103 @@ func TestRedeliveryCompletesHalfWrittenBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitingBatchHoldsNoLocksElsewhere: while a batch waits for a row lock
+// on one shard, the rows it already wrote on the other shard are
+// committed, not held. Held, two batches that share orders (a client's
+// retry of an order whose ack was lost, a redelivery while the first
+// delivery still runs) each lock rows on one shard and wait for the other's
+// on the other shard: a deadlock no MySQL sees, that lasts until the
+// callers time out, and again at each redelivery. make chaos lost a
+// host's orders that way: every attempt of them timed out.
+func TestWaitingBatchHoldsNoLocksElsewhere(t *testing.T) {
+	s := openT(t)
+	ctx := context.Background()
+	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
+	tag := fmt.Sprintf("locked-%x", rnd.Uint64())
+	user := usersByShard(ctx, t, s, rnd, 1)["-80"][0]
+	orders := testOrders(rnd, tag, user, 16)
+	ids := make([]any, len(orders))
+	for i, o := range orders {
+		ids[i] = o.OrderID
+	}
+	lookupShard := vindexShards(ctx, t, s, "xxhash", ids)
+	var here, there *store.Order // lookup rows on shard -80, 80-
+	for i := range orders {
+		switch lookupShard[orders[i].OrderID] {
+		case "-80":
+			here = &orders[i]
+		case "80-":
+			there = &orders[i]
+		}
+	}
+	if here == nil || there == nil {
+		t.Fatalf("the orders' lookup rows are not on both shards: %v", lookupShard)
+	}
+
+	// Another session holds the lock on the lookup row of there.
+	tx, err := shardDB(t, "80-").BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, "INSERT INTO order_lookup (order_id, user_id) VALUES (?, ?)", there.OrderID, there.UserID); err != nil {
+		t.Fatalf("lock a lookup row: %v", err)
+	}
+	waiting := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		n, err := s.PutOrders(ctx, []store.Order{*here, *there})
+		if err == nil && n != 1 {
+			err = fmt.Errorf("stored %d orders, want 1 (the other is the probe's)", n)
+		}
+		waiting <- err
+	}()
+	// The batch waits for the lock on 80-; its row on -80 is committed.
+	here80 := shardDB(t, "-80")
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		var n int
+		if err := here80.QueryRowContext(ctx, "SELECT COUNT(*) FROM order_lookup WHERE order_id = ?", here.OrderID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		select {
+		case err := <-waiting:
+			t.Fatalf("the batch did not wait for the locked row: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("5s after the batch started, its lookup row on -80 is not committed: it is held while the batch waits on 80-")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// here's lookup row, written by the waiting batch on -80, is not
+	// locked: a batch of here alone claims it as its user's and stores it.
+	short, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	if n, err := s.PutOrders(short, []store.Order{*here}); err != nil || n != 1 {
+		t.Fatalf("PutOrders of an order whose lookup row a waiting batch wrote on the other shard = %d, %v after %v; want 1 at once (is the row locked?)",
+			n, err, time.Since(start).Round(time.Millisecond))
+	}
+	select {
+	case err := <-waiting:
+		t.Fatalf("the batch did not wait for the locked row: %v", err)
+	default:
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waiting; err != nil {
+		t.Fatalf("the batch, once the lock was released: %v", err)
+	}
+	for _, o := range []*store.Order{here, there} {
+		if got, err := s.GetOrder(ctx, o.OrderID); err != nil || got.UserID != user {
+			t.Fatalf("GetOrder(%s) = %+v, %v", o.OrderID, got, err)
+		}
+	}
+}

@@ -154,7 +154,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // package comment): database/sql has no other hook that runs once per
 // connection.
 func openDB(cfg Config) (*sql.DB, error) {
-	name, err := json.Marshal(vitessdriver.Configuration{Protocol: "grpc", Address: cfg.Address, Target: cfg.Keyspace})
+	registerDialer()
+	name, err := json.Marshal(vitessdriver.Configuration{Protocol: dialProtocol, Address: cfg.Address, Target: cfg.Keyspace})
 	if err != nil {
 		return nil, err
 	}
@@ -259,6 +260,15 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, err
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// insertIgnore is the head of a multi-row INSERT IGNORE into table's cols
+// whose rows may be on several shards. The directive has vtgate commit
+// the statement's part on each shard by itself, as it would a statement
+// on one shard, instead of one transaction per shard that all commit at
+// the end (see "Writes and transactions" in the package comment).
+func insertIgnore(table, cols string) string {
+	return "INSERT /*vt+ MULTI_SHARD_AUTOCOMMIT=1 */ IGNORE INTO " + table + " (" + cols + ")"
 }
 
 // valuesSQL returns head followed by " VALUES (?,...),(?,...)" for n rows
