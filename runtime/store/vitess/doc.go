@@ -34,16 +34,19 @@
 // made two batches that share orders (a client's retry of an order whose
 // ack was lost, a redelivery while the first delivery still runs) each
 // hold rows on one shard while waiting for the other's rows on another: a
-// deadlock no MySQL can see, which lasted until both callers timed out and
-// formed again at their redeliveries. make chaos lost a killed host's
+// deadlock no MySQL can see, which lasted until a caller timed out and
+// formed again at the redeliveries. make chaos lost a killed host's
 // orders that way (every attempt of them timed out), and
 // TestWaitingBatchHoldsNoLocksElsewhere shows the row committed while its
-// batch still waits. Each connection sets transaction_mode to MULTI, so the
-// outcome does not depend on the vtgate's default: SINGLE would refuse a
-// statement that spans shards, and TWOPC needs every tablet set up for it
-// (semi-sync replication, --twopc-abandon-age) and costs several extra
-// round trips per commit, to buy an atomicity these idempotent writes do
-// not need (see below).
+// batch still waits. With the directive vtgate opens no shard
+// transaction, so the vtgate's transaction_mode does not apply to these
+// statements; each connection still sets it to MULTI, so that a statement
+// without the directive does not depend on the vtgate's default (SINGLE
+// would refuse it when it spans shards). An atomic commit (TWOPC) would
+// mean dropping the directive, setting every tablet up for it (semi-sync
+// replication, --twopc-abandon-age) and several extra round trips per
+// commit, to buy an atomicity these idempotent writes do not need (see
+// below).
 //
 // No write spans two tables of one user: a batch's order_lookup and orders
 // rows, and the counts and markers of an event batch, are on different
@@ -61,8 +64,10 @@
 //
 // A multi-row insert that spans shards commits on each shard by itself:
 // if it fails on one shard (or the caller's context ends), the shards that
-// had run keep their rows, the rest have none, and the call returns the
-// error. The same holds between statements: order_lookup claims may be
+// had run keep their rows, and the call returns the error (a part still
+// running may commit after it). vtgate's error then says "transaction
+// rolled back to reverse changes of partial DML execution": nothing
+// committed was rolled back. The same holds between statements: order_lookup claims may be
 // committed while the orders insert fails, and event counts may be
 // committed without their markers.
 //
@@ -72,8 +77,11 @@
 // unique keys above), a claim in order_lookup by the same user is
 // recognised as that user's own, and the missing rows are inserted, so the
 // batch ends up stored exactly once. PutOrders and ApplyEvents count only
-// the rows (markers) the redelivery added, so each order and each event
-// message is reported as new by exactly one successful call. Until the
+// the rows (markers) a successful call added, so each order and each event
+// message is reported as new by at most one call: none when the attempt
+// that stored it failed (a failed call reports nothing, and the
+// redelivery skips the row). Callers use the count for caching and logs
+// only; a redelivery refreshes its users' pages whatever it counted. Until the
 // redelivery, readers may see part of a batch: an order whose lookup row
 // exists without its orders row is reported as not found, as it is while
 // a write is in flight.

@@ -177,8 +177,9 @@ func TestShardingByUser(t *testing.T) {
 }
 
 // TestRedeliveryCompletesHalfWrittenBatch sets up what a batch spanning
-// both shards leaves when its commit failed after shard -80: every id
-// claimed, the orders of -80's users stored, those of 80-'s users not.
+// both shards leaves when its orders insert failed on shard 80- (each
+// shard's part commits by itself): every id claimed, the orders of -80's
+// users stored, those of 80-'s users not.
 // The redelivered batch inserts exactly the missing orders.
 func TestRedeliveryCompletesHalfWrittenBatch(t *testing.T) {
 	s := openT(t)
@@ -243,7 +244,7 @@ func TestWaitingBatchHoldsNoLocksElsewhere(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
 	tag := fmt.Sprintf("locked-%x", rnd.Uint64())
 	user := usersByShard(ctx, t, s, rnd, 1)["-80"][0]
-	orders := testOrders(rnd, tag, user, 16)
+	orders := testOrders(rnd, tag, user, 32) // on one shard: p = 2^-31
 	ids := make([]any, len(orders))
 	for i, o := range orders {
 		ids[i] = o.OrderID
@@ -283,9 +284,11 @@ func TestWaitingBatchHoldsNoLocksElsewhere(t *testing.T) {
 	}()
 	// The batch waits for the lock on 80-; its row on -80 is committed.
 	here80 := shardDB(t, "-80")
+	pollCtx, cancelPoll := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelPoll()
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		var n int
-		if err := here80.QueryRowContext(ctx, "SELECT COUNT(*) FROM order_lookup WHERE order_id = ?", here.OrderID).Scan(&n); err != nil {
+		if err := here80.QueryRowContext(pollCtx, "SELECT COUNT(*) FROM order_lookup WHERE order_id = ?", here.OrderID).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n == 1 {
