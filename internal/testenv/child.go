@@ -53,7 +53,7 @@ func ServeChildRuntime(t *testing.T) {
 	p, err := platform.Start(ctx, platform.Options{NATSURL: spec.NATSURL,
 		NATSAuth: natsauth.Client{CredsFile: spec.Creds}, DataDir: spec.DataDir, HTTPAddr: spec.HTTPAddr,
 		Runtime: spec.Runtime, Store: spec.Store, StoreConfig: spec.StoreConfig, AdminToken: spec.AdminToken,
-		MetricsAddr: spec.MetricsAddr, Logger: Logger(t)})
+		MetricsAddr: spec.MetricsAddr, Logger: childLogger(t)})
 	if err != nil {
 		fmt.Println("START FAILED:", err)
 		os.Exit(3)

@@ -47,6 +47,20 @@ func Logger(t testing.TB) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// childLogger is the logger of a child process: Logger's with
+// SURGE_TEST_LOG=1, else its warnings and errors on stderr, which the
+// parent test passes on and go test prints when the package fails (or
+// with -v). A child's state dies with it, so its log is the only account
+// of, say, the batches that kept failing before acked orders went
+// missing. Each line names the child's pid: the hosts of one test share
+// their helper's name.
+func childLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("SURGE_TEST_LOG") != "" {
+		return Logger(t).With("pid", os.Getpid())
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("test", t.Name(), "pid", os.Getpid())
+}
+
 // Options returns the options Start uses, for tests that restart a platform.
 func Options(t testing.TB) platform.Options {
 	return platform.Options{
