@@ -35,8 +35,9 @@
 // ack was lost, a redelivery while the first delivery still runs) each
 // hold rows on one shard while waiting for the other's rows on another: a
 // deadlock no MySQL can see, which lasted until a caller timed out and
-// formed again at the redeliveries. make chaos lost a killed host's
-// orders that way (every attempt of them timed out), and
+// formed again at the redeliveries. make chaos timed out about a hundred
+// batches a run that way, most likely how it once lost a killed host's
+// orders (every attempt of them timed out), and
 // TestWaitingBatchHoldsNoLocksElsewhere shows the row committed while its
 // batch still waits. With the directive vtgate opens no shard
 // transaction, so the vtgate's transaction_mode does not apply to these
