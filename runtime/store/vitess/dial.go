@@ -56,12 +56,12 @@ const dialProtocol = "surge-grpc"
 // counts such a ping as abuse and closes the connection after three
 // (GOAWAY ENHANCE_YOUR_CALM "too_many_pings"; the log of a make chaos that
 // failed in CI held many): each such connection is dialled again, and a
-// call that starts as vtgate closes one fails. So a connection pings only while a
-// call is in flight, and no more often than vtgate's 10s minimum. The
-// cost: a vtgate that vanished without closing its connections (its host
-// lost) is noticed when a call starts on one idle for keepaliveTime, which
-// pings first and drops the connection keepaliveTimeout later, instead of
-// by the idle pings.
+// call that starts as vtgate closes one fails. So a connection pings only
+// while a call is in flight, and no more often than vtgate's 10s minimum.
+// The cost: a vtgate that vanished without closing its connections (its
+// host lost) is noticed when a call starts on one idle for keepaliveTime,
+// which pings first and drops the connection keepaliveTimeout later,
+// instead of by the idle pings.
 const (
 	keepaliveTime    = 30 * time.Second
 	keepaliveTimeout = 10 * time.Second

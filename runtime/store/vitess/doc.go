@@ -68,9 +68,9 @@
 // had run keep their rows, and the call returns the error (a part still
 // running may commit after it). vtgate's error then says "transaction
 // rolled back to reverse changes of partial DML execution": nothing
-// committed was rolled back. The same holds between statements: order_lookup claims may be
-// committed while the orders insert fails, and event counts may be
-// committed without their markers.
+// committed was rolled back. The same holds between statements:
+// order_lookup claims may be committed while the orders insert fails, and
+// event counts may be committed without their markers.
 //
 // The caller treats the error as a failed batch: the stream consumer does
 // not ack it, and JetStream redelivers it. The redelivered batch runs the
@@ -82,8 +82,8 @@
 // message is reported as new by at most one call: none when the attempt
 // that stored it failed (a failed call reports nothing, and the
 // redelivery skips the row). Callers use the count for caching and logs
-// only; a redelivery refreshes its users' pages whatever it counted. Until the
-// redelivery, readers may see part of a batch: an order whose lookup row
-// exists without its orders row is reported as not found, as it is while
-// a write is in flight.
+// only; a redelivery refreshes its users' pages whatever it counted.
+// Until the redelivery, readers may see part of a batch: an order whose
+// lookup row exists without its orders row is reported as not found, as
+// it is while a write is in flight.
 package vitess

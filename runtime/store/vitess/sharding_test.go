@@ -235,9 +235,9 @@ func TestRedeliveryCompletesHalfWrittenBatch(t *testing.T) {
 // committed, not held. Held, two batches that share orders (a client's
 // retry of an order whose ack was lost, a redelivery while the first
 // delivery still runs) each lock rows on one shard and wait for the other's
-// on the other shard: a deadlock no MySQL sees, that lasts until the
-// callers time out, and again at each redelivery. make chaos lost a
-// host's orders that way: every attempt of them timed out.
+// on the other shard: a deadlock no MySQL sees, that lasts until a caller
+// times out, and forms again at the redeliveries (make chaos timed out
+// about a hundred batches a run; see "Writes and transactions" in doc.go).
 func TestWaitingBatchHoldsNoLocksElsewhere(t *testing.T) {
 	s := openT(t)
 	ctx := context.Background()
@@ -283,12 +283,12 @@ func TestWaitingBatchHoldsNoLocksElsewhere(t *testing.T) {
 		waiting <- err
 	}()
 	// The batch waits for the lock on 80-; its row on -80 is committed.
-	here80 := shardDB(t, "-80")
+	minus80 := shardDB(t, "-80")
 	pollCtx, cancelPoll := context.WithTimeout(ctx, 10*time.Second)
 	defer cancelPoll()
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		var n int
-		if err := here80.QueryRowContext(pollCtx, "SELECT COUNT(*) FROM order_lookup WHERE order_id = ?", here.OrderID).Scan(&n); err != nil {
+		if err := minus80.QueryRowContext(pollCtx, "SELECT COUNT(*) FROM order_lookup WHERE order_id = ?", here.OrderID).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n == 1 {
