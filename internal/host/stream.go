@@ -138,13 +138,18 @@ func (l *streamLoop) run() {
 		raw = append(raw[:0], m)
 		size := len(m.Data())
 		closed := false
+		// Until the batch's deadline, Next waits on one context: a timer
+		// per batch, where NextMaxWait makes one per message. After it,
+		// what is already buffered still joins the batch.
 		deadline := time.Now().Add(l.batchWait)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		untilDeadline := jetstream.NextContext(ctx)
 		for len(raw) < l.batchSize && (l.batchBytes == 0 || size < l.batchBytes) {
-			wait := time.Until(deadline)
-			if wait <= 0 {
-				wait = time.Microsecond
+			opt := untilDeadline
+			if !time.Now().Before(deadline) {
+				opt = jetstream.NextMaxWait(time.Microsecond)
 			}
-			m, err := it.Next(jetstream.NextMaxWait(wait))
+			m, err := it.Next(opt)
 			if err != nil {
 				closed = errors.Is(err, jetstream.ErrMsgIteratorClosed)
 				break
@@ -152,6 +157,7 @@ func (l *streamLoop) run() {
 			raw = append(raw, m)
 			size += len(m.Data())
 		}
+		cancel()
 		l.handle(raw)
 		if closed {
 			if it = l.reopen(); it == nil {

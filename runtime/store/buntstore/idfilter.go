@@ -1,9 +1,10 @@
 package buntstore
 
 import (
+	"math/bits"
 	"sync/atomic"
 
-	"github.com/bits-and-blooms/bloom/v3"
+	"github.com/cespare/xxhash/v2"
 )
 
 // idFilter answers "certainly not stored" for the id: keys of the pebble
@@ -16,7 +17,8 @@ import (
 // It is a chain of Bloom filters (a scalable Bloom filter): when the last
 // one holds the ids it was sized for, a new one of twice the size is
 // added, so the false-positive rate stays near idFilterFP per filter
-// however many orders the store grows to, at about 10 bits per id. A false
+// however many orders the store grows to, at 10 bits per id. Each filter
+// is blocked (blockFilter): an id's bits are all in one cache line. A false
 // positive costs one Pebble read; a false negative cannot happen once the
 // filter is ready: it holds every id stored before (added by the scan that
 // makes it ready) and since (added by PutOrders before its batch applies).
@@ -24,7 +26,7 @@ import (
 // Until ready it answers "may be stored" for everything. Every method is
 // called with pebbleOrders.put held, except ready.
 type idFilter struct {
-	filters []*bloom.BloomFilter
+	filters []*blockFilter
 	// room is how many more ids the last filter was sized for.
 	room uint
 	// next is the capacity of the filter added when room runs out.
@@ -32,8 +34,8 @@ type idFilter struct {
 	ready atomic.Bool
 }
 
-// idFilterFP is the false-positive rate each filter of the chain is sized
-// for.
+// idFilterFP is about the false-positive rate of each filter of the chain
+// once it holds the ids it was sized for (TestBlockFilterRate).
 const idFilterFP = 0.01
 
 // newIDFilter returns a filter sized for capacity ids before it grows.
@@ -44,7 +46,7 @@ func newIDFilter(capacity uint) *idFilter {
 }
 
 func (f *idFilter) grow() {
-	f.filters = append(f.filters, bloom.NewWithEstimates(f.next, idFilterFP))
+	f.filters = append(f.filters, newBlockFilter(f.next))
 	f.room = f.next
 	f.next *= 2
 }
@@ -54,7 +56,7 @@ func (f *idFilter) add(key []byte) {
 	if f.room == 0 {
 		f.grow()
 	}
-	f.filters[len(f.filters)-1].Add(key)
+	f.filters[len(f.filters)-1].add(xxhash.Sum64(key))
 	f.room--
 }
 
@@ -63,8 +65,9 @@ func (f *idFilter) mayHold(key []byte) bool {
 	if !f.ready.Load() {
 		return true
 	}
+	h := xxhash.Sum64(key)
 	for _, b := range f.filters {
-		if b.Test(key) {
+		if b.has(h) {
 			return true
 		}
 	}
@@ -75,7 +78,60 @@ func (f *idFilter) mayHold(key []byte) bool {
 func (f *idFilter) bytes() uint {
 	var n uint
 	for _, b := range f.filters {
-		n += b.Cap() / 8
+		n += uint(len(b.blocks)) * blockBytes
 	}
 	return n
+}
+
+// blockFilter is a blocked Bloom filter: a key's blockProbes bits all lie
+// in one 512-bit block, a cache line, chosen by its hash. A classic filter
+// spreads them over the whole bit set, so a test costs up to one cache
+// miss per probe and an add one per probe: with the chain at 5M ids (three
+// filters, 8.4 MiB) those misses were a fifth of the CPU of PutOrders.
+// Here a test or an add of a filter is one miss. Confining the bits to a
+// block costs a little accuracy: at 10 bits per key, 1.0% false positives
+// (TestBlockFilterRate) against a classic filter's 0.8%.
+type blockFilter struct {
+	blocks [][blockBytes / 8]uint64
+}
+
+const (
+	blockBytes   = 64 // a cache line
+	blockBits    = blockBytes * 8
+	blockProbes  = 7
+	bitsPerBlock = 10 // bits per key the filter is sized at
+)
+
+// newBlockFilter returns a filter sized for capacity keys.
+func newBlockFilter(capacity uint) *blockFilter {
+	n := max(1, (capacity*bitsPerBlock+blockBits-1)/blockBits)
+	return &blockFilter{blocks: make([][blockBytes / 8]uint64, n)}
+}
+
+// block is the block of hash h, and the bits in it, 9 bits of a second
+// hash derived from h (a multiplicative mix) for each probe.
+func (f *blockFilter) block(h uint64) (b *[blockBytes / 8]uint64, probes uint64) {
+	hi, _ := bits.Mul64(h, uint64(len(f.blocks))) // h's share of the blocks, without a division
+	return &f.blocks[hi], (h ^ h>>29) * 0x9e3779b97f4a7c15
+}
+
+func (f *blockFilter) add(h uint64) {
+	b, p := f.block(h)
+	for range blockProbes {
+		bit := p & (blockBits - 1)
+		b[bit>>6] |= 1 << (bit & 63)
+		p >>= 9
+	}
+}
+
+func (f *blockFilter) has(h uint64) bool {
+	b, p := f.block(h)
+	for range blockProbes {
+		bit := p & (blockBits - 1)
+		if b[bit>>6]&(1<<(bit&63)) == 0 {
+			return false
+		}
+		p >>= 9
+	}
+	return true
 }
