@@ -4,7 +4,7 @@
 # measures the three baselines and the surge scenarios with the same load
 # generator (`surge bench`), samples the RSS of `surge up` throughout, and
 # writes BENCHMARKS.md. Bounded: every run has a timeout; the whole script
-# takes about 9 minutes. echo and orders-http run twice,
+# takes about 12 minutes. echo and orders-http run twice,
 # on their routes and on auth: user twins with a JWT per simulated user.
 #
 # Knobs (environment): BENCH_DURATION (10s), BENCH_WARMUP (2s),
@@ -349,12 +349,18 @@ run overload 60 echo --gateway "$gateway" --path /v1/echo-slow -c 2000 --rate 96
 # persisted rate of orders-nats --batch 100 on it (growth-empty), filled
 # through the platform to 5M orders (growth-fill runs, each verified),
 # then the same run again (growth-5m); and its RSS at the start and after
-# every run (growth-rss), from which the report takes the RSS per stored
-# order as the slope of the RSS against the orders stored, from the
-# warm-up run's 100k to 1M. No run has a warm-up of its own: the two
-# measured runs are alike (500k orders each, end to end, on a warm
-# process), and the orders stored at each point are the acked orders of
-# the runs before it.
+# every run, right after it (growth-rss) and at rest (growth-rss-rest:
+# once the process is idle, nats-server's caches of the stream blocks the
+# run read have expired, 10 s after their last read, and a GC has run,
+# through its --pprof). The report takes the RSS per stored order as the
+# slope of the RSS at rest against the orders stored, from the warm-up
+# run's 100k to 1M: right after a run the RSS also holds that run's
+# traffic (at the batched intake's 100 MB/s, up to 1 GB of block caches)
+# and whatever garbage the GC has not yet collected, which depend on when
+# the run ended, not on the orders stored. No run has a warm-up of its
+# own: the two measured runs are alike (500k orders each, end to end, on
+# a warm process at rest), and the orders stored at each point are the
+# acked orders of the runs before it.
 run_growth() {
 	local fill=1
 	if [[ -n "${BENCH_ONLY:-}" && ! "growth-empty" =~ $BENCH_ONLY && ! "growth-5m" =~ $BENCH_ONLY ]]; then
@@ -364,8 +370,8 @@ run_growth() {
 	mkdir -p "$work/growth-manifests"
 	cp manifests/*.yaml "$work/growth-manifests/"
 	env -u SURGE_NATS_CREDS "$surge" up --data "$work/growth-data" --http 127.0.0.1:0 --nats-listen 127.0.0.1:-1 \
-		--manifests "$work/growth-manifests" --access-log=false --log-level warn --drain-timeout 5s --no-local-calls \
-		"${engine_flags[@]}" "${memory_flags[@]}" 2>"$work/growth-up.log" &
+		--manifests "$work/growth-manifests" --access-log=false --log-level info --drain-timeout 5s --no-local-calls \
+		--pprof 127.0.0.1:0 "${engine_flags[@]}" "${memory_flags[@]}" 2>"$work/growth-up.log" &
 	local growth_pid=$!
 	pids+=("$growth_pid")
 	if ! up_addrs "$work/growth-up.log" "$growth_pid"; then
@@ -388,11 +394,35 @@ run_growth() {
 	fi
 	local flags=(orders-nats --gateway "$up_gateway" --nats "$up_nats" -c 16 --batch 100 --verify-timeout 240s)
 	local stored=0 n=1 label acked
-	# checkpoint LABEL: the growth surge up's RSS now (nothing when it is gone).
+	# Its pprof address (--pprof 127.0.0.1:0), for the GC of rest below.
+	local growth_pprof
+	growth_pprof=$(sed -n 's/.*msg="pprof listening" addr=\(http:[^ ]*\)\/debug\/pprof\/.*/\1/p' "$work/growth-up.log" | head -1)
+	# checkpoint LABEL: the growth surge up's RSS now, then at rest (nothing
+	# when it is gone).
 	checkpoint() {
 		local kib
 		kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$growth_pid/status" 2>/dev/null || true)
 		[[ -z "$kib" ]] || echo "$1 $kib" >>"$work/growth-rss"
+		rest "$1"
+	}
+	# rest LABEL: waits until the growth surge up is idle (at most 5% of a
+	# core over a second, for at most 30 s), then 11 s more (nats-server
+	# drops a stream block's cache 10 s after its last read), runs a GC
+	# through pprof's heap?gc=1 and records its RSS 2 s later.
+	rest() {
+		local kib t0 t1
+		[[ -n "$growth_pprof" ]] || return 0
+		for _ in $(seq 1 30); do
+			t0=$(awk '{ print $14 + $15 }' "/proc/$growth_pid/stat" 2>/dev/null) || return 0
+			sleep 1
+			t1=$(awk '{ print $14 + $15 }' "/proc/$growth_pid/stat" 2>/dev/null) || return 0
+			((t1 - t0 > 5)) || break
+		done
+		sleep 11
+		curl -fsS -o /dev/null "$growth_pprof/debug/pprof/heap?gc=1" || return 0
+		sleep 2
+		kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$growth_pid/status" 2>/dev/null || true)
+		[[ -z "$kib" ]] || echo "$1 $kib" >>"$work/growth-rss-rest"
 	}
 	# growth LABEL WARMUP COUNT: one verified run; false when it failed.
 	growth() {
@@ -474,6 +504,9 @@ commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
 report_flags=()
 if [[ -s "$work/growth-rss" ]]; then
 	report_flags+=(--growth-rss "$work/growth-rss")
+fi
+if [[ -s "$work/growth-rss-rest" ]]; then
+	report_flags+=(--growth-rss-rest "$work/growth-rss-rest")
 fi
 if [[ -s "$work/own-rss" ]]; then
 	report_flags+=(--own-rss "$work/own-rss")

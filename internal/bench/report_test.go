@@ -305,7 +305,7 @@ func TestStoreGrowth(t *testing.T) {
 	if err := os.WriteFile(path, []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	points, err := readGrowthRSS(path)
+	points, err := readGrowthRSS(path, "--growth-rss")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +349,7 @@ func TestStoreGrowth(t *testing.T) {
 		if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := readGrowthRSS(path); err == nil {
+		if _, err := readGrowthRSS(path, "--growth-rss"); err == nil {
 			t.Errorf("readGrowthRSS(%q) took it", bad)
 		}
 	}
@@ -373,6 +373,74 @@ func TestStoreGrowth(t *testing.T) {
 	}
 	if got := rep.rssOf(byLabel[LabelGrowthFull]); got != 0 {
 		t.Errorf("rssOf(growth-5m) without a checkpoint = %d KiB, want none", got)
+	}
+}
+
+// TestStoreGrowthAtRest reads the checkpoints at rest beside the ones
+// right after each run: the RSS slope target and the RSS before growth-5m
+// come from those at rest, the slope right after each run is shown
+// without a target, and the table rows keep the RSS right after the run.
+func TestStoreGrowthAtRest(t *testing.T) {
+	dir := t.TempDir()
+	// Right after each run: 256 B per order; at rest: 64 B per order,
+	// 100 MiB lower (the runs' caches and garbage gone).
+	kib := func(orders, perOrder, base int64) int64 { return (base + orders*perOrder) / 1024 }
+	write := func(name string, perOrder, base int64) string {
+		var lines strings.Builder
+		fmt.Fprintf(&lines, "start %d\n", kib(0, perOrder, base))
+		for _, p := range []struct {
+			label  string
+			orders int64
+		}{{"growth-warm", 100_000}, {LabelGrowthEmpty, 500_000}, {"growth-fill", 750_000}, {"growth-fill.2", 1_000_000}, {LabelGrowthFull, 1_500_000}} {
+			fmt.Fprintf(&lines, "%s %d\n", p.label, kib(p.orders, perOrder, base))
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(lines.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	after, rest := write("after", 256, 150<<20), write("rest", 64, 50<<20)
+	for i, res := range []string{"a", "b", "c", "d", "e"} {
+		p := filepath.Join(dir, res+".json")
+		label := []string{"growth-warm", LabelGrowthEmpty, "growth-fill", "growth-fill.2", LabelGrowthFull}[i]
+		acked := []int64{100_000, 400_000, 250_000, 250_000, 500_000}[i]
+		r := Result{Label: label, Scenario: "orders-nats", Ops: 1, Throughput: 1, Seconds: 1,
+			Verify: &Verification{Passed: true, Acked: acked, PersistedRate: 50_000}}
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := BuildReport(ReportOptions{Results: []string{filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json"),
+		filepath.Join(dir, "c.json"), filepath.Join(dir, "d.json"), filepath.Join(dir, "e.json")},
+		GrowthRSS: after, GrowthRSSRest: rest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	per, n, _, upTo, ok := rep.rssSlope()
+	if !ok || n != 4 || upTo != 1_000_000 || math.Abs(per-64) > 0.01 {
+		t.Errorf("rssSlope = %.3f B over %d points to %d orders (%v), want 64 B (at rest) over 4 points to 1,000,000", per, n, upTo, ok)
+	}
+	var b bytes.Buffer
+	if err := rep.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| RSS per stored order: slope of the store-growth surge up's RSS at rest (the process idle, 10 s after the run, after a GC) from 100000 (after its warm-up run) to 1000000 orders stored (4 points, least squares) | 64 B | | | <= 200 B | PASS |",
+		"| RSS per stored order right after each run (the run's stream block caches and the GC's garbage included; no target): slope from 100000 to 1000000 orders stored (4 points, least squares) | 256 B | | | | info |",
+		fmt.Sprintf("| store-growth surge up before growth-5m: orders stored, RSS at rest (the process idle, 10 s after the run, after a GC) (no target) | 1000000 | | | | %s (116 B per order) |", formatMiB(kib(1_000_000, 64, 50<<20))),
+		fmt.Sprintf("| 500000 acked, all stored once; 50.0k/s end to end | %s |", formatMiB(kib(1_500_000, 256, 150<<20))),
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+	if _, err := BuildReport(ReportOptions{GrowthRSSRest: filepath.Join(dir, "missing")}); err == nil || !strings.Contains(err.Error(), "--growth-rss-rest") {
+		t.Errorf("a missing --growth-rss-rest file: %v, want an error naming the flag", err)
 	}
 }
 
