@@ -371,7 +371,7 @@ run_growth() {
 	cp manifests/*.yaml "$work/growth-manifests/"
 	env -u SURGE_NATS_CREDS "$surge" up --data "$work/growth-data" --http 127.0.0.1:0 --nats-listen 127.0.0.1:-1 \
 		--manifests "$work/growth-manifests" --access-log=false --log-level info --drain-timeout 5s --no-local-calls \
-		--pprof 127.0.0.1:0 "${engine_flags[@]}" "${memory_flags[@]}" 2>"$work/growth-up.log" &
+		--pprof 127.0.0.1:0 --pprof-contention=false "${engine_flags[@]}" "${memory_flags[@]}" 2>"$work/growth-up.log" &
 	local growth_pid=$!
 	pids+=("$growth_pid")
 	if ! up_addrs "$work/growth-up.log" "$growth_pid"; then
@@ -412,14 +412,19 @@ run_growth() {
 	rest() {
 		local kib t0 t1
 		[[ -n "$growth_pprof" ]] || return 0
+		local idle=0
 		for _ in $(seq 1 30); do
 			t0=$(awk '{ print $14 + $15 }' "/proc/$growth_pid/stat" 2>/dev/null) || return 0
 			sleep 1
 			t1=$(awk '{ print $14 + $15 }' "/proc/$growth_pid/stat" 2>/dev/null) || return 0
-			((t1 - t0 > 5)) || break
+			if ((t1 - t0 <= 5)); then
+				idle=1
+				break
+			fi
 		done
+		((idle)) || log "the store-growth surge up was still busy 30 s after $1; its RSS at rest is read anyway"
 		sleep 11
-		curl -fsS -o /dev/null "$growth_pprof/debug/pprof/heap?gc=1" || return 0
+		curl -fsS --max-time 30 -o /dev/null "$growth_pprof/debug/pprof/heap?gc=1" || return 0
 		sleep 2
 		kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$growth_pid/status" 2>/dev/null || true)
 		[[ -z "$kib" ]] || echo "$1 $kib" >>"$work/growth-rss-rest"

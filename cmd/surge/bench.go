@@ -416,7 +416,7 @@ func newBenchReportCmd(env []string) *cobra.Command {
 	cmd.Flags().StringVar(&o.Commit, "commit", "", "surge commit the results are of")
 	cmd.Flags().StringVar(&o.RSSSamples, "rss-samples", "", "file of VmRSS samples of `surge up`, one KiB figure per line")
 	cmd.Flags().StringVar(&o.GrowthRSS, "growth-rss", "", "file of \"LABEL KIB\" lines: the store-growth surge up's RSS at the start and after each run")
-	cmd.Flags().StringVar(&o.GrowthRSSRest, "growth-rss-rest", "", "file of \"LABEL KIB\" lines: the same checkpoints read at rest (idle, 10 s after the run, after a GC); the RSS slope target is read from them")
+	cmd.Flags().StringVar(&o.GrowthRSSRest, "growth-rss-rest", "", "file of \"LABEL KIB\" lines: the same checkpoints read at rest (once idle, 11 s on, after a GC); the RSS slope target is read from them")
 	cmd.Flags().StringVar(&o.OwnRSS, "own-rss", "", "file of \"LABEL KIB\" lines: the peak RSS of a run's own surge up (the Vitess run's)")
 	cmd.Flags().IntVar(&o.PID, "pid", 0, "`surge up` process whose peak RSS (VmHWM) to include")
 	cmd.Flags().Int64Var(&o.StartedUnix, "started", 0, "Unix time the bench run started (for its total duration)")

@@ -430,14 +430,35 @@ func TestStoreGrowthAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"| RSS per stored order: slope of the store-growth surge up's RSS at rest (the process idle, 10 s after the run, after a GC) from 100000 (after its warm-up run) to 1000000 orders stored (4 points, least squares) | 64 B | | | <= 200 B | PASS |",
+		"| RSS per stored order: slope of the store-growth surge up's RSS at rest (the process idle, then 11 s, then a GC) from 100000 (after its warm-up run) to 1000000 orders stored (4 points, least squares) | 64 B | | | <= 200 B | PASS |",
 		"| RSS per stored order right after each run (the run's stream block caches and the GC's garbage included; no target): slope from 100000 to 1000000 orders stored (4 points, least squares) | 256 B | | | | info |",
-		fmt.Sprintf("| store-growth surge up before growth-5m: orders stored, RSS at rest (the process idle, 10 s after the run, after a GC) (no target) | 1000000 | | | | %s (116 B per order) |", formatMiB(kib(1_000_000, 64, 50<<20))),
+		fmt.Sprintf("| store-growth surge up before growth-5m: orders stored, RSS at rest (the process idle, then 11 s, then a GC) (no target) | 1000000 | | | | %s (116 B per order) |", formatMiB(kib(1_000_000, 64, 50<<20))),
 		fmt.Sprintf("| 500000 acked, all stored once; 50.0k/s end to end | %s |", formatMiB(kib(1_500_000, 256, 150<<20))),
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}
+	}
+	// A point without a reading at rest ends the points at rest: the
+	// later ones keep their orders stored (the slope to it is over the
+	// warm-up and empty runs' points alone, too few), and without a start
+	// at rest the points right after each run are used.
+	var kept []growthPoint
+	for _, p := range rep.growthRest {
+		if p.label != "growth-fill" {
+			kept = append(kept, p)
+		}
+	}
+	gap := &Report{growth: rep.growth, growthRest: kept, Results: rep.Results}
+	if ps := gap.restPoints(); len(ps) != 3 || ps[2].label != LabelGrowthEmpty {
+		t.Errorf("restPoints with growth-fill missing at rest = %v, want start, growth-warm, growth-empty", ps)
+	}
+	if _, _, _, _, ok := gap.rssSlope(); ok {
+		t.Error("rssSlope over 2 points at rest reported a figure")
+	}
+	noStart := &Report{growth: rep.growth, growthRest: rep.growthRest[1:], Results: rep.Results}
+	if per, _, _, _, ok := noStart.rssSlope(); !ok || math.Abs(per-256) > 0.01 {
+		t.Errorf("rssSlope without a start at rest = %.3f B (%v), want 256 B, right after each run", per, ok)
 	}
 	if _, err := BuildReport(ReportOptions{GrowthRSSRest: filepath.Join(dir, "missing")}); err == nil || !strings.Contains(err.Error(), "--growth-rss-rest") {
 		t.Errorf("a missing --growth-rss-rest file: %v, want an error naming the flag", err)

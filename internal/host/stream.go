@@ -138,26 +138,9 @@ func (l *streamLoop) run() {
 		raw = append(raw[:0], m)
 		size := len(m.Data())
 		closed := false
-		// Until the batch's deadline, Next waits on one context: a timer
-		// per batch, where NextMaxWait makes one per message. After it,
-		// what is already buffered still joins the batch.
-		deadline := time.Now().Add(l.batchWait)
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		untilDeadline := jetstream.NextContext(ctx)
-		for len(raw) < l.batchSize && (l.batchBytes == 0 || size < l.batchBytes) {
-			opt := untilDeadline
-			if !time.Now().Before(deadline) {
-				opt = jetstream.NextMaxWait(time.Microsecond)
-			}
-			m, err := it.Next(opt)
-			if err != nil {
-				closed = errors.Is(err, jetstream.ErrMsgIteratorClosed)
-				break
-			}
-			raw = append(raw, m)
-			size += len(m.Data())
+		if l.batchSize > 1 {
+			raw, closed = l.fill(it, raw, size)
 		}
-		cancel()
 		l.handle(raw)
 		if closed {
 			if it = l.reopen(); it == nil {
@@ -165,6 +148,32 @@ func (l *streamLoop) run() {
 			}
 		}
 	}
+}
+
+// fill adds messages to the batch raw (of size bytes) until it is full or
+// its batch.wait has passed, and reports whether the iterator ended. Until
+// the deadline Next waits on one context, one timer for the batch where
+// NextMaxWait would make one for each message (nats.go's heartbeat check
+// still makes one per Next); after it, what is already buffered still
+// joins the batch.
+func (l *streamLoop) fill(it jetstream.MessagesContext, raw []jetstream.Msg, size int) ([]jetstream.Msg, bool) {
+	deadline := time.Now().Add(l.batchWait)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	untilDeadline := jetstream.NextContext(ctx)
+	for len(raw) < l.batchSize && (l.batchBytes == 0 || size < l.batchBytes) {
+		opt := untilDeadline
+		if !time.Now().Before(deadline) {
+			opt = jetstream.NextMaxWait(time.Microsecond)
+		}
+		m, err := it.Next(opt)
+		if err != nil {
+			return raw, errors.Is(err, jetstream.ErrMsgIteratorClosed)
+		}
+		raw = append(raw, m)
+		size += len(m.Data())
+	}
+	return raw, false
 }
 
 // delivery is one pulled message: the Msg its handler sees and the

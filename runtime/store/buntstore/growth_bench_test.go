@@ -63,8 +63,8 @@ func BenchmarkStoreGrowth(b *testing.B) {
 	}
 	put(100_000)
 	emptyRate, emptyCPU := put(500_000)
-	for n < fill+100_000 {
-		put(min(1_000_000, fill+100_000-n))
+	for n < fill {
+		put(min(1_000_000, fill-n))
 	}
 	fullRate, fullCPU := put(500_000)
 	b.ReportMetric(emptyRate, "empty-orders/s")
@@ -75,17 +75,24 @@ func BenchmarkStoreGrowth(b *testing.B) {
 	b.Log(s.peb.db.Metrics().String())
 }
 
-// settle waits until no flush or compaction of the engine is running (at
-// most 30 s).
+// settle waits until no flush or compaction of the engine has run for
+// five readings in a row, 50ms apart (a flush that ends may start a
+// compaction), for at most 30 s.
 func settle(b *testing.B, s *Store) {
 	b.Helper()
+	quiet := 0
 	for range 600 {
 		m := s.peb.db.Metrics()
 		if m.Compact.NumInProgress == 0 && m.Flush.NumInProgress == 0 {
-			return
+			if quiet++; quiet == 5 {
+				return
+			}
+		} else {
+			quiet = 0
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	b.Log("flushes or compactions still running after 30 s")
 }
 
 // cpuTime is the user + system CPU time of the process so far.

@@ -96,15 +96,15 @@ type blockFilter struct {
 }
 
 const (
-	blockBytes   = 64 // a cache line
-	blockBits    = blockBytes * 8
-	blockProbes  = 7
-	bitsPerBlock = 10 // bits per key the filter is sized at
+	blockBytes  = 64 // a cache line
+	blockBits   = blockBytes * 8
+	blockProbes = 7
+	bitsPerKey  = 10 // bits per key the filter is sized at
 )
 
 // newBlockFilter returns a filter sized for capacity keys.
 func newBlockFilter(capacity uint) *blockFilter {
-	n := max(1, (capacity*bitsPerBlock+blockBits-1)/blockBits)
+	n := max(1, (capacity*bitsPerKey+blockBits-1)/blockBits)
 	return &blockFilter{blocks: make([][blockBytes / 8]uint64, n)}
 }
 
