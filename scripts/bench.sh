@@ -410,9 +410,8 @@ run_growth() {
 	# drops a stream block's cache 10 s after its last read), runs a GC
 	# through pprof's heap?gc=1 and records its RSS 2 s later.
 	rest() {
-		local kib t0 t1
+		local kib t0 t1 idle=0
 		[[ -n "$growth_pprof" ]] || return 0
-		local idle=0
 		for _ in $(seq 1 30); do
 			t0=$(awk '{ print $14 + $15 }' "/proc/$growth_pid/stat" 2>/dev/null) || return 0
 			sleep 1

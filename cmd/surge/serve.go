@@ -34,9 +34,12 @@ type serverFlags struct {
 	opts         platform.Options
 	log          logOptions
 	drainTimeout time.Duration
-	memoryLimit  string
-	gomaxprocs   string
-	storeFlags   *pflag.FlagSet // nil: the command has no store
+	// pprofContention is --pprof-contention (opts.PprofNoContention
+	// negated: the options' zero value is the flag's default).
+	pprofContention bool
+	memoryLimit     string
+	gomaxprocs      string
+	storeFlags      *pflag.FlagSet // nil: the command has no store
 }
 
 func addLogFlags(cmd *cobra.Command, f *serverFlags) {
@@ -44,7 +47,7 @@ func addLogFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().StringVar(&f.log.Format, "log-format", "text", "log format: text or json")
 	cmd.Flags().DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "how long Ctrl-C waits for in-flight work to finish")
 	cmd.Flags().StringVar(&f.opts.PprofAddr, "pprof", "", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
-	cmd.Flags().BoolVar(&f.opts.PprofContention, "pprof-contention", true, "with --pprof, sample lock and blocking contention for the mutex and block profiles (1 in 20 mutex waits, blocking over 10µs); false leaves them empty and spares every blocking operation the sampling")
+	cmd.Flags().BoolVar(&f.pprofContention, "pprof-contention", true, "with --pprof, sample lock and blocking contention for the mutex and block profiles (1 in 20 mutex waits, blocking over 10µs); false leaves them empty and spares every blocking operation the sampling")
 	cmd.Flags().StringVar(&f.memoryLimit, "memory-limit", "auto", "soft Go heap limit (GC works harder near it): auto = 75% of the cgroup's memory limit, else of the machine's memory; a size such as 2GiB; 0 = none. GOMEMLIMIT wins if set")
 	cmd.Flags().StringVar(&f.gomaxprocs, "gomaxprocs", "auto", "Go scheduler threads running Go code at once: auto = Go's default (one per CPU), raised to at least 8 unless a cgroup CPU quota applies (README, Performance); a number; GOMAXPROCS wins if set")
 }
@@ -302,6 +305,7 @@ func serve(f *serverFlags) error {
 		return err
 	}
 	f.opts.Logger = log
+	f.opts.PprofNoContention = !f.pprofContention
 	f.opts.AdminToken = os.Getenv("SURGE_ADMIN_TOKEN")
 	if f.storeFlags != nil {
 		if f.opts.StoreConfig, err = storeConfig(f.storeFlags, f.opts.Store); err != nil {

@@ -334,12 +334,15 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "| RSS of `surge up`, peak over the whole bench (%d samples + VmHWM) | %.0f MiB | | | < 512 MiB | %s |\n",
 			rep.RSSSamples, float64(rep.PeakRSSKiB)/1024, verdict)
 	}
-	rest := len(rep.restPoints()) > 0
+	slope, rest := rep.growth, false
+	if ps := rep.restPoints(); len(ps) > 0 {
+		slope, rest = ps, true
+	}
 	when := ""
 	if rest {
 		when = " at rest (the process idle, then 11 s, then a GC)"
 	}
-	if per, points, from, upTo, ok := rep.rssSlope(); ok {
+	if per, points, from, upTo, ok := rep.rssSlopeTo(slope, slopeOrders); ok {
 		verdict := Pass
 		if per > RSSPerOrderLimit {
 			verdict = Miss
@@ -351,7 +354,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "| RSS per stored order right after each run (the run's stream block caches and the GC's garbage included; no target): slope from %d to %d orders stored (%d points, least squares) | %.0f B | | | | %s |\n",
 			from, upTo, points, per, Info)
 	}
-	if per, points, from, upTo, ok := rep.rssSlopeTo(rep.slopePoints(), math.MaxInt64); ok && upTo > slopeOrders {
+	if per, points, from, upTo, ok := rep.rssSlopeTo(slope, math.MaxInt64); ok && upTo > slopeOrders {
 		// Beyond 1M the slope tells a store whose memory grows with its
 		// orders from one whose RSS up to 1M was the process's working
 		// set still growing (pull buffers filling with a backlog).
@@ -713,17 +716,12 @@ func (rep *Report) cpuPerAcked(r *Result) (time.Duration, bool) {
 	return time.Duration(r.TargetCPU*float64(time.Second)) / time.Duration(r.Verify.Acked), true
 }
 
-// growthStored pairs each store-growth checkpoint with the orders stored
-// by then: the start has none, each later point adds the acknowledged
-// orders of its run, which verification found stored exactly once. It
-// stops at a checkpoint whose run has no passed verification (its orders
-// are not known), or one that does not follow the start.
-func (rep *Report) growthStored() (stored []int64, points []growthPoint) {
-	return rep.storedAt(rep.growth)
-}
-
-// storedAt is growthStored for the checkpoints of growth (rep.growth or
-// rep.growthRest).
+// storedAt pairs each store-growth checkpoint of growth (rep.growth, or
+// restPoints) with the orders stored by then: the start has none, each
+// later point adds the acknowledged orders of its run, which verification
+// found stored exactly once. It stops at a checkpoint whose run has no
+// passed verification (its orders are not known), or one that does not
+// follow the start.
 func (rep *Report) storedAt(growth []growthPoint) (stored []int64, points []growthPoint) {
 	if len(growth) == 0 || growth[0].label != "start" {
 		return nil, nil

@@ -76,9 +76,9 @@ type Options struct {
 	BodyLimit int64
 	// PprofAddr serves net/http/pprof on its own listener ("" for none).
 	PprofAddr string
-	// PprofContention samples lock and blocking contention for the mutex
-	// and block profiles of PprofAddr.
-	PprofContention bool
+	// PprofNoContention leaves the mutex and block profiles of PprofAddr
+	// empty: no lock or blocking contention is sampled.
+	PprofNoContention bool
 	// MetricsAddr serves GET /metrics on its own listener ("" for none):
 	// a process without a gateway (surge runtime) is scraped there.
 	MetricsAddr string
@@ -210,7 +210,7 @@ func Start(ctx context.Context, o Options) (p *Platform, err error) {
 		}
 	}
 	if o.PprofAddr != "" {
-		if err := p.startPprof(o.PprofAddr, o.PprofContention); err != nil {
+		if err := p.startPprof(o.PprofAddr, !o.PprofNoContention); err != nil {
 			return nil, err
 		}
 	}

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
-
 	"github.com/surgefn/surge/runtime/store"
 )
 
@@ -16,25 +14,25 @@ import (
 // answered "not stored".
 func TestIDFilterGrows(t *testing.T) {
 	f := newIDFilter(1024)
-	if !f.mayHold([]byte("id:x")) {
+	if !f.mayHold(idHash([]byte("id:x"))) {
 		t.Fatal("a filter not yet ready answered not stored")
 	}
 	f.ready.Store(true)
 	const n = 20000
 	for i := range n {
-		f.add(fmt.Appendf(nil, "id:held-%d", i))
+		f.add(idHash(fmt.Appendf(nil, "id:held-%d", i)))
 	}
 	if len(f.filters) < 4 {
 		t.Errorf("%d ids in %d filters: want the chain grown from 1024", n, len(f.filters))
 	}
 	for i := range n {
-		if !f.mayHold(fmt.Appendf(nil, "id:held-%d", i)) {
+		if !f.mayHold(idHash(fmt.Appendf(nil, "id:held-%d", i))) {
 			t.Fatalf("id %d added, answered not stored", i)
 		}
 	}
 	fp := 0
 	for i := range n {
-		if f.mayHold(fmt.Appendf(nil, "id:new-%d", i)) {
+		if f.mayHold(idHash(fmt.Appendf(nil, "id:new-%d", i))) {
 			fp++
 		}
 	}
@@ -195,16 +193,16 @@ func TestBlockFilterRate(t *testing.T) {
 	const n = 200_000
 	f := newBlockFilter(n)
 	for i := range n {
-		f.add(xxhash.Sum64(fmt.Appendf(nil, "id:held-%d", i)))
+		f.add(idHash(fmt.Appendf(nil, "id:held-%d", i)))
 	}
 	for i := range n {
-		if !f.has(xxhash.Sum64(fmt.Appendf(nil, "id:held-%d", i))) {
+		if !f.has(idHash(fmt.Appendf(nil, "id:held-%d", i))) {
 			t.Fatalf("key %d added, answered not held", i)
 		}
 	}
 	fp := 0
 	for i := range n {
-		if f.has(xxhash.Sum64(fmt.Appendf(nil, "id:new-%d", i))) {
+		if f.has(idHash(fmt.Appendf(nil, "id:new-%d", i))) {
 			fp++
 		}
 	}

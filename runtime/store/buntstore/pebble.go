@@ -154,7 +154,7 @@ func (p *pebbleOrders) scanIDs() {
 		}
 		p.put.Lock()
 		for _, k := range keys {
-			p.ids.add(k)
+			p.ids.add(idHash(k))
 		}
 		n += len(keys)
 		if !more {
@@ -354,7 +354,8 @@ func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows 
 		n0 := len(lookups)
 		lookups = appendLookup(lookups, r.id, orders[i].UserID, r.ts)
 		key := lookups[n0 : len(lookups)-lookupLen]
-		if p.ids.mayHold(key) {
+		h := idHash(key)
+		if p.ids.mayHold(h) {
 			found, err := p.has(key)
 			if err != nil {
 				p.put.Unlock()
@@ -365,7 +366,7 @@ func (s *Store) putOrdersPebble(ctx context.Context, orders []store.Order, rows 
 				continue
 			}
 		}
-		p.ids.add(key)
+		p.ids.add(h)
 		inBatch[r.id] = struct{}{}
 		var kl int
 		entries, kl = appendRowEntry(entries, r.u20, r.ts, r.id, r.row)
