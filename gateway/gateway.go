@@ -88,10 +88,11 @@ type Config struct {
 }
 
 // LocalCaller takes a call for an instance in this process (host.Host):
-// run returns the reply the instance would have sent over NATS; false
-// sends the call through NATS.
+// run returns the reply the instance would have sent over NATS, its
+// handler bounded by ctx; false sends the call through NATS. A call taken
+// owns msg.
 type LocalCaller interface {
-	LocalCall(function string, msg *nats.Msg) (run func() *nats.Msg, ok bool)
+	LocalCall(function string, msg *nats.Msg) (run func(ctx context.Context) *nats.Msg, ok bool)
 }
 
 // Validate reports missing required settings.
@@ -412,6 +413,15 @@ const routeKey = "surge.route"
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, tooLarge(limit)
+	}
+	if r.ContentLength > 0 {
+		// Read into a buffer of the declared length: the server's body
+		// reader ends there, and a shorter body is an error.
+		body := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, runtime.BadRequest("body", "could not read the request body")
+		}
+		return body, nil
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
 	if err != nil {

@@ -130,16 +130,13 @@ func invokeSync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64)
 		}
 	}()
 	reqID, tp := hop(c)
-	msg := buildMsg(tg.Subject, r, reqID, tp, p, user, body)
+	msg := buildMsg(tg.Subject, r, reqID, tp, p, user, body, 2)
 	setClientIP(msg, r, d.proxies)
 	// The host refuses a call that waited in its queue for most of this
 	// deadline rather than run it for a caller that has given up.
 	deadline := time.Now().Add(tg.Timeout)
 	msg.Header[wire.HeaderDeadline] = []string{strconv.FormatInt(deadline.UnixMilli(), 10)}
-	// A little slack so the function's own 504 (with its message) wins.
-	ctx, cancel := context.WithDeadline(r.Context(), deadline.Add(50*time.Millisecond))
-	defer cancel()
-	resp, err := d.request(ctx, tg.Function, msg)
+	resp, err := d.request(r.Context(), tg.Function, msg, deadline)
 	switch {
 	case err == nil:
 		outcome = callDone
@@ -175,28 +172,56 @@ func invokeSync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64)
 	return nil
 }
 
-// request sends a sync call: to an instance in this process when one
+// request sends a sync call that the caller waits for until deadline or
+// until ctx (the client) ends: to an instance in this process when one
 // takes it (Config.Local), else through NATS to the function's queue group.
-func (d *invokeDeps) request(ctx context.Context, function string, msg *nats.Msg) (*nats.Msg, error) {
+func (d *invokeDeps) request(ctx context.Context, function string, msg *nats.Msg, deadline time.Time) (*nats.Msg, error) {
 	if d.local != nil {
 		if run, ok := d.local.LocalCall(function, msg); ok {
 			d.count(function, "local")
-			// On a goroutine of its own, as over NATS: the deadline and the
-			// client hanging up end the wait (504, 499), a handler that
-			// runs on does not hold the answer; it keeps its slot until
-			// it returns.
-			done := make(chan *nats.Msg, 1)
-			go func() { done <- run() }()
-			select {
-			case resp := <-done:
-				return resp, nil
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
+			return callLocal(ctx, run, deadline)
 		}
 	}
 	d.count(function, "nats")
+	ctx, cancel := context.WithDeadline(ctx, deadline.Add(replySlack))
+	defer cancel()
 	return d.nc.RequestMsgWithContext(ctx, msg)
+}
+
+// replySlack is how long past its deadline the gateway waits for a call's
+// reply, so that the function's own 504 (with its message) wins.
+const replySlack = 50 * time.Millisecond
+
+// callLocal runs a call a local instance took on a goroutine of its own,
+// as over NATS: the deadline and the client hanging up (ctx) end the wait
+// (504, 499), and a handler that runs on does not hold the answer; it
+// keeps its slot until it returns. The handler's context ends at the
+// deadline, not when the client hangs up (a call over NATS does not learn
+// of that either). Its deadline is the only timer of the call.
+func callLocal(ctx context.Context, run func(context.Context) *nats.Msg, deadline time.Time) (*nats.Msg, error) {
+	hctx, cancel := context.WithDeadline(context.Background(), deadline)
+	done := make(chan *nats.Msg, 1)
+	go func() {
+		defer cancel()
+		done <- run(hctx)
+	}()
+	select {
+	case resp := <-done:
+		return resp, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-hctx.Done():
+	}
+	slack := time.NewTimer(replySlack)
+	defer slack.Stop()
+	select {
+	case resp := <-done:
+		return resp, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-slack.C:
+		return nil, context.DeadlineExceeded
+	}
 }
 
 func (d *invokeDeps) count(function, via string) {
@@ -245,7 +270,7 @@ func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64
 		id = key
 	}
 	reqID, tp := hop(c)
-	msg := buildMsg(tg.Publish, r, reqID, tp, p, user, body)
+	msg := buildMsg(tg.Publish, r, reqID, tp, p, user, body, 4)
 	setClientIP(msg, r, d.proxies)
 	msg.Header[wire.HeaderCallID] = []string{id}
 	msg.Header[wire.HeaderFunction] = []string{tg.Function}

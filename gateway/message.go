@@ -16,7 +16,7 @@ import (
 // header stays behind, so a client can never send a Surge-* header (a
 // forged Surge-User-Id, Surge-Call-Id, Surge-Function...) or a Nats-* one
 // to a function, nor its Authorization.
-var forwarded = []string{
+var forwarded = [...]string{
 	wire.HeaderContentType,
 	wire.HeaderIdempotencyKey,
 	"If-Match", // the user centre's optimistic lock
@@ -26,43 +26,71 @@ var forwarded = []string{
 }
 
 // hop is the request id and the traceparent of the gateway's hop that the
-// requestID middleware put on the response, as the response holds them:
-// the message shares those values (neither header is changed after), so
-// no call copies them.
-func hop(c echo.Context) (reqID, traceparent []string) {
+// requestID middleware put on the response.
+func hop(c echo.Context) (reqID, traceparent string) {
 	h := c.Response().Header()
-	return h[echo.HeaderXRequestID], h[wire.HeaderTraceresponse]
+	return first(h[echo.HeaderXRequestID]), first(h[wire.HeaderTraceresponse])
+}
+
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
 
 // buildMsg turns an HTTP call into the NATS message a function receives:
 // body as data, request details as headers; user, when not 0, is the end
-// user the gateway authenticated (Surge-User-Id).
-func buildMsg(subject string, r *http.Request, reqID, traceparent []string, p *Params, user int64, body []byte) *nats.Msg {
-	// Method, path, query, request id, trace (2), user, client IP, up to
-	// six forwarded client headers, the deadline of a sync call (or the
-	// three headers of an async one) and the parameters: sized once.
-	h := make(nats.Header, 17+p.n)
+// user the gateway authenticated (Surge-User-Id). extra is how many
+// headers the caller adds (the deadline of a sync call, the three of an
+// async one, the client IP): the header map is sized once for them all,
+// no larger, since a map sized for more than eight takes a table of its
+// own. Every value slice is the message's own: a local call hands the
+// header to the function (host.Host.LocalCall), which may write to it.
+func buildMsg(subject string, r *http.Request, reqID, traceparent string, p *Params, user int64, body []byte, extra int) *nats.Msg {
+	var fwd [len(forwarded)]string
+	n := 2 + p.n + extra // method and path
+	for i, k := range forwarded {
+		if fwd[i] = r.Header.Get(k); fwd[i] != "" {
+			n++
+		}
+	}
+	// tracestate belongs to the caller's trace: it goes on only when that
+	// trace was continued, not when a new one was started.
+	var tracestate string
+	if traceparent != "" {
+		if ts := r.Header.Get(wire.HeaderTracestate); ts != "" && wire.TraceID(r.Header.Get(wire.HeaderTraceparent)) != "" {
+			tracestate = ts
+		}
+	}
+	for _, v := range []string{r.URL.RawQuery, reqID, traceparent, tracestate} {
+		if v != "" {
+			n++
+		}
+	}
+	if user > 0 {
+		n++
+	}
+	h := make(nats.Header, n)
 	h[wire.HeaderMethod] = []string{r.Method}
 	h[wire.HeaderPath] = []string{r.URL.Path}
 	if r.URL.RawQuery != "" {
 		h[wire.HeaderQuery] = []string{r.URL.RawQuery}
 	}
 	p.Each(func(k, v string) { h[wire.HeaderParamPrefix+k] = []string{v} })
-	for _, k := range forwarded {
-		if v := r.Header.Get(k); v != "" {
-			h[k] = []string{v}
+	for i, k := range forwarded {
+		if fwd[i] != "" {
+			h[k] = []string{fwd[i]}
 		}
 	}
-	if reqID != nil {
-		h[wire.HeaderRequestID] = reqID
+	if reqID != "" {
+		h[wire.HeaderRequestID] = []string{reqID}
 	}
-	if traceparent != nil {
-		h[wire.HeaderTraceparent] = traceparent
-		// tracestate belongs to the caller's trace: it goes on only when
-		// that trace was continued, not when a new one was started.
-		if ts := r.Header.Get(wire.HeaderTracestate); ts != "" && wire.TraceID(r.Header.Get(wire.HeaderTraceparent)) != "" {
-			h[wire.HeaderTracestate] = []string{ts}
-		}
+	if traceparent != "" {
+		h[wire.HeaderTraceparent] = []string{traceparent}
+	}
+	if tracestate != "" {
+		h[wire.HeaderTracestate] = []string{tracestate}
 	}
 	if user > 0 {
 		h[wire.HeaderUserID] = []string{strconv.FormatInt(user, 10)}

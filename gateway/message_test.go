@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/surgefn/surge/runtime"
 	"github.com/surgefn/surge/runtime/wire"
 )
 
@@ -17,7 +18,7 @@ func TestBuildMsg(t *testing.T) {
 	r.Header.Set("Content-Type", "application/json")
 	var p Params
 	p.add("order_id", "7")
-	m := buildMsg("fn.orders.get", r, []string{"rid"}, nil, &p, 0, []byte("{}"))
+	m := buildMsg("fn.orders.get", r, "rid", "", &p, 0, []byte("{}"), 0)
 	want := map[string]string{
 		wire.HeaderMethod:                   "POST",
 		wire.HeaderPath:                     "/v1/orders/7",
@@ -31,6 +32,11 @@ func TestBuildMsg(t *testing.T) {
 		if got := m.Header.Get(k); got != v {
 			t.Errorf("header %s = %q, want %q", k, got, v)
 		}
+	}
+	// A local call's function may write to its header (host.Host.LocalCall).
+	m.Header[wire.HeaderContentType][0] = "text/plain"
+	if got := r.Header.Get("Content-Type"); got != "application/json" {
+		t.Errorf("writing to the message's header changed the request's: Content-Type %q", got)
 	}
 	if m.Header.Get("Authorization") != "" {
 		t.Error("Authorization must not travel to functions")
@@ -58,6 +64,41 @@ func BenchmarkBuildMsg(b *testing.B) {
 	var p Params
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = buildMsg("fn.orders.accept", r, []string{"rid"}, nil, &p, 0, body)
+		_ = buildMsg("fn.orders.accept", r, "rid", "", &p, 0, body, 2)
+	}
+}
+
+// TestReadBody: a body of a declared length is read whole, a shorter one
+// is 400, one declared or sent past the limit is 413, and a chunked body
+// (no declared length) is read to its end within the limit.
+func TestReadBody(t *testing.T) {
+	tests := []struct {
+		name     string
+		body     string
+		length   int64
+		wantBody string
+		wantCode string
+	}{
+		{"declared", `{"a":1}`, 7, `{"a":1}`, ""},
+		{"shorter than declared", `{"a"`, 7, "", "invalid_request"},
+		{"declared past the limit", strings.Repeat("x", 20), 20, "", "body_too_large"},
+		{"chunked", `{"b":2}`, -1, `{"b":2}`, ""},
+		{"chunked past the limit", strings.Repeat("x", 20), -1, "", "body_too_large"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/v1/x", strings.NewReader(tt.body))
+			r.ContentLength = tt.length
+			body, err := readBody(r, 16)
+			if tt.wantCode != "" {
+				if e := runtime.AsError(err); err == nil || e.Code != tt.wantCode {
+					t.Fatalf("readBody = %q, %v; want error %s", body, err, tt.wantCode)
+				}
+				return
+			}
+			if err != nil || string(body) != tt.wantBody {
+				t.Fatalf("readBody = %q, %v; want %q", body, err, tt.wantBody)
+			}
+		})
 	}
 }

@@ -264,7 +264,7 @@ func FuzzBuildMsg(f *testing.F) {
 		r.Header.Add(http.CanonicalHeaderKey(key), val)
 		var p Params
 		p.add("user_id", "5")
-		m := buildMsg("fn.x", r, []string{"rid"}, nil, &p, user, nil)
+		m := buildMsg("fn.x", r, "rid", "", &p, user, nil, 0)
 		allowed := map[string]bool{wire.HeaderMethod: true, wire.HeaderPath: true, wire.HeaderQuery: true,
 			wire.HeaderParamPrefix + "user_id": true, wire.HeaderUserID: user > 0}
 		for k, vs := range m.Header {

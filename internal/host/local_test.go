@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func (f *fixture) callLocal(t *testing.T) string {
 	if !ok {
 		return ""
 	}
-	reply := run()
+	reply := run(context.Background())
 	if e := runtime.ErrorFromHeaders(reply.Header); e != nil {
 		return "error: " + e.Msg
 	}

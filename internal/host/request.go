@@ -209,7 +209,9 @@ func (ri *requestInstance) overloaded(reply, why string) {
 }
 
 func (ri *requestInstance) serve(reply string, deadline time.Time, waited time.Duration, req *runtime.Request) {
-	msg := ri.run(deadline, req)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	msg := ri.run(ctx, req)
+	cancel()
 	if reply == "" {
 		return
 	}
@@ -238,13 +240,27 @@ func (ri *requestInstance) acquireLocal() bool {
 	return true
 }
 
-// callLocal runs a call acquireLocal let in, as dispatch and serve would
-// (at least half the timeout to run), on the caller's goroutine, and
-// returns the reply serve would have published.
-func (ri *requestInstance) callLocal(msg *nats.Msg) *nats.Msg {
-	now := time.Now()
-	deadline := ri.runDeadline(callDeadline(msg.Header, now, ri.timeout), now)
-	return ri.run(deadline, runtime.NewRequest(msg.Subject, msg.Data, wireHeader(msg.Header)))
+// callLocal runs a call acquireLocal let in on the caller's goroutine,
+// its handler bounded by ctx (the caller's deadline), never longer than
+// the function's timeout, and returns the reply serve would have
+// published. msg's header becomes the request's (LocalCall).
+func (ri *requestInstance) callLocal(ctx context.Context, msg *nats.Msg) *nats.Msg {
+	if limit := time.Now().Add(ri.timeout); !deadlineBy(ctx, limit) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, limit)
+		defer cancel()
+	}
+	if msg.Header == nil {
+		msg.Header = nats.Header{}
+	}
+	wireValues(msg.Header)
+	return ri.run(ctx, runtime.NewRequest(msg.Subject, msg.Data, msg.Header))
+}
+
+// deadlineBy reports whether ctx has a deadline no later than t.
+func deadlineBy(ctx context.Context, t time.Time) bool {
+	d, ok := ctx.Deadline()
+	return ok && !d.After(t)
 }
 
 // runDeadline is the deadline of a call that found a free slot at now: its
@@ -259,27 +275,23 @@ func (ri *requestInstance) runDeadline(deadline, now time.Time) time.Time {
 // headerValue is what nats.go does to a header value it sends.
 var headerValue = strings.NewReplacer("\r", " ", "\n", " ")
 
-// wireHeader is h as an instance decodes it off the wire: in a copy of its
-// own (the gateway's values share arrays with its response; Clone makes
-// one array for all), each value trimmed and its CR and LF turned into
-// spaces, as nats.go writes them, so a handler sees the same header
-// whichever way the call came.
-func wireHeader(h nats.Header) nats.Header {
-	out := http.Header(h).Clone()
-	if out == nil {
-		return nats.Header{}
-	}
-	for _, vs := range out {
+// wireValues makes h's values what an instance decodes off the wire:
+// each trimmed and its CR and LF turned into spaces, as nats.go writes
+// them, so a handler sees the same header whichever way the call came. It
+// writes to h's value slices, which must be h's own (gateway.buildMsg);
+// values that need no change (nearly all) cost nothing.
+func wireValues(h nats.Header) {
+	for _, vs := range h {
 		for i, v := range vs {
 			vs[i] = headerValue.Replace(textproto.TrimString(v))
 		}
 	}
-	return nats.Header(out)
 }
 
-// run runs one call that holds a concurrency slot and returns its reply
-// (without a subject); it releases the slot.
-func (ri *requestInstance) run(deadline time.Time, req *runtime.Request) *nats.Msg {
+// run runs one call that holds a concurrency slot, its handler's context
+// ctx (the caller's deadline, never later than the function's timeout),
+// and returns its reply (without a subject); it releases the slot.
+func (ri *requestInstance) run(ctx context.Context, req *runtime.Request) *nats.Msg {
 	start := time.Now()
 	ri.m.inFlight.Inc()
 	defer func() {
@@ -292,14 +304,11 @@ func (ri *requestInstance) run(deadline time.Time, req *runtime.Request) *nats.M
 		}
 		ri.mu.Unlock()
 	}()
-	// The caller's deadline, never later than the function's timeout.
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	tp := req.Header.Get(wire.HeaderTraceparent)
 	err := runtime.HandlerFunc(ri.h.Handle).Handle(runtime.WithTraceparent(ctx, tp), req)
 	if err == nil && ctx.Err() != nil {
 		err = fmt.Errorf("%w after %s (timeout %s)", context.DeadlineExceeded, time.Since(start).Round(time.Millisecond), ri.timeout)
 	}
-	cancel()
 	elapsed := time.Since(start)
 	ri.m.handled(1, elapsed)
 	ri.served.Add(1)
@@ -385,14 +394,18 @@ func (ri *requestInstance) stop(ctx context.Context) error {
 
 // LocalCall takes a concurrency slot for a call to function on one of this
 // host's instances, when one serves msg.Subject with a slot free, and
-// returns the call: run, it runs the handler and returns the reply the
-// instance would have published had the call come through the function's
-// queue group, which is where a call goes when this returns false (no
-// instance here, every slot taken, draining). The slot is held until run
-// returns; run must be called. The gateway of the same process asks first
+// returns the call: run, it runs the handler, its context ctx (cut to the
+// function's timeout when ctx has no deadline that soon), and returns the
+// reply the instance would have published had the call come through the
+// function's queue group, which is where a call goes when this returns
+// false (no instance here, every slot taken, draining). The slot is held
+// until run returns; run must be called. A call taken owns msg: its header
+// becomes the request's, values changed in place as the wire would
+// change them, so no value slice of it may be shared (the caller does not
+// use msg again). The gateway of the same process asks first
 // (gateway.Config.Local): the call then skips NATS, the request and its
 // reply, four socket writes and as many wake-ups.
-func (h *Host) LocalCall(function string, msg *nats.Msg) (run func() *nats.Msg, ok bool) {
+func (h *Host) LocalCall(function string, msg *nats.Msg) (run func(ctx context.Context) *nats.Msg, ok bool) {
 	h.mu.Lock()
 	d := h.deps[function]
 	h.mu.Unlock()
@@ -415,5 +428,5 @@ func (h *Host) LocalCall(function string, msg *nats.Msg) (run func() *nats.Msg, 
 	if ri == nil {
 		return nil, false
 	}
-	return func() *nats.Msg { return ri.callLocal(msg) }, true
+	return func(ctx context.Context) *nats.Msg { return ri.callLocal(ctx, msg) }, true
 }

@@ -9,8 +9,7 @@ import (
 )
 
 // TestWireHeader: a local call's header is what the same header becomes
-// over NATS (published with nats.go, received off the wire), and a copy:
-// writing to it leaves the gateway's header as it was.
+// over NATS (published with nats.go, received off the wire).
 func TestWireHeader(t *testing.T) {
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
 	if err != nil {
@@ -43,7 +42,12 @@ func TestWireHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	local := wireHeader(sent)
+	// sent goes over NATS first: wireValues writes to the header it gets.
+	local := nats.Header{}
+	for k, vs := range sent {
+		local[k] = append([]string(nil), vs...)
+	}
+	wireValues(local)
 	if len(local) != len(m.Header) {
 		t.Fatalf("local header %q, over NATS %q", local, m.Header)
 	}
@@ -57,9 +61,5 @@ func TestWireHeader(t *testing.T) {
 				t.Errorf("%s[%d]: local %q, over NATS %q", k, i, got[i], want[i])
 			}
 		}
-	}
-	local["Plain"][0] = "changed"
-	if sent["Plain"][0] != "v" {
-		t.Error("writing to the local header changed the gateway's")
 	}
 }

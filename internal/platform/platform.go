@@ -771,7 +771,7 @@ const routeWait = 10 * time.Second
 // through NATS.
 type localHost struct{ h atomic.Pointer[host.Host] }
 
-func (l *localHost) LocalCall(function string, msg *nats.Msg) (func() *nats.Msg, bool) {
+func (l *localHost) LocalCall(function string, msg *nats.Msg) (func(context.Context) *nats.Msg, bool) {
 	if h := l.h.Load(); h != nil {
 		return h.LocalCall(function, msg)
 	}
