@@ -126,6 +126,7 @@ type Gateway struct {
 	synced  chan struct{}
 	limits  *limiters
 	gate    *gate
+	workers *workers // local calls' (Config.Local)
 
 	mu  sync.Mutex
 	fns map[string]manifests.Function
@@ -159,7 +160,8 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: calls bucket: %w", err)
 	}
 	g := &Gateway{cfg: cfg, reg: reg, deploy: deploy.New(reg, host.CheckHandler), calls: calls, metrics: newMetrics(cfg.Registry),
-		synced: make(chan struct{}), fns: map[string]manifests.Function{}, gate: &gate{max: int64(cfg.MaxInFlight)}}
+		synced: make(chan struct{}), fns: map[string]manifests.Function{}, gate: &gate{max: int64(cfg.MaxInFlight)},
+		workers: newWorkers(maxWorkers)}
 	if !cfg.NoAdaptiveLimit {
 		g.limits = newLimiters(nil)
 		if err := cfg.Registry.Register(g.limits); err != nil {
@@ -202,7 +204,7 @@ func (g *Gateway) echo() *echo.Echo {
 		hosts: func(ctx context.Context) ([]wire.HostStatus, error) { return host.ReadStatuses(ctx, g.cfg.JS) }}))
 
 	deps := invokeDeps{nc: g.cfg.NC, js: g.cfg.JS, calls: g.calls, table: g.currentTable, bodyLimit: g.cfg.BodyLimit,
-		auth: newRouteAuth(g.cfg.Users, g.cfg.AdminToken), proxies: g.cfg.TrustedProxies, gate: g.gate, local: g.cfg.Local, sync: g.metrics.sync}
+		auth: newRouteAuth(g.cfg.Users, g.cfg.AdminToken), proxies: g.cfg.TrustedProxies, gate: g.gate, local: g.cfg.Local, sync: g.metrics.sync, workers: g.workers}
 	e.POST("/function/:name", newByNameHandler(deps, false))
 	e.POST("/async-function/:name", newByNameHandler(deps, true))
 	e.GET("/calls/:id", newCallStatusHandler(g.calls, deps))
@@ -351,7 +353,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if srv == nil {
 		return nil
 	}
-	return srv.Shutdown(ctx)
+	err := srv.Shutdown(ctx)
+	g.workers.stop()
+	return err
 }
 
 // requestID echoes X-Request-Id or makes one, and gives the request its

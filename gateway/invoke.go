@@ -37,6 +37,7 @@ type invokeDeps struct {
 	proxies   TrustedProxies
 	gate      *gate
 	local     LocalCaller            // nil: every call goes through NATS
+	workers   *workers               // run local calls; nil: a goroutine each
 	sync      *prometheus.CounterVec // surge_gateway_sync_calls_total; nil: not counted
 }
 
@@ -179,7 +180,7 @@ func (d *invokeDeps) request(ctx context.Context, function string, msg *nats.Msg
 	if d.local != nil {
 		if run, ok := d.local.LocalCall(function, msg); ok {
 			d.count(function, "local")
-			return callLocal(ctx, run, deadline)
+			return callLocal(ctx, d.workers, run, deadline)
 		}
 	}
 	d.count(function, "nats")
@@ -192,19 +193,24 @@ func (d *invokeDeps) request(ctx context.Context, function string, msg *nats.Msg
 // reply, so that the function's own 504 (with its message) wins.
 const replySlack = 50 * time.Millisecond
 
-// callLocal runs a call a local instance took on a goroutine of its own,
-// as over NATS: the deadline and the client hanging up (ctx) end the wait
+// callLocal runs a call a local instance took on a goroutine of its own
+// (a worker of w), as over NATS: the deadline and the client hanging up (ctx) end the wait
 // (504, 499), and a handler that runs on does not hold the answer; it
 // keeps its slot until it returns. The handler's context ends at the
 // deadline, not when the client hangs up (a call over NATS does not learn
 // of that either). Its deadline is the only timer of the call.
-func callLocal(ctx context.Context, run func(context.Context) *nats.Msg, deadline time.Time) (*nats.Msg, error) {
+func callLocal(ctx context.Context, w *workers, run func(context.Context) *nats.Msg, deadline time.Time) (*nats.Msg, error) {
 	hctx, cancel := context.WithDeadline(context.Background(), deadline)
 	done := make(chan *nats.Msg, 1)
-	go func() {
+	call := func() {
 		defer cancel()
 		done <- run(hctx)
-	}()
+	}
+	if w != nil {
+		w.run(call)
+	} else {
+		go call()
+	}
 	select {
 	case resp := <-done:
 		return resp, nil
