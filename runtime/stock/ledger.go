@@ -260,6 +260,7 @@ type book struct {
 	total    int64
 	sold     int64
 	holders  map[string]*holding
+	scratch  []Taken       // applyLocked's, reused
 	progress chan struct{} // closed (and replaced) on every applied message
 	queue    []*pending
 	busy     bool
@@ -439,8 +440,9 @@ func (b *book) applyLocked(seq uint64, subject string, h nats.Header) {
 		}
 		return
 	}
-	var takes [][4]any
-	if json.Unmarshal([]byte(h.Get(HeaderTakes)), &takes) != nil {
+	takes, ok := decodeTakes(h.Get(HeaderTakes), b.scratch[:0])
+	b.scratch = takes[:0]
+	if !ok {
 		return
 	}
 	own := b.flight != "" && h.Get(runtime.HeaderMsgID) == b.flight
@@ -448,21 +450,19 @@ func (b *book) applyLocked(seq uint64, subject string, h nats.Header) {
 		b.landed = seq
 	}
 	for _, t := range takes {
-		claim, _ := t[0].(string)
-		holder, _ := t[1].(string)
-		units, _ := t[2].(float64)
-		key, _ := t[3].(string)
-		b.record(Taken{Claim: claim, Holder: holder, Units: int64(units), Key: key})
+		b.record(t)
 	}
+	clear(takes)
 }
 
-// record adds one take to the state.
+// record adds one take to the state. Its strings may be slices of a
+// message's header: what the state keeps is copied.
 func (b *book) record(t Taken) {
 	b.sold += t.Units
 	hd := b.holders[t.Holder]
 	if hd == nil {
 		hd = &holding{}
-		b.holders[t.Holder] = hd
+		b.holders[strings.Clone(t.Holder)] = hd
 	}
 	hd.units += t.Units
 	hd.takes++
@@ -470,8 +470,120 @@ func (b *book) record(t Taken) {
 		if hd.keys == nil {
 			hd.keys = map[string]Claim{}
 		}
-		hd.keys[t.Key] = Claim{ID: t.Claim, Units: t.Units, Replayed: true}
+		hd.keys[strings.Clone(t.Key)] = Claim{ID: strings.Clone(t.Claim), Units: t.Units, Replayed: true}
 	}
+}
+
+// decodeTakes appends the takes of a HeaderTakes value to out; false when
+// it is not a JSON array of [claim, holder, units, key]. The takes of a
+// message as assemble writes it are parsed directly (its strings are
+// slices of v); anything else, such as an escaped string, goes through
+// encoding/json (1000 takes: 25 µs parsed, 654 µs and 5,000 allocations
+// through encoding/json; BenchmarkDecodeTakes).
+func decodeTakes(v string, out []Taken) ([]Taken, bool) {
+	if takes, ok := parseTakes(v, out); ok {
+		return takes, true
+	}
+	return decodeTakesJSON(v, out)
+}
+
+// decodeTakesJSON is decodeTakes through encoding/json.
+func decodeTakesJSON(v string, out []Taken) ([]Taken, bool) {
+	var raw [][4]any
+	if json.Unmarshal([]byte(v), &raw) != nil {
+		return out, false
+	}
+	for _, t := range raw {
+		claim, _ := t[0].(string)
+		holder, _ := t[1].(string)
+		units, _ := t[2].(float64)
+		key, _ := t[3].(string)
+		out = append(out, Taken{Claim: claim, Holder: holder, Units: int64(units), Key: key})
+	}
+	return out, true
+}
+
+// parseTakes parses v when it is [["claim","holder",units,"key"],...]
+// with no white space, strings of printable ASCII without escapes, units a
+// non-negative integer of at most 15 digits (what json.Marshal of a take
+// makes); false for anything else.
+func parseTakes(v string, out []Taken) ([]Taken, bool) {
+	n := len(out)
+	if len(v) < 2 || v[0] != '[' || v[len(v)-1] != ']' {
+		return out, false
+	}
+	rest := v[1 : len(v)-1]
+	for rest != "" {
+		var t Taken
+		var ok bool
+		if rest, ok = cut(rest, '['); !ok {
+			return out[:n], false
+		}
+		if t.Claim, rest, ok = jsonString(rest); !ok {
+			return out[:n], false
+		}
+		if rest, ok = cut(rest, ','); !ok {
+			return out[:n], false
+		}
+		if t.Holder, rest, ok = jsonString(rest); !ok {
+			return out[:n], false
+		}
+		if rest, ok = cut(rest, ','); !ok {
+			return out[:n], false
+		}
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			t.Units = t.Units*10 + int64(rest[i]-'0')
+			i++
+		}
+		if i == 0 || i > 15 || (i > 1 && rest[0] == '0') {
+			return out[:n], false
+		}
+		if rest, ok = cut(rest[i:], ','); !ok {
+			return out[:n], false
+		}
+		if t.Key, rest, ok = jsonString(rest); !ok {
+			return out[:n], false
+		}
+		if rest, ok = cut(rest, ']'); !ok {
+			return out[:n], false
+		}
+		out = append(out, t)
+		if rest == "" {
+			break
+		}
+		if rest, ok = cut(rest, ','); !ok || rest == "" {
+			return out[:n], false
+		}
+	}
+	return out, true
+}
+
+// cut drops c from the start of s.
+func cut(s string, c byte) (string, bool) {
+	if s == "" || s[0] != c {
+		return s, false
+	}
+	return s[1:], true
+}
+
+// jsonString reads a JSON string of printable ASCII without escapes from
+// the start of s.
+func jsonString(s string) (str, rest string, ok bool) {
+	if s == "" || s[0] != '"' {
+		return "", s, false
+	}
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			return s[1:i], s[i+1:], true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			// An escape, a control character or non-ASCII (which
+			// encoding/json checks for valid UTF-8) is left to it.
+			return "", s, false
+		}
+	}
+	return "", s, false
 }
 
 // Reserve takes t.Units of key for t.Holder: ErrSoldOut when fewer are
