@@ -350,12 +350,12 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	srv := g.srv
 	g.mu.Unlock()
+	// Waiting workers end now; one running a call ends after it.
+	defer g.workers.stop()
 	if srv == nil {
 		return nil
 	}
-	err := srv.Shutdown(ctx)
-	g.workers.stop()
-	return err
+	return srv.Shutdown(ctx)
 }
 
 // requestID echoes X-Request-Id or makes one, and gives the request its
@@ -418,12 +418,12 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, tooLarge(limit)
 	}
-	if r.ContentLength > 0 {
+	if r.ContentLength > 0 && r.ContentLength <= exactBody {
 		// Read into a buffer of the declared length: the server's body
 		// reader ends there, and a shorter body is an error.
 		body := make([]byte, r.ContentLength)
 		if _, err := io.ReadFull(r.Body, body); err != nil {
-			return nil, runtime.BadRequest("body", "could not read the request body")
+			return nil, unreadable(err)
 		}
 		return body, nil
 	}
@@ -433,9 +433,21 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		if errors.As(err, &mbe) {
 			return nil, tooLarge(limit)
 		}
-		return nil, runtime.BadRequest("body", "could not read the request body")
+		return nil, unreadable(err)
 	}
 	return body, nil
+}
+
+// exactBody is the largest declared body readBody allocates in full
+// before reading it: a larger one grows with the bytes that arrive, so
+// that clients declaring big bodies and sending none hold no more memory
+// than they sent.
+const exactBody = 64 << 10
+
+func unreadable(err error) *runtime.Error {
+	e := runtime.BadRequest("body", "could not read the request body")
+	e.Err = err
+	return e
 }
 
 func tooLarge(limit int64) *runtime.Error {

@@ -194,11 +194,12 @@ func (d *invokeDeps) request(ctx context.Context, function string, msg *nats.Msg
 const replySlack = 50 * time.Millisecond
 
 // callLocal runs a call a local instance took on a goroutine of its own
-// (a worker of w), as over NATS: the deadline and the client hanging up (ctx) end the wait
-// (504, 499), and a handler that runs on does not hold the answer; it
-// keeps its slot until it returns. The handler's context ends at the
+// (a worker of w), as over NATS: the deadline and the client hanging up
+// (ctx) end the wait (504, 499), and a handler that runs on does not hold
+// the answer; it keeps its slot until it returns. The handler's context ends at the
 // deadline, not when the client hangs up (a call over NATS does not learn
-// of that either). Its deadline is the only timer of the call.
+// of that either). Its deadline is the call's one timer while the handler
+// runs in time.
 func callLocal(ctx context.Context, w *workers, run func(context.Context) *nats.Msg, deadline time.Time) (*nats.Msg, error) {
 	hctx, cancel := context.WithDeadline(context.Background(), deadline)
 	done := make(chan *nats.Msg, 1)

@@ -32,6 +32,7 @@ func hop(c echo.Context) (reqID, traceparent string) {
 	return first(h[echo.HeaderXRequestID]), first(h[wire.HeaderTraceresponse])
 }
 
+// first is vs[0], "" for none.
 func first(vs []string) string {
 	if len(vs) == 0 {
 		return ""

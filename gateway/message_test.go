@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labstack/echo/v4"
 	"github.com/nats-io/nats.go"
 
 	"github.com/surgefn/surge/runtime"
@@ -33,16 +34,31 @@ func TestBuildMsg(t *testing.T) {
 			t.Errorf("header %s = %q, want %q", k, got, v)
 		}
 	}
-	// A local call's function may write to its header (host.Host.LocalCall).
-	m.Header[wire.HeaderContentType][0] = "text/plain"
-	if got := r.Header.Get("Content-Type"); got != "application/json" {
-		t.Errorf("writing to the message's header changed the request's: Content-Type %q", got)
-	}
 	if m.Header.Get("Authorization") != "" {
 		t.Error("Authorization must not travel to functions")
 	}
 	if m.Subject != "fn.orders.get" || string(m.Data) != "{}" {
 		t.Errorf("msg = %s %s", m.Subject, m.Data)
+	}
+}
+
+// TestBuildMsgOwnsValues: a local call's function may write to its header
+// (host.Host.LocalCall): no value slice of the message is the response's
+// (the request id and the trace hop the requestID middleware put there).
+func TestBuildMsgOwnsValues(t *testing.T) {
+	r := httptest.NewRequest("POST", "/v1/orders", strings.NewReader("{}"))
+	c := echo.New().NewContext(r, httptest.NewRecorder())
+	h := c.Response().Header()
+	h[echo.HeaderXRequestID] = []string{"rid"}
+	h[wire.HeaderTraceresponse] = []string{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+	reqID, tp := hop(c)
+	var p Params
+	m := buildMsg("fn.orders.accept", r, reqID, tp, &p, 0, []byte("{}"), 2)
+	for k := range m.Header {
+		m.Header[k][0] = "written"
+	}
+	if h.Get(echo.HeaderXRequestID) != "rid" || h.Get(wire.HeaderTraceresponse) == "written" {
+		t.Errorf("writing to the message's header changed the response's: %v", h)
 	}
 }
 
@@ -100,5 +116,11 @@ func TestReadBody(t *testing.T) {
 				t.Fatalf("readBody = %q, %v; want %q", body, err, tt.wantBody)
 			}
 		})
+	}
+	// A declared body above exactBody grows as it is read, and is read whole.
+	big := strings.Repeat("x", exactBody+1)
+	r := httptest.NewRequest("POST", "/v1/x", strings.NewReader(big))
+	if body, err := readBody(r, 1<<20); err != nil || string(body) != big {
+		t.Errorf("readBody of %d declared bytes = %d bytes, %v", len(big), len(body), err)
 	}
 }

@@ -8,9 +8,10 @@ import (
 // workers run the gateway's local calls (callLocal) on goroutines kept
 // between calls. A new goroutine's stack starts at 2 KiB and is copied to
 // a larger one each time a call needs more, which was 3% of the CPU of
-// orders-http; a worker's stack has grown once. Up to max workers wait for
-// the next call when theirs is done; beyond them a call gets a goroutine
-// of its own.
+// orders-http; a worker's stack has grown to a handler's size already
+// (the GC may shrink the stack of one idle for long). Up to max workers
+// wait for the next call when theirs is done; beyond them a call gets a
+// goroutine of its own.
 type workers struct {
 	jobs chan func()
 	quit chan struct{}
@@ -19,8 +20,8 @@ type workers struct {
 	max  int32
 }
 
-func newWorkers(max int) *workers {
-	return &workers{jobs: make(chan func()), quit: make(chan struct{}), max: int32(max)}
+func newWorkers(n int) *workers {
+	return &workers{jobs: make(chan func()), quit: make(chan struct{}), max: int32(n)}
 }
 
 // maxWorkers bounds the goroutines kept waiting: their stacks, a few KiB

@@ -39,3 +39,33 @@ func TestWorkers(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestWorkersReuse: a worker that finished its call takes the next one
+// (no second goroutine), and after stop a call still runs, on a goroutine
+// of its own.
+func TestWorkersReuse(t *testing.T) {
+	w := newWorkers(2)
+	done := make(chan struct{})
+	w.run(func() { done <- struct{}{} })
+	<-done
+	time.Sleep(50 * time.Millisecond) // the worker waits for the next call
+	w.run(func() { done <- struct{}{} })
+	<-done
+	if n := w.n.Load(); n != 1 {
+		t.Errorf("workers after two calls one after the other = %d, want 1 (the second on the first's worker)", n)
+	}
+	w.stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for w.n.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers still waiting after stop", w.n.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	w.run(func() { done <- struct{}{} })
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a call after stop did not run")
+	}
+}

@@ -306,7 +306,7 @@ func (ri *requestInstance) run(ctx context.Context, req *runtime.Request) *nats.
 	}()
 	tp := req.Header.Get(wire.HeaderTraceparent)
 	err := runtime.HandlerFunc(ri.h.Handle).Handle(runtime.WithTraceparent(ctx, tp), req)
-	if err == nil && ctx.Err() != nil {
+	if err == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = fmt.Errorf("%w after %s (timeout %s)", context.DeadlineExceeded, time.Since(start).Round(time.Millisecond), ri.timeout)
 	}
 	elapsed := time.Since(start)

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -60,6 +61,30 @@ func TestWireHeader(t *testing.T) {
 			if got[i] != want[i] {
 				t.Errorf("%s[%d]: local %q, over NATS %q", k, i, got[i], want[i])
 			}
+		}
+	}
+}
+
+// TestDeadlineBy: a local call's context is the handler's only when its
+// deadline comes no later than the function's timeout allows.
+func TestDeadlineBy(t *testing.T) {
+	now := time.Now()
+	limit := now.Add(time.Second)
+	soon, cancel := context.WithDeadline(context.Background(), now.Add(500*time.Millisecond))
+	defer cancel()
+	late, cancel2 := context.WithDeadline(context.Background(), now.Add(time.Hour))
+	defer cancel2()
+	for _, tt := range []struct {
+		name string
+		ctx  context.Context
+		want bool
+	}{
+		{"sooner", soon, true},
+		{"later", late, false},
+		{"none", context.Background(), false},
+	} {
+		if got := deadlineBy(tt.ctx, limit); got != tt.want {
+			t.Errorf("deadlineBy(%s) = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

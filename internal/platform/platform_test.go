@@ -155,6 +155,17 @@ spec:
 			}
 		})
 	}
+	// Which 504: a handler that ends at its deadline answers its own ("function
+	// timed out"); one that ignores it, the gateway's, at the deadline plus
+	// its slack.
+	for _, c := range []struct{ path, want string }{
+		{"/v1/sleep?ms=1000", "function timed out"},
+		{"/v1/sleep?ms=1500&stubborn=1", "did not answer within"},
+	} {
+		if r := env.Do(t, "GET", c.path, nil); !strings.Contains(string(r.Body), c.want) {
+			t.Errorf("GET %s: %d %s, want a message with %q", c.path, r.Status, r.Body, c.want)
+		}
+	}
 	// Over NATS the error travels as micro headers.
 	msg, err := env.NC.RequestMsg(&nats.Msg{Subject: "fn.failer", Header: nats.Header{wire.HeaderQuery: {"status=409&code=conflict"}}}, 2*time.Second)
 	if err != nil {
