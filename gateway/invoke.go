@@ -37,7 +37,7 @@ type invokeDeps struct {
 	proxies   TrustedProxies
 	gate      *gate
 	local     LocalCaller            // nil: every call goes through NATS
-	workers   *workers               // run local calls; nil: a goroutine each
+	workers   *workers               // run local calls (with local)
 	sync      *prometheus.CounterVec // surge_gateway_sync_calls_total; nil: not counted
 }
 
@@ -131,7 +131,7 @@ func invokeSync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64)
 		}
 	}()
 	reqID, tp := hop(c)
-	msg := buildMsg(tg.Subject, r, reqID, tp, p, user, body, 2)
+	msg := buildMsg(tg.Subject, r, reqID, tp, p, user, body, syncHeaders)
 	setClientIP(msg, r, d.proxies)
 	// The host refuses a call that waited in its queue for most of this
 	// deadline rather than run it for a caller that has given up.
@@ -203,15 +203,10 @@ const replySlack = 50 * time.Millisecond
 func callLocal(ctx context.Context, w *workers, run func(context.Context) *nats.Msg, deadline time.Time) (*nats.Msg, error) {
 	hctx, cancel := context.WithDeadline(context.Background(), deadline)
 	done := make(chan *nats.Msg, 1)
-	call := func() {
+	w.run(func() {
 		defer cancel()
 		done <- run(hctx)
-	}
-	if w != nil {
-		w.run(call)
-	} else {
-		go call()
-	}
+	})
 	select {
 	case resp := <-done:
 		return resp, nil
@@ -277,7 +272,7 @@ func invokeAsync(c echo.Context, d invokeDeps, tg *Target, p *Params, user int64
 		id = key
 	}
 	reqID, tp := hop(c)
-	msg := buildMsg(tg.Publish, r, reqID, tp, p, user, body, 4)
+	msg := buildMsg(tg.Publish, r, reqID, tp, p, user, body, asyncHeaders)
 	setClientIP(msg, r, d.proxies)
 	msg.Header[wire.HeaderCallID] = []string{id}
 	msg.Header[wire.HeaderFunction] = []string{tg.Function}

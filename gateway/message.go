@@ -40,6 +40,12 @@ func first(vs []string) string {
 	return vs[0]
 }
 
+// The headers invokeSync and invokeAsync add to buildMsg's (its extra).
+const (
+	syncHeaders  = 2 // the client IP, the deadline
+	asyncHeaders = 4 // the client IP, the call id, the function, the Nats-Msg-Id
+)
+
 // buildMsg turns an HTTP call into the NATS message a function receives:
 // body as data, request details as headers; user, when not 0, is the end
 // user the gateway authenticated (Surge-User-Id). extra is how many

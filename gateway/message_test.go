@@ -53,7 +53,7 @@ func TestBuildMsgOwnsValues(t *testing.T) {
 	h[wire.HeaderTraceresponse] = []string{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
 	reqID, tp := hop(c)
 	var p Params
-	m := buildMsg("fn.orders.accept", r, reqID, tp, &p, 0, []byte("{}"), 2)
+	m := buildMsg("fn.orders.accept", r, reqID, tp, &p, 0, []byte("{}"), syncHeaders)
 	for k := range m.Header {
 		m.Header[k][0] = "written"
 	}
@@ -80,7 +80,7 @@ func BenchmarkBuildMsg(b *testing.B) {
 	var p Params
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = buildMsg("fn.orders.accept", r, "rid", "", &p, 0, body, 2)
+		_ = buildMsg("fn.orders.accept", r, "rid", "", &p, 0, body, syncHeaders)
 	}
 }
 

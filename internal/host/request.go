@@ -250,9 +250,6 @@ func (ri *requestInstance) callLocal(ctx context.Context, msg *nats.Msg) *nats.M
 		ctx, cancel = context.WithDeadline(ctx, limit)
 		defer cancel()
 	}
-	if msg.Header == nil {
-		msg.Header = nats.Header{}
-	}
 	wireValues(msg.Header)
 	return ri.run(ctx, runtime.NewRequest(msg.Subject, msg.Data, msg.Header))
 }

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
@@ -44,10 +45,7 @@ func TestWireHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	// sent goes over NATS first: wireValues writes to the header it gets.
-	local := nats.Header{}
-	for k, vs := range sent {
-		local[k] = append([]string(nil), vs...)
-	}
+	local := nats.Header(http.Header(sent).Clone())
 	wireValues(local)
 	if len(local) != len(m.Header) {
 		t.Fatalf("local header %q, over NATS %q", local, m.Header)

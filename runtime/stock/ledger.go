@@ -478,7 +478,7 @@ func (b *book) record(t Taken) {
 // it is not a JSON array of [claim, holder, units, key]. The takes of a
 // message as assemble writes it are parsed directly (its strings are
 // slices of v); anything else, such as an escaped string, goes through
-// encoding/json (1000 takes: 25 µs parsed, 654 µs and 5,000 allocations
+// encoding/json (1000 takes: 30 µs parsed, 640 µs and 5,000 allocations
 // through encoding/json; BenchmarkDecodeTakes).
 func decodeTakes(v string, out []Taken) ([]Taken, bool) {
 	if takes, ok := parseTakes(v, out); ok {
@@ -508,55 +508,71 @@ func decodeTakesJSON(v string, out []Taken) ([]Taken, bool) {
 // non-negative integer of at most 15 digits (what json.Marshal of a take
 // makes); false for anything else.
 func parseTakes(v string, out []Taken) ([]Taken, bool) {
-	n := len(out)
-	if len(v) < 2 || v[0] != '[' || v[len(v)-1] != ']' {
+	rest, ok := cut(v, '[')
+	if !ok {
 		return out, false
 	}
-	rest := v[1 : len(v)-1]
-	for rest != "" {
+	if rest == "]" {
+		return out, true
+	}
+	n := len(out)
+	for {
 		var t Taken
-		var ok bool
-		if rest, ok = cut(rest, '['); !ok {
-			return out[:n], false
-		}
-		if t.Claim, rest, ok = jsonString(rest); !ok {
-			return out[:n], false
-		}
-		if rest, ok = cut(rest, ','); !ok {
-			return out[:n], false
-		}
-		if t.Holder, rest, ok = jsonString(rest); !ok {
-			return out[:n], false
-		}
-		if rest, ok = cut(rest, ','); !ok {
-			return out[:n], false
-		}
-		i := 0
-		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-			t.Units = t.Units*10 + int64(rest[i]-'0')
-			i++
-		}
-		if i == 0 || i > 15 || (i > 1 && rest[0] == '0') {
-			return out[:n], false
-		}
-		if rest, ok = cut(rest[i:], ','); !ok {
-			return out[:n], false
-		}
-		if t.Key, rest, ok = jsonString(rest); !ok {
-			return out[:n], false
-		}
-		if rest, ok = cut(rest, ']'); !ok {
+		if t, rest, ok = parseTake(rest); !ok {
 			return out[:n], false
 		}
 		out = append(out, t)
-		if rest == "" {
-			break
+		if rest == "]" {
+			return out, true
 		}
-		if rest, ok = cut(rest, ','); !ok || rest == "" {
+		if rest, ok = cut(rest, ','); !ok {
 			return out[:n], false
 		}
 	}
-	return out, true
+}
+
+// parseTake reads one ["claim","holder",units,"key"] from the start of s.
+func parseTake(s string) (t Taken, rest string, ok bool) {
+	rest, ok = cut(s, '[')
+	if ok {
+		t.Claim, rest, ok = jsonString(rest)
+	}
+	if ok {
+		rest, ok = cut(rest, ',')
+	}
+	if ok {
+		t.Holder, rest, ok = jsonString(rest)
+	}
+	if ok {
+		rest, ok = cut(rest, ',')
+	}
+	if ok {
+		t.Units, rest, ok = jsonUnits(rest)
+	}
+	if ok {
+		rest, ok = cut(rest, ',')
+	}
+	if ok {
+		t.Key, rest, ok = jsonString(rest)
+	}
+	if ok {
+		rest, ok = cut(rest, ']')
+	}
+	return t, rest, ok
+}
+
+// jsonUnits reads a non-negative integer of at most 15 digits, without a
+// leading zero, from the start of s.
+func jsonUnits(s string) (n int64, rest string, ok bool) {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		n = n*10 + int64(s[i]-'0')
+		i++
+	}
+	if i == 0 || i > 15 || (i > 1 && s[0] == '0') {
+		return 0, s, false
+	}
+	return n, s[i:], true
 }
 
 // cut drops c from the start of s.
