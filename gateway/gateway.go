@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +35,12 @@ import (
 
 // DefaultBodyLimit is the largest request body accepted unless configured.
 const DefaultBodyLimit = 1 << 20
+
+// DefaultReadTimeout bounds how long a request's headers and body may take
+// to arrive unless configured: a client that sends its headers and then
+// its body slowly (or never) holds a slot of the gateway's in-flight bound
+// meanwhile.
+const DefaultReadTimeout = 30 * time.Second
 
 // DefaultMaxInFlight bounds the calls a gateway has in flight, all
 // functions together, unless configured: with the default body limit the
@@ -58,6 +65,11 @@ type Config struct {
 	Gatherer prometheus.Gatherer
 	// BodyLimit bounds request bodies (413 beyond); default 1 MiB.
 	BodyLimit int64
+	// ReadTimeout bounds how long a request's headers and body may take
+	// to arrive (the body's read fails with 408 body_timeout beyond, and
+	// the connection closes); 0 means DefaultReadTimeout, a negative value
+	// no bound. The headers alone have 10 s.
+	ReadTimeout time.Duration
 	// Checks are extra /readyz probes (the store, a runtime host).
 	Checks []Check
 	// AccessLog logs one line per request at Info.
@@ -140,6 +152,9 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	if cfg.BodyLimit == 0 {
 		cfg.BodyLimit = DefaultBodyLimit
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
 	}
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
@@ -334,8 +349,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 // Serve accepts HTTP on ln until Shutdown.
 func (g *Gateway) Serve(ln net.Listener) error {
 	g.mu.Lock()
-	g.srv = &http.Server{Handler: g.e, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
-		ErrorLog: slog.NewLogLogger(g.cfg.Logger.Handler(), slog.LevelWarn)}
+	// ReadTimeout is the connection's read deadline from a request's first
+	// byte until its body has been read: net/http clears it then (the read
+	// that notices a client hanging up starts there), so it does not bound
+	// the call. After a body read that failed it stays, so the rest of the
+	// body is not waited for and the connection closes.
+	g.srv = &http.Server{Handler: g.e, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: max(g.cfg.ReadTimeout, 0),
+		IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(g.cfg.Logger.Handler(), slog.LevelWarn)}
 	srv := g.srv
 	g.mu.Unlock()
 	err := srv.Serve(ln)
@@ -445,6 +465,10 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 const exactBody = 64 << 10
 
 func unreadable(err error) *runtime.Error {
+	if errors.Is(err, os.ErrDeadlineExceeded) { // Config.ReadTimeout
+		return &runtime.Error{Status: http.StatusRequestTimeout, Code: "body_timeout",
+			Msg: "the request body did not arrive in time", Err: err}
+	}
 	e := runtime.BadRequest("body", "could not read the request body")
 	e.Err = err
 	return e

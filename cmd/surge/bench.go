@@ -61,7 +61,7 @@ backlog to drain and verify that the store holds exactly the orders that were
 acknowledged, and report the end-to-end persisted rate. A failed verification
 exits with status 1.
 
-		Scenarios that connect to NATS (verification, orders-nats, js-raw) take
+Scenarios that connect to NATS (verification, orders-nats, js-raw) take
 --nats-creds: against a surge up, its <data>/nats/surge.creds (verification
 reads consumer state and js-raw creates a stream, which client.creds may not).`,
 		Example: `  surge bench echo -d 10s -c 64

@@ -74,6 +74,9 @@ type Options struct {
 	AccessLog bool
 	// BodyLimit bounds HTTP request bodies.
 	BodyLimit int64
+	// ReadTimeout bounds how long a request's headers and body may take to
+	// arrive (gateway.Config.ReadTimeout).
+	ReadTimeout time.Duration
 	// PprofAddr serves net/http/pprof on its own listener ("" for none).
 	PprofAddr string
 	// PprofNoContention leaves the mutex and block profiles of PprofAddr
@@ -492,7 +495,8 @@ func (p *Platform) startGateway(ctx, runCtx context.Context) error {
 	}
 	cfg := gateway.Config{NC: p.gwConn, JS: js, Logger: p.log.With("component", "gateway"),
 		AdminToken: token, Registry: p.reg, Gatherer: p.reg, BodyLimit: p.opts.BodyLimit,
-		Checks: checks, AccessLog: p.opts.AccessLog, TrustedProxies: p.opts.proxies, Replicas: p.replicas,
+		ReadTimeout: p.opts.ReadTimeout,
+		Checks:      checks, AccessLog: p.opts.AccessLog, TrustedProxies: p.opts.proxies, Replicas: p.replicas,
 		MaxInFlight: p.opts.MaxInFlight, NoAdaptiveLimit: p.opts.NoAdaptiveLimit}
 	if p.opts.Runtime && !p.opts.NoLocalCalls {
 		cfg.Local = &p.local

@@ -1,0 +1,114 @@
+package platform_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/surgefn/surge/internal/platform"
+	"github.com/surgefn/surge/internal/testenv"
+)
+
+const readTimeout = 300 * time.Millisecond
+
+// TestBodyTimeout: a client that sends its headers and then stalls in its
+// body gets 408 body_timeout at --read-timeout and its connection closed; a
+// request that arrives in time leaves the call unbounded by it, however
+// long the function runs after it. Both for local calls and calls through
+// NATS.
+func TestBodyTimeout(t *testing.T) {
+	for _, noLocal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoLocalCalls=%t", noLocal), func(t *testing.T) { testBodyTimeout(t, noLocal) })
+	}
+}
+
+func testBodyTimeout(t *testing.T, noLocal bool) {
+	env := testenv.Start(t, func(o *platform.Options) { o.ReadTimeout, o.NoLocalCalls = readTimeout, noLocal })
+	env.Deploy(t, `
+apiVersion: surge/v1
+kind: Function
+metadata: {name: sleepy-post}
+spec:
+  handler: test.sleep
+  trigger: {subject: fn.sleepy.post}
+  http: {method: POST, path: /v1/sleep-post}
+  timeout: 5s
+`)
+	t.Run("stalled body", func(t *testing.T) {
+		u, err := url.Parse(env.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		start := time.Now()
+		// 2 of the 100 bytes declared, then nothing.
+		fmt.Fprintf(conn, "POST /v1/sleep-post HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{}", u.Host)
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("no answer to a stalled body: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		took := time.Since(start)
+		if resp.StatusCode != http.StatusRequestTimeout {
+			t.Fatalf("status = %d, want 408 (body %s)", resp.StatusCode, body)
+		}
+		var e struct {
+			Error struct{ Code string } `json:"error"`
+		}
+		if err := json.Unmarshal(body, &e); err != nil || e.Error.Code != "body_timeout" {
+			t.Errorf("body %s, want error code body_timeout", body)
+		}
+		if took < readTimeout || took > readTimeout+2*time.Second {
+			t.Errorf("answered after %s, want about the body timeout %s", took.Round(time.Millisecond), readTimeout)
+		}
+		// The server closes the connection rather than wait for the rest.
+		if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+			t.Errorf("read after the 408 = %v, want EOF (connection closed)", err)
+		}
+	})
+	t.Run("slow function after a quick body", func(t *testing.T) {
+		// The function runs five read timeouts: the read deadline must not
+		// end the call (net/http clears it when the body has been read, a
+		// declared length or chunked).
+		ms := int(5 * readTimeout / time.Millisecond)
+		for _, chunked := range []bool{false, true} {
+			var body io.Reader = strings.NewReader(`{"x":1}`)
+			if chunked {
+				body = io.MultiReader(body) // no length: sent chunked
+			}
+			req, err := http.NewRequest("POST", fmt.Sprintf("%s/v1/sleep-post?ms=%d", env.URL, ms), body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := env.HTTP.Do(req)
+			if err != nil {
+				t.Fatalf("chunked=%t: %v", chunked, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), fmt.Sprintf(`"slept":%d`, ms)) {
+				t.Fatalf("chunked=%t: status %d body %s, want 200 after %d ms", chunked, resp.StatusCode, b, ms)
+			}
+		}
+		// And the connection they came on serves the next call.
+		if r := env.Do(t, "POST", "/v1/sleep-post?ms=1", []byte(`{}`)); r.Status != http.StatusOK {
+			t.Fatalf("next call: status %d body %s", r.Status, r.Body)
+		}
+	})
+}
