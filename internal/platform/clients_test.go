@@ -2,6 +2,7 @@ package platform_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -111,4 +113,68 @@ spec:
 			t.Fatalf("next call: status %d body %s", r.Status, r.Body)
 		}
 	})
+}
+
+// TestClientHangUp: a client that hangs up while its sync call runs is
+// answered nothing and counted as 499 client_closed; its call's slot is
+// given back (the next call is served at once). Both for local calls and
+// calls through NATS.
+func TestClientHangUp(t *testing.T) {
+	for _, noLocal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoLocalCalls=%t", noLocal), func(t *testing.T) { testClientHangUp(t, noLocal) })
+	}
+}
+
+func testClientHangUp(t *testing.T, noLocal bool) {
+	env := testenv.Start(t, func(o *platform.Options) { o.NoLocalCalls = noLocal })
+	env.Deploy(t, `
+apiVersion: surge/v1
+kind: Function
+metadata: {name: hangup}
+spec:
+  handler: test.sleep
+  trigger: {subject: fn.hangup}
+  http: {method: POST, path: /v1/hangup}
+  timeout: 5s
+  concurrency: 1
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", env.URL+"/v1/hangup?ms=1000", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := env.HTTP.Do(req); err == nil {
+		_ = resp.Body.Close()
+		t.Fatalf("status %d, want the client's own timeout", resp.StatusCode)
+	}
+	// The function's one slot frees when its handler ends (1 s); a call
+	// then is served, whatever the hung-up call left.
+	time.Sleep(time.Second)
+	if r := env.Do(t, "POST", "/v1/hangup?ms=1", []byte(`{}`)); r.Status != http.StatusOK {
+		t.Fatalf("next call: status %d body %s", r.Status, r.Body)
+	}
+	want := regexp.MustCompile(`(?m)^surge_gateway_requests_total\{code="499",route="POST /v1/hangup"\} 1$`)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m := env.Do(t, "GET", "/metrics", nil)
+		if want.Match(m.Body) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics has no 499 for POST /v1/hangup:\n%s", grepLines(string(m.Body), "surge_gateway_requests_total"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
