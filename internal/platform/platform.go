@@ -47,6 +47,12 @@ type Options struct {
 	HTTPAddr string
 	// NATSListen is the embedded NATS client address (host:port, port -1 = random).
 	NATSListen string
+	// NATSSync is how often the embedded server fsyncs its streams: 0 is
+	// auto (AutoSyncInterval on a single server, whose streams have one
+	// replica; nats-server's default of 2 minutes on a cluster node, whose
+	// streams are replicated), a positive duration that interval, and
+	// SyncAlways after every write.
+	NATSSync time.Duration
 	// Cluster makes the embedded server one node of a NATS cluster.
 	Cluster ClusterOptions
 	// NATSURL connects to an external NATS instead of embedding one; it
@@ -306,6 +312,7 @@ func (p *Platform) startNATS(ctx context.Context) error {
 			NoLog:      true,
 			MaxPayload: 8 << 20,
 		}
+		syncPolicy(so, p.opts.NATSSync, !p.opts.Cluster.IsZero())
 		auth.ConfigureServer(so)
 		if !p.opts.Cluster.IsZero() {
 			if err := p.opts.Cluster.configureCluster(so, auth, p.opts.DataDir, p.log); err != nil {
@@ -331,7 +338,7 @@ func (p *Platform) startNATS(ctx context.Context) error {
 		}
 		p.natsAuth = natsauth.Client{CredsFile: auth.SurgeCreds()}
 		url = ns.ClientURL()
-		p.log.Info("embedded nats started", "url", url, "jetstream", storeDir, "creds", auth.Dir())
+		p.log.Info("embedded nats started", "url", url, "jetstream", storeDir, "creds", auth.Dir(), "fsync", syncDesc(so))
 		if !p.opts.Cluster.IsZero() {
 			p.log.Info("embedded nats is a cluster node", "cluster", so.Cluster.Name, "server", so.ServerName,
 				"routes_on", net.JoinHostPort(so.Cluster.Host, strconv.Itoa(so.Cluster.Port)), "routes", p.opts.Cluster.Routes)

@@ -312,6 +312,15 @@ func TestAdminRequiresToken(t *testing.T) {
 	}
 }
 
+// TestEmbeddedSync: the embedded server runs with the fsync policy of
+// --nats-sync (auto: every second on a single server).
+func TestEmbeddedSync(t *testing.T) {
+	env := testenv.Start(t, nil)
+	if got := env.P.NATSServer().JetStreamConfig(); got == nil || got.SyncInterval != platform.AutoSyncInterval || got.SyncAlways {
+		t.Fatalf("JetStream config %+v, want fsync every %s", got, platform.AutoSyncInterval)
+	}
+}
+
 func TestHealthReadyMetrics(t *testing.T) {
 	env := testenv.Start(t, nil)
 	if r := env.Do(t, "GET", "/healthz", nil); r.Status != 200 {

@@ -1,0 +1,45 @@
+package platform
+
+import (
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// AutoSyncInterval is how often a single embedded server fsyncs its
+// streams by default. nats-server's own default is 2 minutes: it counts on
+// replication to keep what an OS crash or a power loss takes from one
+// server's page cache, and its docs advise a shorter interval without
+// replication. An R1 stream acks a publish once it is written (a process
+// crash loses nothing), so a machine crash loses at most this much of the
+// accepted intake. Measured on 2 cores against 2 minutes: orders-nats 53.6k
+// orders/s against 54.7k, batched 5080 messages/s against 5478 (the same
+// within run-to-run noise); fsyncing every write took them to 4.5k and
+// 1737.
+const AutoSyncInterval = time.Second
+
+// SyncAlways is Options.NATSSync's fsync after every write.
+const SyncAlways time.Duration = -1
+
+// syncPolicy sets so's fsync policy from Options.NATSSync.
+func syncPolicy(so *server.Options, sync time.Duration, cluster bool) {
+	switch {
+	case sync == SyncAlways:
+		so.SyncAlways = true
+	case sync > 0:
+		so.SyncInterval = sync
+	case !cluster:
+		so.SyncInterval = AutoSyncInterval
+	}
+}
+
+// syncDesc is so's fsync policy, for the log.
+func syncDesc(so *server.Options) string {
+	switch {
+	case so.SyncAlways:
+		return "after every write"
+	case so.SyncInterval > 0:
+		return "every " + so.SyncInterval.String()
+	}
+	return "nats-server's default (every 2m; replication keeps the rest)"
+}
