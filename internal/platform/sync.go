@@ -12,10 +12,12 @@ import (
 // server's page cache, and its docs advise a shorter interval without
 // replication. An R1 stream acks a publish once it is written (a process
 // crash loses nothing), so a machine crash loses at most this much of the
-// accepted intake. Measured on 2 cores against 2 minutes: orders-nats 53.6k
-// orders/s against 54.7k, batched 5080 messages/s against 5478 (the same
-// within run-to-run noise); fsyncing every write took them to 4.5k and
-// 1737.
+// accepted intake. Measured on 2 cores, fresh surge ups, alternating,
+// against 2 minutes: single-order orders-nats 55.1k and 54.8k orders/s
+// against 55.5k and 54.5k; 100-order messages 4790 and 4550 messages/s
+// against 4977 and 5024 (5% fewer), persisted 316k and 326k orders/s
+// against 337k and 333k. Fsyncing every write took them to 4.5k orders/s
+// and 1737 messages/s.
 const AutoSyncInterval = time.Second
 
 // SyncAlways is Options.NATSSync's fsync after every write.
