@@ -66,9 +66,12 @@ type Config struct {
 	// BodyLimit bounds request bodies (413 beyond); default 1 MiB.
 	BodyLimit int64
 	// ReadTimeout bounds how long a request's headers and body may take
-	// to arrive (the body's read fails with 408 body_timeout beyond, and
-	// the connection closes); 0 means DefaultReadTimeout, a negative value
-	// no bound. The headers alone have 10 s.
+	// to arrive, counted from when the server starts reading the request
+	// (the body's read fails with 408 body_timeout beyond, and the
+	// connection closes); 0 means DefaultReadTimeout, a negative value no
+	// bound. The headers alone have 10 s at most. Work the gateway does
+	// before reading the body (a user token's check) counts too, so keep
+	// it well above a few seconds.
 	ReadTimeout time.Duration
 	// Checks are extra /readyz probes (the store, a runtime host).
 	Checks []Check
@@ -349,12 +352,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 // Serve accepts HTTP on ln until Shutdown.
 func (g *Gateway) Serve(ln net.Listener) error {
 	g.mu.Lock()
-	// ReadTimeout is the connection's read deadline from a request's first
-	// byte until its body has been read: net/http clears it then (the read
-	// that notices a client hanging up starts there), so it does not bound
-	// the call. After a body read that failed it stays, so the rest of the
-	// body is not waited for and the connection closes.
-	g.srv = &http.Server{Handler: g.e, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: max(g.cfg.ReadTimeout, 0),
+	// ReadTimeout is the connection's read deadline from when net/http
+	// starts reading a request (the connection's accept, for its first)
+	// until its body has been read: net/http clears it then (the read that
+	// notices a client hanging up starts there), so it does not bound the
+	// call. After a body read that failed it stays, so the rest of the body
+	// is not waited for and the connection closes. Headers that take longer
+	// than the header timeout get no answer: net/http closes the connection.
+	readTimeout, headerTimeout := max(g.cfg.ReadTimeout, 0), 10*time.Second
+	if readTimeout > 0 {
+		headerTimeout = min(headerTimeout, readTimeout)
+	}
+	g.srv = &http.Server{Handler: g.e, ReadHeaderTimeout: headerTimeout, ReadTimeout: readTimeout,
 		IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(g.cfg.Logger.Handler(), slog.LevelWarn)}
 	srv := g.srv
 	g.mu.Unlock()

@@ -1,7 +1,11 @@
 package gateway
 
 import (
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -117,10 +121,24 @@ func TestReadBody(t *testing.T) {
 			}
 		})
 	}
+	// A read that ends at the connection's read deadline (Config.ReadTimeout)
+	// is 408 body_timeout, not 400.
+	r := httptest.NewRequest("POST", "/v1/x", io.MultiReader(strings.NewReader("{"), deadlineReader{}))
+	r.ContentLength = 7
+	if _, err := readBody(r, 16); runtime.AsError(err).Code != "body_timeout" || runtime.AsError(err).Status != http.StatusRequestTimeout {
+		t.Errorf("readBody at the read deadline = %v, want 408 body_timeout", err)
+	}
 	// A declared body above exactBody grows as it is read, and is read whole.
 	big := strings.Repeat("x", exactBody+1)
-	r := httptest.NewRequest("POST", "/v1/x", strings.NewReader(big))
+	r = httptest.NewRequest("POST", "/v1/x", strings.NewReader(big))
 	if body, err := readBody(r, 1<<20); err != nil || string(body) != big {
 		t.Errorf("readBody of %d declared bytes = %d bytes, %v", len(big), len(body), err)
 	}
+}
+
+// deadlineReader fails as a connection read past its deadline does.
+type deadlineReader struct{}
+
+func (deadlineReader) Read([]byte) (int, error) {
+	return 0, &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
 }

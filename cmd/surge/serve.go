@@ -239,7 +239,7 @@ func addHTTPFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().StringVar(&f.opts.HTTPAddr, "http", "127.0.0.1:8080", "gateway listen address")
 	cmd.Flags().BoolVar(&f.opts.AccessLog, "access-log", true, "log every HTTP request")
 	cmd.Flags().Int64Var(&f.opts.BodyLimit, "body-limit", 1<<20, "largest request body in bytes (413 beyond)")
-	cmd.Flags().DurationVar(&f.opts.ReadTimeout, "read-timeout", gateway.DefaultReadTimeout, "longest a request's headers and body may take to arrive (408 body_timeout beyond, and the connection closes; the function's time is not counted); -1s for no bound")
+	cmd.Flags().DurationVar(&f.opts.ReadTimeout, "read-timeout", gateway.DefaultReadTimeout, "longest a request's headers and body may take to arrive, from when the gateway starts reading it (408 body_timeout beyond, and the connection closes; the function's own time is not counted); 0 = the default, -1s = no bound")
 	cmd.Flags().StringVar(&f.opts.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs or addresses of the proxies whose X-Forwarded-For names the client address functions get as Surge-Client-Ip (default: the connection's peer)")
 	cmd.Flags().IntVar(&f.opts.MaxInFlight, "max-inflight", gateway.DefaultMaxInFlight, "most calls in flight through this gateway, all functions together; beyond, 503 overloaded with Retry-After at once (bounds memory under a flood; -1 for no bound)")
 	cmd.Flags().BoolVar(&f.opts.NoAdaptiveLimit, "no-adaptive-limit", false, "turn off the adaptive per-function limit of sync calls in flight (by default a call that would queue past its function's unloaded latency is refused at once with 503 overloaded and Retry-After; without it excess calls queue at the runtime hosts until half their timeout)")
@@ -416,7 +416,7 @@ finish and are acked, then NATS stops.`,
 	cmd.Flags().StringVar(&f.opts.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS client address, for direct publishing")
 	cmd.Flags().Var(syncValue{&f.opts.NATSSync}, "nats-sync",
 		"how often the embedded server fsyncs its streams (what a machine crash or power loss can take of acked messages): "+
-			"auto = every 1s on a single server, nats-server's default (2m) on a cluster node, whose streams are replicated; "+
+			"auto = nats-server's default (2m) on a cluster node whose streams get 3 or more replicas, every 1s otherwise; "+
 			"always = after every write (about 12x fewer single-order messages per second); or an interval")
 	addClusterFlags(cmd, &f.opts.Cluster)
 	cmd.Flags().StringVar(&f.opts.Manifests, "manifests", "./manifests", "manifests deployed at start (file or directory)")

@@ -48,10 +48,9 @@ type Options struct {
 	// NATSListen is the embedded NATS client address (host:port, port -1 = random).
 	NATSListen string
 	// NATSSync is how often the embedded server fsyncs its streams: 0 is
-	// auto (AutoSyncInterval on a single server, whose streams have one
-	// replica; nats-server's default of 2 minutes on a cluster node, whose
-	// streams are replicated), a positive duration that interval, and
-	// SyncAlways after every write.
+	// auto (nats-server's default of 2 minutes on a cluster node whose
+	// streams get 3 or more replicas, AutoSyncInterval otherwise), a
+	// positive duration that interval, and SyncAlways after every write.
 	NATSSync time.Duration
 	// Cluster makes the embedded server one node of a NATS cluster.
 	Cluster ClusterOptions
@@ -312,7 +311,7 @@ func (p *Platform) startNATS(ctx context.Context) error {
 			NoLog:      true,
 			MaxPayload: 8 << 20,
 		}
-		syncPolicy(so, p.opts.NATSSync, !p.opts.Cluster.IsZero())
+		fsync := syncPolicy(so, p.opts.NATSSync, !p.opts.Cluster.IsZero() && (p.opts.Replicas == 0 || p.opts.Replicas >= 3))
 		auth.ConfigureServer(so)
 		if !p.opts.Cluster.IsZero() {
 			if err := p.opts.Cluster.configureCluster(so, auth, p.opts.DataDir, p.log); err != nil {
@@ -338,7 +337,7 @@ func (p *Platform) startNATS(ctx context.Context) error {
 		}
 		p.natsAuth = natsauth.Client{CredsFile: auth.SurgeCreds()}
 		url = ns.ClientURL()
-		p.log.Info("embedded nats started", "url", url, "jetstream", storeDir, "creds", auth.Dir(), "fsync", syncDesc(so))
+		p.log.Info("embedded nats started", "url", url, "jetstream", storeDir, "creds", auth.Dir(), "fsync", fsync)
 		if !p.opts.Cluster.IsZero() {
 			p.log.Info("embedded nats is a cluster node", "cluster", so.Cluster.Name, "server", so.ServerName,
 				"routes_on", net.JoinHostPort(so.Cluster.Host, strconv.Itoa(so.Cluster.Port)), "routes", p.opts.Cluster.Routes)
@@ -501,9 +500,8 @@ func (p *Platform) startGateway(ctx, runCtx context.Context) error {
 		return err
 	}
 	cfg := gateway.Config{NC: p.gwConn, JS: js, Logger: p.log.With("component", "gateway"),
-		AdminToken: token, Registry: p.reg, Gatherer: p.reg, BodyLimit: p.opts.BodyLimit,
-		ReadTimeout: p.opts.ReadTimeout,
-		Checks:      checks, AccessLog: p.opts.AccessLog, TrustedProxies: p.opts.proxies, Replicas: p.replicas,
+		AdminToken: token, Registry: p.reg, Gatherer: p.reg, BodyLimit: p.opts.BodyLimit, ReadTimeout: p.opts.ReadTimeout,
+		Checks: checks, AccessLog: p.opts.AccessLog, TrustedProxies: p.opts.proxies, Replicas: p.replicas,
 		MaxInFlight: p.opts.MaxInFlight, NoAdaptiveLimit: p.opts.NoAdaptiveLimit}
 	if p.opts.Runtime && !p.opts.NoLocalCalls {
 		cfg.Local = &p.local

@@ -23,25 +23,22 @@ const AutoSyncInterval = time.Second
 // SyncAlways is Options.NATSSync's fsync after every write.
 const SyncAlways time.Duration = -1
 
-// syncPolicy sets so's fsync policy from Options.NATSSync.
-func syncPolicy(so *server.Options, sync time.Duration, cluster bool) {
+// syncPolicy sets so's fsync policy from Options.NATSSync and returns it,
+// for the log. replicated is whether the streams this process creates get
+// at least 3 replicas (a cluster node with --replicas auto or 3 to 5):
+// only then does auto leave nats-server's default. nats-server advises a
+// shorter interval for streams of 2 replicas too.
+func syncPolicy(so *server.Options, sync time.Duration, replicated bool) string {
 	switch {
 	case sync == SyncAlways:
 		so.SyncAlways = true
+		return "after every write"
 	case sync > 0:
 		so.SyncInterval = sync
-	case !cluster:
+	case !replicated:
 		so.SyncInterval = AutoSyncInterval
+	default:
+		return "nats-server's default (every 2m; the streams are replicated)"
 	}
-}
-
-// syncDesc is so's fsync policy, for the log.
-func syncDesc(so *server.Options) string {
-	switch {
-	case so.SyncAlways:
-		return "after every write"
-	case so.SyncInterval > 0:
-		return "every " + so.SyncInterval.String()
-	}
-	return "nats-server's default (every 2m; replication keeps the rest)"
+	return "every " + so.SyncInterval.String()
 }

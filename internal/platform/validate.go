@@ -42,6 +42,12 @@ func (o *Options) validate() error {
 			errs = append(errs, err) // a missing or unreadable file, named with its flag
 		}
 	}
+	switch {
+	case o.NATSSync != 0 && o.NATSURL != "":
+		errs = append(errs, errors.New("--nats-sync is for the embedded NATS server; an external one (--nats URL) has its own sync_interval"))
+	case o.NATSSync < 0 && o.NATSSync != SyncAlways:
+		errs = append(errs, fmt.Errorf("--nats-sync %s: want auto, always or a positive interval", o.NATSSync))
+	}
 	errs = append(errs, o.Cluster.validate(o.NATSURL != "")...)
 	proxies, err := gateway.ParseTrustedProxies(o.TrustedProxies)
 	if err != nil {

@@ -215,8 +215,12 @@ func startStartup(ln net.Listener, log *slog.Logger, pending ...string) *startup
 	for _, name := range pending {
 		s.checks = append(s.checks, startupCheck{name, "not checked yet"})
 	}
+	// It reads no bodies, and net/http drains a body the handler did not
+	// read before it sends the answer: ReadTimeout bounds that, so a client
+	// that declares a body and sends none neither waits for good nor holds
+	// handOff up.
 	s.srv = &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		ReadTimeout: startupReadTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {
 		defer close(s.done)
 		_ = s.srv.Serve(s.ln)
@@ -275,18 +279,31 @@ func (s *startupServer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // handOff stops the startup answers and gives the listener back, ready
-// for the gateway to serve. A request in flight gets its answer first.
+// for the gateway to serve. A request in flight gets its answer first, for
+// up to handOffWait; then its connection is closed.
 func (s *startupServer) handOff(ctx context.Context) error {
 	if s == nil {
 		return nil
 	}
-	err := s.srv.Shutdown(ctx) // closes s.ln: the blocked Accept returns
+	sctx, cancel := context.WithTimeout(ctx, handOffWait)
+	defer cancel()
+	err := s.srv.Shutdown(sctx) // closes s.ln: the blocked Accept returns
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		err = s.srv.Close()
+	}
 	<-s.done
 	if derr := s.ln.deadline.SetDeadline(time.Time{}); derr != nil {
 		return errors.Join(err, derr)
 	}
 	return err
 }
+
+// handOffWait bounds how long handOff waits for the startup answers in
+// flight.
+const handOffWait = 5 * time.Second
+
+// startupReadTimeout is the startup server's ReadTimeout; tests lower it.
+var startupReadTimeout = 10 * time.Second
 
 // close stops the startup answers and the connections they hold, for a
 // Start that fails or a Stop during the wait.

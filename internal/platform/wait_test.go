@@ -1,7 +1,13 @@
 package platform
 
 import (
+	"bufio"
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -54,5 +60,55 @@ func TestNATSProblem(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHandOffStalledBody: a client that declares a body during startup
+// and never sends it does not hold the hand-off up (the startup server
+// reads no bodies, and drains them before its answer only until its read
+// timeout), and the listener then serves the gateway's answers.
+func TestHandOffStalledBody(t *testing.T) {
+	defer func(d time.Duration) { startupReadTimeout = d }(startupReadTimeout)
+	startupReadTimeout = 200 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := startStartup(ln, slog.New(slog.DiscardHandler), "nats")
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{}")
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d during startup, want 503", resp.StatusCode)
+	}
+	start := time.Now()
+	if err := s.handOff(context.Background()); err != nil {
+		t.Fatalf("handOff: %v", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("handOff took %s with a stalled body open, want about the read timeout", took.Round(time.Millisecond))
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) }),
+		ReadHeaderTimeout: time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	c := &http.Client{Timeout: 5 * time.Second}
+	r, err := c.Get("http://" + ln.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Body.Close()
+	if r.StatusCode != http.StatusTeapot {
+		t.Errorf("after the hand-off: status %d, want the new server's 418", r.StatusCode)
 	}
 }
