@@ -51,17 +51,6 @@ func TestNATSSyncValidate(t *testing.T) {
 		{name: "interval, external", o: Options{NATSSync: time.Second, NATSURL: "nats://127.0.0.1:4222"}, want: "--nats-sync is for the embedded NATS server"},
 		{name: "negative", o: Options{NATSSync: -time.Second}, want: "--nats-sync -1s: want auto, always or a positive interval"},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			err := tt.o.validate()
-			if tt.want == "" {
-				if err != nil {
-					t.Fatalf("validate() = %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("validate() = %v, want an error containing %q", err, tt.want)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkValidate(t, tt.o, tt.want) })
 	}
 }
