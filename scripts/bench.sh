@@ -15,6 +15,8 @@
 # that --orders-engine (default: surge up's own),
 # BENCH_MEMORY_LIMIT=SIZE runs every surge up with --memory-limit SIZE
 # (e.g. 448MiB; default: surge up's own, auto) and says so in the report,
+# BENCH_NATS_SYNC=auto|always|DURATION runs every surge up with --nats-sync
+# (the cost of an fsync policy; default: surge up's own, auto) and says so,
 # BENCH_SURGE=PATH runs that surge binary instead of building bin/surge
 # (to compare two builds in alternating runs),
 # BENCH_PPROF=127.0.0.1:6060 serves net/http/pprof from `surge up` there and
@@ -109,14 +111,19 @@ up_flags=(--data "$work/data" --http 127.0.0.1:0 --nats-listen 127.0.0.1:-1
 if [[ -n "$pprof" ]]; then
 	up_flags+=(--pprof "$pprof")
 fi
-engine_flags=() memory_flags=()
+# every_up_flags go to every surge up (main, store growth, Vitess).
+engine_flags=() every_up_flags=()
 if [[ -n "${BENCH_ORDERS_ENGINE:-}" ]]; then
 	engine_flags=(--orders-engine "$BENCH_ORDERS_ENGINE")
 	up_flags+=("${engine_flags[@]}")
 fi
 if [[ -n "${BENCH_MEMORY_LIMIT:-}" ]]; then
-	memory_flags=(--memory-limit "$BENCH_MEMORY_LIMIT")
-	up_flags+=("${memory_flags[@]}")
+	every_up_flags=(--memory-limit "$BENCH_MEMORY_LIMIT")
+	up_flags+=("${every_up_flags[@]}")
+fi
+if [[ -n "${BENCH_NATS_SYNC:-}" ]]; then
+	every_up_flags+=(--nats-sync "$BENCH_NATS_SYNC")
+	up_flags+=(--nats-sync "$BENCH_NATS_SYNC")
 fi
 unset SURGE_NATS_CREDS # the embedded server makes its own; set again below
 "$surge" up "${up_flags[@]}" 2>"$work/up.log" &
@@ -176,6 +183,9 @@ peer_dir=${BENCH_PEER_DIR:-../shared/peer}
 peer_url="" notes=()
 if [[ -n "${BENCH_MEMORY_LIMIT:-}" ]]; then
 	notes+=("Every surge up ran with --memory-limit $BENCH_MEMORY_LIMIT (BENCH_MEMORY_LIMIT), not surge up's default (auto).")
+fi
+if [[ -n "${BENCH_NATS_SYNC:-}" ]]; then
+	notes+=("Every surge up ran with --nats-sync $BENCH_NATS_SYNC (BENCH_NATS_SYNC), not surge up's default (auto: fsync every 1s).")
 fi
 free_port() { # a loopback TCP port nothing listens on
 	local p
@@ -371,7 +381,7 @@ run_growth() {
 	cp manifests/*.yaml "$work/growth-manifests/"
 	env -u SURGE_NATS_CREDS "$surge" up --data "$work/growth-data" --http 127.0.0.1:0 --nats-listen 127.0.0.1:-1 \
 		--manifests "$work/growth-manifests" --access-log=false --log-level info --drain-timeout 5s --no-local-calls \
-		--pprof 127.0.0.1:0 --pprof-contention=false "${engine_flags[@]}" "${memory_flags[@]}" 2>"$work/growth-up.log" &
+		--pprof 127.0.0.1:0 --pprof-contention=false "${engine_flags[@]}" "${every_up_flags[@]}" 2>"$work/growth-up.log" &
 	local growth_pid=$!
 	pids+=("$growth_pid")
 	if ! up_addrs "$work/growth-up.log" "$growth_pid"; then
@@ -479,7 +489,7 @@ run_vitess() {
 	mkdir -p "$work/vt-manifests"
 	cp manifests/*.yaml "$work/vt-manifests/"
 	env -u SURGE_NATS_CREDS "$surge" up --data "$work/vt-data" --http 127.0.0.1:0 --nats-listen 127.0.0.1:-1 --manifests "$work/vt-manifests" \
-		--store vitess --vtgate "$vtgate" --access-log=false --log-level warn "${memory_flags[@]}" 2>"$work/vt-up.log" &
+		--store vitess --vtgate "$vtgate" --access-log=false --log-level warn "${every_up_flags[@]}" 2>"$work/vt-up.log" &
 	vt_pid=$!
 	pids+=("$vt_pid")
 	if ! up_addrs "$work/vt-up.log" "$vt_pid"; then
