@@ -157,9 +157,11 @@ spec:
   timeout: 5s
   concurrency: 1
 `)
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	// Half a second: the call reaches the function well before, even
+	// on a loaded machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "POST", env.URL+"/v1/hangup?ms=1000", strings.NewReader(`{}`))
+	req, err := http.NewRequestWithContext(ctx, "POST", env.URL+"/v1/hangup?ms=1500", strings.NewReader(`{}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,9 +169,9 @@ spec:
 		_ = resp.Body.Close()
 		t.Fatalf("status %d, want the client's own timeout", resp.StatusCode)
 	}
-	// The function's one slot frees when its handler ends (1 s); a call
+	// The function's one slot frees when its handler ends (1.5 s); a call
 	// then is served, whatever the hung-up call left.
-	time.Sleep(time.Second)
+	time.Sleep(1500 * time.Millisecond)
 	if r := env.Do(t, "POST", "/v1/hangup?ms=1", []byte(`{}`)); r.Status != http.StatusOK {
 		t.Fatalf("next call: status %d body %s", r.Status, r.Body)
 	}
